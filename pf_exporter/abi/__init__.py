@@ -1,0 +1,156 @@
+"""The pf(4) ioctl ABI of each supported OpenBSD release and architecture.
+
+:func:`select_abi` is the one place that decides which ABI to speak: from an explicit
+release/arch (``--pf.release``) or from ``os.uname()``.  Everything else receives the
+resulting :class:`Abi`.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from dataclasses import dataclass, field
+from functools import cache
+
+from . import constants
+from .decls import records_for
+from .ioctls import LIMITER_REQUESTS, REQUESTS, ioc
+from .layout import ARCH_WORD, Layout, build_layout
+
+SUPPORTED_RELEASES = ("7.6", "7.7", "7.8", "7.9", "current")
+SUPPORTED_ARCHS = ("amd64", "arm64", "i386")
+_RELEASE_ALIASES = {"8.0": "current", "-current": "current"}
+_SCALARS = {"u_int32_t": ctypes.c_uint32, "u_int8_t": ctypes.c_uint8}
+
+__all__ = ["Abi", "UnsupportedRelease", "select_abi", "SUPPORTED_RELEASES", "SUPPORTED_ARCHS", "constants"]
+
+
+class UnsupportedRelease(ValueError):
+    """The running (or requested) OpenBSD release or architecture has no ABI here."""
+
+
+@dataclass(frozen=True)
+class Request:
+    name: str
+    number: int
+    arg: str | None  # struct tag or scalar C type
+    writes: bool  # kernel refuses it on a read-only fd (pfioctl's FWRITE switch)
+
+
+# Requests pfioctl serves on a descriptor opened without FWRITE (net/pf_ioctl.c).
+READ_ONLY_REQUESTS = frozenset(
+    {
+        "DIOCGETRULES", "DIOCGETRULE", "DIOCGETSTATE", "DIOCGETSTATUS", "DIOCGETSTATES",
+        "DIOCGETTIMEOUT", "DIOCGETLIMIT", "DIOCGETRULESETS", "DIOCGETRULESET", "DIOCGETQUEUES",
+        "DIOCGETQUEUE", "DIOCGETQSTATS", "DIOCNATLOOK", "DIOCRGETTABLES", "DIOCRGETTSTATS",
+        "DIOCRGETADDRS", "DIOCRGETASTATS", "DIOCRTSTADDRS", "DIOCOSFPGET", "DIOCGETSRCNODES",
+        "DIOCIGETIFACES", "DIOCGETSYNFLWATS", "DIOCXEND", "DIOCGETSTATELIM",
+        "DIOCGETNSTATELIM", "DIOCGETSOURCELIM", "DIOCGETNSOURCELIM", "DIOCGETSOURCE",
+        "DIOCGETNSOURCE",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Abi:
+    """Structs, request numbers and constants for one (release, arch)."""
+
+    release: str
+    arch: str
+    layout: Layout = field(repr=False, compare=False)
+    requests: dict[str, Request] = field(repr=False, compare=False)
+
+    @property
+    def has_limiters(self) -> bool:
+        return "DIOCGETSTATELIM" in self.requests
+
+    @property
+    def native(self) -> bool:
+        """True when these structs can be handed to this host's kernel (word size matches)."""
+        return ctypes.sizeof(ctypes.c_void_p) == ARCH_WORD[self.arch]
+
+    def request(self, name: str) -> Request:
+        try:
+            return self.requests[name]
+        except KeyError:
+            raise UnsupportedRelease(f"{name} does not exist in OpenBSD {self.release}") from None
+
+    def by_number(self, number: int) -> Request | None:
+        return _by_number(self.release, self.arch).get(number)
+
+    def new(self, tag: str, **values: object) -> ctypes.Structure:
+        """A zeroed instance of struct *tag*, with top-level fields set from *values*."""
+        obj = getattr(self.layout, tag)()
+        for k, v in values.items():
+            setattr(obj, k, v)
+        return obj
+
+    def arg_type(self, req: Request) -> type | None:
+        if req.arg is None:
+            return None
+        if req.arg in _SCALARS:
+            return _SCALARS[req.arg]
+        return getattr(self.layout, req.arg)
+
+
+def _normalise_release(release: str) -> str:
+    return _RELEASE_ALIASES.get(release, release)
+
+
+@cache
+def _build(release: str, arch: str) -> Abi:
+    layout = build_layout(records_for(release), arch)
+    table = dict(REQUESTS)
+    if release not in ("7.6", "7.7", "7.8"):
+        table.update(LIMITER_REQUESTS)
+    requests: dict[str, Request] = {}
+    for name, (direction, num, arg) in table.items():
+        if arg is None:
+            size = 0
+        elif arg in _SCALARS:
+            size = ctypes.sizeof(_SCALARS[arg])
+        else:
+            size = ctypes.sizeof(getattr(layout, arg))
+        requests[name] = Request(name, ioc(direction, "D", num, size), arg, name not in READ_ONLY_REQUESTS)
+    return Abi(release, arch, layout, requests)
+
+
+@cache
+def _by_number(release: str, arch: str) -> dict[int, Request]:
+    return {r.number: r for r in _build(release, arch).requests.values()}
+
+
+def _unsupported_message(what: str) -> str:
+    return (
+        f"unsupported {what}: supported are OpenBSD {', '.join(SUPPORTED_RELEASES[:-1])} and "
+        f"-current (8.0) on {', '.join(SUPPORTED_ARCHS)}; use --pf.release to override"
+    )
+
+
+def select_abi(release: str | None = None, arch: str | None = None, uname: os.uname_result | None = None) -> Abi:
+    """Pick the ABI: an explicit *release*/*arch* wins, else ``os.uname()`` decides.
+
+    ``uname`` is injectable for tests.  A host that is not OpenBSD needs an explicit
+    release (the simulator passes one).
+    """
+    if release is None or arch is None:
+        u = uname if uname is not None else os.uname()
+        if release is None:
+            if u.sysname != "OpenBSD":
+                raise UnsupportedRelease(
+                    f"this is {u.sysname}, not OpenBSD, so the pf release cannot be detected; "
+                    "pass --pf.release (e.g. 7.9) or use --simulate"
+                )
+            release = u.release
+        if arch is None:
+            arch = u.machine if u.sysname == "OpenBSD" else _host_arch(u.machine)
+    rel = _normalise_release(release)
+    if rel not in SUPPORTED_RELEASES:
+        raise UnsupportedRelease(_unsupported_message(f"OpenBSD release {release}"))
+    if arch not in SUPPORTED_ARCHS:
+        raise UnsupportedRelease(_unsupported_message(f"architecture {arch}"))
+    return _build(rel, arch)
+
+
+def _host_arch(machine: str) -> str:
+    return {"x86_64": "amd64", "aarch64": "arm64", "i686": "i386", "i386": "i386"}.get(machine, machine)

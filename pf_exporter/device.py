@@ -1,0 +1,220 @@
+"""The /dev/pf handle: one long-lived descriptor, one lock, errno mapped once.
+
+Every ioctl in the project goes through :meth:`Device.ioctl`.  The transport below it
+is either :class:`FcntlTransport` (the real ``fcntl.ioctl`` on ``/dev/pf``) or the
+simulator's per-descriptor transport, so tests and ``--simulate`` run the same code.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Protocol
+
+from .abi import Abi
+
+
+class PfError(OSError):
+    """A pf ioctl failed; ``errno`` and ``request`` say which and why."""
+
+    def __init__(self, err: int, request: str, detail: str = "") -> None:
+        msg = f"{request}: {os.strerror(err)}"
+        if detail:
+            msg += f" ({detail})"
+        super().__init__(err, msg)
+        self.request = request
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+class PfPermissionError(PfError):
+    """EACCES/EPERM: read-only descriptor, securelevel > 1, or no access to /dev/pf.
+
+    On a read-only descriptor the kernel answers an *unknown* request number with
+    EACCES too (pfioctl checks FWRITE first), so an ABI mismatch can look like this;
+    :class:`Device` re-labels that case as :class:`PfAbiMismatch`.
+    """
+
+
+class PfSecurelevelError(PfPermissionError):
+    """EPERM on a write: the kernel's securelevel is above 1."""
+
+
+class PfBusy(PfError):
+    """EBUSY: the ruleset changed under a ticket, or too many tickets are open."""
+
+
+class PfAbiMismatch(PfError):
+    """ENODEV/ENOTTY: the kernel does not know this request number (wrong release/arch)."""
+
+
+class PfNotFound(PfError):
+    """ENOENT/ESRCH: no such rule, anchor, table or queue (also 'end of list')."""
+
+
+class PfExists(PfError):
+    """EEXIST: e.g. DIOCSTART while pf is already running."""
+
+
+class PfInvalid(PfError):
+    """EINVAL: the kernel rejected an argument."""
+
+
+class PfStaleTicket(PfError):
+    """ENXIO: the ticket is not (or no longer) this descriptor's."""
+
+
+class PfNotPresent(PfError):
+    """/dev/pf does not exist or cannot be opened: pf(4) is not available here."""
+
+
+_ERRNO_CLASSES: dict[int, type[PfError]] = {
+    errno.EACCES: PfPermissionError,
+    errno.EPERM: PfPermissionError,
+    errno.EBUSY: PfBusy,
+    errno.ENODEV: PfAbiMismatch,
+    errno.ENOTTY: PfAbiMismatch,
+    errno.ENOENT: PfNotFound,
+    errno.ESRCH: PfNotFound,
+    errno.EEXIST: PfExists,
+    errno.EINVAL: PfInvalid,
+    errno.ENXIO: PfStaleTicket,
+}
+
+
+def error_for(err: int, request: str, detail: str = "") -> PfError:
+    return _ERRNO_CLASSES.get(err, PfError)(err, request, detail)
+
+
+class Transport(Protocol):
+    """An open descriptor on pf: the real one or the simulator's."""
+
+    writable: bool
+
+    def ioctl(self, request: int, arg: object) -> None:
+        """Issue *request*; *arg* (a ctypes object or None) is updated in place.
+
+        Raises OSError with the kernel's errno on failure.
+        """
+
+    def close(self) -> None: ...
+
+
+class FcntlTransport:
+    """A real descriptor on /dev/pf; the only caller of ``fcntl.ioctl`` in the project."""
+
+    def __init__(self, path: str = "/dev/pf", writable: bool = False) -> None:
+        self.path = path
+        self.writable = writable
+        try:
+            self.fd = os.open(path, os.O_RDWR if writable else os.O_RDONLY)
+        except FileNotFoundError:
+            raise PfNotPresent(errno.ENOENT, f"open {path}", "is pf(4) in this kernel? use --pf.device") from None
+        except PermissionError as e:
+            raise PfPermissionError(
+                e.errno or errno.EACCES, f"open {path}", "start as root, or give the user read access to it"
+            ) from None
+        except OSError as e:
+            raise PfNotPresent(e.errno or errno.ENODEV, f"open {path}") from None
+
+    def ioctl(self, request: int, arg: object) -> None:
+        import fcntl
+
+        if arg is None:
+            fcntl.ioctl(self.fd, request, 0)
+        else:
+            fcntl.ioctl(self.fd, request, arg, True)  # type: ignore[call-overload]
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Device:
+    """pf behind one descriptor; thread-safe (one lock serialises every ioctl and walk)."""
+
+    def __init__(self, abi: Abi, transport: Transport) -> None:
+        self.abi = abi
+        self.transport = transport
+        self.lock = threading.RLock()
+        self._status_ok: bool | None = None
+
+    @property
+    def writable(self) -> bool:
+        return self.transport.writable
+
+    def ioctl(self, name: str, arg: object = None) -> object:
+        """Issue request *name* with *arg* (updated in place) and return *arg*."""
+        req = self.abi.request(name)
+        with self.lock:
+            try:
+                self.transport.ioctl(req.number, arg)
+            except OSError as e:
+                raise self._map(e.errno or errno.EIO, name) from None
+        return arg
+
+    def _map(self, err: int, name: str) -> PfError:
+        if err == errno.EPERM and self.abi.request(name).writes and self.writable:
+            return PfSecurelevelError(err, name, "securelevel > 1 forbids changing pf")
+        if err == errno.EACCES and not self.writable and not self.abi.request(name).writes:
+            # A read request refused on a read-only fd: the kernel did not recognise the
+            # number, i.e. our struct size differs from the kernel's.
+            if name != "DIOCGETSTATUS" and self._status_works():
+                return PfAbiMismatch(
+                    err, name, f"kernel does not know this request; is it really OpenBSD {self.abi.release}? "
+                    "check --pf.release"
+                )
+            return PfAbiMismatch(err, name, f"kernel refuses pf's read requests; is it OpenBSD {self.abi.release}?")
+        if err == errno.EACCES and self.abi.request(name).writes and not self.writable:
+            return PfPermissionError(err, name, "needs a writable /dev/pf descriptor")
+        return error_for(err, name)
+
+    def _status_works(self) -> bool:
+        if self._status_ok is None:
+            try:
+                st = self.abi.new("pf_status")
+                self.transport.ioctl(self.abi.request("DIOCGETSTATUS").number, st)
+                self._status_ok = True
+            except OSError:
+                self._status_ok = False
+        return self._status_ok
+
+    @contextmanager
+    def ruleset_ticket(self, anchor: str) -> Iterator[tuple[int, int]]:
+        """Open a rule walk of *anchor* (DIOCGETRULES); yields (ticket, rule count).
+
+        The ticket is always released with DIOCXEND, also when the walk raises, so the
+        per-descriptor ticket table (512 entries, pf_open_trans) never fills up.
+        The lock is held for the whole walk.
+        """
+        with self.lock:
+            pr = self.abi.new("pfioc_rule")
+            pr.anchor = anchor.encode()
+            self.ioctl("DIOCGETRULES", pr)
+            ticket = pr.ticket
+            try:
+                yield ticket, pr.nr
+            finally:
+                self.end_ticket(ticket)
+
+    def end_ticket(self, ticket: int) -> None:
+        """DIOCXEND takes a pointer to the ticket (pf_ioctl.c, pf_close_trans)."""
+        t = ctypes.c_uint32(ticket)
+        try:
+            self.ioctl("DIOCXEND", t)
+        except PfError:
+            pass  # already closed (e.g. by DIOCXBEGIN on this fd): nothing left to release
+
+    def close(self) -> None:
+        with self.lock:
+            self.transport.close()
+
+
+def open_device(abi: Abi, path: str = "/dev/pf", writable: bool = False) -> Device:
+    return Device(abi, FcntlTransport(path, writable))
