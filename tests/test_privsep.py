@@ -1,0 +1,346 @@
+"""Privilege drop: setgroups -> setgid -> setuid, verified, with a clear error naming any failing step.
+
+The credential system calls are injected: :class:`FakeKernel` keeps real/effective/saved ids
+and the group list with the POSIX rules (root may set anything; others may only switch
+between their real and saved ids), so order and ids are checked without being root.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import pwd
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from pf_exporter.privsep import (
+    DEFAULT_OPENBSD_USER,
+    DropResult,
+    PrivilegeDropError,
+    PrivilegeError,
+    RootRefused,
+    RunAs,
+    Syscalls,
+    decide_run_as,
+    drop_privileges,
+    unreadable_files,
+)
+
+PF_UID = PF_GID = 871
+
+
+def pwent(name: str, uid: int, gid: int) -> SimpleNamespace:
+    return SimpleNamespace(pw_name=name, pw_uid=uid, pw_gid=gid, pw_dir="/var/empty", pw_shell="/sbin/nologin")
+
+
+class FakeKernel:
+    """Process credentials with the kernel's rules, recording every call that changes them."""
+
+    def __init__(self, uid: int = 0, gid: int = 0, groups: tuple[int, ...] = (0, 2, 3), *,
+                 fail: dict[str, int] | None = None, quirks: tuple[str, ...] = ()) -> None:
+        self.ruid = self.euid = self.suid = uid
+        self.rgid = self.egid = self.sgid = gid
+        self.groups = list(groups)
+        self.users = {
+            "_pf_exporter": pwent("_pf_exporter", PF_UID, PF_GID),
+            "root": pwent("root", 0, 0),
+            "toor": pwent("toor", 0, 0),
+            "www": pwent("www", 67, 67),
+        }
+        self.group_members = {"_pf_exporter": [PF_GID, 100]}
+        self.fail = fail or {}
+        self.quirks = set(quirks)
+        self.calls: list[tuple[str, object]] = []
+
+    def _enter(self, name: str, arg: object) -> None:
+        self.calls.append((name, arg))
+        if name in self.fail:
+            raise OSError(self.fail[name], os.strerror(self.fail[name]))
+
+    def getpwnam(self, name: str) -> SimpleNamespace:
+        self._enter("getpwnam", name)
+        try:
+            return self.users[name]
+        except KeyError:
+            raise KeyError(f"getpwnam(): name not found: {name!r}") from None
+
+    def setgroups(self, groups: list[int]) -> None:
+        self._enter("setgroups", list(groups))
+        if self.euid != 0:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        if "setgroups_ignored" not in self.quirks:
+            self.groups = list(groups)
+
+    def initgroups(self, name: str, gid: int) -> None:
+        self._enter("initgroups", (name, gid))
+        if self.euid != 0:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+        self.groups = sorted({gid, *self.group_members.get(name, [])})
+
+    def setgid(self, gid: int) -> None:
+        self._enter("setgid", gid)
+        if self.euid == 0:
+            self.rgid = self.egid = self.sgid = gid
+        elif gid in (self.rgid, self.sgid):
+            self.egid = gid
+        else:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def setuid(self, uid: int) -> None:
+        self._enter("setuid", uid)
+        if self.euid == 0 and "setuid_effective_only" in self.quirks:
+            self.euid = uid
+        elif self.euid == 0 and "setuid_keeps_saved" in self.quirks:
+            self.ruid = self.euid = uid
+        elif self.euid == 0:
+            self.ruid = self.euid = self.suid = uid
+        elif uid in (self.ruid, self.suid) or "root_regainable" in self.quirks:
+            self.euid = uid
+        else:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    def syscalls(self) -> Syscalls:
+        return Syscalls(
+            getpwnam=self.getpwnam,
+            initgroups=self.initgroups,
+            setgroups=self.setgroups,
+            getgroups=lambda: list(self.groups),
+            setgid=self.setgid,
+            setuid=self.setuid,
+            getuid=lambda: self.ruid,
+            geteuid=lambda: self.euid,
+            getgid=lambda: self.rgid,
+            getegid=lambda: self.egid,
+            getresuid=lambda: (self.ruid, self.euid, self.suid),
+            getresgid=lambda: (self.rgid, self.egid, self.sgid),
+        )
+
+    @property
+    def ids(self) -> tuple[int, int, int, int, int, int]:
+        return (self.ruid, self.euid, self.suid, self.rgid, self.egid, self.sgid)
+
+
+# --- the sequence -----------------------------------------------------------------------------------
+
+
+def test_drop_runs_setgroups_then_setgid_then_setuid_then_proves_root_is_gone() -> None:
+    k = FakeKernel()
+    result = drop_privileges("_pf_exporter", syscalls=k.syscalls())
+    assert k.calls == [
+        ("getpwnam", "_pf_exporter"),
+        ("setgroups", [PF_GID]),
+        ("setgid", PF_GID),
+        ("setuid", PF_UID),
+        # verification: both must be refused now
+        ("setuid", 0),
+        ("setgid", 0),
+    ]
+    assert k.ids == (PF_UID,) * 3 + (PF_GID,) * 3
+    assert k.groups == [PF_GID]
+    assert result == DropResult("_pf_exporter", PF_UID, PF_GID, (PF_GID,), changed=True)
+
+
+def test_keeping_supplementary_groups_uses_initgroups_in_the_setgroups_slot() -> None:
+    k = FakeKernel()
+    result = drop_privileges("_pf_exporter", syscalls=k.syscalls(), keep_supplementary_groups=True)
+    assert [name for name, _ in k.calls[:4]] == ["getpwnam", "initgroups", "setgid", "setuid"]
+    assert k.calls[1] == ("initgroups", ("_pf_exporter", PF_GID))
+    assert result.groups == (100, PF_GID)
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        ("setgroups", "setgroups: setgroups([871]) failed: Operation not permitted"),
+        ("setgid", "setgid: setgid(871) failed: Operation not permitted"),
+        ("setuid", "setuid: setuid(871) failed: Operation not permitted"),
+    ],
+)
+def test_a_failing_step_aborts_with_a_message_naming_it(step: str, expected: str) -> None:
+    k = FakeKernel(fail={step: errno.EPERM})
+    with pytest.raises(PrivilegeDropError) as info:
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+    assert info.value.step == step
+    assert str(info.value) == (
+        f"cannot drop privileges to user '_pf_exporter': {expected}; only root can switch users:"
+        " start pf_exporter as root (rcctl does) or leave out --run-as _pf_exporter"
+    )
+    # nothing after the failing step was attempted
+    assert [name for name, _ in k.calls][-1] == step
+
+
+def test_other_errnos_are_reported_without_the_root_hint() -> None:
+    k = FakeKernel(fail={"setgid": errno.EINVAL})
+    with pytest.raises(PrivilegeDropError, match=r"^cannot drop privileges to user '_pf_exporter': setgid: "
+                       r"setgid\(871\) failed: Invalid argument$"):
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+
+
+def test_unknown_user_says_how_to_create_it() -> None:
+    k = FakeKernel()
+    with pytest.raises(PrivilegeDropError) as info:
+        drop_privileges("_nobody_here", syscalls=k.syscalls())
+    assert info.value.step == "getpwnam"
+    assert "no such user" in str(info.value)
+    assert "useradd -s /sbin/nologin -d /var/empty -c 'pf_exporter' _nobody_here" in str(info.value)
+    assert k.calls == [("getpwnam", "_nobody_here")]
+
+
+def test_a_uid_0_user_is_not_a_privilege_drop() -> None:
+    k = FakeKernel()
+    with pytest.raises(PrivilegeDropError, match="has uid 0.*--run-as root"):
+        drop_privileges("toor", syscalls=k.syscalls())
+    assert k.ids == (0,) * 6
+
+
+def test_uid_0_allowed_explicitly_skips_the_regain_check() -> None:
+    k = FakeKernel()
+    result = drop_privileges("root", syscalls=k.syscalls(), allow_root=True)
+    assert result.uid == 0 and k.groups == [0]
+    assert ("setuid", 0) in k.calls and k.calls.count(("setuid", 0)) == 1
+
+
+# --- verification catches a drop that did not take --------------------------------------------------
+
+
+def test_verify_catches_setuid_changing_only_the_effective_uid() -> None:
+    k = FakeKernel(quirks=("setuid_effective_only",))
+    with pytest.raises(PrivilegeDropError) as info:
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+    assert info.value.step == "verify"
+    assert "real/effective uid are 0/871, expected 871" in str(info.value)
+
+
+def test_verify_catches_a_saved_uid_left_at_0() -> None:
+    k = FakeKernel(quirks=("setuid_keeps_saved",))
+    with pytest.raises(PrivilegeDropError, match=r"verify: real/effective/saved uid are \(871, 871, 0\)"):
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+
+
+def test_verify_catches_root_being_regainable() -> None:
+    k = FakeKernel(quirks=("root_regainable",))
+    with pytest.raises(PrivilegeDropError, match=r"verify: setuid\(0\) succeeded after the drop"):
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+
+
+def test_verify_catches_supplementary_groups_left_behind() -> None:
+    k = FakeKernel(quirks=("setgroups_ignored",))
+    with pytest.raises(PrivilegeDropError, match=r"verify: supplementary groups are \[0, 2, 3\], expected only 871"):
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+
+
+def test_without_saved_id_getters_the_real_and_effective_checks_still_run() -> None:
+    k = FakeKernel(quirks=("setuid_effective_only",))
+    sc = k.syscalls()
+    sc = Syscalls(**{**sc.__dict__, "getresuid": None, "getresgid": None})
+    with pytest.raises(PrivilegeDropError, match="real/effective uid are 0/871"):
+        drop_privileges("_pf_exporter", syscalls=sc)
+
+
+# --- not started as root ----------------------------------------------------------------------------
+
+
+def test_already_that_user_changes_nothing() -> None:
+    k = FakeKernel(uid=PF_UID, gid=PF_GID, groups=(PF_GID,))
+    result = drop_privileges("_pf_exporter", syscalls=k.syscalls())
+    assert result.changed is False and result.uid == PF_UID
+    assert k.calls == [("getpwnam", "_pf_exporter")]
+
+
+def test_switching_users_without_root_fails_at_setgroups_with_the_fix() -> None:
+    k = FakeKernel(uid=67, gid=67, groups=(67,))
+    with pytest.raises(PrivilegeDropError, match=r"setgroups: .*only root can switch users"):
+        drop_privileges("_pf_exporter", syscalls=k.syscalls())
+    assert k.ids == (67,) * 6
+
+
+# --- policy -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("run_as", "euid", "sysname", "expected_user", "allow_root"),
+    [
+        (None, 0, "OpenBSD", DEFAULT_OPENBSD_USER, False),  # rcctl start: becomes _pf_exporter
+        ("www", 0, "OpenBSD", "www", False),
+        ("nobody", 0, "Linux", "nobody", False),
+        ("root", 0, "OpenBSD", None, True),  # explicit: stays root
+        ("root", 0, "Linux", None, True),
+        (None, 1000, "Linux", None, False),  # unprivileged: stays as is
+        (None, 871, "OpenBSD", None, False),
+        ("_pf_exporter", 871, "OpenBSD", "_pf_exporter", False),
+    ],
+)
+def test_run_as_policy(run_as: str | None, euid: int, sysname: str, expected_user: str | None,
+                       allow_root: bool) -> None:
+    decision = decide_run_as(run_as, euid=euid, sysname=sysname)
+    assert decision.user == expected_user
+    assert decision.allow_root is allow_root
+
+
+def test_explicit_root_comes_with_a_warning() -> None:
+    decision = decide_run_as("root", euid=0, sysname="OpenBSD")
+    assert decision == RunAs(None, allow_root=True, reason="--run-as root given")
+    assert decision.warning and "--run-as root" in decision.warning
+
+
+def test_root_without_run_as_off_openbsd_is_refused() -> None:
+    with pytest.raises(RootRefused, match=r"^refusing to run as root: pass --run-as USER .* or --run-as root"):
+        decide_run_as(None, euid=0, sysname="Linux")
+
+
+def test_run_as_root_when_not_root_is_an_error() -> None:
+    with pytest.raises(PrivilegeError, match="not started as root"):
+        decide_run_as("root", euid=1000, sysname="OpenBSD")
+
+
+def test_empty_run_as_is_an_error() -> None:
+    with pytest.raises(PrivilegeError, match="--run-as needs a user name"):
+        decide_run_as("  ", euid=0, sysname="OpenBSD")
+
+
+def test_unreadable_files_lists_what_a_reload_could_not_read() -> None:
+    readable = {"/etc/pf_exporter/web.yml"}
+    got = unreadable_files(
+        ["/etc/pf_exporter/web.yml", "/etc/ssl/private/exporter.key", "/etc/ssl/private/exporter.key"],
+        access=lambda path, mode: path in readable,
+    )
+    assert got == ["/etc/ssl/private/exporter.key"]
+
+
+# --- the real system calls --------------------------------------------------------------------------
+
+
+def _has_user(name: str) -> bool:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not _has_user("nobody"), reason="needs root and a 'nobody' user")
+def test_real_drop_to_nobody_in_a_child_process() -> None:
+    """The real calls (Syscalls.from_os) in a throw-away process: ids end as nobody's, root is gone."""
+    script = """
+import json, os
+from pf_exporter.privsep import drop_privileges
+r = drop_privileges("nobody")
+try:
+    os.setuid(0)
+    regained = True
+except PermissionError:
+    regained = False
+print(json.dumps({"uid": r.uid, "gid": r.gid, "res": os.getresuid(), "resg": os.getresgid(),
+                  "groups": os.getgroups(), "regained": regained}))
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    got = json.loads(out.stdout)
+    nobody = pwd.getpwnam("nobody")
+    assert got["res"] == [nobody.pw_uid] * 3
+    assert got["resg"] == [nobody.pw_gid] * 3
+    assert got["groups"] == [nobody.pw_gid]
+    assert got["regained"] is False
