@@ -1,0 +1,188 @@
+"""What every collector shares: metric declarations, the per-scrape view of pf, the base class.
+
+A collector turns :mod:`pf_exporter.model` values into Prometheus metric families.  It
+declares every family it can emit as a :class:`MetricSpec` (name, type, labels, help), so
+the landing page, the README table and the tests all read the same declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.samples import Sample
+
+from .. import model
+
+__all__ = ["MetricSpec", "Family", "PfSource", "ScrapeView", "Collector", "gauge", "counter"]
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family a collector may emit.  ``name`` is the exposed sample name
+    (counters end in ``_total``)."""
+
+    name: str
+    kind: str  # "gauge" | "counter"
+    help: str
+    labels: tuple[str, ...] = ()
+
+    def new(self) -> Family:
+        return Family(self)
+
+
+def gauge(name: str, help: str, *labels: str) -> MetricSpec:
+    return MetricSpec(name, "gauge", help, labels)
+
+
+def counter(name: str, help: str, *labels: str) -> MetricSpec:
+    if not name.endswith("_total"):
+        raise ValueError(f"counter {name} must end in _total")
+    return MetricSpec(name, "counter", help, labels)
+
+
+class Family:
+    """A fresh metric family for one scrape; ``add`` appends one sample.
+
+    Samples are appended directly (no per-sample validation beyond the label count),
+    which keeps the cost per series low on rulesets with thousands of rules.
+    """
+
+    __slots__ = ("spec", "metric", "_labels", "_sample_name")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self._labels = spec.labels
+        if spec.kind == "counter":
+            self.metric: Metric = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
+        else:
+            self.metric = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
+        self._sample_name = spec.name
+
+    def add(self, labelvalues: Sequence[str], value: float) -> None:
+        labels = dict(zip(self._labels, labelvalues, strict=True))
+        self.metric.samples.append(Sample(self._sample_name, labels, value, None, None))
+
+    def add1(self, value: float) -> None:
+        """Add the one sample of a family without labels."""
+        self.metric.samples.append(Sample(self._sample_name, {}, value, None, None))
+
+    def __len__(self) -> int:
+        return len(self.metric.samples)
+
+
+class PfSource(Protocol):
+    """What collectors read: the public interface of :class:`pf_exporter.reader.Reader`."""
+
+    def status(self) -> model.Status: ...
+    def limits(self) -> dict[str, int]: ...
+    def timeouts(self) -> dict[str, int]: ...
+    def interfaces(self) -> list[model.Interface]: ...
+    def tables(self) -> list[model.Table]: ...
+    def anchors(self) -> list[str]: ...
+    def rulesets(self) -> list[model.Ruleset]: ...
+    def queues(self) -> list[model.Queue]: ...
+    def state_limiters(self) -> list[model.StateLimiter]: ...
+    def source_limiters(self) -> list[model.SourceLimiter]: ...
+    def states(self) -> Iterator[model.State]: ...
+
+
+class ScrapeView:
+    """One scrape's view of pf: each list read at most once, shared by the collectors.
+
+    The limits collector needs the status, tables and anchors that other collectors also
+    read; memoising them here keeps one scrape to one ioctl walk per kind.  A read that
+    fails raises again for every collector that asks (each then reports failure).
+    ``states()`` is never memoised: it streams.
+    """
+
+    _MEMO = frozenset(
+        {"status", "limits", "timeouts", "interfaces", "tables", "anchors", "rulesets", "queues",
+         "state_limiters", "source_limiters"}
+    )
+
+    def __init__(self, source: PfSource, release: str = "") -> None:
+        self.source = source
+        self.release = release
+        self._cache: dict[str, Any] = {}
+        self._errors: dict[str, BaseException] = {}
+
+    def _get(self, name: str) -> Any:
+        if name in self._cache:
+            return self._cache[name]
+        if name in self._errors:
+            raise self._errors[name]
+        try:
+            value = getattr(self.source, name)()
+        except Exception as e:
+            self._errors[name] = e
+            raise
+        self._cache[name] = value
+        return value
+
+    def status(self) -> model.Status:
+        return self._get("status")
+
+    def limits(self) -> dict[str, int]:
+        return self._get("limits")
+
+    def timeouts(self) -> dict[str, int]:
+        return self._get("timeouts")
+
+    def interfaces(self) -> list[model.Interface]:
+        return self._get("interfaces")
+
+    def tables(self) -> list[model.Table]:
+        return self._get("tables")
+
+    def anchors(self) -> list[str]:
+        return self._get("anchors")
+
+    def rulesets(self) -> list[model.Ruleset]:
+        return self._get("rulesets")
+
+    def queues(self) -> list[model.Queue]:
+        return self._get("queues")
+
+    def state_limiters(self) -> list[model.StateLimiter]:
+        return self._get("state_limiters")
+
+    def source_limiters(self) -> list[model.SourceLimiter]:
+        return self._get("source_limiters")
+
+    def states(self) -> Iterator[model.State]:
+        return self.source.states()
+
+
+class Collector:
+    """One concern of pf (status, tables, ...).  Subclasses set the class attributes and
+    implement :meth:`collect`, which must return *all* its families or raise: the
+    exporter discards a failed collector's partial output."""
+
+    name: ClassVar[str]
+    default_enabled: ClassVar[bool] = True
+    description: ClassVar[str]
+    specs: ClassVar[tuple[MetricSpec, ...]]
+    # A feature the running pf must have (e.g. "limiters", OpenBSD 7.9+); None = always.
+    requires: ClassVar[str | None] = None
+
+    def collect(self, pf: ScrapeView) -> Iterable[Metric]:
+        raise NotImplementedError
+
+    def families(self) -> dict[str, Family]:
+        """Fresh families for every spec, keyed by exposed name."""
+        return {s.name: Family(s) for s in self.specs}
+
+
+def emit(families: Iterable[Family]) -> list[Metric]:
+    """The metrics of *families* that have samples (an empty family is not exposed)."""
+    return [f.metric for f in families if f.metric.samples]
+
+
+def flag(b: bool) -> float:
+    return 1.0 if b else 0.0
+
+
+CollectorFactory = Callable[..., Collector]

@@ -1,0 +1,105 @@
+"""``pfctl -sl`` / ``pfctl -vsr``: rule counters, aggregated by (anchor, label) by default.
+
+Rule numbers change on every ruleset reload, labels do not: series keyed by label survive
+reloads and stay bounded.  Per-rule series (``--collector.rules.per-rule``) are for
+debugging rulesets, at one series set per rule.
+"""
+
+from __future__ import annotations
+
+from prometheus_client.core import Metric
+
+from .base import Collector, Family, ScrapeView, counter, emit, gauge
+
+_L = ("anchor", "label")
+_R = ("anchor", "number", "label", "action", "direction")
+DIRECTIONS = ("in", "out")
+
+
+class RulesCollector(Collector):
+    name = "rules"
+    description = (
+        "rule counters aggregated by (anchor, label) like `pfctl -sl`; per rule with --collector.rules.per-rule"
+    )
+    label_specs = (
+        counter("pf_label_evaluations_total", "Evaluations of the rules carrying the label", *_L),
+        counter("pf_label_packets_total", "Packets matched by the rules carrying the label, by packet direction",
+                *_L, "direction"),
+        counter("pf_label_bytes_total", "Bytes matched by the rules carrying the label, by packet direction",
+                *_L, "direction"),
+        gauge("pf_label_states", "Current states created by the rules carrying the label", *_L),
+        counter("pf_label_states_created_total", "States created by the rules carrying the label", *_L),
+        gauge("pf_label_rules", "How many rules carry the label", *_L),
+        gauge("pf_rules", "Rules in the ruleset; anchor is \"\" for the main ruleset", "anchor"),
+        gauge("pf_anchors", "Anchors (rulesets other than the main one)"),
+    )
+    rule_specs = (
+        counter("pf_rule_evaluations_total", "Evaluations of the rule (direction: the rule's own, \"\" for both)",
+                *_R),
+        counter("pf_rule_packets_total", "Packets matched by the rule, by packet direction", *_R, "packet_direction"),
+        counter("pf_rule_bytes_total", "Bytes matched by the rule, by packet direction", *_R, "packet_direction"),
+        gauge("pf_rule_states", "Current states created by the rule", *_R),
+        counter("pf_rule_states_created_total", "States created by the rule", *_R),
+    )
+    specs = label_specs + rule_specs
+
+    def __init__(self, per_rule: bool = False) -> None:
+        self.per_rule = per_rule
+
+    def collect(self, pf: ScrapeView) -> list[Metric]:
+        rulesets = pf.rulesets()
+        anchors = pf.anchors()
+        labels: dict[tuple[str, str], list[int]] = {}
+        f = self.families()
+        nrules = f["pf_rules"].add
+        for rs in rulesets:
+            nrules((rs.path,), len(rs.rules))
+            for r in rs.rules:
+                if not r.label:
+                    continue
+                key = (rs.path, r.label)
+                a = labels.get(key)
+                if a is None:
+                    labels[key] = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out,
+                                   r.states_current, r.states_total, 1]
+                else:
+                    a[0] += r.evaluations
+                    a[1] += r.packets_in
+                    a[2] += r.packets_out
+                    a[3] += r.bytes_in
+                    a[4] += r.bytes_out
+                    a[5] += r.states_current
+                    a[6] += r.states_total
+                    a[7] += 1
+        f["pf_anchors"].add1(len([a for a in anchors if a]))
+        evals, packets = f["pf_label_evaluations_total"].add, f["pf_label_packets_total"].add
+        nbytes, states = f["pf_label_bytes_total"].add, f["pf_label_states"].add
+        created, count = f["pf_label_states_created_total"].add, f["pf_label_rules"].add
+        for (anchor, label), a in labels.items():
+            evals((anchor, label), a[0])
+            packets((anchor, label, "in"), a[1])
+            packets((anchor, label, "out"), a[2])
+            nbytes((anchor, label, "in"), a[3])
+            nbytes((anchor, label, "out"), a[4])
+            states((anchor, label), a[5])
+            created((anchor, label), a[6])
+            count((anchor, label), a[7])
+        if self.per_rule:
+            self._per_rule(rulesets, f)
+        return emit(f.values())
+
+    @staticmethod
+    def _per_rule(rulesets: list, f: dict[str, Family]) -> None:
+        evals, packets = f["pf_rule_evaluations_total"].add, f["pf_rule_packets_total"].add
+        nbytes, states = f["pf_rule_bytes_total"].add, f["pf_rule_states"].add
+        created = f["pf_rule_states_created_total"].add
+        for rs in rulesets:
+            for r in rs.rules:
+                key = (rs.path, str(r.number), r.label, r.action, r.direction)
+                evals(key, r.evaluations)
+                packets((*key, "in"), r.packets_in)
+                packets((*key, "out"), r.packets_out)
+                nbytes((*key, "in"), r.bytes_in)
+                nbytes((*key, "out"), r.bytes_out)
+                states(key, r.states_current)
+                created(key, r.states_total)

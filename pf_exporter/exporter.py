@@ -1,0 +1,156 @@
+"""The scrape: run every enabled collector against one fresh view of pf, time each, and
+never let one collector's failure fail the scrape.
+
+:class:`PfExporter` is a prometheus_client custom collector (``describe()`` returns ``[]``
+so registering it does no I/O); :func:`build_registry` puts it in a private registry.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import platform
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import Metric
+
+from .collectors import COLLECTORS, Collector, Family, MetricSpec, PfSource, ScrapeView
+from .collectors.base import gauge
+
+log = logging.getLogger(__name__)
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("pf_exporter")
+    except importlib.metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+VERSION = _version()
+
+SELF_SPECS = (
+    gauge("pf_scrape_collector_duration_seconds", "How long the collector took in this scrape", "collector"),
+    gauge("pf_scrape_collector_success", "1 when the collector succeeded in this scrape, 0 when it failed "
+          "(it then exported none of its own series)", "collector"),
+    gauge("pf_exporter_build_info", "pf_exporter's version, the pf ABI it speaks (release/arch) and the Python "
+          "running it (always 1)", "version", "abi", "python"),
+)
+
+
+@dataclass(frozen=True)
+class ExporterInfo:
+    """What the exporter says about itself: the pf release/arch it speaks."""
+
+    release: str
+    arch: str
+    features: frozenset[str] = field(default_factory=frozenset)  # e.g. {"limiters"} on 7.9+
+
+    @property
+    def abi(self) -> str:
+        return f"{self.release}/{self.arch}"
+
+
+def build_collectors(
+    enabled: Iterable[str], features: frozenset[str] = frozenset(), per_rule: bool = False
+) -> list[Collector]:
+    """Instantiate the *enabled* collectors (in registry order), leaving out those whose
+    required pf feature the running release lacks."""
+    wanted = set(enabled)
+    unknown = wanted - COLLECTORS.keys()
+    if unknown:
+        raise ValueError(f"unknown collector(s) {', '.join(sorted(unknown))}; known: {', '.join(COLLECTORS)}")
+    out: list[Collector] = []
+    for name, cls in COLLECTORS.items():
+        if name not in wanted:
+            continue
+        if cls.requires is not None and cls.requires not in features:
+            log.info("collector %s skipped: this pf has no %s", name, cls.requires)
+            continue
+        out.append(cls(per_rule=per_rule) if name == "rules" else cls())
+    return out
+
+
+class PfExporter:
+    """The custom collector behind ``/metrics``.
+
+    Each scrape builds a fresh :class:`ScrapeView` (so a list is read at most once per
+    scrape), runs the collectors one after another (they share one pf descriptor and
+    its lock anyway) and appends the exporter's own families.  Scrapes are serialised by
+    a lock: concurrent HTTP requests each get a complete, consistent exposition.
+    """
+
+    def __init__(self, source: PfSource, collectors: Sequence[Collector], info: ExporterInfo) -> None:
+        self.source = source
+        self.collectors = list(collectors)
+        self.info = info
+        self._lock = threading.Lock()
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self, only: Iterable[str] | None = None) -> Iterator[Metric]:
+        selected = self.collectors if only is None else [c for c in self.collectors if c.name in set(only)]
+        duration, success = Family(SELF_SPECS[0]), Family(SELF_SPECS[1])
+        out: list[Metric] = []
+        with self._lock:
+            view = ScrapeView(self.source, self.info.release)
+            for c in selected:
+                start = time.perf_counter()
+                try:
+                    metrics = list(c.collect(view))
+                    ok = True
+                except Exception as e:  # a failed collector never fails the scrape
+                    metrics = []
+                    ok = False
+                    log.error("collector %s failed: %s", c.name, _describe(e))
+                    log.debug("collector %s failure detail", c.name, exc_info=True)
+                duration.add((c.name,), time.perf_counter() - start)
+                success.add((c.name,), 1.0 if ok else 0.0)
+                out.extend(metrics)
+        yield from out
+        yield duration.metric
+        yield success.metric
+        build = Family(SELF_SPECS[2])
+        build.add((VERSION, self.info.abi, platform.python_version()), 1)
+        yield build.metric
+
+    def specs(self) -> list[tuple[Collector, MetricSpec]]:
+        """Every family the enabled collectors may export, for the landing page."""
+        out = [(c, s) for c in self.collectors for s in _enabled_specs(c)]
+        return out
+
+
+def _enabled_specs(c: Collector) -> tuple[MetricSpec, ...]:
+    if c.name == "rules" and not getattr(c, "per_rule", False):
+        return c.label_specs  # type: ignore[attr-defined, no-any-return]
+    return c.specs
+
+
+def _describe(e: BaseException) -> str:
+    text = str(e)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__
+
+
+class _FilteredView:
+    """A registry-compatible collector that runs only some collectors (``collect[]``)."""
+
+    def __init__(self, exporter: PfExporter, only: Sequence[str]) -> None:
+        self.exporter, self.only = exporter, only
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        return self.exporter.collect(self.only)
+
+
+def build_registry(exporter: PfExporter, only: Sequence[str] | None = None) -> CollectorRegistry:
+    """A private registry holding only the exporter (no process/platform collectors)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(exporter if only is None else _FilteredView(exporter, only))  # type: ignore[arg-type]
+    return registry

@@ -1,0 +1,423 @@
+"""Each collector, fed hand-built model values, exports exactly these series."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+
+import pytest
+from prometheus_client.core import Metric
+
+from pf_exporter import model
+from pf_exporter.collectors import COLLECTORS, ScrapeView
+from pf_exporter.collectors.interfaces import InterfacesCollector
+from pf_exporter.collectors.limiters import LimitersCollector
+from pf_exporter.collectors.limits import LimitsCollector
+from pf_exporter.collectors.queues import QueuesCollector
+from pf_exporter.collectors.rules import RulesCollector
+from pf_exporter.collectors.states import StatesCollector
+from pf_exporter.collectors.status import StatusCollector
+from pf_exporter.collectors.tables import TablesCollector
+from pf_exporter.collectors.timeouts import TimeoutsCollector
+
+PFRES = ("match", "bad-offset", "state-mismatch")
+LCNT = ("max states per rule", "max-src-states")
+FCNT = ("searches", "inserts", "removals")
+
+
+def make_status(**over: object) -> model.Status:
+    values: dict[str, object] = dict(
+        running=True, since=100, enabled_seconds=3600, states=42, states_halfopen=3, src_nodes=5, fragments=7,
+        debug=3, hostid=0xDEADBEEF, reass=1, stateid=99, syncookies_active=False, syncookies_mode="adaptive",
+        syncookies_inflight=(2, 1), loginterface="em0", checksum="0123456789abcdef0123456789abcdef",
+        counters={n: i * 10 for i, n in enumerate(PFRES)},
+        limit_counters={n: i + 1 for i, n in enumerate(LCNT)},
+        state_operations={"searches": 1000, "inserts": 50, "removals": 8},
+        src_node_operations={"searches": 4, "inserts": 5, "removals": 6},
+        fragment_operations={"searches": 7, "inserts": 8, "removals": 9},
+        loginterface_packets={("inet", "in", "pass"): 11, ("inet", "in", "block"): 12},
+        loginterface_bytes={("inet", "in"): 1300, ("inet6", "out"): 1400},
+    )
+    values.update(over)
+    return model.Status(**values)  # type: ignore[arg-type]
+
+
+def make_rule(anchor: str, number: int, label: str, **over: object) -> model.Rule:
+    values: dict[str, object] = dict(
+        anchor=anchor, number=number, action="pass", direction="in", quick=False, log=False, interface="",
+        family="", protocol=0, label=label, anchor_call="", evaluations=10, packets_in=1, packets_out=2,
+        bytes_in=100, bytes_out=200, states_current=3, states_total=4, src_nodes=0, max_states=0,
+    )
+    values.update(over)
+    return model.Rule(**values)  # type: ignore[arg-type]
+
+
+def make_queue(name: str, parent: str = "", flow: model.FlowQueueStats | None = None) -> model.Queue:
+    return model.Queue(
+        interface="em0", name=name, parent=parent, bandwidth=10_000_000, min_bandwidth=1_000_000,
+        max_bandwidth=20_000_000, flags=0, qlimit=50, flowqueue=flow is not None,
+        stats=model.QueueStats(packets=10, bytes=1000, dropped_packets=1, dropped_bytes=100, length=2, limit=50),
+        flow_stats=flow,
+    )
+
+
+def make_state(i: int, interface: str = "em0", family: str = "inet", protocol: int = 6,
+               direction: str = "out") -> model.State:
+    return model.State(
+        id=i, creatorid=1, interface=interface, family=family, protocol=protocol, direction=direction,
+        wire=(("192.0.2.1", 1000 + i), ("198.51.100.1", 80)), stack=(("192.0.2.1", 1000 + i), ("198.51.100.1", 80)),
+        src_state=4, dst_state=4, packets=(1, 1), bytes=(60, 60), rule=0, anchor=0xFFFFFFFF, creation=1, expire=2,
+        timeout=2,
+    )
+
+
+class FakePf:
+    """A stand-in for :class:`pf_exporter.reader.Reader`; ``fail`` names methods that raise."""
+
+    def __init__(self, fail: tuple[str, ...] = ()) -> None:
+        self.fail = set(fail)
+        self.calls: list[str] = []
+        self.state_list = [make_state(1), make_state(2), make_state(3, protocol=17, direction="in"),
+                           make_state(4, interface="all", family="inet6", protocol=58)]
+
+    def _call(self, name: str) -> None:
+        self.calls.append(name)
+        if name in self.fail:
+            raise OSError(5, f"{name} failed on purpose")
+
+    def status(self) -> model.Status:
+        self._call("status")
+        return make_status()
+
+    def limits(self) -> dict[str, int]:
+        self._call("limits")
+        return {"states": 100000, "src-nodes": 10000, "frags": 65536, "tables": 1000, "table-entries": 200000,
+                "pktdelay-pkts": 10000, "anchors": 512}
+
+    def timeouts(self) -> dict[str, int]:
+        self._call("timeouts")
+        return {"tcp.first": 120, "tcp.established": 86400, "adaptive.start": 60000, "adaptive.end": 120000,
+                "interval": 10}
+
+    def interfaces(self) -> list[model.Interface]:
+        self._call("interfaces")
+        counts = {("inet", "in", "pass"): 5, ("inet6", "out", "block"): 6}
+        return [
+            model.Interface(name="em0", is_group=False, skip=False, packets=counts, bytes={k: v * 100 for k, v in
+                            counts.items()}, cleared=1700000000, states=4, rules=2, routes=0, src_nodes=1),
+            model.Interface(name="egress", is_group=True, skip=False, packets={}, bytes={}, cleared=1700000001,
+                            states=0, rules=3, routes=0, src_nodes=0),
+            model.Interface(name="lo0", is_group=False, skip=True, packets={}, bytes={}, cleared=1700000002,
+                            states=0, rules=0, routes=0, src_nodes=0),
+        ]
+
+    def tables(self) -> list[model.Table]:
+        self._call("tables")
+        return [
+            model.Table(anchor="", name="bruteforce", flags=frozenset({"persist", "active"}), addresses=3,
+                        packets={("in", "block"): 7, ("in", "xpass"): 1}, bytes={("in", "block"): 700},
+                        matches=20, nomatches=30, cleared=1700000100, rule_references=2, anchor_references=0),
+            model.Table(anchor="relayd", name="web", flags=frozenset({"active"}), addresses=2, packets={}, bytes={},
+                        matches=0, nomatches=0, cleared=1700000200, rule_references=1, anchor_references=1),
+        ]
+
+    def anchors(self) -> list[str]:
+        self._call("anchors")
+        return ["relayd", "relayd/web"]
+
+    def rulesets(self) -> list[model.Ruleset]:
+        self._call("rulesets")
+        return [
+            model.Ruleset("", (make_rule("", 0, ""), make_rule("", 1, "ssh"), make_rule("", 2, "ssh", direction="out"),
+                               make_rule("", 3, "web", action="block", direction=""))),
+            model.Ruleset("relayd", (make_rule("relayd", 0, "ssh"),)),
+            model.Ruleset("relayd/web", ()),
+        ]
+
+    def queues(self) -> list[model.Queue]:
+        self._call("queues")
+        flow = model.FlowQueueStats(flows=2, target_ns=5_000_000, interval_ns=100_000_000, delay_sum=3000,
+                                    delay_sum_squares=5_000_000)
+        return [make_queue("root"), make_queue("std", parent="root"), make_queue("fq", flow=flow)]
+
+    def state_limiters(self) -> list[model.StateLimiter]:
+        self._call("state_limiters")
+        return [model.StateLimiter(id=1, name="web", description="web servers", limit=1000, rate_limit=100,
+                                   rate_seconds=10, inuse=12, admitted=500, hardlimited=3, ratelimited=4)]
+
+    def source_limiters(self) -> list[model.SourceLimiter]:
+        self._call("source_limiters")
+        return [model.SourceLimiter(
+            id=2, name="per-src", description="", entries=10000, limit=50, rate_limit=0, rate_seconds=0,
+            overload_table="", overload_hwm=0, overload_lwm=0, inet_prefix=32, inet6_prefix=64, nentries=7,
+            inuse=30, addrallocs=70, addrnomem=0, admitted=400, addrlimited=1, hardlimited=2, ratelimited=0)]
+
+    def states(self) -> Iterator[model.State]:
+        self._call("states")
+        return iter(self.state_list)
+
+
+def samples(metrics: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """{(sample name, sorted labels): value} for every exported sample."""
+    out = {}
+    for m in metrics:
+        for s in m.samples:
+            key = (s.name, tuple(sorted(s.labels.items())))
+            assert key not in out, f"duplicate series {key}"
+            out[key] = s.value
+    return out
+
+
+def value(metrics: list[Metric], name: str, **labels: str) -> float:
+    return samples(metrics)[(name, tuple(sorted(labels.items())))]
+
+
+def names(metrics: list[Metric]) -> set[str]:
+    return {s.name for m in metrics for s in m.samples}
+
+
+def run(collector, pf: FakePf | None = None, release: str = "7.9") -> list[Metric]:
+    return list(collector.collect(ScrapeView(pf or FakePf(), release)))
+
+
+# --- declarations ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", list(COLLECTORS))
+def test_every_exported_family_is_declared_with_its_labels(name: str) -> None:
+    cls = COLLECTORS[name]
+    collector = cls(per_rule=True) if name == "rules" else cls()  # type: ignore[call-arg]
+    declared = {s.name: s for s in cls.specs}
+    metrics = run(collector)
+    assert metrics, f"{name} exported nothing from the fake pf"
+    for m in metrics:
+        for s in m.samples:
+            spec = declared[s.name]
+            assert tuple(s.labels) == spec.labels, s
+            assert m.type == spec.kind
+
+
+def test_every_declared_name_follows_prometheus_conventions() -> None:
+    seen = set()
+    for cls in COLLECTORS.values():
+        for s in cls.specs:
+            assert s.name.startswith("pf_")
+            assert s.name not in seen, f"{s.name} declared twice"
+            seen.add(s.name)
+            assert (s.kind == "counter") == s.name.endswith("_total"), s.name
+            assert s.help and not s.help.endswith(".")
+
+
+# --- status ---------------------------------------------------------------------------------------
+
+def test_status_exports_pfctl_si_v() -> None:
+    m = run(StatusCollector())
+    assert value(m, "pf_info", release="7.9", hostid="0xdeadbeef",
+                 ruleset_checksum="0x0123456789abcdef0123456789abcdef") == 1
+    assert value(m, "pf_running") == 1
+    assert value(m, "pf_enabled_seconds") == 3600
+    assert value(m, "pf_debug_level") == 3
+    assert value(m, "pf_states") == 42
+    assert value(m, "pf_states_halfopen") == 3
+    assert value(m, "pf_src_nodes") == 5
+    assert value(m, "pf_fragments") == 7
+    assert value(m, "pf_counters_total", counter="state-mismatch") == 20
+    assert value(m, "pf_limit_counters_total", counter="max-src-states") == 2
+    assert value(m, "pf_state_operations_total", operation="searches") == 1000
+    assert value(m, "pf_src_node_operations_total", operation="removals") == 6
+    assert value(m, "pf_fragment_operations_total", operation="inserts") == 8
+    assert value(m, "pf_syncookies_active") == 0
+    assert value(m, "pf_syncookies_mode", mode="adaptive") == 1
+    assert value(m, "pf_syncookies_mode", mode="never") == 0
+    assert value(m, "pf_syncookies_inflight") == 3
+    assert value(m, "pf_loginterface_packets_total", interface="em0", family="inet", direction="in",
+                 action="block") == 12
+    assert value(m, "pf_loginterface_bytes_total", interface="em0", family="inet6", direction="out") == 1400
+
+
+def test_status_without_loginterface_has_no_loginterface_series() -> None:
+    class NoLogif(FakePf):
+        def status(self) -> model.Status:
+            return make_status(loginterface="", loginterface_packets={}, loginterface_bytes={})
+
+    assert not {n for n in names(run(StatusCollector(), NoLogif())) if n.startswith("pf_loginterface")}
+
+
+# --- limits ---------------------------------------------------------------------------------------
+
+def test_limits_export_every_hard_limit_and_known_usage() -> None:
+    m = run(LimitsCollector())
+    assert value(m, "pf_limit", limit="table-entries") == 200000
+    assert value(m, "pf_limit", limit="pktdelay-pkts") == 10000
+    assert value(m, "pf_limit_used", limit="states") == 42
+    assert value(m, "pf_limit_used", limit="src-nodes") == 5
+    assert value(m, "pf_limit_used", limit="frags") == 7
+    assert value(m, "pf_limit_used", limit="tables") == 2
+    assert value(m, "pf_limit_used", limit="table-entries") == 5
+    assert value(m, "pf_limit_used", limit="anchors") == 2
+    used = {dict(k[1])["limit"] for k in samples(m) if k[0] == "pf_limit_used"}
+    assert "pktdelay-pkts" not in used  # pf does not tell
+
+
+# --- timeouts -------------------------------------------------------------------------------------
+
+def test_timeouts_in_seconds_and_adaptive_thresholds_as_states() -> None:
+    m = run(TimeoutsCollector())
+    assert value(m, "pf_timeout_seconds", timeout="tcp.established") == 86400
+    assert value(m, "pf_timeout_seconds", timeout="interval") == 10
+    assert value(m, "pf_timeout_adaptive_states", timeout="adaptive.start") == 60000
+    assert ("pf_timeout_seconds", (("timeout", "adaptive.end"),)) not in samples(m)
+
+
+# --- interfaces -----------------------------------------------------------------------------------
+
+def test_interfaces_and_groups_are_distinguishable() -> None:
+    m = run(InterfacesCollector())
+    assert value(m, "pf_interface_info", interface="em0", kind="interface") == 1
+    assert value(m, "pf_interface_info", interface="egress", kind="group") == 1
+    assert value(m, "pf_interface_skip", interface="lo0") == 1
+    assert value(m, "pf_interface_packets_total", interface="em0", family="inet6", direction="out",
+                 action="block") == 6
+    assert value(m, "pf_interface_bytes_total", interface="em0", family="inet", direction="in", action="pass") == 500
+    assert value(m, "pf_interface_states", interface="em0") == 4
+    assert value(m, "pf_interface_rules", interface="egress") == 3
+    assert value(m, "pf_interface_cleared_timestamp_seconds", interface="lo0") == 1700000002
+
+
+# --- tables ---------------------------------------------------------------------------------------
+
+def test_tables() -> None:
+    m = run(TablesCollector())
+    t = {"anchor": "", "table": "bruteforce"}
+    assert value(m, "pf_table_addresses", **t) == 3
+    assert value(m, "pf_table_packets_total", **t, direction="in", action="block") == 7
+    assert value(m, "pf_table_packets_total", **t, direction="in", action="xpass") == 1
+    assert value(m, "pf_table_bytes_total", **t, direction="in", action="block") == 700
+    assert value(m, "pf_table_evaluations_total", **t, result="match") == 20
+    assert value(m, "pf_table_evaluations_total", **t, result="nomatch") == 30
+    assert value(m, "pf_table_references", anchor="relayd", table="web", kind="anchor") == 1
+    assert value(m, "pf_table_cleared_timestamp_seconds", anchor="relayd", table="web") == 1700000200
+
+
+# --- rules ----------------------------------------------------------------------------------------
+
+def test_rules_aggregate_by_anchor_and_label() -> None:
+    m = run(RulesCollector())
+    ssh = {"anchor": "", "label": "ssh"}
+    assert value(m, "pf_label_rules", **ssh) == 2
+    assert value(m, "pf_label_evaluations_total", **ssh) == 20
+    assert value(m, "pf_label_packets_total", **ssh, direction="in") == 2
+    assert value(m, "pf_label_packets_total", **ssh, direction="out") == 4
+    assert value(m, "pf_label_bytes_total", **ssh, direction="out") == 400
+    assert value(m, "pf_label_states", **ssh) == 6
+    assert value(m, "pf_label_states_created_total", **ssh) == 8
+    assert value(m, "pf_label_rules", anchor="relayd", label="ssh") == 1  # same label, other anchor: own series
+    assert value(m, "pf_rules", anchor="") == 4
+    assert value(m, "pf_rules", anchor="relayd/web") == 0
+    assert value(m, "pf_anchors") == 2
+    # unlabelled rules are counted in pf_rules but get no label series, like `pfctl -sl`
+    assert all(dict(k[1]).get("label") != "" for k in samples(m) if k[0].startswith("pf_label_"))
+    assert not {n for n in names(m) if n.startswith("pf_rule_")}
+
+
+def test_rules_per_rule_series_only_when_asked() -> None:
+    m = run(RulesCollector(per_rule=True))
+    r = {"anchor": "", "number": "3", "label": "web", "action": "block", "direction": ""}
+    assert value(m, "pf_rule_evaluations_total", **r) == 10
+    assert value(m, "pf_rule_packets_total", **r, packet_direction="out") == 2
+    assert value(m, "pf_rule_bytes_total", **r, packet_direction="in") == 100
+    assert value(m, "pf_rule_states", **r) == 3
+    assert value(m, "pf_rule_states_created_total", **r) == 4
+    unlabelled = {"anchor": "", "number": "0", "label": "", "action": "pass", "direction": "in"}
+    assert value(m, "pf_rule_evaluations_total", **unlabelled) == 10
+    assert len([k for k in samples(m) if k[0] == "pf_rule_evaluations_total"]) == 5
+
+
+# --- queues ---------------------------------------------------------------------------------------
+
+def test_queues_with_fq_codel_flow_stats() -> None:
+    m = run(QueuesCollector())
+    std = {"interface": "em0", "queue": "std", "parent": "root"}
+    assert value(m, "pf_queue_packets_total", **std) == 10
+    assert value(m, "pf_queue_dropped_bytes_total", **std) == 100
+    assert value(m, "pf_queue_length", **std) == 2
+    assert value(m, "pf_queue_limit", **std) == 50
+    assert value(m, "pf_queue_bandwidth_bits_per_second", interface="em0", queue="root", parent="") == 10_000_000
+    fq = {"interface": "em0", "queue": "fq", "parent": ""}
+    assert value(m, "pf_queue_flows", **fq) == 2
+    assert value(m, "pf_queue_flow_delay_seconds", **fq) == pytest.approx(1500e-6)  # 3000 us over 2 flows
+    assert value(m, "pf_queue_flow_delay_stddev_seconds", **fq) == pytest.approx(math.sqrt(2_500_000 - 1500**2) / 1e6)
+    assert value(m, "pf_queue_codel_target_seconds", **fq) == pytest.approx(0.005)
+    assert value(m, "pf_queue_codel_interval_seconds", **fq) == pytest.approx(0.1)
+    assert ("pf_queue_flows", tuple(sorted(std.items()))) not in samples(m)
+
+
+# --- limiters -------------------------------------------------------------------------------------
+
+def test_limiters() -> None:
+    m = run(LimitersCollector())
+    web = {"id": "1", "limiter": "web"}
+    assert value(m, "pf_state_limiter_limit", **web) == 1000
+    assert value(m, "pf_state_limiter_states", **web) == 12
+    assert value(m, "pf_state_limiter_rate_limit", **web) == 100
+    assert value(m, "pf_state_limiter_rate_period_seconds", **web) == 10
+    assert value(m, "pf_state_limiter_hardlimited_total", **web) == 3
+    src = {"id": "2", "limiter": "per-src"}
+    assert value(m, "pf_source_limiter_entries", **src) == 7
+    assert value(m, "pf_source_limiter_entries_limit", **src) == 10000
+    assert value(m, "pf_source_limiter_states", **src) == 30
+    assert value(m, "pf_source_limiter_addrlimited_total", **src) == 1
+    assert LimitersCollector.requires == "limiters"
+
+
+# --- states ---------------------------------------------------------------------------------------
+
+def test_states_are_counted_never_listed() -> None:
+    m = run(StatesCollector())
+    assert value(m, "pf_state_entries", interface="em0", family="inet", protocol="tcp", direction="out") == 2
+    assert value(m, "pf_state_entries", interface="em0", family="inet", protocol="udp", direction="in") == 1
+    assert value(m, "pf_state_entries", interface="all", family="inet6", protocol="ipv6-icmp", direction="out") == 1
+    assert StatesCollector.default_enabled is False
+
+
+def test_states_memory_stays_bounded_by_the_number_of_keys() -> None:
+    """100k states stream through; only the handful of distinct keys are kept."""
+
+    class Many(FakePf):
+        def states(self) -> Iterator[model.State]:
+            proto = (6, 17, 1)
+            return (make_state(i, protocol=proto[i % 3]) for i in range(100_000))
+
+    m = run(StatesCollector(), Many())
+    got = samples(m)
+    assert len(got) == 3
+    assert sum(got.values()) == 100_000
+
+
+def test_unknown_protocol_is_shown_by_number() -> None:
+    class Odd(FakePf):
+        def states(self) -> Iterator[model.State]:
+            return iter([make_state(1, protocol=253)])
+
+    assert value(run(StatesCollector(), Odd()), "pf_state_entries", interface="em0", family="inet",
+                 protocol="253", direction="out") == 1
+
+
+# --- the per-scrape view --------------------------------------------------------------------------
+
+def test_scrape_view_reads_each_list_once_per_scrape() -> None:
+    pf = FakePf()
+    view = ScrapeView(pf, "7.9")
+    for c in (StatusCollector(), LimitsCollector(), TablesCollector(), RulesCollector()):
+        list(c.collect(view))
+    assert pf.calls.count("status") == 1
+    assert pf.calls.count("tables") == 1
+    assert pf.calls.count("anchors") == 1
+
+
+def test_scrape_view_repeats_a_failure_without_reading_again() -> None:
+    pf = FakePf(fail=("tables",))
+    view = ScrapeView(pf, "7.9")
+    for _ in range(2):
+        with pytest.raises(OSError):
+            view.tables()
+    assert pf.calls.count("tables") == 1
