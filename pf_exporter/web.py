@@ -1,0 +1,533 @@
+"""The HTTP side: ``/metrics`` (or ``--web.telemetry-path``), a landing page at ``/``,
+``/-/healthy``; optional TLS and basic auth from an exporter-toolkit web-config file.
+
+Every connection gets its own thread, and the TLS handshake happens in that thread under
+a timeout, so a slow or silent client (plain TCP or TLS) only ever holds up itself.
+"""
+
+from __future__ import annotations
+
+import errno
+import gzip
+import hashlib
+import html
+import ipaddress
+import logging
+import socket
+import ssl
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+
+log = logging.getLogger(__name__)
+
+# No known exporter uses it: the Prometheus wiki's allocation range 9100-9999 is full,
+# and 10000-10100 holds only webmin (10000), Zabbix (10050/10051) and Amanda (10080-10083).
+DEFAULT_PORT = 10073
+DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
+
+# A connection (TLS handshake, request line and headers, and every read or write
+# after) that makes no progress for this long is closed.
+CONNECTION_TIMEOUT = 30.0
+
+
+class WebConfigError(ValueError):
+    """The --web.config.file is unreadable or invalid; the message names the key and the fix."""
+
+
+# --- web config (exporter-toolkit format) ------------------------------------------------------------
+
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+# exporter-toolkit knows these too, but Python's ssl cannot ask for a certificate without
+# verifying it.
+_CLIENT_AUTH_UNSUPPORTED = ("RequestClientCert", "RequireAnyClientCert")
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
+_TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
+             "client_allowed_sans")
+_TLS_KEYS_UNSUPPORTED = ("cipher_suites", "curve_preferences", "prefer_server_cipher_suites", "cert", "key",
+                         "client_ca")
+_HTTP_KEYS = ("http2", "headers")
+# The response headers exporter-toolkit lets a web config set.
+_ALLOWED_HEADERS = ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
+                    "Content-Security-Policy")
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: str
+    key_file: str
+    client_ca_file: str = ""
+    client_auth_type: str = "NoClientCert"
+    min_version: str = "TLS12"
+    max_version: str = ""
+    client_allowed_sans: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    tls: TlsConfig | None = None
+    basic_auth_users: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _check_keys(where: str, data: Any, known: Sequence[str], unsupported: Sequence[str] = ()) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise WebConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+    for key in data:
+        if key in unsupported:
+            raise WebConfigError(
+                f"{where}: {key} is an exporter-toolkit option pf_exporter does not support; remove it"
+            )
+        if key not in known:
+            raise WebConfigError(f"{where}: unknown key {key!r}; valid keys are {', '.join(known)}")
+    return data
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise WebConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
+    """Validate a web-config document; relative file names are relative to *base*."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise WebConfigError(f"not valid YAML: {e}".replace("\n", " ")) from None
+    top = _check_keys("web config", data, _TOP_KEYS)
+
+    tls: TlsConfig | None = None
+    tls_raw = _check_keys("tls_server_config", top.get("tls_server_config"), _TLS_KEYS, _TLS_KEYS_UNSUPPORTED)
+    if tls_raw:
+        def path(key: str) -> str:
+            v = tls_raw.get(key)
+            if v in (None, ""):
+                return ""
+            p = Path(_string(f"tls_server_config.{key}", v))
+            return str(p if p.is_absolute() else base / p)
+
+        cert, key = path("cert_file"), path("key_file")
+        if not cert or not key:
+            raise WebConfigError("tls_server_config: both cert_file and key_file are required for TLS")
+        auth = _string("tls_server_config.client_auth_type", tls_raw.get("client_auth_type") or "NoClientCert")
+        if auth in _CLIENT_AUTH_UNSUPPORTED:
+            raise WebConfigError(
+                f"tls_server_config.client_auth_type {auth} is not supported (Python cannot request a client "
+                "certificate without verifying it); use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+            )
+        if auth not in _CLIENT_AUTH:
+            raise WebConfigError(
+                f"tls_server_config.client_auth_type {auth!r} is unknown; use one of {', '.join(_CLIENT_AUTH)}"
+            )
+        ca = path("client_ca_file")
+        if auth != "NoClientCert" and not ca:
+            raise WebConfigError(f"tls_server_config: client_auth_type {auth} needs client_ca_file")
+        versions = {}
+        for k, default in (("min_version", "TLS12"), ("max_version", "")):
+            v = _string(f"tls_server_config.{k}", tls_raw.get(k) or default) if tls_raw.get(k) or default else ""
+            if v and v not in _TLS_VERSIONS:
+                raise WebConfigError(f"tls_server_config.{k} {v!r} is unknown; use one of {', '.join(_TLS_VERSIONS)}")
+            versions[k] = v
+        sans_raw = tls_raw.get("client_allowed_sans") or []
+        if not isinstance(sans_raw, list):
+            raise WebConfigError("tls_server_config.client_allowed_sans: expected a list of names")
+        sans = tuple(_string("tls_server_config.client_allowed_sans", s) for s in sans_raw)
+        if sans and auth != "RequireAndVerifyClientCert":
+            raise WebConfigError(
+                "tls_server_config.client_allowed_sans needs client_auth_type RequireAndVerifyClientCert"
+            )
+        tls = TlsConfig(cert, key, ca, auth, versions["min_version"], versions["max_version"], sans)
+
+    http_raw = _check_keys("http_server_config", top.get("http_server_config"), _HTTP_KEYS)
+    headers: dict[str, str] = {}
+    if "http2" in http_raw and not isinstance(http_raw["http2"], bool):
+        raise WebConfigError("http_server_config.http2: expected true or false")
+    for name, v in (_check_keys("http_server_config.headers", http_raw.get("headers"), _ALLOWED_HEADERS)).items():
+        headers[name] = _string(f"http_server_config.headers.{name}", v)
+
+    users: dict[str, bytes] = {}
+    users_raw = top.get("basic_auth_users") or {}
+    if not isinstance(users_raw, dict):
+        raise WebConfigError("basic_auth_users: expected a mapping of user name to bcrypt hash")
+    for user, hashed in users_raw.items():
+        h = _string(f"basic_auth_users.{user}", hashed)
+        if not h.startswith(("$2a$", "$2b$", "$2y$")) or len(h) != 60:
+            raise WebConfigError(
+                f"basic_auth_users.{user}: not a bcrypt hash; create one with "
+                "`python3 -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass().encode(), "
+                "bcrypt.gensalt()).decode())'` or `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            )
+        users[str(user)] = h.encode()
+    return WebConfig(tls, users, headers)
+
+
+def load_web_config(path: str) -> WebConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise WebConfigError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        config = parse_web_config(text, p.parent)
+    except WebConfigError as e:
+        raise WebConfigError(f"{path}: {e}") from None
+    if config.tls is not None:
+        build_ssl_context(config.tls, path)  # fail at start-up, not at the first connection
+    return config
+
+
+def build_ssl_context(tls: TlsConfig, where: str = "web config") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise WebConfigError(
+            f"{where}: cannot load TLS certificate {tls.cert_file} with key {tls.key_file}: {e}; "
+            "check tls_server_config.cert_file and key_file"
+        ) from None
+    ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
+    if tls.max_version:
+        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
+    ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
+    if tls.client_ca_file:
+        try:
+            ctx.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise WebConfigError(f"{where}: cannot load client_ca_file {tls.client_ca_file}: {e}") from None
+    return ctx
+
+
+# --- basic auth --------------------------------------------------------------------------------------
+
+class BasicAuth:
+    """Checks ``Authorization: Basic`` against bcrypt hashes.
+
+    bcrypt is slow on purpose (~0.1 s); a successful check is remembered (keyed by a
+    SHA-256 of user, password and hash) so a scraper is not charged it on every scrape.
+    Unknown users still cost one bcrypt, so timing does not reveal which users exist.
+    """
+
+    _DUMMY = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=4))
+
+    def __init__(self, users: dict[str, bytes]) -> None:
+        self.users = users
+        self._ok: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        import base64
+        import binascii
+
+        try:
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        token = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+        with self._lock:
+            if hashed is not None and token in self._ok:
+                return True
+        good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._DUMMY)
+        if good and hashed is not None:
+            with self._lock:
+                if len(self._ok) > 1024:
+                    self._ok.clear()
+                self._ok.add(token)
+            return True
+        return False
+
+
+# --- listen addresses --------------------------------------------------------------------------------
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """``host:port``, ``[v6]:port`` or ``:port`` (every address) -> (host, port); host "" = any."""
+    host, sep, port_s = address.rpartition(":")
+    if not sep or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise ValueError(
+            f"invalid --web.listen-address {address!r}: use host:port, [ipv6]:port or :port (e.g. :{DEFAULT_PORT})"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise ValueError(f"invalid --web.listen-address {address!r}: put an IPv6 address in brackets, [::1]:port")
+    return host, int(port_s)
+
+
+def _has_ipv6() -> bool:
+    if not socket.has_ipv6:
+        return False
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
+            s.bind(("::", 0))
+        return True
+    except OSError:
+        return False
+
+
+# --- the application ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LandingEntry:
+    """One metric family for the landing page."""
+
+    collector: str
+    name: str
+    kind: str
+    labels: tuple[str, ...]
+    help: str
+
+
+@dataclass
+class WebApp:
+    """What the handler serves.  ``registry_for(only)`` gives the registry for a scrape
+    (``only``: the ``collect[]`` names, or None for all)."""
+
+    registry_for: Callable[[Sequence[str] | None], CollectorRegistry]
+    telemetry_path: str = "/metrics"
+    version: str = ""
+    landing: Sequence[LandingEntry] = ()
+    collectors: Sequence[tuple[str, bool, str]] = ()  # (name, enabled, description)
+    config: WebConfig = field(default_factory=WebConfig)
+    auth: BasicAuth | None = None
+
+    def __post_init__(self) -> None:
+        if self.config.basic_auth_users and self.auth is None:
+            self.auth = BasicAuth(self.config.basic_auth_users)
+
+    def landing_page(self) -> bytes:
+        e = html.escape
+        rows = []
+        for item in self.landing:
+            rows.append(
+                f"<tr><td><code>{e(item.name)}</code></td><td>{e(item.kind)}</td>"
+                f"<td>{e(', '.join(item.labels))}</td><td>{e(item.collector)}</td><td>{e(item.help)}</td></tr>"
+            )
+        colls = "".join(
+            f"<li><code>{e(n)}</code> ({'enabled' if on else 'disabled'}): {e(d)}</li>"
+            for n, on, d in self.collectors
+        )
+        path = e(self.telemetry_path)
+        page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>pf_exporter</title>
+<style>body{{font-family:sans-serif;margin:2em}}td,th{{text-align:left;padding:2px 8px;vertical-align:top}}
+tr:nth-child(even){{background:#f4f4f4}}</style></head>
+<body><h1>pf_exporter</h1>
+<p>Prometheus exporter for OpenBSD's Packet Filter (pf). Version {e(self.version)}.</p>
+<ul><li><a href="{path}">{path}</a> &mdash; the metrics</li>
+<li><a href="-/healthy">/-/healthy</a> &mdash; health check</li></ul>
+<h2>Collectors</h2><ul>{colls}</ul>
+<p>Limit a scrape to some collectors with <code>{path}?collect[]=status&amp;collect[]=tables</code>.</p>
+<h2>Exported metrics</h2>
+<table><tr><th>metric</th><th>type</th><th>labels</th><th>collector</th><th>meaning</th></tr>
+{''.join(rows)}
+</table></body></html>
+"""
+        return page.encode()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = CONNECTION_TIMEOUT
+    server_version = "pf_exporter"
+    sys_version = ""
+
+    def setup(self) -> None:
+        sock = self.request
+        sock.settimeout(self.timeout)
+        if isinstance(sock, ssl.SSLSocket):
+            sock.do_handshake()  # in this connection's own thread, under the timeout
+            self.server.check_client_sans(sock)
+        super().setup()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+        log.debug("http: " + format, *args, extra={"client": self.client_address[0]})
+
+    def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
+              extra: dict[str, str] | None = None) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        for k, v in self.server.app.config.headers.items():
+            self.send_header(k, v)
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+        self.do_GET()
+
+    def do_GET(self) -> None:  # noqa: N802
+        app = self.server.app
+        if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
+            self._send(401, b"Unauthorized\n", extra={"WWW-Authenticate": 'Basic realm="pf_exporter"'})
+            return
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == app.telemetry_path:
+            self._metrics(url.query)
+        elif url.path == "/":
+            self._send(200, app.landing_page(), "text/html; charset=utf-8")
+        elif url.path == "/-/healthy":
+            self._send(200, b"Healthy\n")
+        else:
+            self._send(404, f"Not found; the metrics are at {app.telemetry_path}\n".encode())
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._send(405, b"Method not allowed\n", extra={"Allow": "GET, HEAD"})
+
+    def _metrics(self, query: str) -> None:
+        app = self.server.app
+        params = urllib.parse.parse_qs(query)
+        only = params.get("collect[]")
+        try:
+            registry = app.registry_for(only)
+        except ValueError as e:
+            self._send(400, f"{e}\n".encode())
+            return
+        encoder, ctype = choose_encoder(self.headers.get("Accept", ""))
+        start = time.perf_counter()
+        try:
+            body = encoder(registry)
+        except Exception as e:  # the collectors isolate their own failures; this is a bug
+            log.exception("scrape failed")
+            self._send(500, f"scrape failed: {e}\n".encode())
+            return
+        extra = {}
+        if "gzip" in self.headers.get("Accept-Encoding", ""):
+            body = gzip.compress(body, compresslevel=1)
+            extra["Content-Encoding"] = "gzip"
+        log.debug("scrape", extra={"seconds": round(time.perf_counter() - start, 6), "bytes": len(body)})
+        self._send(200, body, ctype, extra)
+
+
+class _Server(ThreadingHTTPServer):
+    """One listening socket.  Threads are daemons and not joined on close: a stuck client
+    must not hold up shutdown either."""
+
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], family: int, app: WebApp, ssl_context: ssl.SSLContext | None,
+                 dual_stack: bool = False) -> None:
+        self.address_family = family
+        self.app = app
+        self.ssl_context = ssl_context
+        self.dual_stack = dual_stack
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        if self.dual_stack:
+            self.socket.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        super().server_bind()
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()
+        if self.ssl_context is not None:
+            # No handshake here: this is the accept loop every client shares.
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def check_client_sans(self, sock: ssl.SSLSocket) -> None:
+        tls = self.app.config.tls
+        if tls is None or not tls.client_allowed_sans:
+            return
+        cert = sock.getpeercert() or {}
+        names = {v for _, v in cert.get("subjectAltName", ())}
+        if not names & set(tls.client_allowed_sans):
+            raise ssl.SSLError("client certificate has none of the client_allowed_sans")
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # Timeouts, resets and failed handshakes are the client's business; keep them quiet.
+        log.debug("connection error", exc_info=True, extra={"client": str(client_address[0])})
+
+
+class MetricsServer:
+    """Listens on every ``--web.listen-address``, each socket served by its own thread."""
+
+    def __init__(self, addresses: Sequence[str], app: WebApp) -> None:
+        self.app = app
+        ctx = build_ssl_context(app.config.tls) if app.config.tls is not None else None
+        self.servers: list[_Server] = []
+        try:
+            for a in addresses:
+                self.servers.append(self._bind(a, ctx))
+        except BaseException:
+            self.close()
+            raise
+        self._threads: list[threading.Thread] = []
+
+    def _bind(self, address: str, ctx: ssl.SSLContext | None) -> _Server:
+        host, port = parse_listen_address(address)
+        try:
+            if host == "":
+                if _has_ipv6():
+                    return _Server(("::", port), socket.AF_INET6, self.app, ctx, dual_stack=True)
+                return _Server(("0.0.0.0", port), socket.AF_INET, self.app, ctx)
+            try:
+                ip = ipaddress.ip_address(host)
+                family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            except ValueError:
+                info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                family, host = info[0][0], info[0][4][0]
+            return _Server((host, port), family, self.app, ctx)
+        except socket.gaierror as e:
+            raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {address}: {e.strerror}") from None
+        except OSError as e:
+            hint = " (is another exporter already using it? pick another --web.listen-address)" \
+                if e.errno == errno.EADDRINUSE else ""
+            raise OSError(e.errno, f"cannot listen on {address}: {e.strerror}{hint}") from None
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        return [s.server_address[:2] for s in self.servers]  # type: ignore[misc]
+
+    @property
+    def tls(self) -> bool:
+        return self.app.config.tls is not None
+
+    def start(self) -> None:
+        """Serve in background threads (returns at once)."""
+        for s in self.servers:
+            t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
+                                 name=f"http-{s.server_address[1]}")
+            t.start()
+            self._threads.append(t)
+
+    def shutdown(self) -> None:
+        for s in self.servers:
+            if self._threads:
+                s.shutdown()
+        self.close()
+
+    def close(self) -> None:
+        for s in self.servers:
+            s.server_close()
