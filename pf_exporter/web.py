@@ -473,8 +473,9 @@ class _Server(ThreadingHTTPServer):
 class MetricsServer:
     """Listens on every ``--web.listen-address``, each socket served by its own thread."""
 
-    def __init__(self, addresses: Sequence[str], app: WebApp) -> None:
+    def __init__(self, addresses: Sequence[str], app: WebApp, poll_interval: float = 0.5) -> None:
         self.app = app
+        self.poll_interval = poll_interval  # how quickly shutdown() is noticed
         ctx = build_ssl_context(app.config.tls) if app.config.tls is not None else None
         self.servers: list[_Server] = []
         try:
@@ -517,7 +518,7 @@ class MetricsServer:
     def start(self) -> None:
         """Serve in background threads (returns at once)."""
         for s in self.servers:
-            t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True,
+            t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": self.poll_interval}, daemon=True,
                                  name=f"http-{s.server_address[1]}")
             t.start()
             self._threads.append(t)

@@ -1,0 +1,384 @@
+"""The HTTP server: routes, web config (TLS, basic auth), and that no client can hold up another."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import http.client
+import shutil
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import bcrypt
+import pytest
+from test_collectors import FakePf
+
+from pf_exporter.collectors import COLLECTORS
+from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry
+from pf_exporter.web import (
+    LandingEntry,
+    MetricsServer,
+    WebApp,
+    WebConfig,
+    WebConfigError,
+    load_web_config,
+    parse_listen_address,
+    parse_web_config,
+)
+
+TIMEOUT = 10.0
+
+
+def make_app(config: WebConfig | None = None, telemetry_path: str = "/metrics") -> WebApp:
+    exporter = PfExporter(FakePf(), build_collectors(COLLECTORS, frozenset({"limiters"})), ExporterInfo("7.9", "amd64"))
+    registry = build_registry(exporter)
+
+    def registry_for(only):
+        if not only:
+            return registry
+        if set(only) - set(COLLECTORS):
+            raise ValueError(f"collect[]: unknown {only}")
+        return build_registry(exporter, tuple(only))
+
+    landing = [LandingEntry(c.name, s.name, s.kind, s.labels, s.help) for c, s in exporter.specs()]
+    return WebApp(registry_for, telemetry_path, "test", landing, [(n, True, "d") for n in COLLECTORS],
+                  config or WebConfig())
+
+
+@pytest.fixture
+def serve():
+    servers: list[MetricsServer] = []
+
+    def start(app: WebApp | None = None, addresses=("127.0.0.1:0",)) -> MetricsServer:
+        s = MetricsServer(list(addresses), app or make_app(), poll_interval=0.01)
+        s.start()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.shutdown()
+
+
+def get(server: MetricsServer, path: str = "/metrics", headers: dict[str, str] | None = None,
+        context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
+    host, port = server.addresses[0]
+    if context is not None:
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=context)
+    else:
+        conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+# --- routes ------------------------------------------------------------------------------------------
+
+def test_metrics_are_served_in_the_text_format(serve) -> None:
+    status, headers, body = get(serve())
+    assert status == 200
+    assert headers["content-type"].startswith("text/plain; version=0.0.4")
+    text = body.decode()
+    assert "pf_running 1.0" in text
+    assert 'pf_scrape_collector_success{collector="status"} 1.0' in text
+    assert "pf_exporter_build_info{" in text
+
+
+def test_gzip_when_the_client_accepts_it(serve) -> None:
+    status, headers, body = get(serve(), headers={"Accept-Encoding": "gzip"})
+    assert headers["content-encoding"] == "gzip"
+    assert b"pf_running 1.0" in gzip.decompress(body)
+
+
+def test_openmetrics_when_asked(serve) -> None:
+    status, headers, body = get(serve(), headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    assert headers["content-type"].startswith("application/openmetrics-text")
+    assert body.rstrip().endswith(b"# EOF")
+
+
+def test_collect_filter_runs_only_the_named_collectors(serve) -> None:
+    status, _, body = get(serve(), "/metrics?collect[]=timeouts")
+    text = body.decode()
+    assert status == 200
+    assert 'pf_timeout_seconds{timeout="tcp.established"}' in text
+    assert "pf_running" not in text
+    assert 'pf_scrape_collector_success{collector="status"}' not in text
+    assert get(serve(), "/metrics?collect[]=nosuch")[0] == 400
+
+
+def test_landing_page_lists_metrics_with_links(serve) -> None:
+    status, headers, body = get(serve())
+    status, headers, body = get(serve(), "/")
+    page = body.decode()
+    assert status == 200 and headers["content-type"].startswith("text/html")
+    assert '<a href="/metrics">' in page
+    assert "/-/healthy" in page
+    for name in ("pf_running", "pf_label_packets_total", "pf_table_addresses"):
+        assert f"<code>{name}</code>" in page
+
+
+def test_custom_telemetry_path(serve) -> None:
+    s = serve(make_app(telemetry_path="/pf"))
+    assert get(s, "/pf")[0] == 200
+    assert get(s, "/metrics")[0] == 404
+
+
+def test_healthy(serve) -> None:
+    assert get(serve(), "/-/healthy")[:1] == (200,)
+
+
+def test_unknown_path_is_404(serve) -> None:
+    status, _, body = get(serve(), "/nope")
+    assert status == 404 and b"/metrics" in body
+
+
+def test_several_listen_addresses(serve) -> None:
+    s = serve(addresses=("127.0.0.1:0", "127.0.0.1:0"))
+    assert len(s.addresses) == 2
+    for host, port in s.addresses:
+        conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+        conn.request("GET", "/-/healthy")
+        assert conn.getresponse().status == 200
+        conn.close()
+
+
+@pytest.mark.skipif(not socket.has_ipv6, reason="no IPv6")
+def test_ipv6_listen_address(serve) -> None:
+    try:
+        s = serve(addresses=("[::1]:0",))
+    except OSError:
+        pytest.skip("::1 not configured")
+    host, port = s.addresses[0]
+    conn = http.client.HTTPConnection("::1", port, timeout=TIMEOUT)
+    conn.request("GET", "/-/healthy")
+    assert conn.getresponse().status == 200
+    conn.close()
+
+
+def test_listen_address_forms() -> None:
+    assert parse_listen_address(":10073") == ("", 10073)
+    assert parse_listen_address("127.0.0.1:9") == ("127.0.0.1", 9)
+    assert parse_listen_address("[::1]:10073") == ("::1", 10073)
+    assert parse_listen_address("localhost:1") == ("localhost", 1)
+    for bad in ("10073", "::1:10073", "host:port", "1.2.3.4:70000"):
+        with pytest.raises(ValueError, match="--web.listen-address"):
+            parse_listen_address(bad)
+
+
+def test_busy_port_is_a_clear_error(serve) -> None:
+    s = serve()
+    host, port = s.addresses[0]
+    with pytest.raises(OSError, match=f"cannot listen on 127.0.0.1:{port}.*another"):
+        MetricsServer([f"127.0.0.1:{port}"], make_app())
+
+
+# --- concurrency and slow clients -------------------------------------------------------------------
+
+def test_concurrent_scrapes_all_complete(serve) -> None:
+    s = serve()
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(lambda _: get(s), range(16)))
+    assert all(r[0] == 200 and b"pf_running 1.0" in r[2] for r in results)
+
+
+def test_silent_and_slow_tcp_clients_do_not_block_scrapes(serve) -> None:
+    s = serve()
+    host, port = s.addresses[0]
+    silent = socket.create_connection((host, port), timeout=TIMEOUT)  # connects, never sends
+    slow = socket.create_connection((host, port), timeout=TIMEOUT)
+    slow.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")  # headers never finished
+    try:
+        for _ in range(3):
+            status, _, body = get(s)
+            assert status == 200 and b"pf_running" in body
+    finally:
+        silent.close()
+        slow.close()
+
+
+def test_a_client_that_never_reads_does_not_block_scrapes(serve) -> None:
+    s = serve()
+    host, port = s.addresses[0]
+    stuck = socket.create_connection((host, port), timeout=TIMEOUT)
+    stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)
+    stuck.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n" * 50)  # many responses, none read
+    try:
+        assert get(s)[0] == 200
+    finally:
+        stuck.close()
+
+
+# --- web config ------------------------------------------------------------------------------------
+
+def test_empty_web_config_means_plain_http() -> None:
+    assert parse_web_config("") == WebConfig()
+    assert parse_web_config("{}") == WebConfig()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("tls_config: {}", "unknown key 'tls_config'; valid keys are tls_server_config"),
+        ("tls_server_config: {cert_file: a, key_file: b, cert_fil: c}", "unknown key 'cert_fil'"),
+        ("tls_server_config: {cert_file: a}", "both cert_file and key_file"),
+        ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: Bogus}", "client_auth_type 'Bogus'"),
+        ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: RequireAnyClientCert}",
+         "not supported"),
+        ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: RequireAndVerifyClientCert}",
+         "needs client_ca_file"),
+        ("tls_server_config: {cert_file: a, key_file: b, min_version: TLS14}", "min_version 'TLS14'"),
+        ("tls_server_config: {cert_file: a, key_file: b, cipher_suites: [X]}", "does not support"),
+        ("basic_auth_users: {alice: secret}", "not a bcrypt hash"),
+        ("basic_auth_users: [alice]", "expected a mapping"),
+        ("http_server_config: {headers: {Server: x}}", "unknown key 'Server'"),
+        ("http_server_config: {http2: maybe}", "http2"),
+        ("tls_server_config: [", "not valid YAML"),
+    ],
+)
+def test_bad_web_config_is_rejected_with_the_reason(text: str, message: str) -> None:
+    with pytest.raises(WebConfigError, match=message.replace("[", r"\[")):
+        parse_web_config(text)
+
+
+def test_web_config_file_problems_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(WebConfigError, match="cannot read .*missing.yml"):
+        load_web_config(str(tmp_path / "missing.yml"))
+    f = tmp_path / "web.yml"
+    f.write_text("tls_server_config: {cert_file: nope.pem, key_file: nope.key}\n")
+    with pytest.raises(WebConfigError, match=r"web.yml: cannot load TLS certificate .*nope.pem"):
+        load_web_config(str(f))
+
+
+HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+def test_basic_auth(serve) -> None:
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
+    status, headers, _ = get(s)
+    assert status == 401 and headers["www-authenticate"].startswith("Basic")
+    assert get(s, headers=basic("alice", "wrong"))[0] == 401
+    assert get(s, headers=basic("bob", "s3cret"))[0] == 401
+    assert get(s, headers={"Authorization": "Basic !!!"})[0] == 401
+    assert get(s, headers=basic("alice", "s3cret"))[0] == 200
+    assert get(s, headers=basic("alice", "s3cret"))[0] == 200  # remembered, still right
+    assert get(s, "/-/healthy", headers=basic("alice", "s3cret"))[0] == 200
+
+
+def test_configured_security_headers_are_sent(serve) -> None:
+    s = serve(make_app(parse_web_config("http_server_config:\n  headers:\n    X-Frame-Options: deny\n")))
+    assert get(s)[1]["x-frame-options"] == "deny"
+
+
+# --- TLS -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl(1)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl(1) is needed to make test certificates")
+    d = tmp_path_factory.mktemp("pki")
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca")
+    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:prometheus.example")):
+        ossl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return d
+
+
+def client_context(pki: Path, cert: bool = False) -> ssl.SSLContext:
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+    return ctx
+
+
+def tls_app(pki: Path, extra: str = "") -> WebApp:
+    f = pki / "web.yml"
+    f.write_text(f"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}")
+    return make_app(load_web_config(str(f)))
+
+
+def test_tls_scrape(serve, pki: Path) -> None:
+    s = serve(tls_app(pki))
+    status, _, body = get(s, context=client_context(pki))
+    assert status == 200 and b"pf_running" in body
+
+
+def test_tls_min_version_is_enforced(serve, pki: Path) -> None:
+    s = serve(tls_app(pki, "  min_version: TLS13\n"))
+    ctx = client_context(pki)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(s, context=ctx)
+    assert get(s, context=client_context(pki))[0] == 200
+
+
+def test_tls_client_certificates(serve, pki: Path) -> None:
+    s = serve(tls_app(pki, "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"))
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(s, context=client_context(pki))
+    assert get(s, context=client_context(pki, cert=True))[0] == 200
+
+
+def test_tls_client_allowed_sans(serve, pki: Path) -> None:
+    base = "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n"
+    ok = serve(tls_app(pki, base + "  client_allowed_sans: [prometheus.example]\n"))
+    assert get(ok, context=client_context(pki, cert=True))[0] == 200
+    refused = serve(tls_app(pki, base + "  client_allowed_sans: [other.example]\n"))
+    with pytest.raises((ssl.SSLError, ConnectionError, http.client.HTTPException)):
+        get(refused, context=client_context(pki, cert=True))
+
+
+def test_silent_tls_client_does_not_block_tls_scrapes(serve, pki: Path) -> None:
+    """A client that opens TCP and never starts the handshake would stall a server that
+    handshakes in its accept loop; here the handshake runs in the connection's own thread."""
+    s = serve(tls_app(pki))
+    host, port = s.addresses[0]
+    silent = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(3)]
+    half = socket.create_connection((host, port), timeout=TIMEOUT)
+    half.sendall(b"\x16\x03\x01\x00\xff")  # a TLS record header promising a ClientHello that never comes
+    try:
+        for _ in range(3):
+            status, _, body = get(s, context=client_context(pki))
+            assert status == 200 and b"pf_running" in body
+    finally:
+        for c in [*silent, half]:
+            c.close()
+
+
+def test_plain_http_to_a_tls_port_is_refused_without_harm(serve, pki: Path) -> None:
+    s = serve(tls_app(pki))
+    host, port = s.addresses[0]
+    with socket.create_connection((host, port), timeout=TIMEOUT) as c:
+        c.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+        try:
+            data = c.recv(100)
+        except ConnectionError:
+            data = b""
+        assert b"pf_running" not in data
+    assert get(s, context=client_context(pki))[0] == 200
+
+
+@pytest.fixture(autouse=True)
+def _no_thread_leak_across_tests() -> Iterator[None]:
+    before = threading.active_count()
+    yield
+    assert threading.active_count() < before + 64
