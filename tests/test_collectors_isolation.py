@@ -1,0 +1,92 @@
+"""A collector that fails reports success 0 and exports none of its own series; the rest
+of the scrape is unaffected."""
+
+from __future__ import annotations
+
+from prometheus_client import generate_latest
+from test_collectors import FakePf, samples
+
+from pf_exporter.collectors import COLLECTORS
+from pf_exporter.collectors.base import Collector, ScrapeView
+from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry
+
+ALL = frozenset(COLLECTORS)
+INFO = ExporterInfo("7.9", "amd64", frozenset({"limiters"}))
+
+
+def scrape(pf: FakePf, collectors: list[Collector] | None = None) -> dict:
+    exporter = PfExporter(pf, collectors or build_collectors(ALL, INFO.features), INFO)
+    return samples(list(exporter.collect()))
+
+
+def success(got: dict, collector: str) -> float:
+    return got[("pf_scrape_collector_success", (("collector", collector),))]
+
+
+def test_a_failing_read_fails_only_the_collectors_that_need_it() -> None:
+    got = scrape(FakePf(fail=("tables",)))
+    assert success(got, "tables") == 0
+    assert success(got, "limits") == 0  # limits needs the table count too
+    for ok in ("status", "timeouts", "interfaces", "rules", "queues", "limiters", "states"):
+        assert success(got, ok) == 1, ok
+    exported = {name for name, _ in got}
+    assert not {n for n in exported if n.startswith("pf_table_")}, "no zeros for data that could not be read"
+    assert "pf_limit" not in exported and "pf_limit_used" not in exported
+    assert "pf_running" in exported and "pf_label_rules" in exported
+
+
+def test_a_collector_bug_is_isolated_too() -> None:
+    class Broken(Collector):
+        name = "broken"
+        description = "raises half way"
+        specs = ()
+
+        def collect(self, pf: ScrapeView) -> list:
+            pf.status()
+            raise KeyError("bug")
+
+    collectors = [Broken(), *build_collectors(["status"])]
+    got = scrape(FakePf(), collectors)
+    assert success(got, "broken") == 0
+    assert success(got, "status") == 1
+
+
+def test_partial_output_of_a_failed_collector_is_discarded() -> None:
+    class Half(Collector):
+        name = "half"
+        description = "yields a family, then fails"
+        specs = ()
+
+        def collect(self, pf: ScrapeView):
+            from prometheus_client.core import GaugeMetricFamily
+
+            yield GaugeMetricFamily("pf_half_done", "half", value=1)
+            raise OSError(5, "gone")
+
+    got = scrape(FakePf(), [Half()])
+    assert success(got, "half") == 0
+    assert ("pf_half_done", ()) not in got
+
+
+def test_every_collector_failing_still_gives_a_valid_scrape() -> None:
+    everything = ("status", "limits", "timeouts", "interfaces", "tables", "anchors", "rulesets", "queues",
+                  "state_limiters", "source_limiters", "states")
+    exporter = PfExporter(FakePf(fail=everything), build_collectors(ALL, INFO.features), INFO)
+    text = generate_latest(build_registry(exporter)).decode()
+    for name in ALL:
+        assert f'pf_scrape_collector_success{{collector="{name}"}} 0.0' in text
+    assert "pf_exporter_build_info{" in text
+    assert "pf_running" not in text
+
+
+def test_durations_are_reported_per_collector() -> None:
+    got = scrape(FakePf())
+    durations = {dict(labels)["collector"]: v for (name, labels), v in got.items()
+                 if name == "pf_scrape_collector_duration_seconds"}
+    assert set(durations) == ALL
+    assert all(v >= 0 for v in durations.values())
+
+
+def test_collectors_needing_a_missing_feature_are_left_out() -> None:
+    names = [c.name for c in build_collectors(ALL, frozenset())]
+    assert "limiters" not in names and "status" in names
