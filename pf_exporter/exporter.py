@@ -154,3 +154,19 @@ def build_registry(exporter: PfExporter, only: Sequence[str] | None = None) -> C
     registry = CollectorRegistry(auto_describe=False)
     registry.register(exporter if only is None else _FilteredView(exporter, only))  # type: ignore[arg-type]
     return registry
+
+
+def metrics_markdown() -> str:
+    """The README's table of every metric, generated from the collectors' declarations
+    (tests/test_exposition_readme.py keeps README.md equal to it)."""
+    lines = ["| metric | type | labels | collector | meaning |", "|---|---|---|---|---|"]
+    rows = [(cls.name, cls.default_enabled, s) for cls in COLLECTORS.values() for s in cls.specs]
+    rows += [("exporter", True, s) for s in SELF_SPECS]
+    for collector, default, s in rows:
+        where = collector if default else f"{collector} (off by default)"
+        if s.name.startswith("pf_rule_"):
+            where += " (--collector.rules.per-rule)"
+        labels = ", ".join(f"`{label}`" for label in s.labels)
+        meaning = s.help.replace("|", "\\|")
+        lines.append(f"| `{s.name}` | {s.kind} | {labels} | {where} | {meaning} |")
+    return "\n".join(lines) + "\n"

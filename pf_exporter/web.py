@@ -90,18 +90,19 @@ class WebConfig:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def _check_keys(where: str, data: Any, known: Sequence[str], unsupported: Sequence[str] = ()) -> dict[str, Any]:
+def _check_keys(section: str, data: Any, known: Sequence[str], unsupported: Sequence[str] = ()) -> dict[str, Any]:
+    where = f"{section}: " if section else "top level: "
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise WebConfigError(f"{where}: expected a mapping of keys, got {type(data).__name__}")
+        raise WebConfigError(f"{where}expected a mapping of keys, got {type(data).__name__}")
     for key in data:
         if key in unsupported:
             raise WebConfigError(
-                f"{where}: {key} is an exporter-toolkit option pf_exporter does not support; remove it"
+                f"{where}{key} is an exporter-toolkit option pf_exporter does not support; remove it"
             )
         if key not in known:
-            raise WebConfigError(f"{where}: unknown key {key!r}; valid keys are {', '.join(known)}")
+            raise WebConfigError(f"{where}unknown key {key!r}; valid keys are {', '.join(known)}")
     return data
 
 
@@ -117,7 +118,7 @@ def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:
         raise WebConfigError(f"not valid YAML: {e}".replace("\n", " ")) from None
-    top = _check_keys("web config", data, _TOP_KEYS)
+    top = _check_keys("", data, _TOP_KEYS)
 
     tls: TlsConfig | None = None
     tls_raw = _check_keys("tls_server_config", top.get("tls_server_config"), _TLS_KEYS, _TLS_KEYS_UNSUPPORTED)

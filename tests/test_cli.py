@@ -1,0 +1,166 @@
+"""The command line: flags in node_exporter's style, and start-up errors as one clear line."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from test_collectors import FakePf
+
+from pf_exporter import cli
+from pf_exporter.collectors import COLLECTORS
+from pf_exporter.exporter import ExporterInfo
+from pf_exporter.web import DEFAULT_PORT
+
+DEFAULT_ON = [n for n, c in COLLECTORS.items() if c.default_enabled]
+
+
+def parse(*argv: str):
+    return cli.build_parser().parse_args(list(argv))
+
+
+def test_default_collectors_are_all_but_states() -> None:
+    assert cli.enabled_collectors(parse()) == DEFAULT_ON
+    assert "states" not in DEFAULT_ON and "rules" in DEFAULT_ON
+
+
+def test_collector_switches() -> None:
+    assert "states" in cli.enabled_collectors(parse("--collector.states"))
+    assert "tables" not in cli.enabled_collectors(parse("--no-collector.tables"))
+    assert cli.enabled_collectors(parse("--collector.disable-defaults", "--collector.status")) == ["status"]
+    assert cli.enabled_collectors(parse("--collector.disable-defaults")) == []
+
+
+def test_flag_defaults() -> None:
+    a = parse()
+    assert a.listen is None and cli.DEFAULT_LISTEN_ADDRESS == f":{DEFAULT_PORT}"
+    assert a.telemetry_path == "/metrics"
+    assert a.device == "/dev/pf"
+    assert a.scenario == "small" and not a.simulate and a.state_fill is None
+    assert (a.log_level, a.log_format) == ("info", "logfmt")
+    assert not a.per_rule
+    a = parse("--web.listen-address", "127.0.0.1:1", "--web.listen-address=[::1]:2", "--simulate.state-fill=0.85")
+    assert a.listen == ["127.0.0.1:1", "[::1]:2"]
+    assert a.state_fill == 0.85
+
+
+def test_default_port_is_outside_the_allocated_exporter_range() -> None:
+    assert DEFAULT_PORT >= 10000
+
+
+@pytest.mark.parametrize("bad", ["1.5", "-0.1", "lots"])
+def test_state_fill_must_be_a_fraction(bad: str, capsys) -> None:
+    with pytest.raises(SystemExit):
+        parse("--simulate.state-fill", bad)
+    assert "--simulate.state-fill" in capsys.readouterr().err
+
+
+def test_version(capsys) -> None:
+    with pytest.raises(SystemExit) as e:
+        parse("--version")
+    assert e.value.code == 0
+    assert capsys.readouterr().out.startswith("pf_exporter ")
+
+
+def pf_exporter(*argv: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    return subprocess.run([sys.executable, "-m", "pf_exporter", *argv], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def one_line_error(p: subprocess.CompletedProcess[str]) -> str:
+    assert p.returncode == 1, p
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("pf_exporter: ")
+    return lines[0]
+
+
+@pytest.mark.skipif(os.uname().sysname == "OpenBSD", reason="checks the message off OpenBSD")
+def test_no_dev_pf(tmp_path: Path) -> None:
+    line = one_line_error(pf_exporter("--pf.release", "7.9", "--pf.device", str(tmp_path / "pf")))
+    assert "No such file" in line and "--pf.device" in line and "--simulate" in line
+
+
+@pytest.mark.skipif(os.uname().sysname == "OpenBSD", reason="detection works there")
+def test_release_cannot_be_detected_off_openbsd() -> None:
+    line = one_line_error(pf_exporter("--web.listen-address", "127.0.0.1:0"))
+    assert "--pf.release" in line and "--simulate" in line
+
+
+def test_unsupported_release() -> None:
+    line = one_line_error(pf_exporter("--pf.release", "6.9"))
+    assert "unsupported OpenBSD release 6.9" in line and "--pf.release" in line
+
+
+def test_permission_denied(monkeypatch, tmp_path: Path) -> None:
+    device = tmp_path / "pf"
+    device.touch()
+    real_open = os.open
+
+    def refusing_open(path, *a, **kw):
+        if str(path) == str(device):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *a, **kw)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+    with pytest.raises(cli.StartupError, match="Permission denied.*start as root, or give the user read access"):
+        cli.open_pf(parse("--pf.release", "7.9", "--pf.device", str(device)))
+
+
+def test_bad_web_config(tmp_path: Path) -> None:
+    f = tmp_path / "web.yml"
+    f.write_text("basic_auth_users:\n  alice: plaintext\n")
+    line = one_line_error(pf_exporter("--simulate", "--web.config.file", str(f)))
+    assert "web.yml" in line and "not a bcrypt hash" in line
+
+
+def test_bad_listen_address() -> None:
+    with pytest.raises(cli.StartupError, match="invalid --web.listen-address"):
+        cli.build_service(parse("--web.listen-address", "nope"), pf=fake_pf())
+
+
+def test_bad_telemetry_path() -> None:
+    with pytest.raises(cli.StartupError, match="--web.telemetry-path"):
+        cli.build_service(parse("--web.telemetry-path", "metrics"), pf=fake_pf())
+
+
+def fake_pf() -> cli.Pf:
+    return cli.Pf(FakePf(), ExporterInfo("7.9", "amd64", frozenset({"limiters"})))
+
+
+def test_run_serves_until_stopped() -> None:
+    """The whole path: flags -> service -> HTTP, stopped the way SIGTERM stops it."""
+    args = parse("--web.listen-address", "127.0.0.1:0", "--collector.states", "--collector.rules.per-rule")
+    service = cli.build_service(args, pf=fake_pf())
+    service.server.start()
+    try:
+        host, port = service.server.addresses[0]
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/metrics")
+        body = conn.getresponse().read().decode()
+        conn.close()
+        assert 'pf_scrape_collector_success{collector="states"} 1.0' in body
+        assert "pf_rule_evaluations_total{" in body
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        conn.request("GET", "/metrics?collect[]=states")
+        assert conn.getresponse().status == 200
+        conn.close()
+    finally:
+        service.close()
+
+
+def test_run_returns_zero_when_stopped(monkeypatch) -> None:
+    monkeypatch.setattr(cli, "open_pf", lambda args: fake_pf())
+    stop = threading.Event()
+    result: list[int] = []
+    t = threading.Thread(target=lambda: result.append(cli.run(parse("--web.listen-address", "127.0.0.1:0"), stop)))
+    t.start()
+    stop.set()
+    t.join(30)
+    assert result == [0]
