@@ -1,0 +1,449 @@
+"""The admin API's routes: a request (method, path, query, body) in, a JSON response out.
+
+HTTP transport, authentication and the audit log live in :mod:`.server`; this module is
+plain functions over :class:`~.pfops.PfAdmin` so every route can be tested without sockets.
+
+Routes (all under ``/api/v1``):
+
+==========================================  ======  =====================================
+``/status``                                 GET     running, states, limits, checksum, release
+``/pf/enable``, ``/pf/disable``             POST    idempotent: ``"changed": false`` when already so
+``/anchors``                                GET     the anchor tree
+``/anchors/{path}/rules``                   GET     rules (and tables) of an anchor as JSON and pf.conf text
+``/anchors/{path}/rules``                   PUT     replace rules and tables atomically (``?dry_run=1``)
+``/states``                                 DELETE  kill states matching a filter (JSON body)
+``/tables/{anchor...}/{table}/addresses``   GET     list; POST add; DELETE delete; PUT replace
+==========================================  ======  =====================================
+
+``{path}`` is empty for the main ruleset: ``/api/v1/anchors/rules``.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import threading
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..device import (
+    PfAbiMismatch,
+    PfBusy,
+    PfError,
+    PfInvalid,
+    PfNotFound,
+    PfNotPresent,
+    PfPermissionError,
+    PfSecurelevelError,
+)
+from . import rules as rulejson
+from .compile import CompileError, Compiler
+from .errors import ApiError, ValidationError
+from .pfops import LoadFailed, PfAdmin, RuleLoad, TableLoad
+from .validate import check_anchor_path, check_table_name, parse_address_list, parse_kill_filter, type_name
+
+log = logging.getLogger("pf_exporter.admin")
+
+PREFIX = "/api/v1"
+MAX_BODY = 1 << 20
+
+
+@dataclass
+class Request:
+    method: str
+    path: str  # raw path, without the query
+    query: dict[str, list[str]] = field(default_factory=dict)
+    body: bytes = b""
+    content_type: str = ""
+
+
+@dataclass
+class Response:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Route:
+    """A matched request: the action name (for the audit log), its handler and parameters."""
+
+    action: str
+    handler: Callable[[Request, dict[str, Any]], Response]
+    params: dict[str, Any]
+    mutating: bool
+
+
+@dataclass
+class AdminOptions:
+    allow_main_ruleset: bool = False
+    mutation_wait: float = 30.0  # seconds a change waits for the one before it
+
+
+class AdminApi:
+    """Route table and handlers.  One mutating request at a time (``mutation_lock``)."""
+
+    def __init__(self, admin: PfAdmin, reader: Any, compiler: Compiler, options: AdminOptions | None = None) -> None:
+        self.pf = admin
+        self.reader = reader
+        self.compiler = compiler
+        self.options = options or AdminOptions()
+        self.mutation_lock = threading.Lock()
+
+    # --- routing -------------------------------------------------------------------
+
+    def route(self, method: str, raw_path: str) -> Route:
+        """Match *raw_path*; 404 for unknown paths, 405 (with ``Allow``) for a wrong method."""
+        if raw_path != PREFIX and not raw_path.startswith(PREFIX + "/"):
+            raise ApiError(404, f"no such endpoint; the admin API lives under {PREFIX}/")
+        rest = raw_path[len(PREFIX):]
+        segments = [urllib.parse.unquote(s, errors="strict") for s in rest.split("/")[1:]] if rest else []
+        for s in segments:
+            if "\0" in s or "/" in s:
+                raise ApiError(404, "no such endpoint (path segments must not contain NUL or an encoded '/')")
+        table: dict[str, tuple[str, Callable[[Request, dict[str, Any]], Response], bool]] = {}
+        params: dict[str, Any] = {}
+        if segments == ["status"]:
+            table = {"GET": ("status", self.get_status, False)}
+        elif segments in (["pf", "enable"], ["pf", "disable"]):
+            running = segments[1] == "enable"
+            params = {"running": running}
+            table = {"POST": (f"pf.{segments[1]}", self.set_running, True)}
+        elif segments == ["anchors"]:
+            table = {"GET": ("anchors.list", self.get_anchors, False)}
+        elif len(segments) >= 2 and segments[0] == "anchors" and segments[-1] == "rules":
+            params = {"anchor": "/".join(segments[1:-1])}
+            table = {
+                "GET": ("rules.get", self.get_rules, False),
+                "PUT": ("rules.replace", self.put_rules, True),
+            }
+        elif segments == ["states"]:
+            table = {"DELETE": ("states.kill", self.delete_states, True)}
+        elif len(segments) >= 3 and segments[0] == "tables" and segments[-1] == "addresses":
+            params = {"anchor": "/".join(segments[1:-2]), "table": segments[-2]}
+            table = {
+                "GET": ("table.list", self.get_addresses, False),
+                "POST": ("table.add", self.post_addresses, True),
+                "DELETE": ("table.delete", self.delete_addresses, True),
+                "PUT": ("table.replace", self.put_addresses, True),
+            }
+        else:
+            raise ApiError(404, f"no such endpoint; see the README's Admin API section for the routes under {PREFIX}")
+        if method not in table:
+            allow = ", ".join(table)
+            raise ApiError(405, f"{method} is not allowed here; allowed: {allow}", headers={"Allow": allow})
+        action, handler, mutating = table[method]
+        return Route(action, handler, params, mutating)
+
+    def handle(self, req: Request, route: Route) -> Response:
+        """Run *route*, serialising changes; pf errors become API errors."""
+        try:
+            if not route.mutating:
+                return route.handler(req, route.params)
+            if not self.mutation_lock.acquire(timeout=self.options.mutation_wait):
+                raise ApiError(503, "another change is still in progress; retry", headers={"Retry-After": "1"})
+            try:
+                return route.handler(req, route.params)
+            finally:
+                self.mutation_lock.release()
+        except PfError as e:
+            raise pf_error(e, route.action) from None
+
+    # --- helpers -------------------------------------------------------------------
+
+    @staticmethod
+    def _json(req: Request, *, required: bool = True) -> Any:
+        if not req.body.strip():
+            if required:
+                raise ValidationError(None, "this request needs a JSON body")
+            return None
+        try:
+            text = req.body.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
+        try:
+            return json.loads(text, parse_constant=_no_constant)
+        except json.JSONDecodeError as e:
+            raise ValidationError(None, f"the body is not valid JSON: {e.msg}", line=e.lineno, column=e.colno) from None
+        except (ValueError, RecursionError) as e:
+            raise ValidationError(None, f"the body is not valid JSON: {e}") from None
+
+    @staticmethod
+    def _flag(req: Request, name: str) -> bool:
+        values = req.query.get(name)
+        if not values:
+            return False
+        v = values[-1].lower()
+        if v in ("1", "true", "yes", ""):
+            return True
+        if v in ("0", "false", "no"):
+            return False
+        raise ValidationError(name, f"query parameter {name} must be 1 or 0")
+
+    @staticmethod
+    def _anchor(params: dict[str, Any], *, for_write: bool) -> str:
+        return check_anchor_path(params["anchor"], "anchor", for_write=for_write) if params["anchor"] else ""
+
+    # --- handlers ------------------------------------------------------------------
+
+    def get_status(self, req: Request, params: dict[str, Any]) -> Response:
+        st = self.reader.status()
+        limits = dict(self.reader.limits())
+        abi = self.pf.abi
+        body = {
+            "running": st.running,
+            "enabled_seconds": st.enabled_seconds,
+            "states": st.states,
+            "state_limit": limits.get("states"),
+            "src_nodes": st.src_nodes,
+            "limits": limits,
+            "ruleset_checksum": st.checksum,
+            "hostid": f"{st.hostid:08x}",
+            "release": abi.release,
+            "arch": abi.arch,
+            "admin": {"allow_main_ruleset": self.options.allow_main_ruleset,
+                      "pfconf_bodies": self.compiler.accepts_text},
+        }
+        return Response(200, body)
+
+    def set_running(self, req: Request, params: dict[str, Any]) -> Response:
+        changed = self.pf.set_running(params["running"])
+        return Response(200, {"running": params["running"], "changed": changed})
+
+    def get_anchors(self, req: Request, params: dict[str, Any]) -> Response:
+        tree = self.pf.anchor_tree("")
+        paths: list[str] = []
+
+        def walk(node: dict[str, Any]) -> None:
+            for c in node["children"]:
+                paths.append(c["path"])
+                walk(c)
+
+        walk(tree)
+        return Response(200, {"tree": tree, "anchors": paths})
+
+    def get_rules(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor = self._anchor(params, for_write=False)
+        try:
+            raw = self.pf.read_rules(anchor)
+        except (PfInvalid, PfNotFound):
+            raise ApiError(404, f"no anchor {anchor!r}; GET {PREFIX}/anchors lists them") from None
+        rules = [rulejson.decode_rule(r, call) for r, call in raw]
+        tables: dict[str, Any] = {}
+        for name, flags in self.pf.tables(anchor):
+            t: dict[str, Any] = {}
+            for key, bit in (("persist", 1), ("const", 2), ("counters", 64)):
+                if flags & bit:
+                    t[key] = True
+            t["addresses"] = [str(a) for a in self.pf.table_addresses(anchor, name)]
+            tables[name] = t
+        body: dict[str, Any] = {"anchor": anchor, "rules": rules, "tables": tables}
+        if all("unsupported" not in r for r in rules):
+            try:
+                spec = rulejson.parse_ruleset_body({"rules": rules, "tables": tables})
+                body["text"] = rulejson.render_ruleset(spec).text
+            except ValidationError as e:  # a rule pf holds that our schema cannot express
+                log.debug("rules of %r not renderable: %s", anchor, e.message)
+        return Response(200, body)
+
+    def put_rules(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor = self._anchor(params, for_write=True)
+        dry_run = self._flag(req, "dry_run")
+        if anchor == "" and not self.options.allow_main_ruleset:
+            raise ApiError(
+                403,
+                "replacing the main ruleset is disabled, so a faulty automation cannot lock you out; load rules "
+                "into an anchor (e.g. PUT /api/v1/anchors/deploy/rules) or start the exporter with "
+                "--admin.allow-main-ruleset",
+            )
+        ctype = req.content_type.split(";", 1)[0].strip().lower()
+        if ctype == "text/plain":
+            if not self.compiler.accepts_text:
+                raise ApiError(415, "pf.conf (text/plain) bodies need the ruleset compiler, which is not available "
+                               "in this build; send the JSON rule schema (application/json)")
+            try:
+                text = req.body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
+            rules, tables = self.compile_text(text, anchor)
+            source = "pf.conf"
+        else:
+            spec = rulejson.parse_ruleset_body(self._json(req))
+            rules, tables = self.compile_spec(spec, anchor)
+            source = "json"
+        params.update({"rules": len(rules), "tables": len(tables), "dry_run": dry_run, "format": source})
+        if dry_run:
+            return Response(200, {"anchor": anchor, "rules": len(rules), "tables": len(tables), "dry_run": True,
+                                  "changed": False})
+        if anchor == "":
+            self._check_main_ruleset_side_effects()
+        try:
+            self.pf.replace_ruleset(anchor, rules, tables)
+        except LoadFailed as e:
+            raise load_error(e) from None
+        return Response(200, {"anchor": anchor, "rules": len(rules), "tables": len(tables), "dry_run": False,
+                              "changed": True})
+
+    def compile_spec(self, spec: rulejson.RulesetSpec, anchor: str) -> tuple[list[RuleLoad], list[TableLoad]]:
+        try:
+            return self.compiler.compile_spec(spec, anchor)
+        except CompileError as e:
+            raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
+
+    def compile_text(self, text: str, anchor: str) -> tuple[list[RuleLoad], list[TableLoad]]:
+        try:
+            return self.compiler.compile_text(text, anchor)
+        except CompileError as e:
+            raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
+
+    def _check_main_ruleset_side_effects(self) -> None:
+        # pf_commit_rules on the main ruleset also commits queues and state/source
+        # limiters (net/pf_ioctl.c); a rules-only load would silently remove them.
+        lost = []
+        queues = self.pf.queue_count()
+        if queues:
+            lost.append(f"{queues} queue(s)")
+        if self.pf.abi.has_limiters:
+            n = len(self.reader.state_limiters()) + len(self.reader.source_limiters())
+            if n:
+                lost.append(f"{n} state/source limiter(s)")
+        if lost:
+            raise ApiError(
+                409,
+                f"the main ruleset also defines {' and '.join(lost)}, which a rules-only load would remove; "
+                "load the main ruleset with pfctl -f, or use an anchor",
+            )
+
+    def delete_states(self, req: Request, params: dict[str, Any]) -> Response:
+        flt = parse_kill_filter(self._json(req, required=False))
+        params.update(flt.params())
+        ids = None
+        if flt.rule is not None:
+            ids = iter([(s.id, s.creatorid) for s in self.reader.states()
+                        if s.rule == flt.rule and (not flt.interface or s.interface == flt.interface)])
+        killed = self.pf.kill_states(flt, ids)
+        params["killed"] = killed
+        return Response(200, {"killed": killed, "all": flt.all})
+
+    def _table_params(self, params: dict[str, Any]) -> tuple[str, str]:
+        anchor = self._anchor(params, for_write=False)
+        name = check_table_name(params["table"], "table")
+        return anchor, name
+
+    def _addresses_body(self, req: Request, params: dict[str, Any]) -> list[Any]:
+        body = self._json(req)
+        if isinstance(body, list):
+            raw = body
+        elif isinstance(body, dict):
+            unknown = sorted(set(body) - {"addresses"})
+            if unknown:
+                raise ValidationError(unknown[0], f"unknown member {unknown[0]!r}; send {{\"addresses\": [...]}}")
+            raw = body.get("addresses")
+            if raw is None:
+                raise ValidationError("addresses", "addresses is missing: send {\"addresses\": [\"192.0.2.1\", ...]}")
+        else:
+            raise ValidationError(None, f"the body must be {{\"addresses\": [...]}}, not {type_name(body)}")
+        if len(raw) > rulejson.MAX_TABLE_ADDRESSES:
+            raise ValidationError("addresses", f"at most {rulejson.MAX_TABLE_ADDRESSES} addresses per request")
+        addrs = parse_address_list(raw, "addresses")
+        params["addresses"] = [str(a) for a in addrs]
+        params["count"] = len(addrs)
+        return addrs
+
+    def _table_op(self, op: Callable[[], Any], anchor: str, name: str) -> Any:
+        try:
+            return op()
+        except PfNotFound:
+            where = f" in anchor {anchor!r}" if anchor else ""
+            raise ApiError(404, f"no active table <{name}>{where}; tables are created by the rules that use them "
+                           f"or by the tables of PUT {PREFIX}/anchors/{{path}}/rules") from None
+        except PfSecurelevelError:
+            # table address changes are allowed at any securelevel (pfioctl), so
+            # EPERM here is pfr_*_addrs refusing a const table
+            raise ApiError(403, f"table <{name}> is const; it can only change with its ruleset") from None
+
+    def get_addresses(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor, name = self._table_params(params)
+        addrs = self._table_op(lambda: self.pf.table_addresses(anchor, name), anchor, name)
+        return Response(200, {"anchor": anchor, "table": name, "count": len(addrs),
+                              "addresses": [str(a) for a in addrs]})
+
+    def post_addresses(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor, name = self._table_params(params)
+        addrs = self._addresses_body(req, params)
+        res = self._table_op(lambda: self.pf.add_addresses(anchor, name, addrs), anchor, name)
+        params["added"] = res.added
+        return Response(200, {"anchor": anchor, "table": name, "added": res.added, "deleted": 0, "changed": 0})
+
+    def delete_addresses(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor, name = self._table_params(params)
+        addrs = self._addresses_body(req, params)
+        res = self._table_op(lambda: self.pf.delete_addresses(anchor, name, addrs), anchor, name)
+        params["deleted"] = res.deleted
+        return Response(200, {"anchor": anchor, "table": name, "added": 0, "deleted": res.deleted, "changed": 0})
+
+    def put_addresses(self, req: Request, params: dict[str, Any]) -> Response:
+        anchor, name = self._table_params(params)
+        addrs = self._addresses_body(req, params)
+        res = self._table_op(lambda: self.pf.replace_addresses(anchor, name, addrs), anchor, name)
+        params.update({"added": res.added, "deleted": res.deleted, "changed": res.changed})
+        return Response(200, {"anchor": anchor, "table": name, "added": res.added, "deleted": res.deleted,
+                              "changed": res.changed})
+
+
+def _no_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def pf_error(e: PfError, action: str) -> ApiError:
+    """A pf failure as an API error with an explanation (and never a secret)."""
+    if isinstance(e, PfNotPresent):
+        return ApiError(503, f"pf is not available: {e}")
+    if isinstance(e, PfSecurelevelError):
+        return ApiError(503, "pf refuses changes: the kernel securelevel is above 1 (kern.securelevel); lower it "
+                        "at boot (/etc/rc.securelevel) to manage pf remotely; table address edits still work")
+    if isinstance(e, PfPermissionError):
+        return ApiError(503, f"pf refused the request ({e}); the admin API needs /dev/pf opened read-write as root")
+    if isinstance(e, PfAbiMismatch):
+        return ApiError(503, f"pf does not understand the request ({e}); check --pf.release")
+    if isinstance(e, PfBusy):
+        return ApiError(409, "pf is busy: the ruleset was changed by someone else meanwhile (EBUSY); nothing was "
+                        "changed, retry")
+    if e.errno == errno.ENOMEM:
+        return ApiError(503, "pf is out of memory or at a limit (tables, table-entries, states); raise the "
+                        "limit with `set limit` in pf.conf")
+    if isinstance(e, PfInvalid):
+        return ApiError(400, f"pf rejected the request as invalid ({e.request})")
+    return ApiError(500, f"pf failed: {e}")
+
+
+def load_error(e: LoadFailed) -> ApiError:
+    """A rolled-back ruleset load: name the rule or table pf refused, with its position."""
+    base = pf_error(e.error, "rules.replace")
+    item = e.item
+    if item is None or base.status != 400:
+        if e.stage == "commit" and base.status == 409:
+            base.message = ("pf is busy: someone else began changing this anchor during the load (EBUSY at "
+                            "commit); the load was rolled back and nothing changed, retry")
+        else:
+            base.message = f"{base.message}; the load was rolled back, nothing changed"
+        return base
+    what = "rule" if isinstance(item, RuleLoad) else "table"
+    where = item.source or what
+    return ValidationError(
+        item.source or None,
+        f"pf rejected {where} ({e.error.request}: {e.error.strerror}); the load was rolled back, nothing changed",
+        line=item.line,
+        column=item.column,
+    )
+
+
+def parse_query(query: str) -> dict[str, list[str]]:
+    return urllib.parse.parse_qs(query, keep_blank_values=True)
+
+
+__all__ = ["AdminApi", "AdminOptions", "Request", "Response", "Route", "MAX_BODY", "PREFIX", "parse_query",
+           "Mapping"]

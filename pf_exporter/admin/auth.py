@@ -1,0 +1,246 @@
+"""Who is calling: bearer tokens from a private file, and/or a verified TLS client certificate.
+
+Token file (``--admin.token-file``): one ``name:token`` per line, ``#`` comments allowed.
+The name appears in the audit log; the token never does.  The file must be a regular
+file, owned by the exporter's user or root, with no permission bits for group or others
+(``chmod 600``).  Tokens are compared in constant time (SHA-256 digests through
+``hmac.compare_digest``, every token checked on every request).  The file is re-read
+when it changes, so tokens can be rotated without a restart; if the new version is
+invalid every request is refused until it is fixed (fail closed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import stat
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import ApiError
+
+MIN_TOKEN_LENGTH = 16
+MAX_TOKEN_LENGTH = 4096
+_NAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+_TOKEN = re.compile(r"^[\x21-\x7e]+$")  # printable ASCII, no spaces
+REALM = 'Bearer realm="pf_exporter admin"'
+
+
+class TokenFileError(ValueError):
+    """The token file is unusable; the message says why and how to fix it (never a token)."""
+
+
+@dataclass(frozen=True)
+class Identity:
+    """The authenticated caller as the audit log names it, e.g. ``token:deploy`` or ``cn:ops-laptop``."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ANONYMOUS = Identity("-")
+
+
+def parse_token_file(text: str, path: str) -> dict[str, bytes]:
+    """``name:token`` lines -> {name: sha256(token)}."""
+    tokens: dict[str, bytes] = {}
+    seen_digests: set[bytes] = set()
+    for lineno, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        name, sep, token = line.partition(":")
+        name, token = name.strip(), token.strip()
+        where = f"{path} line {lineno}"
+        if not sep:
+            raise TokenFileError(f"{where}: expected name:token (e.g. deploy:$(openssl rand -hex 32))")
+        if not _NAME.match(name):
+            raise TokenFileError(
+                f"{where}: token name must be 1-64 letters, digits, '_', '.', '@' or '-'"
+            )
+        if not _TOKEN.match(token) or len(token) > MAX_TOKEN_LENGTH:
+            raise TokenFileError(f"{where}: the token for {name!r} must be printable ASCII without spaces")
+        if len(token) < MIN_TOKEN_LENGTH:
+            raise TokenFileError(
+                f"{where}: the token for {name!r} is shorter than {MIN_TOKEN_LENGTH} characters; "
+                "generate one with: openssl rand -hex 32"
+            )
+        if name in tokens:
+            raise TokenFileError(f"{where}: token name {name!r} is used twice; names must be unique")
+        digest = hashlib.sha256(token.encode()).digest()
+        if digest in seen_digests:
+            raise TokenFileError(f"{where}: the token for {name!r} is also used by another name; give each its own")
+        seen_digests.add(digest)
+        tokens[name] = digest
+    if not tokens:
+        raise TokenFileError(f"{path}: no tokens; add lines of the form name:token")
+    return tokens
+
+
+def read_token_file(path: str) -> tuple[dict[str, bytes], tuple[int, ...]]:
+    """Open *path* safely and parse it; returns the tokens and a change signature."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+    except FileNotFoundError:
+        raise TokenFileError(f"token file {path} does not exist; create it with mode 0600") from None
+    except OSError as e:
+        raise TokenFileError(f"cannot open token file {path}: {e.strerror} (a symlink is not accepted)") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise TokenFileError(f"token file {path} is not a regular file")
+        if st.st_mode & 0o077:
+            raise TokenFileError(
+                f"token file {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
+                f"run: chmod 600 {path}"
+            )
+        if st.st_uid not in (os.geteuid(), 0):
+            raise TokenFileError(
+                f"token file {path} is owned by uid {st.st_uid}, neither this process's user "
+                f"(uid {os.geteuid()}) nor root; chown it"
+            )
+        if st.st_size > 1 << 20:
+            raise TokenFileError(f"token file {path} is larger than 1 MiB")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read(1 << 20)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TokenFileError(f"token file {path} is not UTF-8 text") from None
+        return parse_token_file(text, path), _signature(st)
+    finally:
+        os.close(fd)
+
+
+def _signature(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+
+
+class TokenStore:
+    """The named tokens of one file, re-read when the file changes."""
+
+    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
+        self.path = path
+        self.log = logger or logging.getLogger("pf_exporter.admin")
+        self._lock = threading.Lock()
+        self._tokens, self._sig = read_token_file(path)  # refuse to start on a bad file
+        self._broken: str | None = None
+
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._tokens)
+
+    def _current(self) -> Mapping[str, bytes]:
+        try:
+            sig = _signature(os.stat(self.path, follow_symlinks=False))
+        except OSError:
+            sig = None
+        with self._lock:
+            if sig != self._sig:
+                try:
+                    self._tokens, self._sig = read_token_file(self.path)
+                    if self._broken:
+                        self.log.warning("admin token file %s is valid again", self.path)
+                    else:
+                        self.log.info("admin token file %s re-read: %d tokens", self.path, len(self._tokens))
+                    self._broken = None
+                except TokenFileError as e:
+                    if str(e) != self._broken:
+                        self.log.error("admin token file changed and is now unusable, refusing every request: %s", e)
+                    self._broken = str(e)
+                    self._tokens, self._sig = {}, sig
+            return self._tokens
+
+    def match(self, presented: str) -> str | None:
+        """The name of the token equal to *presented*, or None; constant time in which token matched."""
+        digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
+        found: str | None = None
+        for name, want in self._current().items():
+            if hmac.compare_digest(digest, want):
+                found = name
+        return found
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def certificate_identity(peercert: Mapping[str, object] | None) -> str | None:
+    """The client certificate's subject CN (as ``ssl.SSLSocket.getpeercert()`` reports it)."""
+    if not peercert:
+        return None
+    subject = peercert.get("subject") or ()
+    for rdn in subject:  # type: ignore[attr-defined]
+        for key, value in rdn:
+            if key == "commonName" and value:
+                return str(value)
+    return None
+
+
+class Authenticator:
+    """Decides the identity of a request, or refuses it with 401.
+
+    With a token file every request needs ``Authorization: Bearer <token>``; with mutual
+    TLS the handshake has already verified the client certificate and its CN is used;
+    with ``basic_auth_users`` in the admin web config, ``Authorization: Basic``.  When
+    several are configured all are required and the identity names each.
+    """
+
+    def __init__(self, tokens: TokenStore | None, client_certs: bool, basic: Any = None) -> None:
+        if tokens is None and not client_certs and basic is None:
+            raise ValueError("admin API without authentication: give --admin.token-file and/or mutual TLS")
+        self.tokens = tokens
+        self.client_certs = client_certs
+        self.basic = basic  # pf_exporter.web.BasicAuth
+
+    def authenticate(self, authorization: str | None, peercert: Mapping[str, object] | None) -> Identity:
+        parts: list[str] = []
+        if self.client_certs:
+            cn = certificate_identity(peercert)
+            if cn is None:
+                raise ApiError(401, "a client certificate with a subject CN is required")
+            parts.append(f"cn:{_safe(cn)}")
+        if self.tokens is not None:
+            token = bearer_token(authorization)
+            if token is None:
+                raise ApiError(
+                    401, "missing credentials: send the header 'Authorization: Bearer <token>'",
+                    headers={"WWW-Authenticate": REALM},
+                )
+            name = self.tokens.match(token)
+            if name is None:
+                raise ApiError(401, "invalid token", headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
+            parts.append(f"token:{name}")
+        if self.basic is not None:
+            if not self.basic.check(authorization):
+                raise ApiError(401, "missing or wrong user name or password",
+                               headers={"WWW-Authenticate": 'Basic realm="pf_exporter admin"'})
+            parts.append(f"user:{_safe(_basic_user(authorization or ''))}")
+        return Identity("+".join(parts))
+
+
+def _basic_user(header: str) -> str:
+    import base64
+
+    try:
+        return base64.b64decode(header.split(" ", 1)[1].strip()).decode().partition(":")[0]
+    except Exception:  # already verified by BasicAuth.check; this cannot really fail
+        return "?"
+
+
+def _safe(text: str) -> str:
+    """A certificate CN made safe for a log line (printable, bounded)."""
+    cleaned = "".join(c if c.isprintable() and c not in '"\\' else "?" for c in text)
+    return cleaned[:128]

@@ -1,0 +1,185 @@
+"""Admin API configuration: the ``--admin.*`` flags and :func:`build_admin_server`.
+
+The CLI adds the flags with :func:`add_admin_flags`, turns the parsed arguments into an
+:class:`AdminConfig` with :func:`admin_config_from_args` (None when the admin API is off,
+the default), opens a second, writable ``/dev/pf`` descriptor at start-up (before any
+privilege drop) and calls :func:`build_admin_server`.  Every refusal to start is an
+:class:`AdminConfigError` whose message says what to change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import ssl
+from dataclasses import dataclass
+from typing import Any
+
+from ..device import Device
+from .api import AdminApi, AdminOptions
+from .audit import AuditLog
+from .auth import Authenticator, TokenFileError, TokenStore
+from .compile import Compiler
+from .pfops import PfAdmin
+from .server import AdminApp, AdminListenError, AdminServer, is_loopback, parse_admin_address
+
+DEFAULT_REQUEST_TIMEOUT = 30.0
+
+
+class AdminConfigError(ValueError):
+    """The admin API cannot start as configured; the message names the flag and the fix."""
+
+
+@dataclass(frozen=True)
+class AdminConfig:
+    listen_address: str
+    token_file: str | None = None
+    web_config_file: str | None = None
+    allow_main_ruleset: bool = False
+    audit_log: str | None = None
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    socket_mode: int = 0o600
+
+
+def _octal_mode(text: str) -> int:
+    try:
+        mode = int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode such as 0600 or 0660") from None
+    if mode & ~0o777 or mode & 0o007:
+        raise argparse.ArgumentTypeError(f"{text}: the admin socket must not be accessible to others; use 0600 or 0660")
+    return mode
+
+
+def _seconds(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not 1 <= v <= 3600:
+        raise argparse.ArgumentTypeError(f"{text}: give between 1 and 3600 seconds")
+    return v
+
+
+def add_admin_flags(parser: argparse.ArgumentParser) -> None:
+    """The ``--admin.*`` flags, in their own help group."""
+    g = parser.add_argument_group("admin API (off unless --admin.listen-address is given)")
+    g.add_argument("--admin.listen-address", dest="admin_listen", metavar="ADDRESS",
+                   help="enable the admin API on its own listener: host:port, [ipv6]:port or unix:/path; "
+                   "plain HTTP only on loopback or a unix socket, anything else needs TLS")
+    g.add_argument("--admin.token-file", dest="admin_token_file", metavar="FILE",
+                   help="bearer tokens, one name:token per line; the file must be mode 0600")
+    g.add_argument("--admin.web.config.file", dest="admin_web_config", metavar="FILE",
+                   help="web config (same format as --web.config.file) for the admin listener: TLS, and with "
+                   "client_auth_type RequireAndVerifyClientCert mutual TLS (client CN is the identity)")
+    g.add_argument("--admin.allow-main-ruleset", dest="admin_allow_main", action="store_true",
+                   help="allow replacing the main ruleset (default: anchors only)")
+    g.add_argument("--admin.audit-log", dest="admin_audit_log", metavar="FILE",
+                   help="also append the audit log (one JSON line per request) to FILE, created mode 0600")
+    g.add_argument("--admin.request-timeout", dest="admin_request_timeout", type=_seconds,
+                   default=DEFAULT_REQUEST_TIMEOUT, metavar="SECONDS",
+                   help=f"close connections idle this long or still sending their request after it "
+                   f"(default {DEFAULT_REQUEST_TIMEOUT:g})")
+    g.add_argument("--admin.socket-mode", dest="admin_socket_mode", type=_octal_mode, default=0o600, metavar="MODE",
+                   help="permissions of a unix admin socket (default 0600; 0660 to admit its group)")
+
+
+def admin_config_from_args(args: argparse.Namespace) -> AdminConfig | None:
+    """The admin configuration, or None when the admin API is off (no --admin.listen-address)."""
+    listen = getattr(args, "admin_listen", None)
+    if not listen:
+        for flag, dest in (("--admin.token-file", "admin_token_file"),
+                           ("--admin.web.config.file", "admin_web_config"),
+                           ("--admin.allow-main-ruleset", "admin_allow_main"),
+                           ("--admin.audit-log", "admin_audit_log")):
+            if getattr(args, dest, None):
+                raise AdminConfigError(f"{flag} has no effect without --admin.listen-address; add it to enable the "
+                                       "admin API, or drop the flag")
+        return None
+    return AdminConfig(
+        listen_address=listen,
+        token_file=args.admin_token_file,
+        web_config_file=args.admin_web_config,
+        allow_main_ruleset=bool(args.admin_allow_main),
+        audit_log=args.admin_audit_log,
+        request_timeout=args.admin_request_timeout,
+        socket_mode=args.admin_socket_mode,
+    )
+
+
+def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any,
+                       logger: logging.Logger | None = None, compiler: Compiler | None = None) -> AdminServer:
+    """Check the security settings and bind the admin listener (it serves after ``start()``).
+
+    Refuses (AdminConfigError) without authentication, with plain HTTP on anything but
+    loopback or a unix socket, and with a read-only device.
+    """
+    from ..web import BasicAuth, WebConfig, WebConfigError, build_ssl_context, load_web_config
+
+    logger = logger or logging.getLogger("pf_exporter.admin")
+    if not writable_device.writable:
+        raise AdminConfigError("the admin API needs a writable /dev/pf descriptor; the CLI opens one when "
+                               "--admin.listen-address is given (run as root)")
+    try:
+        kind, where = parse_admin_address(config.listen_address)
+    except AdminListenError as e:
+        raise AdminConfigError(str(e)) from None
+
+    web = WebConfig()
+    if config.web_config_file:
+        try:
+            web = load_web_config(config.web_config_file)
+        except WebConfigError as e:
+            raise AdminConfigError(f"bad --admin.web.config.file: {e}") from None
+    ctx: ssl.SSLContext | None = build_ssl_context(web.tls, config.web_config_file or "") if web.tls else None
+    client_certs = web.tls is not None and web.tls.client_auth_type == "RequireAndVerifyClientCert"
+
+    if kind == "tcp" and ctx is None and not is_loopback(where[0]):
+        raise AdminConfigError(
+            f"--admin.listen-address {config.listen_address} is not a loopback address, and plain HTTP would "
+            "carry tokens and firewall changes in clear text; configure TLS in --admin.web.config.file "
+            "(preferably with client_auth_type: RequireAndVerifyClientCert), or listen on 127.0.0.1, [::1] or "
+            "a unix socket"
+        )
+
+    tokens = None
+    if config.token_file:
+        try:
+            tokens = TokenStore(config.token_file, logger)
+        except TokenFileError as e:
+            raise AdminConfigError(f"bad --admin.token-file: {e}") from None
+    basic = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None
+    if basic is not None and tokens is not None:
+        raise AdminConfigError("the admin web config has basic_auth_users and --admin.token-file is given; both use "
+                               "the Authorization header, so use one of them")
+    if tokens is None and not client_certs and basic is None:
+        raise AdminConfigError(
+            "the admin API refuses to start without authentication: give --admin.token-file (name:token lines, "
+            "mode 0600) and/or mutual TLS (--admin.web.config.file with client_auth_type: "
+            "RequireAndVerifyClientCert and client_ca_file)"
+        )
+    auth = Authenticator(tokens, client_certs, basic)
+
+    admin = PfAdmin(writable_device)
+    if compiler is None:
+        from .compile import default_compiler
+
+        compiler = default_compiler(writable_device.abi)
+    api = AdminApi(admin, reader, compiler,
+                   AdminOptions(allow_main_ruleset=config.allow_main_ruleset, mutation_wait=config.request_timeout))
+    try:
+        audit = AuditLog(logging.getLogger(logger.name + ".audit"), config.audit_log)
+    except OSError as e:
+        raise AdminConfigError(f"cannot open --admin.audit-log {config.audit_log}: {e.strerror}") from None
+    app = AdminApp(api, auth, audit, request_timeout=config.request_timeout,
+                   allowed_sans=web.tls.client_allowed_sans if web.tls else (), headers=dict(web.headers))
+    try:
+        server = AdminServer(config.listen_address, app, ctx, config.socket_mode)
+    except AdminListenError as e:
+        audit.close()
+        raise AdminConfigError(str(e)) from None
+    methods = [m for m, on in (("token", tokens), ("client-certificate", client_certs), ("basic", basic)) if on]
+    logger.info("admin API listening on %s (%s, auth: %s, main ruleset %s)", server.address,
+                "TLS" if ctx else "plain HTTP", "+".join(methods),
+                "writable" if config.allow_main_ruleset else "protected")
+    return server

@@ -1,0 +1,463 @@
+"""The admin API's own HTTP listener: TCP (loopback, or anything with TLS) or a unix socket.
+
+Per connection: TLS handshake in the connection's thread; authentication before anything
+else (so unauthenticated clients learn nothing about routes); a 1 MiB body limit checked
+on ``Content-Length`` before a byte of the body is read (``Expect: 100-continue`` is only
+answered once the request is known to be acceptable); an inactivity timeout on the
+socket and an overall deadline for receiving the request; one request per connection;
+JSON errors; one audit line per request, whatever happens.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import logging
+import os
+import socket
+import socketserver
+import ssl
+import stat
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from typing import Any
+
+from .api import MAX_BODY, AdminApi, Request, Response, parse_query
+from .audit import AuditLog
+from .auth import ANONYMOUS, Authenticator, Identity
+from .errors import ApiError
+
+log = logging.getLogger("pf_exporter.admin")
+
+MAX_CONNECTIONS = 32
+
+
+class AdminListenError(ValueError):
+    """The --admin.listen-address is unusable; the message names the fix."""
+
+
+def parse_admin_address(address: str) -> tuple[str, Any]:
+    """``unix:/path`` or ``/path`` -> ("unix", path); ``host:port``/``[v6]:port`` -> ("tcp", (host, port))."""
+    if address.startswith("unix:"):
+        path = address[5:]
+        if not path.startswith("/"):
+            raise AdminListenError(f"--admin.listen-address {address!r}: a unix socket needs an absolute path")
+        return "unix", path
+    if address.startswith("/"):
+        return "unix", address
+    host, sep, port_s = address.rpartition(":")
+    if not sep or not port_s.isdigit() or not 0 <= int(port_s) <= 65535:
+        raise AdminListenError(
+            f"invalid --admin.listen-address {address!r}: use host:port, [ipv6]:port or unix:/path/to/socket "
+            "(e.g. 127.0.0.1:10074)"
+        )
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    elif ":" in host:
+        raise AdminListenError(f"invalid --admin.listen-address {address!r}: put an IPv6 address in brackets")
+    return "tcp", (host, int(port_s))
+
+
+def is_loopback(host: str) -> bool:
+    """True when every address *host* names is a loopback address ("" = all interfaces is not)."""
+    if host == "":
+        return False
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except socket.gaierror:
+        return False
+    addrs = {i[4][0] for i in infos}
+    return bool(addrs) and all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addrs)
+
+
+def _peer_credentials(sock: socket.socket) -> str:
+    """``uid=N`` of a unix-socket peer, when the platform tells (SO_PEERCRED)."""
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return ""
+    try:
+        raw = sock.getsockopt(socket.SOL_SOCKET, opt, struct.calcsize("3i"))
+    except OSError:
+        return ""
+    a, b, c = struct.unpack("3i", raw)
+    # Linux: struct ucred {pid, uid, gid}; OpenBSD: struct sockpeercred {uid, gid, pid}
+    uid, pid = (a, c) if sys.platform.startswith("openbsd") else (b, a)
+    return f"uid={uid},pid={pid}"
+
+
+class _Watchdog:
+    """Closes connections that take longer than their deadline to deliver the request."""
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self._lock = threading.Lock()
+        self._deadlines: dict[int, tuple[float, socket.socket]] = {}
+        self._stop = threading.Event()
+        self._interval = interval
+        self._thread = threading.Thread(target=self._run, name="admin-watchdog", daemon=True)
+        self._thread.start()
+
+    def watch(self, sock: socket.socket, deadline: float) -> None:
+        with self._lock:
+            self._deadlines[id(sock)] = (deadline, sock)
+
+    def done(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._deadlines.pop(id(sock), None)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            now = time.monotonic()
+            with self._lock:
+                late = [(k, s) for k, (d, s) in self._deadlines.items() if d < now]
+                for k, _ in late:
+                    del self._deadlines[k]
+            for _, s in late:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+class AdminApp:
+    """What the handler needs: authentication, routes, audit log and limits."""
+
+    def __init__(self, api: AdminApi, auth: Authenticator, audit: AuditLog, *, request_timeout: float = 30.0,
+                 allowed_sans: tuple[str, ...] = (), headers: dict[str, str] | None = None) -> None:
+        self.api = api
+        self.auth = auth
+        self.audit = audit
+        self.request_timeout = request_timeout
+        self.allowed_sans = allowed_sans
+        self.headers = headers or {}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _ServerMixin  # type: ignore[assignment]
+    protocol_version = "HTTP/1.1"
+    server_version = "pf_exporter-admin"
+    sys_version = ""
+
+    # --- connection set-up ---------------------------------------------------------------
+
+    def setup(self) -> None:
+        app = self.server.app
+        self.timeout = app.request_timeout
+        self._expect_continue = False
+        self._audited = False
+        self._remote = self.server.remote_of(self.request, self.client_address)
+        self.server.watchdog.watch(self.request, time.monotonic() + app.request_timeout)
+        sock = self.request
+        sock.settimeout(app.request_timeout)
+        if isinstance(sock, ssl.SSLSocket):
+            sock.do_handshake()  # in this connection's thread, under the timeout
+            if app.allowed_sans:
+                cert = sock.getpeercert() or {}
+                names = {v for _, v in cert.get("subjectAltName", ())}
+                if not names & set(app.allowed_sans):
+                    raise ssl.SSLError("client certificate has none of the client_allowed_sans")
+        super().setup()
+
+    def finish(self) -> None:
+        self.server.watchdog.done(self.request)
+        super().finish()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        log.debug("admin http: " + format, *args)
+
+    def handle_expect_100(self) -> bool:
+        # Answer "100 Continue" only after authentication and the size check (_read_body).
+        self._expect_continue = True
+        return True
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors (bad request line, unknown method...) as JSON, audited."""
+        self.close_connection = True
+        status = 405 if code == 501 else code
+        err = ApiError(status, message or "bad request", headers={"Allow": "GET, POST, PUT, DELETE"}
+                       if status == 405 else None)
+        self._respond(Response(err.status, err.body(), err.headers))
+        self._audit(ANONYMOUS, getattr(self, "command", None) or "-", "invalid", {}, err.status, err.message)
+
+    # --- methods -------------------------------------------------------------------------
+
+    def do_GET(self) -> None:  # noqa: N802
+        self._serve()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET  # noqa: N815
+
+    def _serve(self) -> None:
+        app = self.server.app
+        self.close_connection = True
+        identity: Identity = ANONYMOUS
+        action = "unknown"
+        params: dict[str, Any] = {}
+        message: str | None = None
+        url = urllib.parse.urlsplit(self.path)
+        try:
+            if not self.path.startswith("/"):
+                raise ApiError(400, "the request target must be a path such as /api/v1/status")
+            peercert = self.request.getpeercert() if isinstance(self.request, ssl.SSLSocket) else None
+            identity = app.auth.authenticate(self.headers.get("Authorization"), peercert)
+            route = app.api.route(self.command, url.path)
+            action, params = route.action, route.params
+            body = self._read_body()
+            self.server.watchdog.done(self.request)
+            req = Request(self.command, url.path, parse_query(url.query), body,
+                          self.headers.get("Content-Type", ""))
+            resp = app.api.handle(req, route)
+        except ApiError as e:
+            resp = Response(e.status, e.body(), e.headers)
+            message = e.message
+        except (ConnectionError, TimeoutError, ssl.SSLError):
+            self._audit(identity, url.path, action, params, 408, "connection closed or timed out")
+            raise
+        except Exception:
+            log.exception("admin request failed", extra={"action": action})
+            resp = Response(500, ApiError(500, "internal error; see the exporter's log").body())
+            message = "internal error"
+        try:
+            self._respond(resp)
+        finally:
+            self._audit(identity, url.path, action, params, resp.status, message)
+
+    def _read_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding"):
+            raise ApiError(411, "send the body with a Content-Length (chunked transfer encoding is not accepted)")
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return b""
+        if not raw.strip().isdigit():
+            raise ApiError(400, "Content-Length is not a number")
+        length = int(raw)
+        if length > MAX_BODY:
+            raise ApiError(413, f"the body is {length} bytes, more than the limit of {MAX_BODY} (1 MiB); "
+                           "split the change into several requests")
+        if self._expect_continue:
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.wfile.flush()
+        chunks = []
+        left = length
+        while left > 0:
+            chunk = self.rfile.read(min(left, 65536))
+            if not chunk:
+                raise ApiError(400, f"the body ended after {length - left} of {length} bytes")
+            chunks.append(chunk)
+            left -= len(chunk)
+        return b"".join(chunks)
+
+    def _respond(self, resp: Response) -> None:
+        payload = b"" if self.command == "HEAD" else json.dumps(resp.body, indent=1).encode() + b"\n"
+        self.send_response(resp.status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Cache-Control", "no-store")
+        self.send_header("X-Content-Type-Options", "nosniff")
+        for k, v in {**self.server.app.headers, **resp.headers}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _audit(self, identity: Identity, path: str, action: str, params: dict[str, Any], status: int,
+               message: str | None) -> None:
+        if self._audited:
+            return
+        self._audited = True
+        try:
+            self.server.app.audit.record(
+                identity=str(identity), remote=self._remote, method=getattr(self, "command", None) or "-",
+                path=path, action=action, params=params, status=status, message=message,
+            )
+        except Exception:
+            log.exception("cannot write the admin audit log")
+
+
+class _ServerMixin:
+    """Shared by the TCP and unix-socket servers: TLS wrapping, connection cap, watchdog."""
+
+    app: AdminApp
+    ssl_context: ssl.SSLContext | None
+    watchdog: _Watchdog
+    slots: threading.BoundedSemaphore
+    daemon_threads = True
+    block_on_close = False
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        sock, addr = self.socket.accept()  # type: ignore[attr-defined]
+        if self.ssl_context is not None:
+            sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
+        return sock, addr
+
+    def process_request(self, request: socket.socket, client_address: Any) -> None:
+        if not self.slots.acquire(blocking=False):
+            # Too many connections already: refuse without spending a thread on it.
+            try:
+                if not isinstance(request, ssl.SSLSocket):
+                    request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
+                                    b"Connection: close\r\n\r\n")
+            except OSError:
+                pass
+            self.shutdown_request(request)  # type: ignore[attr-defined]
+            return
+        try:
+            super().process_request(request, client_address)  # type: ignore[misc]
+        except BaseException:
+            self.slots.release()
+            raise
+
+    def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)  # type: ignore[misc]
+        finally:
+            self.slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        log.debug("admin connection error", exc_info=True)
+
+    def remote_of(self, sock: socket.socket, client_address: Any) -> str:
+        if isinstance(client_address, tuple) and len(client_address) >= 2:
+            host = client_address[0]
+            return f"[{host}]:{client_address[1]}" if ":" in host else f"{host}:{client_address[1]}"
+        creds = _peer_credentials(sock)
+        return f"unix:{creds}" if creds else "unix"
+
+
+class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], family: int, app: AdminApp,
+                 ssl_context: ssl.SSLContext | None) -> None:
+        self.address_family = family
+        self.app = app
+        self.ssl_context = ssl_context
+        self.watchdog = _Watchdog()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(address, _Handler)
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)  # no reverse DNS lookup of our own name
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
+
+
+class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+    request_queue_size = 64
+
+    def __init__(self, path: str, app: AdminApp, ssl_context: ssl.SSLContext | None, mode: int) -> None:
+        self.app = app
+        self.ssl_context = ssl_context
+        self.watchdog = _Watchdog()
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.mode = mode
+        _remove_stale_socket(path)
+        super().__init__(path, _Handler)
+
+    def server_bind(self) -> None:
+        old = os.umask(0o777 & ~self.mode)  # the socket is never reachable with wider permissions
+        try:
+            super().server_bind()
+        finally:
+            os.umask(old)
+        os.chmod(self.server_address, self.mode)  # type: ignore[arg-type]
+
+
+def _remove_stale_socket(path: str) -> None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return
+    if not stat.S_ISSOCK(st.st_mode):
+        raise AdminListenError(f"--admin.listen-address: {path} exists and is not a socket; remove it or pick another")
+    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        probe.settimeout(1.0)
+        probe.connect(path)
+    except OSError:
+        os.unlink(path)  # nobody listens: left over from a previous run
+        return
+    finally:
+        probe.close()
+    raise AdminListenError(f"--admin.listen-address: something already listens on {path}")
+
+
+class AdminServer:
+    """The running admin listener: ``start()`` (background) or ``serve_forever()``, then ``shutdown()``."""
+
+    def __init__(self, address: str, app: AdminApp, ssl_context: ssl.SSLContext | None,
+                 socket_mode: int = 0o600) -> None:
+        self.app = app
+        self.tls = ssl_context is not None
+        kind, where = parse_admin_address(address)
+        self.kind = kind
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self._serving = False
+        if kind == "unix":
+            self.unix_path: str | None = where
+            try:
+                self.server: _ServerMixin = _UnixServer(where, app, ssl_context, socket_mode)
+            except OSError as e:
+                raise AdminListenError(f"cannot listen on unix socket {where}: {e.strerror or e}") from None
+        else:
+            self.unix_path = None
+            host, port = where
+            try:
+                ip = ipaddress.ip_address(host)
+                family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
+            except ValueError:
+                try:
+                    info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+                except socket.gaierror as e:
+                    raise AdminListenError(f"cannot resolve admin listen host {host!r}: {e.strerror}") from None
+                family, host = info[0][0], info[0][4][0]
+            try:
+                self.server = _TcpServer((host, port), family, app, ssl_context)
+            except OSError as e:
+                raise AdminListenError(f"cannot listen on {address} for the admin API: {e.strerror or e}") from None
+
+    @property
+    def address(self) -> str:
+        if self.unix_path is not None:
+            return f"unix:{self.unix_path}"
+        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
+        return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+    @property
+    def port(self) -> int:
+        return int(self.server.server_address[1])  # type: ignore[attr-defined]
+
+    def serve_forever(self) -> None:
+        self._serving = True
+        self.server.serve_forever(poll_interval=0.2)  # type: ignore[attr-defined]
+
+    def start(self) -> None:
+        self._serving = True
+        self._thread = threading.Thread(target=self.serve_forever, name="admin-http", daemon=True)
+        self._thread.start()
+
+    def shutdown(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        if self._serving:  # socketserver's shutdown() waits for a serve_forever that never ran otherwise
+            self.server.shutdown()  # type: ignore[attr-defined]
+        self.server.server_close()  # type: ignore[attr-defined]
+        self.server.watchdog.stop()
+        if self.unix_path is not None:
+            try:
+                os.unlink(self.unix_path)
+            except OSError:
+                pass
+        self.app.audit.close()
