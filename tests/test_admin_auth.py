@@ -1,0 +1,159 @@
+"""Admin API authentication (token file, client certificates) and the audit log format."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from pf_exporter.admin.audit import AuditLog
+from pf_exporter.admin.auth import (
+    Authenticator,
+    TokenFileError,
+    TokenStore,
+    bearer_token,
+    certificate_identity,
+    parse_token_file,
+)
+from pf_exporter.admin.errors import ApiError
+
+DEPLOY = "d" * 32
+OPS = "0123456789abcdef0123456789abcdef"
+
+
+def token_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
+    p = tmp_path / "tokens"
+    p.write_text(text)
+    p.chmod(mode)
+    return p
+
+
+def test_named_tokens_match_in_constant_time_by_digest(tmp_path: Path) -> None:
+    p = token_file(tmp_path, f"# admin tokens\ndeploy:{DEPLOY}\n\nops : {OPS}\n")
+    store = TokenStore(str(p))
+    assert store.names == ["deploy", "ops"]
+    assert store.match(DEPLOY) == "deploy"
+    assert store.match(OPS) == "ops"
+    assert store.match(DEPLOY[:-1]) is None
+    assert store.match("") is None
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o644, 0o660])
+def test_token_file_readable_by_others_is_refused(tmp_path: Path, mode: int) -> None:
+    p = token_file(tmp_path, f"deploy:{DEPLOY}\n", mode)
+    with pytest.raises(TokenFileError) as e:
+        TokenStore(str(p))
+    assert f"chmod 600 {p}" in str(e.value)
+    assert DEPLOY not in str(e.value)
+
+
+def test_token_file_symlink_and_missing_are_refused(tmp_path: Path) -> None:
+    real = token_file(tmp_path, f"deploy:{DEPLOY}\n")
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    with pytest.raises(TokenFileError, match="symlink"):
+        TokenStore(str(link))
+    with pytest.raises(TokenFileError, match="does not exist"):
+        TokenStore(str(tmp_path / "nope"))
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("", "no tokens"),
+        ("justatoken0123456789\n", "expected name:token"),
+        ("deploy:short\n", "shorter than 16"),
+        (f"bad name:{DEPLOY}\n", "token name"),
+        (f"a:{DEPLOY}\na:{OPS}\n", "used twice"),
+        (f"a:{DEPLOY}\nb:{DEPLOY}\n", "also used by another name"),
+        (f"a:{DEPLOY} with space\n", "printable ASCII without spaces"),
+    ],
+)
+def test_bad_token_files_never_echo_tokens(text: str, fragment: str) -> None:
+    with pytest.raises(TokenFileError) as e:
+        parse_token_file(text, "/etc/pf_exporter/tokens")
+    assert fragment in str(e.value)
+    assert DEPLOY not in str(e.value) and OPS not in str(e.value)
+
+
+def test_token_file_is_reread_when_it_changes_and_fails_closed(tmp_path: Path,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    p = token_file(tmp_path, f"deploy:{DEPLOY}\n")
+    store = TokenStore(str(p))
+    assert store.match(DEPLOY) == "deploy"
+    p.write_text(f"ops:{OPS}\n")
+    os.utime(p, ns=(1, 1))
+    assert store.match(DEPLOY) is None
+    assert store.match(OPS) == "ops"
+    p.chmod(0o644)  # broken: every request is refused until fixed
+    with caplog.at_level(logging.ERROR):
+        assert store.match(OPS) is None
+    assert "refusing every request" in caplog.text
+    p.chmod(0o600)
+    assert store.match(OPS) == "ops"
+
+
+def test_bearer_header_parsing() -> None:
+    assert bearer_token(f"Bearer {DEPLOY}") == DEPLOY
+    assert bearer_token(f"bearer   {DEPLOY} ") == DEPLOY
+    assert bearer_token(f"Basic {DEPLOY}") is None
+    assert bearer_token("Bearer ") is None
+    assert bearer_token(None) is None
+
+
+def test_authenticator_requires_every_configured_method(tmp_path: Path) -> None:
+    store = TokenStore(str(token_file(tmp_path, f"deploy:{DEPLOY}\n")))
+    cert = {"subject": ((("organizationName", "Example"),), (("commonName", "ci-runner"),))}
+    both = Authenticator(store, client_certs=True)
+    assert str(both.authenticate(f"Bearer {DEPLOY}", cert)) == "cn:ci-runner+token:deploy"
+    with pytest.raises(ApiError) as e:
+        both.authenticate(f"Bearer {DEPLOY}", None)
+    assert e.value.status == 401
+    with pytest.raises(ApiError) as e:
+        both.authenticate("Bearer wrong-token-wrong-token", cert)
+    assert e.value.status == 401 and "invalid token" in e.value.message
+    tokens_only = Authenticator(store, client_certs=False)
+    with pytest.raises(ApiError) as e:
+        tokens_only.authenticate(None, None)
+    assert e.value.headers["WWW-Authenticate"].startswith("Bearer")
+    with pytest.raises(ValueError, match="without authentication"):
+        Authenticator(None, client_certs=False)
+
+
+def test_certificate_identity() -> None:
+    assert certificate_identity(None) is None
+    assert certificate_identity({"subject": ((("commonName", "a"),),)}) == "a"
+    assert certificate_identity({"subject": ((("organizationName", "x"),),)}) is None
+
+
+def test_audit_line_is_one_json_line_without_secrets(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "audit.log"
+    audit = AuditLog(logging.getLogger("test.audit"), str(path))
+    with caplog.at_level(logging.INFO, logger="test.audit"):
+        line = audit.record(identity="token:deploy", remote="127.0.0.1:5000", method="POST",
+                            path="/api/v1/tables/bad\nactor/addresses", action="table.add",
+                            params={"table": "bad", "addresses": [f"10.0.0.{i}" for i in range(30)]},
+                            status=200, now=1700000000.25)
+    audit.close()
+    assert "\n" not in line
+    entry = json.loads(path.read_text())
+    assert entry["time"] == "2023-11-14T22:13:20.250Z"
+    assert entry["identity"] == "token:deploy"
+    assert entry["remote"] == "127.0.0.1:5000"
+    assert entry["action"] == "table.add"
+    assert entry["outcome"] == "ok"
+    assert entry["params"]["addresses"][-1] == "... 10 more"
+    assert len(entry["params"]["addresses"]) == 21
+    assert line in caplog.text
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize(("status", "outcome"), [(200, "ok"), (400, "rejected"), (401, "denied"), (403, "denied"),
+                                                 (409, "failed"), (413, "rejected"), (503, "failed")])
+def test_audit_outcomes(status: int, outcome: str) -> None:
+    line = AuditLog(logging.getLogger("test.audit2")).record(
+        identity="-", remote="unix", method="GET", path="/", action="x", params=None, status=status)
+    assert json.loads(line)["outcome"] == outcome
