@@ -27,7 +27,9 @@ from typing import Any
 import bcrypt
 import yaml
 from prometheus_client import CollectorRegistry
-from prometheus_client.exposition import choose_encoder
+from prometheus_client.exposition import choose_encoder, generate_latest
+
+from .exporter import generate_text
 
 log = logging.getLogger(__name__)
 
@@ -413,6 +415,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, f"{e}\n".encode())
             return
         encoder, ctype = choose_encoder(self.headers.get("Accept", ""))
+        if encoder is generate_latest:
+            encoder = generate_text  # the same bytes, faster
         start = time.perf_counter()
         try:
             body = encoder(registry)

@@ -341,7 +341,8 @@ def test_queues_with_fq_codel_flow_stats() -> None:
     assert value(m, "pf_queue_dropped_bytes_total", **std) == 100
     assert value(m, "pf_queue_length", **std) == 2
     assert value(m, "pf_queue_limit", **std) == 50
-    assert value(m, "pf_queue_bandwidth_bits_per_second", interface="em0", queue="root", parent="") == 10_000_000
+    # configured as 10Mb/s: exported in bytes, the base unit
+    assert value(m, "pf_queue_bandwidth_bytes_per_second", interface="em0", queue="root", parent="") == 1_250_000
     fq = {"interface": "em0", "queue": "fq", "parent": ""}
     assert value(m, "pf_queue_flows", **fq) == 2
     assert value(m, "pf_queue_flow_delay_seconds", **fq) == pytest.approx(1500e-6)  # 3000 us over 2 flows

@@ -7,14 +7,18 @@ the landing page, the README table and the tests all read the same declarations.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, ClassVar, Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.samples import Sample
 
 from .. import model
+
+_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 __all__ = ["MetricSpec", "Family", "PfSource", "ScrapeView", "Collector", "gauge", "counter"]
 
@@ -28,6 +32,11 @@ class MetricSpec:
     kind: str  # "gauge" | "counter"
     help: str
     labels: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        for n in (self.name, *self.labels):
+            if not _NAME.fullmatch(n):
+                raise ValueError(f"{n!r} is not a valid metric or label name")
 
     def new(self) -> Family:
         return Family(self)
@@ -43,34 +52,50 @@ def counter(name: str, help: str, *labels: str) -> MetricSpec:
     return MetricSpec(name, "counter", help, labels)
 
 
+# Sample is a namedtuple (name, labels, value, timestamp, exemplar, ...); building it through
+# tuple.__new__ skips the keyword handling of its generated constructor (a third of the cost
+# per series on large rulesets).  The trailing fields are None in every prometheus_client version.
+_new_tuple = tuple.__new__
+_SAMPLE_REST = (None,) * (len(Sample._fields) - 3)
+
+
 class Family:
     """A fresh metric family for one scrape; ``add`` appends one sample.
 
-    Samples are appended directly (no per-sample validation beyond the label count),
-    which keeps the cost per series low on rulesets with thousands of rules.
+    Samples are appended directly, through an ``add`` specialised for the family's label
+    names, which keeps the cost per series low on rulesets with thousands of rules.
     """
 
-    __slots__ = ("spec", "metric", "_labels", "_sample_name")
+    __slots__ = ("spec", "metric", "add")
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
-        self._labels = spec.labels
         if spec.kind == "counter":
             self.metric: Metric = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
         else:
             self.metric = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
-        self._sample_name = spec.name
-
-    def add(self, labelvalues: Sequence[str], value: float) -> None:
-        labels = dict(zip(self._labels, labelvalues, strict=True))
-        self.metric.samples.append(Sample(self._sample_name, labels, value, None, None))
+        self.add: Callable[[Sequence[str], float], None] = _adder(spec.name, spec.labels, self.metric.samples)
 
     def add1(self, value: float) -> None:
         """Add the one sample of a family without labels."""
-        self.metric.samples.append(Sample(self._sample_name, {}, value, None, None))
+        self.metric.samples.append(_new_tuple(Sample, (self.spec.name, {}, value, *_SAMPLE_REST)))
 
     def __len__(self) -> int:
         return len(self.metric.samples)
+
+
+@cache
+def _adder_source(labels: tuple[str, ...]) -> str:
+    pairs = ", ".join(f"{label!r}: v[{i}]" for i, label in enumerate(labels))
+    return f"lambda v, x: append(new(Sample, (name, {{{pairs}}}, x, *rest)))"
+
+
+def _adder(name: str, labels: tuple[str, ...], samples: list[Sample]) -> Callable[[Sequence[str], float], None]:
+    """``add(labelvalues, value)`` for one family: a dict display with the label names
+    spelled out is four times faster than ``dict(zip(...))``.  The names come from the
+    specs (checked to be identifiers), never from pf."""
+    env = {"append": samples.append, "new": _new_tuple, "Sample": Sample, "name": name, "rest": _SAMPLE_REST}
+    return eval(_adder_source(labels), env)  # noqa: S307 - label names are validated identifiers
 
 
 class PfSource(Protocol):

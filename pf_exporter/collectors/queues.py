@@ -21,10 +21,11 @@ class QueuesCollector(Collector):
         counter("pf_queue_dropped_bytes_total", "Bytes dropped by the queue", *_Q),
         gauge("pf_queue_length", "Packets waiting in the queue", *_Q),
         gauge("pf_queue_limit", "Maximum packets the queue holds (qlimit)", *_Q),
-        gauge("pf_queue_bandwidth_bits_per_second", "Target bandwidth of the queue (0: unset)", *_Q),
-        gauge("pf_queue_min_bandwidth_bits_per_second", "Guaranteed (realtime) bandwidth of the queue (0: unset)",
+        # pf configures bandwidth in bits per second; exported in bytes, the base unit (promtool insists).
+        gauge("pf_queue_bandwidth_bytes_per_second", "Target bandwidth of the queue (0: unset)", *_Q),
+        gauge("pf_queue_min_bandwidth_bytes_per_second", "Guaranteed (realtime) bandwidth of the queue (0: unset)",
               *_Q),
-        gauge("pf_queue_max_bandwidth_bits_per_second", "Bandwidth ceiling of the queue (0: unset)", *_Q),
+        gauge("pf_queue_max_bandwidth_bytes_per_second", "Bandwidth ceiling of the queue (0: unset)", *_Q),
         gauge("pf_queue_flows", "fq_codel: flows with packets waiting", *_Q),
         gauge("pf_queue_flow_delay_seconds", "fq_codel: mean queueing delay of the last packet of each active flow",
               *_Q),
@@ -45,9 +46,9 @@ class QueuesCollector(Collector):
             a["pf_queue_dropped_bytes_total"](key, st.dropped_bytes)
             a["pf_queue_length"](key, st.length)
             a["pf_queue_limit"](key, st.limit)
-            a["pf_queue_bandwidth_bits_per_second"](key, q.bandwidth)
-            a["pf_queue_min_bandwidth_bits_per_second"](key, q.min_bandwidth)
-            a["pf_queue_max_bandwidth_bits_per_second"](key, q.max_bandwidth)
+            a["pf_queue_bandwidth_bytes_per_second"](key, q.bandwidth / 8)
+            a["pf_queue_min_bandwidth_bytes_per_second"](key, q.min_bandwidth / 8)
+            a["pf_queue_max_bandwidth_bytes_per_second"](key, q.max_bandwidth / 8)
             fs = q.flow_stats
             if fs is not None:
                 a["pf_queue_flows"](key, fs.flows)
