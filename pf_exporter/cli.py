@@ -186,6 +186,18 @@ class Service:
         self.server.shutdown()
         self.pf.close()
 
+    def reload(self) -> bool:
+        """Re-read --web.config.file (SIGHUP); on any problem keep serving with the old one."""
+        if not self.args.web_config:
+            return True
+        try:
+            self.server.update_config(load_web_config(self.args.web_config))
+        except WebConfigError as e:
+            log.error("web config not reloaded, keeping the previous one", extra={"err": str(e)})
+            return False
+        log.info("web config reloaded", extra={"file": self.args.web_config})
+        return True
+
 
 def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebConfig | None = None) -> Service:
     """Validate the configuration, open pf and bind the listeners (does not serve yet)."""
@@ -239,6 +251,8 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     service = build_service(args)
     harden(service)
     stop = stop or threading.Event()
+    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda signum, frame: service.reload())
     service.server.start()
     for host, port in service.server.addresses:
         log.info("listening", extra={"address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",

@@ -512,6 +512,15 @@ class MetricsServer:
                 if e.errno == errno.EADDRINUSE else ""
             raise OSError(e.errno, f"cannot listen on {address}: {e.strerror}{hint}") from None
 
+    def update_config(self, config: WebConfig) -> None:
+        """Swap in a new web config (SIGHUP): new TLS context and users for new connections.
+        Raises WebConfigError, keeping the old config, when the certificates do not load."""
+        ctx = build_ssl_context(config.tls) if config.tls is not None else None
+        auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
+        self.app.config, self.app.auth = config, auth
+        for s in self.servers:
+            s.ssl_context = ctx
+
     @property
     def addresses(self) -> list[tuple[str, int]]:
         return [s.server_address[:2] for s in self.servers]  # type: ignore[misc]

@@ -164,3 +164,38 @@ def test_run_returns_zero_when_stopped(monkeypatch) -> None:
     stop.set()
     t.join(30)
     assert result == [0]
+
+
+def test_reload_rereads_the_web_config_and_keeps_the_old_one_when_bad(tmp_path: Path) -> None:
+    import base64
+
+    import bcrypt
+
+    f = tmp_path / "web.yml"
+
+    def users(password: bytes) -> str:
+        return f"basic_auth_users:\n  alice: '{bcrypt.hashpw(password, bcrypt.gensalt(rounds=4)).decode()}'\n"
+
+    def status(password: str) -> int:
+        host, port = service.server.addresses[0]
+        conn = http.client.HTTPConnection(host, port, timeout=10)
+        auth = base64.b64encode(f"alice:{password}".encode()).decode()
+        conn.request("GET", "/-/healthy", headers={"Authorization": f"Basic {auth}"})
+        code = conn.getresponse().status
+        conn.close()
+        return code
+
+    f.write_text(users(b"one"))
+    service = cli.build_service(parse("--web.listen-address", "127.0.0.1:0", "--web.config.file", str(f)),
+                                pf=fake_pf())
+    service.server.start()
+    try:
+        assert status("one") == 200
+        f.write_text(users(b"two"))
+        assert service.reload()
+        assert (status("one"), status("two")) == (401, 200)
+        f.write_text("basic_auth_users: {alice: plain}\n")
+        assert not service.reload()
+        assert status("two") == 200
+    finally:
+        service.close()
