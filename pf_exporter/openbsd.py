@@ -3,6 +3,8 @@
 After the privilege drop the exporter unveils just what it must still open: the files
 SIGHUP re-reads (web config, TLS certificate/key/client CA, admin token files) and, read-only,
 the Python library directories (modules imported lazily after start-up), then locks unveil.
+The calls go through libc's own stubs (looked up with dlsym): recent releases pin system
+calls to libc (pinsyscalls(2)) and no longer offer syscall(2).
 
 Why there is no pledge(2) promise set
 -------------------------------------
