@@ -12,7 +12,7 @@ import logging
 import platform
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -70,7 +70,7 @@ def build_collectors(
         if name not in wanted:
             continue
         if cls.requires is not None and cls.requires not in features:
-            log.info("collector %s skipped: this pf has no %s", name, cls.requires)
+            log.info("collector not available on this pf, skipped", extra={"collector": name, "needs": cls.requires})
             continue
         out.append(cls(per_rule=per_rule) if name == "rules" else cls())
     return out
@@ -81,44 +81,69 @@ class PfExporter:
 
     Each scrape builds a fresh :class:`ScrapeView` (so a list is read at most once per
     scrape), runs the collectors one after another (they share one pf descriptor and
-    its lock anyway) and appends the exporter's own families.  Scrapes are serialised by
-    a lock: concurrent HTTP requests each get a complete, consistent exposition.
+    its lock anyway) and appends the exporter's own families.
+
+    Scrapes are serialised.  A full scrape that arrives while another is running waits
+    for it and then serves a scrape that *started after it arrived* — the one that was
+    queued before it, if any, else its own — so two Prometheus servers scraping at the
+    same moment cost pf one walk, and no one is ever served data older than its request.
+    ``before_scrape`` runs first in every scrape (the simulator moves its clock there).
     """
 
-    def __init__(self, source: PfSource, collectors: Sequence[Collector], info: ExporterInfo) -> None:
+    def __init__(self, source: PfSource, collectors: Sequence[Collector], info: ExporterInfo,
+                 before_scrape: Callable[[], None] | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.source = source
+        self.clock = clock
         self.collectors = list(collectors)
         self.info = info
+        self.before_scrape = before_scrape
+        self.scrapes = 0  # how many times pf was actually read
         self._lock = threading.Lock()
+        self._last: tuple[float, list[Metric]] | None = None  # (start time, metrics) of the last full scrape
 
     def describe(self) -> list[Metric]:
         return []
 
     def collect(self, only: Iterable[str] | None = None) -> Iterator[Metric]:
-        selected = self.collectors if only is None else [c for c in self.collectors if c.name in set(only)]
-        duration, success = Family(SELF_SPECS[0]), Family(SELF_SPECS[1])
-        out: list[Metric] = []
+        arrived = self.clock()
         with self._lock:
-            view = ScrapeView(self.source, self.info.release)
-            for c in selected:
-                start = time.perf_counter()
-                try:
-                    metrics = list(c.collect(view))
-                    ok = True
-                except Exception as e:  # a failed collector never fails the scrape
-                    metrics = []
-                    ok = False
-                    log.error("collector %s failed: %s", c.name, _describe(e))
-                    log.debug("collector %s failure detail", c.name, exc_info=True)
-                duration.add((c.name,), time.perf_counter() - start)
-                success.add((c.name,), 1.0 if ok else 0.0)
-                out.extend(metrics)
-        yield from out
-        yield duration.metric
-        yield success.metric
+            if only is None and self._last is not None and self._last[0] >= arrived:
+                metrics = self._last[1]
+            else:
+                started = self.clock()
+                selected = self.collectors if only is None else [c for c in self.collectors if c.name in set(only)]
+                metrics = self._scrape(selected)
+                if only is None:
+                    self._last = (started, metrics)
+        yield from metrics
         build = Family(SELF_SPECS[2])
         build.add((VERSION, self.info.abi, platform.python_version()), 1)
         yield build.metric
+
+    def _scrape(self, selected: Sequence[Collector]) -> list[Metric]:
+        self.scrapes += 1
+        if self.before_scrape is not None:
+            self.before_scrape()
+        duration, success = Family(SELF_SPECS[0]), Family(SELF_SPECS[1])
+        out: list[Metric] = []
+        view = ScrapeView(self.source, self.info.release)
+        for c in selected:
+            start = time.perf_counter()
+            try:
+                metrics = list(c.collect(view))
+                ok = True
+            except Exception as e:  # a failed collector never fails the scrape
+                metrics = []
+                ok = False
+                log.error("collector failed", extra={"collector": c.name, "err": _describe(e)})
+                log.debug("collector failure detail", exc_info=True, extra={"collector": c.name})
+            duration.add((c.name,), time.perf_counter() - start)
+            success.add((c.name,), 1.0 if ok else 0.0)
+            out.extend(metrics)
+        out.append(duration.metric)
+        out.append(success.metric)
+        return out
 
     def specs(self) -> list[tuple[Collector, MetricSpec]]:
         """Every family the enabled collectors may export, for the landing page."""

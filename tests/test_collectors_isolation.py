@@ -90,3 +90,32 @@ def test_durations_are_reported_per_collector() -> None:
 def test_collectors_needing_a_missing_feature_are_left_out() -> None:
     names = [c.name for c in build_collectors(ALL, frozenset())]
     assert "limiters" not in names and "status" in names
+
+
+def test_a_scrape_waiting_for_another_shares_its_result_only_if_it_started_later() -> None:
+    """Arrival and start times come from an injected clock, so the order is exact."""
+    times = iter([10.0, 11.0,   # A arrives, starts: reads pf
+                  5.0,          # B arrived at 5, before A started at 11: A's result is fresh enough
+                  12.0, 13.0,   # C arrives after A started: reads pf again
+                  13.0])        # D arrived exactly when C started: shares C's
+    pf = FakePf()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, clock=lambda: next(times))
+    results = [samples(list(exporter.collect())) for _ in range(4)]
+    assert exporter.scrapes == 2
+    assert pf.calls.count("status") == 2
+    assert all(success(r, "status") == 1 for r in results)
+
+
+def test_filtered_scrapes_are_never_shared() -> None:
+    exporter = PfExporter(FakePf(), build_collectors(["status", "timeouts"]), INFO, clock=lambda: 0.0)
+    list(exporter.collect())
+    got = samples(list(exporter.collect(["timeouts"])))
+    assert exporter.scrapes == 2
+    assert ("pf_running", ()) not in got
+
+
+def test_before_scrape_runs_before_pf_is_read() -> None:
+    pf = FakePf()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=lambda: pf.calls.append("tick"))
+    list(exporter.collect())
+    assert pf.calls[:2] == ["tick", "status"]
