@@ -359,7 +359,7 @@ def overview() -> Json:
                        "thresholds (80 % warning, 95 % critical for the state table).", "percentunit",
                        [target(usage, "{{limit}}")], maximum=1, steps=((0.8, "orange"), (0.95, "red"))), 10, 8)
     lay.add(bargauge("Hard limits", "The configured hard limits (`set limit` in pf.conf, `pfctl -sm`).", "short",
-                     [target(sel("pf_limit"), "{{limit}}", instant=True)], color_mode="fixed"), 6, 8)
+                     [target(sel("pf_limit"), "{{limit}}", instant=True)], color_mode="continuous-BlPu"), 6, 8)
 
     lay.row("States")
     lay.add(timeseries("States and source nodes", "State table entries and source-tracking nodes, with the "
