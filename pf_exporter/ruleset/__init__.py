@@ -1,0 +1,18 @@
+"""pf.conf compiler and printer.
+
+:func:`run_pfctl` parses a ruleset the way ``pfctl -o none -nv -f FILE`` does (same
+expansion, same errors, same output); :func:`format_rule` renders a rule in pfctl's
+canonical syntax, whether it was parsed or decoded from the kernel.
+"""
+
+from .errors import Diagnostic, RulesetError
+from .host import Host, corpus_host
+from .model import AddrWrap, Anchor, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
+from .pfctl import Ruleset, pfctl_output, run_pfctl
+from .printer import format_queuespec, format_rule, format_tabledef
+
+__all__ = [
+    "AddrWrap", "Anchor", "Diagnostic", "Host", "Pool", "QueueSpec", "Rule", "RuleAddr", "Ruleset",
+    "RulesetError", "TableAddress", "TableDef", "corpus_host", "format_queuespec", "format_rule",
+    "format_tabledef", "pfctl_output", "run_pfctl",
+]

@@ -1,0 +1,240 @@
+"""What ``pfctl -o none -nv -f FILE`` does after reading its options: parse the file,
+check and print the queues, number the rules (``$nr``), print the rulesets with their
+anchors, then parse the files named by ``load anchor``.  The result keeps pfctl's
+standard output and standard error apart, and the rulesets ready for loading."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..abi.constants import PFQS_DEFAULT, PFQS_FLOWQUEUE, PFQS_ROOTCLASS
+from . import lexer as lx
+from .errors import Diagnostic, RulesetError
+from .host import Host, corpus_host
+from .model import Anchor, QueueSpec, Rule, TableDef
+from .parser import Options, Parser, ParseState, _Fatal
+from .printer import format_queuespec, format_rule
+
+
+@dataclass
+class Ruleset:
+    """Everything one pfctl run would load: the rulesets (the main one or ``-a``'s, and
+    every anchor below), tables, queues and options, plus what pfctl printed."""
+
+    main: Anchor
+    anchors: dict[str, Anchor] = field(default_factory=dict)  # path -> ruleset, loaded anchors included
+    tables: list[TableDef] = field(default_factory=list)
+    queues: list[QueueSpec] = field(default_factory=list)  # root queues, children nested
+    options: Options = field(default_factory=Options)
+    stdout: list[str] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    @property
+    def output(self) -> str:
+        return "".join(line + "\n" for line in self.stdout)
+
+    @property
+    def stderr(self) -> str:
+        return "".join(d.text + "\n" for d in self.diagnostics)
+
+
+class _Exit(Exception):
+    pass
+
+
+def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, anchor: str = "",
+              macros: dict[str, str] | None = None, numeric: bool = False,
+              read_file: Callable[[str], str] = lx.read_text_file) -> Ruleset:
+    """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``.
+
+    Raises :class:`RulesetError` (with everything pfctl would have printed) when pfctl
+    would exit non-zero."""
+    state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file)
+    main = _new_anchor(anchor)
+    result = Ruleset(main=main, stdout=state.stdout, diagnostics=state.diagnostics)
+    try:
+        _rules(state, result, text, filename, main, anchor, dict(macros or {}), is_main=True)
+        result.options = state.options
+        done = 0
+        while done < len(state.load_anchors):
+            name, path = state.load_anchors[done]
+            done += 1
+            try:
+                sub_text = read_file(path)
+            except OSError as e:
+                state.warn(f"pfctl: pushfile: {path}: {e.strerror}")
+                state.warn("pfctl: cannot open the main config file!: " + e.strerror)
+                state.warn("pfctl: load anchors")
+                raise _Exit from None
+            sub = _new_anchor(name)
+            if not _rules(state, result, sub_text, path, sub, name, {}, is_main=False):
+                state.warn("pfctl: load anchors")
+                raise _Exit
+    except _Exit:
+        raise RulesetError(state.diagnostics, result.output) from None
+    except _Fatal as e:
+        state.warn(f"pfctl: {e}")
+        raise RulesetError(state.diagnostics, result.output) from None
+    result.tables = list(state.tables)
+    return result
+
+
+def _new_anchor(path: str) -> Anchor:
+    return Anchor(name=path.rsplit("/", 1)[-1] if path else "", path=path)
+
+
+def _rules(state: ParseState, result: Ruleset, text: str, filename: str, main: Anchor, anchorname: str,
+           macros: dict[str, str], is_main: bool) -> bool:
+    """pfctl_rules(): parse one file into *main* and print it; False when it failed."""
+    state.errors = 0
+    state.anchorname = anchorname
+    if not is_main:
+        state.options = Options()
+    parser = Parser(text, "stdin" if filename == "-" else filename, state, main, macros=macros,
+                    persistent=set(macros))
+    parser.parse()
+    for tdef in state.tables:
+        owner = state.table_owner.get(id(tdef))
+        if owner is not None:
+            tdef.anchor = owner.path
+    if state.errors:
+        if is_main:
+            raise _Exit
+        return False
+    if is_main and not anchorname:
+        _check_queues(state, main)
+        result.queues = list(state.rootqs)
+        for q in state.rootqs:
+            _print_queue(state, q)
+    _load_ruleset(state, result, main, 0, set())
+    return True
+
+
+def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int, loaded: set[int]) -> None:
+    """pfctl_load_ruleset(): number and print the rules; anchors recursively."""
+    result.anchors.setdefault(anchor.path, anchor)
+    rules = anchor.rules if id(anchor) not in loaded else []
+    loaded.add(id(anchor))
+    for rno, r in enumerate(rules):
+        r.nr = rno
+        for attr in ("label", "tagname", "match_tagname"):
+            value = getattr(r, attr)
+            if "$nr" in value:
+                setattr(r, attr, value.replace("$nr", str(rno)))
+        name = anchor_call(r)
+        line = "  " * depth + format_rule(r, name, protocol_names=state.host.protocol_names)
+        if r.anchor is not None:
+            child_rules = r.anchor.rules if id(r.anchor) not in loaded else []
+            if child_rules:
+                state.out(line + " {")
+                _load_ruleset(state, result, r.anchor, depth + 1, loaded)
+                state.out("  " * depth + "}")
+            else:
+                state.out(line)
+                if r.anchor.path:
+                    result.anchors.setdefault(r.anchor.path, r.anchor)
+                loaded.add(id(r.anchor))
+        else:
+            state.out(line)
+
+
+def anchor_call(r: Rule) -> str:
+    """The name an anchor rule calls (pr.anchor_call): the last path component of an
+    inline anchor that holds rules, otherwise the path as written."""
+    if r.anchor is None:
+        return ""
+    return r.anchor.name if r.anchor.match else r.anchor.path
+
+
+# -- queues ------------------------------------------------------------------------------
+def _check_queues(state: ParseState, main: Anchor) -> None:
+    for qi in state.rootqs:
+        flags = _find_childqs(state, qi)
+        if not qi.flags & PFQS_ROOTCLASS and qi.children:
+            if qi.flags & PFQS_FLOWQUEUE:
+                _errx(state, f"root queue {qi.qname} doesn't support hierarchy")
+            _errx(state, f"no bandwidth was specified for root queue {qi.qname}")
+        if qi.flags & PFQS_ROOTCLASS and not flags & PFQS_DEFAULT:
+            _errx(state, "no default queue specified")
+    if _check_leaf_assignments(state, main, set()):
+        raise _Exit
+    for qi in state.qspecs:
+        if qi.matches == 0:
+            _errx(state, f"queue {qi.qname}: parent {qi.parent} not found")
+        if any(sc[0][1] or sc[2][1] for sc in (qi.realtime, qi.linkshare, qi.upperlimit)):
+            _errx(state, "only absolute bandwidth specs for now")
+        if qi.parent and not qi.linkshare[0][0] and not qi.linkshare[2][0]:
+            _errx(state, f"queue {qi.qname}: no bandwidth was specified")
+
+
+def _find_childqs(state: ParseState, qi: QueueSpec) -> int:
+    flags = qi.flags
+    for p in state.qspecs:
+        if p.parent != qi.qname:
+            continue
+        if p.ifname and p.ifname != qi.ifname:
+            continue
+        p.matches += 1
+        if p.matches > 10000:
+            _errx(state, "pfctl_find_childqs: excessive matches, loop?")
+        existing = next((c for c in qi.children if c.qname == p.qname), None)
+        if existing is None:
+            qi.children.append(QueueSpec(**{**p.__dict__, "children": [], "matches": 0}))
+        else:
+            if existing.ifname and p.ifname:
+                _errx(state, f"queue {existing.qname} on {existing.ifname} respecified")
+            if not existing.ifname and not p.ifname:
+                _errx(state, f"queue {existing.qname} respecified")
+            if not existing.ifname:
+                existing.__dict__.update({k: v for k, v in p.__dict__.items() if k not in ("children", "matches")})
+    for child in qi.children:
+        flags |= _find_childqs(state, child)
+    if qi.children:
+        if qi.flags & PFQS_DEFAULT:
+            _errx(state, f"default queue {qi.qname} is not a leaf queue")
+        if qi.flags & PFQS_FLOWQUEUE:
+            _errx(state, f"flow queue {qi.qname} is not a leaf queue")
+    return flags
+
+
+def _check_leaf_assignments(state: ParseState, anchor: Anchor, seen: set[int]) -> int:
+    errors = 0
+    if id(anchor) in seen:
+        return 0
+    seen.add(id(anchor))
+    for r in anchor.rules:
+        if r.anchor is not None:
+            errors += _check_leaf_assignments(state, r.anchor, seen)
+        for name in (r.qname, r.pqname):
+            if name and _is_inner_queue(state, name):
+                state.out(f"queue {name}: packets must be assigned to leaf queues only")
+                errors += 1
+                break
+    return errors
+
+
+def _is_inner_queue(state: ParseState, name: str) -> bool:
+    return any(q.qname == name and q.children for q in (*state.rootqs, *state.qspecs))
+
+
+def _print_queue(state: ParseState, q: QueueSpec) -> None:
+    state.out(format_queuespec(q))
+    for child in q.children:
+        child.ifname = q.ifname
+        _print_queue(state, child)
+
+
+def _errx(state: ParseState, message: str) -> None:
+    state.warn(f"pfctl: {message}")
+    raise _Exit
+
+
+def pfctl_output(text: str, filename: str = "stdin", **kwargs: object) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) of ``pfctl -o none -nv``; stderr comes first when
+    both are captured together, since pfctl's stdout is block-buffered."""
+    try:
+        result = run_pfctl(text, filename, **kwargs)  # type: ignore[arg-type]
+    except RulesetError as e:
+        return e.output, "".join(d.text + "\n" for d in e.diagnostics), 1
+    return result.output, result.stderr, 0
