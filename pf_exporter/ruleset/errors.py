@@ -25,9 +25,10 @@ class RulesetError(Exception):
     """A ruleset failed to compile.  ``.line``, ``.column`` and ``.message`` describe the
     first located error; ``.diagnostics`` has every line pfctl would have printed."""
 
-    def __init__(self, diagnostics: list[Diagnostic], output: str = "") -> None:
+    def __init__(self, diagnostics: list[Diagnostic], output: str = "", quiet_output: str = "") -> None:
         self.diagnostics = list(diagnostics)
-        self.output = output  # what pfctl had printed to stdout before failing
+        self.output = output  # what pfctl -v had printed to stdout before failing
+        self.quiet_output = quiet_output  # the same without -v
         errors = [d for d in self.diagnostics if d.is_error] or self.diagnostics
         located = [d for d in errors if d.line] or errors
         first = located[0] if located else Diagnostic(text="error", message="error")

@@ -330,12 +330,16 @@ class ParseState:
     load_anchors: list[tuple[str, str]] = field(default_factory=list)
     table_counter: int = 0
     stdout: list[str] = field(default_factory=list)
+    stdout_always: set[int] = field(default_factory=set)  # indexes of lines printed without -v too
     diagnostics: list[Diagnostic] = field(default_factory=list)
     errors: int = 0
     random_bytes: Callable[[int], bytes] = os.urandom
     table_owner: dict[int, Anchor] = field(default_factory=dict)  # id(TableDef) -> ruleset holding it
 
-    def out(self, line: str) -> None:
+    def out(self, line: str, always: bool = False) -> None:
+        """printf() to stdout: only with -v unless *always*."""
+        if always:
+            self.stdout_always.add(len(self.stdout))
         self.stdout.append(line)
 
     def warn(self, text: str) -> None:
@@ -3106,12 +3110,12 @@ class Parser:
 
     def add_queue(self, q: QueueSpec) -> bool:
         if self.anchor.name or self.state.anchorname:
-            self.state.out("must not have queue definitions in an anchor")
+            self.state.out("must not have queue definitions in an anchor", always=True)
             return True
         if not q.parent:
             for existing in self.state.rootqs:
                 if existing.ifname == q.ifname:
-                    self.state.out(f"A root queue is already defined on {q.ifname}")
+                    self.state.out(f"A root queue is already defined on {q.ifname}", always=True)
                     return True
             self.state.rootqs.append(q)
         else:

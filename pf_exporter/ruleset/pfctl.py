@@ -28,11 +28,18 @@ class Ruleset:
     queues: list[QueueSpec] = field(default_factory=list)  # root queues, children nested
     options: Options = field(default_factory=Options)
     stdout: list[str] = field(default_factory=list)
+    stdout_always: set[int] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
 
     @property
     def output(self) -> str:
+        """What ``pfctl -nv`` prints on standard output."""
         return "".join(line + "\n" for line in self.stdout)
+
+    @property
+    def quiet_output(self) -> str:
+        """What pfctl prints on standard output without -v."""
+        return "".join(line + "\n" for i, line in enumerate(self.stdout) if i in self.stdout_always)
 
     @property
     def stderr(self) -> str:
@@ -52,7 +59,8 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
     would exit non-zero."""
     state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file)
     main = _new_anchor(anchor)
-    result = Ruleset(main=main, stdout=state.stdout, diagnostics=state.diagnostics)
+    result = Ruleset(main=main, stdout=state.stdout, stdout_always=state.stdout_always,
+                     diagnostics=state.diagnostics)
     try:
         _rules(state, result, text, filename, main, anchor, dict(macros or {}), is_main=True)
         result.options = state.options
@@ -72,10 +80,10 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
                 state.warn("pfctl: load anchors")
                 raise _Exit
     except _Exit:
-        raise RulesetError(state.diagnostics, result.output) from None
+        raise RulesetError(state.diagnostics, result.output, result.quiet_output) from None
     except _Fatal as e:
         state.warn(f"pfctl: {e}")
-        raise RulesetError(state.diagnostics, result.output) from None
+        raise RulesetError(state.diagnostics, result.output, result.quiet_output) from None
     result.tables = list(state.tables)
     return result
 
@@ -113,7 +121,7 @@ def _rules(state: ParseState, result: Ruleset, text: str, filename: str, main: A
 
 def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int, loaded: set[int]) -> None:
     """pfctl_load_ruleset(): number and print the rules; anchors recursively."""
-    result.anchors.setdefault(anchor.path, anchor)
+    result.anchors[anchor.path] = anchor
     rules = anchor.rules if id(anchor) not in loaded else []
     loaded.add(id(anchor))
     for rno, r in enumerate(rules):
@@ -132,8 +140,6 @@ def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int
                 state.out("  " * depth + "}")
             else:
                 state.out(line)
-                if r.anchor.path:
-                    result.anchors.setdefault(r.anchor.path, r.anchor)
                 loaded.add(id(r.anchor))
         else:
             state.out(line)
@@ -208,7 +214,7 @@ def _check_leaf_assignments(state: ParseState, anchor: Anchor, seen: set[int]) -
             errors += _check_leaf_assignments(state, r.anchor, seen)
         for name in (r.qname, r.pqname):
             if name and _is_inner_queue(state, name):
-                state.out(f"queue {name}: packets must be assigned to leaf queues only")
+                state.out(f"queue {name}: packets must be assigned to leaf queues only", always=True)
                 errors += 1
                 break
     return errors
@@ -230,11 +236,11 @@ def _errx(state: ParseState, message: str) -> None:
     raise _Exit
 
 
-def pfctl_output(text: str, filename: str = "stdin", **kwargs: object) -> tuple[str, str, int]:
-    """(stdout, stderr, exit status) of ``pfctl -o none -nv``; stderr comes first when
+def pfctl_output(text: str, filename: str = "stdin", verbose: bool = True, **kwargs: object) -> tuple[str, str, int]:
+    """(stdout, stderr, exit status) of ``pfctl -o none -n[v]``; stderr comes first when
     both are captured together, since pfctl's stdout is block-buffered."""
     try:
         result = run_pfctl(text, filename, **kwargs)  # type: ignore[arg-type]
     except RulesetError as e:
-        return e.output, "".join(d.text + "\n" for d in e.diagnostics), 1
-    return result.output, result.stderr, 0
+        return (e.output if verbose else e.quiet_output), "".join(d.text + "\n" for d in e.diagnostics), 1
+    return (result.output if verbose else result.quiet_output), result.stderr, 0
