@@ -1,32 +1,572 @@
 """Reads pf through a :class:`~pf_exporter.device.Device` into :mod:`pf_exporter.model` values.
 
-(Stub: the public interface; implemented under issue 2.)
+Every method issues the same requests pfctl does and decodes the kernel's structs into
+frozen dataclasses; no ctypes object leaves this module.  Variable-size reads ask the
+kernel how much room it needs and grow their buffer until the answer fits.  Rule walks
+hold one ticket at a time and always release it (``Device.ruleset_ticket``); a ruleset
+that changes under a walk (EBUSY) restarts the walk a bounded number of times.
 """
 
 from __future__ import annotations
 
+import ctypes
+import socket
+import struct
+import time
 from collections.abc import Iterator
 
 from . import model
-from .device import Device
+from .abi import constants as C
+from .device import Device, PfBusy, PfError, PfNotFound
+
+# pfctl's words for pf_rule.action (sbin/pfctl/pfctl_parser.c print_rule).
+ACTION_NAMES = {
+    C.PF_PASS: "pass", C.PF_DROP: "block", C.PF_SCRUB: "scrub", C.PF_NOSCRUB: "no scrub", C.PF_NAT: "nat",
+    C.PF_NONAT: "no nat", C.PF_BINAT: "binat", C.PF_NOBINAT: "no binat", C.PF_RDR: "rdr", C.PF_NORDR: "no rdr",
+    C.PF_SYNPROXY_DROP: "synproxy drop", C.PF_DEFER: "defer", C.PF_MATCH: "match", C.PF_DIVERT: "divert",
+    C.PF_RT: "rt", C.PF_AFRT: "afrt",
+}
+DIRECTION_NAMES = {C.PF_INOUT: "", C.PF_IN: "in", C.PF_OUT: "out"}
+FAMILY_NAMES = {0: "", C.AF_INET: "inet", C.AF_INET6: "inet6"}
+SYNCOOKIES_MODES = {C.PF_SYNCOOKIES_NEVER: "never", C.PF_SYNCOOKIES_ALWAYS: "always",
+                    C.PF_SYNCOOKIES_ADAPTIVE: "adaptive"}
+TABLE_FLAG_NAMES = (
+    (C.PFR_TFLAG_PERSIST, "persist"), (C.PFR_TFLAG_CONST, "const"), (C.PFR_TFLAG_COUNTERS, "counters"),
+    (C.PFR_TFLAG_ACTIVE, "active"), (C.PFR_TFLAG_INACTIVE, "inactive"), (C.PFR_TFLAG_REFERENCED, "referenced"),
+    (C.PFR_TFLAG_REFDANCHOR, "refdanchor"),
+)
+ADDRESS_ACTIONS = ("block", "match", "pass")  # pfras_packets[dir][PFR_OP_BLOCK..PFR_OP_PASS]
+ACTIONS2 = ("pass", "block")  # pfik_packets[af][dir][action], pcounters[af][dir][PF_PASS|PF_DROP]
+PFQS_FLOWQUEUE = 0x0001
+MAX_GROW = 16  # buffer growth rounds before a variable-size read gives up
 
 
 class Reader:
-    """High-level reads of pf state.  Every method returns model values only."""
+    """High-level reads of pf state.  Every method returns model values only.
 
-    def __init__(self, device: Device) -> None:
+    ``retries``: how often a walk whose ruleset (or queue set) changed under it (EBUSY)
+    is restarted before :class:`~pf_exporter.device.PfBusy` is raised.
+    """
+
+    def __init__(self, device: Device, *, retries: int = 3) -> None:
         self.device = device
+        self.abi = device.abi
+        self.layout = device.abi.layout
+        self.retries = retries
+        self._iface_hint = 64
+        self._table_hint = 64
+        self._state_decoder: _StateDecoder | None = None
 
-    def status(self) -> model.Status: raise NotImplementedError
-    def limits(self) -> dict[str, int]: raise NotImplementedError
-    def timeouts(self) -> dict[str, int]: raise NotImplementedError
-    def interfaces(self) -> list[model.Interface]: raise NotImplementedError
-    def tables(self) -> list[model.Table]: raise NotImplementedError
-    def table_addresses(self, anchor: str, table: str) -> list[model.TableAddress]: raise NotImplementedError
-    def anchors(self) -> list[str]: raise NotImplementedError
-    def rules(self, anchor: str = "") -> list[model.Rule]: raise NotImplementedError
-    def rulesets(self) -> list[model.Ruleset]: raise NotImplementedError
-    def queues(self) -> list[model.Queue]: raise NotImplementedError
-    def state_limiters(self) -> list[model.StateLimiter]: raise NotImplementedError
-    def source_limiters(self) -> list[model.SourceLimiter]: raise NotImplementedError
-    def states(self) -> Iterator[model.State]: raise NotImplementedError
+    # --- status, limits, timeouts --------------------------------------------------
+
+    def uptime(self) -> int:
+        """Seconds since boot: the transport's when it knows (the simulator), else the host's."""
+        fn = getattr(self.device.transport, "uptime", None)
+        if callable(fn):
+            return int(fn())
+        clock = getattr(time, "CLOCK_UPTIME", None)  # OpenBSD
+        if clock is None:
+            clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+        return int(time.clock_gettime(clock))
+
+    def status(self) -> model.Status:
+        """DIOCGETSTATUS, decoded with pfctl's counter names (`pfctl -si -v`)."""
+        s = self.abi.new("pf_status")
+        self.device.ioctl("DIOCGETSTATUS", s)
+        running = bool(s.running)
+        pk: dict[tuple[str, str, str], int] = {}
+        by: dict[tuple[str, str], int] = {}
+        for af, fam in enumerate(model.FAMILIES):
+            for d, dirname in enumerate(model.DIRECTIONS):
+                for a, act in enumerate(ACTIONS2):
+                    pk[(fam, dirname, act)] = s.pcounters[af][d][a]
+                by[(fam, dirname)] = s.bcounters[af][d]
+        return model.Status(
+            running=running,
+            since=s.since,
+            enabled_seconds=max(0, self.uptime() - s.since) if running else 0,
+            states=s.states,
+            states_halfopen=s.states_halfopen,
+            src_nodes=s.src_nodes,
+            fragments=s.fragments,
+            debug=s.debug,
+            hostid=int.from_bytes(s.hostid.to_bytes(4, "little"), "big"),  # kept in network order
+            reass=s.reass,
+            stateid=s.stateid,
+            syncookies_active=bool(s.syncookies_active),
+            syncookies_mode=SYNCOOKIES_MODES.get(s.syncookies_mode, str(s.syncookies_mode)),
+            syncookies_inflight=(s.syncookies_inflight[0], s.syncookies_inflight[1]),
+            loginterface=_str(s.ifname),
+            checksum=bytes(s.pf_chksum).hex(),
+            counters=dict(zip(C.PFRES_NAMES, s.counters, strict=True)),
+            limit_counters=dict(zip(C.LCNT_NAMES, s.lcounters, strict=True)),
+            state_operations=dict(zip(C.FCNT_NAMES, s.fcounters, strict=True)),
+            src_node_operations=dict(zip(C.FCNT_NAMES, s.scounters, strict=True)),
+            fragment_operations=dict(zip(C.FCNT_NAMES, s.ncounters, strict=True)),
+            loginterface_packets=pk,
+            loginterface_bytes=by,
+        )
+
+    def limits(self) -> dict[str, int]:
+        """DIOCGETLIMIT for every PF_LIMIT_* (`pfctl -sm`)."""
+        out = {}
+        pl = self.abi.new("pfioc_limit")
+        for index, name in enumerate(C.LIMIT_NAMES):
+            pl.index = index
+            self.device.ioctl("DIOCGETLIMIT", pl)
+            out[name] = pl.limit
+        return out
+
+    def timeouts(self) -> dict[str, int]:
+        """DIOCGETTIMEOUT for every PFTM_* (`pfctl -st`)."""
+        out = {}
+        pt = self.abi.new("pfioc_tm")
+        for index, name in C.TIMEOUT_NAMES.items():
+            pt.timeout = index
+            self.device.ioctl("DIOCGETTIMEOUT", pt)
+            out[name] = pt.seconds
+        return out
+
+    # --- interfaces ----------------------------------------------------------------
+
+    def interfaces(self) -> list[model.Interface]:
+        """DIOCIGETIFACES: every kif (interfaces, groups, names rules refer to).
+
+        pfi_get_ifaces() fills at most size - 1 entries and answers with the size passed
+        when it ran out of room, so the buffer grows until the answer is smaller."""
+        L = self.layout
+        esize = ctypes.sizeof(L.pfi_kif)
+        n = self._iface_hint
+        for _ in range(MAX_GROW):
+            buf = (L.pfi_kif * n)()
+            io = self.abi.new("pfioc_iface", pfiio_buffer=ctypes.addressof(buf), pfiio_esize=esize, pfiio_size=n)
+            self.device.ioctl("DIOCIGETIFACES", io)
+            got = io.pfiio_size
+            if got < n:
+                self._iface_hint = max(self._iface_hint, got + 16)
+                return [_interface(buf[i]) for i in range(got)]
+            n = max(n * 2, got + 16)
+        raise PfError(0, "DIOCIGETIFACES", f"interface list still growing after {MAX_GROW} tries")
+
+    # --- tables --------------------------------------------------------------------
+
+    def tables(self) -> list[model.Table]:
+        """DIOCRGETTSTATS over every anchor (PFR_FLAG_ALLRSETS); only active tables.
+
+        The kernel also lists inactive tables (an anchor table's root, tables only a rule
+        mentions); those are not real tables and are left out, as `pfctl -sT` does."""
+        L = self.layout
+        esize = ctypes.sizeof(L.pfr_tstats)
+        n = self._table_hint
+        for _ in range(MAX_GROW):
+            buf = (L.pfr_tstats * n)()
+            io = self.abi.new("pfioc_table", pfrio_buffer=ctypes.addressof(buf), pfrio_esize=esize, pfrio_size=n,
+                              pfrio_flags=C.PFR_FLAG_ALLRSETS)
+            self.device.ioctl("DIOCRGETTSTATS", io)
+            got = io.pfrio_size
+            if got <= n:
+                self._table_hint = max(self._table_hint, got + 16)
+                return [_table(buf[i]) for i in range(got) if buf[i].pfrts_t.pfrt_flags & C.PFR_TFLAG_ACTIVE]
+            n = got + max(16, got // 8)
+        raise PfError(0, "DIOCRGETTSTATS", f"table list still growing after {MAX_GROW} tries")
+
+    def table_addresses(self, anchor: str, table: str, stats: bool = True) -> list[model.TableAddress]:
+        """DIOCRGETASTATS (or DIOCRGETADDRS without *stats*): the addresses of one table."""
+        L = self.layout
+        tag, request = ("pfr_astats", "DIOCRGETASTATS") if stats else ("pfr_addr", "DIOCRGETADDRS")
+        esize = ctypes.sizeof(getattr(L, tag))
+        n = 64
+        for _ in range(MAX_GROW):
+            buf = (getattr(L, tag) * n)()
+            io = self.abi.new("pfioc_table", pfrio_buffer=ctypes.addressof(buf), pfrio_esize=esize, pfrio_size=n)
+            _set_str(io.pfrio_table, "pfrt_anchor", anchor)
+            _set_str(io.pfrio_table, "pfrt_name", table)
+            self.device.ioctl(request, io)
+            got = io.pfrio_size
+            if got <= n:
+                return [_address(buf[i], stats) for i in range(got)]
+            n = got + max(16, got // 8)
+        raise PfError(0, request, f"address list still growing after {MAX_GROW} tries")
+
+    # --- rules ---------------------------------------------------------------------
+
+    def anchors(self) -> list[str]:
+        """Every anchor path, depth first (DIOCGETRULESETS / DIOCGETRULESET from the root)."""
+        return self._retry("DIOCGETRULESET", self._anchor_tree)
+
+    def _anchor_tree(self) -> list[str]:
+        out: list[str] = []
+        pr = self.abi.new("pfioc_ruleset")
+
+        def visit(path: str) -> None:
+            _set_str(pr, "path", path)
+            self.device.ioctl("DIOCGETRULESETS", pr)
+            names = []
+            for i in range(pr.nr):
+                _set_str(pr, "path", path)
+                pr.nr = i
+                self.device.ioctl("DIOCGETRULESET", pr)
+                names.append(_str(pr.name))
+            for name in names:
+                child = f"{path}/{name}" if path else name
+                out.append(child)
+                visit(child)
+
+        visit("")
+        return out
+
+    def rules(self, anchor: str = "") -> list[model.Rule]:
+        """The rules of one ruleset with their counters (DIOCGETRULES, then DIOCGETRULE until
+        the end); restarted when the ruleset changes during the walk."""
+        return self._retry("DIOCGETRULE", lambda: self._walk(anchor))
+
+    def rulesets(self) -> list[model.Ruleset]:
+        """The whole rule tree: the main ruleset and every anchor, each with its rules."""
+
+        def walk() -> list[model.Ruleset]:
+            return [model.Ruleset(path, tuple(self._walk(path))) for path in ["", *self._anchor_tree()]]
+
+        return self._retry("DIOCGETRULE", walk)
+
+    def _retry(self, what: str, fn):  # type: ignore[no-untyped-def]
+        last: PfBusy | None = None
+        for _ in range(self.retries + 1):
+            try:
+                return fn()
+            except PfBusy as e:
+                last = e
+        raise PfBusy(16, what, f"the ruleset kept changing during the walk ({self.retries + 1} attempts): {last}")
+
+    def _walk(self, anchor: str) -> list[model.Rule]:
+        out: list[model.Rule] = []
+        dev = self.device
+        with dev.ruleset_ticket(anchor) as (ticket, nr):
+            pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
+            _set_str(pr, "anchor", anchor)
+            r = pr.rule
+            for i in range(nr):
+                pr.nr = i
+                try:
+                    dev.ioctl("DIOCGETRULE", pr)
+                except PfNotFound:
+                    break  # the last rule numbers need not be contiguous
+                out.append(_rule(anchor, pr, r))
+        return out
+
+    # --- queues --------------------------------------------------------------------
+
+    def queues(self) -> list[model.Queue]:
+        """DIOCGETQUEUES, then DIOCGETQSTATS for each queue (HFSC class or fq_codel stats, as
+        the kernel decides); restarted if the queue set changes under the walk."""
+        return self._retry("DIOCGETQSTATS", self._queues)
+
+    def _queues(self) -> list[model.Queue]:
+        L = self.layout
+        pq = self.abi.new("pfioc_queue")
+        self.device.ioctl("DIOCGETQUEUES", pq)
+        hfsc_size = ctypes.sizeof(L.hfsc_class_stats)
+        fq_size = ctypes.sizeof(L.fqcodel_stats)
+        buf = ctypes.create_string_buffer(max(hfsc_size, fq_size))
+        qs = self.abi.new("pfioc_qstats")
+        out = []
+        for i in range(pq.nr):
+            qs.ticket = pq.ticket
+            qs.nr = i
+            qs.buf = ctypes.addressof(buf)
+            qs.nbytes = len(buf)
+            self.device.ioctl("DIOCGETQSTATS", qs)
+            spec = qs.queue
+            flow_stats = None
+            if qs.nbytes == fq_size:
+                st = L.fqcodel_stats.from_buffer(buf)
+                flow_stats = model.FlowQueueStats(
+                    flows=st.flows, target_ns=spec.flowqueue.target, interval_ns=spec.flowqueue.interval,
+                    delay_sum=st.delaysum, delay_sum_squares=st.delaysumsq)
+            else:
+                st = L.hfsc_class_stats.from_buffer(buf)
+            stats = model.QueueStats(
+                packets=st.xmit_cnt.packets, bytes=st.xmit_cnt.bytes, dropped_packets=st.drop_cnt.packets,
+                dropped_bytes=st.drop_cnt.bytes, length=st.qlength, limit=st.qlimit)
+            out.append(model.Queue(
+                interface=_str(spec.ifname), name=_str(spec.qname), parent=_str(spec.parent),
+                bandwidth=spec.linkshare.m2.absolute, min_bandwidth=spec.realtime.m2.absolute,
+                max_bandwidth=spec.upperlimit.m2.absolute, flags=spec.flags, qlimit=spec.qlimit,
+                flowqueue=bool(spec.flags & PFQS_FLOWQUEUE), stats=stats, flow_stats=flow_stats))
+        return out
+
+    # --- 7.9 limiters ---------------------------------------------------------------
+
+    def state_limiters(self) -> list[model.StateLimiter]:
+        """DIOCGETNSTATELIM from the lowest id up (7.9+; empty before).  ENOENT ends the list."""
+        if not self.abi.has_limiters:
+            return []
+        out = []
+        ioc = self.abi.new("pfioc_statelim")
+        wanted = C.PF_STATELIM_ID_MIN
+        while wanted <= C.PF_STATELIM_ID_MAX:
+            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
+            ioc.id = wanted
+            try:
+                self.device.ioctl("DIOCGETNSTATELIM", ioc)
+            except PfNotFound:
+                break
+            out.append(model.StateLimiter(
+                id=ioc.id, name=_str(ioc.name), description=_str(ioc.description), limit=ioc.limit,
+                rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds, inuse=ioc.inuse, admitted=ioc.admitted,
+                hardlimited=ioc.hardlimited, ratelimited=ioc.ratelimited))
+            wanted = ioc.id + 1
+        return out
+
+    def source_limiters(self) -> list[model.SourceLimiter]:
+        """DIOCGETNSOURCELIM from the lowest id up (7.9+).  ESRCH ends this list."""
+        if not self.abi.has_limiters:
+            return []
+        out = []
+        ioc = self.abi.new("pfioc_sourcelim")
+        wanted = C.PF_SOURCELIM_ID_MIN
+        while wanted <= C.PF_SOURCELIM_ID_MAX:
+            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
+            ioc.id = wanted
+            try:
+                self.device.ioctl("DIOCGETNSOURCELIM", ioc)
+            except PfNotFound:
+                break
+            out.append(model.SourceLimiter(
+                id=ioc.id, name=_str(ioc.name), description=_str(ioc.description), entries=ioc.entries,
+                limit=ioc.limit, rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds,
+                overload_table=_str(ioc.overload_tblname), overload_hwm=ioc.overload_hwm,
+                overload_lwm=ioc.overload_lwm, inet_prefix=ioc.inet_prefix, inet6_prefix=ioc.inet6_prefix,
+                nentries=ioc.nentries, inuse=ioc.inuse, addrallocs=ioc.addrallocs, addrnomem=ioc.addrnomem,
+                admitted=ioc.admitted, addrlimited=ioc.addrlimited, hardlimited=ioc.hardlimited,
+                ratelimited=ioc.ratelimited))
+            wanted = ioc.id + 1
+        return out
+
+    # --- states ----------------------------------------------------------------------
+
+    def states(self, max_states: int | None = None) -> Iterator[model.State]:
+        """DIOCGETSTATES: every state (or the first *max_states*), decoded one at a time.
+
+        The kernel answers ps_len = 0 with the bytes it needs and then fills whole states
+        up to ps_len with no truncation flag, so a completely filled buffer is grown and
+        read again.  Only the raw buffer is held; states are decoded as they are consumed."""
+        raw, count = self.state_buffer(max_states)
+        dec = self._decoder()
+        esize = dec.size
+        for i in range(count):
+            yield dec.decode(raw, i * esize)
+
+    def state_count(self) -> int:
+        """How many states the kernel has (DIOCGETSTATES with ps_len = 0), without reading them."""
+        ps = self.abi.new("pfioc_states")
+        self.device.ioctl("DIOCGETSTATES", ps)
+        return ps.ps_len // ctypes.sizeof(self.layout.pfsync_state)
+
+    def state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array, int]:
+        """The raw pfsync_state array and how many states it holds."""
+        esize = ctypes.sizeof(self.layout.pfsync_state)
+        ps = self.abi.new("pfioc_states")
+        self.device.ioctl("DIOCGETSTATES", ps)
+        need = ps.ps_len
+        cap = None if max_states is None else max(0, max_states) * esize
+        for _ in range(MAX_GROW):
+            want = need + max(16 * esize, need // 16 // esize * esize)  # room for states born meanwhile
+            if cap is not None:
+                want = min(want, cap)
+            if want == 0:
+                return (ctypes.c_char * 0)(), 0
+            buf = (ctypes.c_char * want)()
+            ps.ps_len = want
+            ps.ps_u.psu_buf = ctypes.addressof(buf)
+            self.device.ioctl("DIOCGETSTATES", ps)
+            got = ps.ps_len
+            if got + esize <= want or (cap is not None and want == cap):
+                return buf, got // esize
+            need = want * 2
+        raise PfError(0, "DIOCGETSTATES", f"state table still growing after {MAX_GROW} tries")
+
+    def _decoder(self) -> _StateDecoder:
+        if self._state_decoder is None:
+            self._state_decoder = _StateDecoder(self.layout.pfsync_state)
+        return self._state_decoder
+
+    # --- everything -------------------------------------------------------------------
+
+    def snapshot(self) -> model.Snapshot:
+        """One scrape's worth (everything but the states)."""
+        return model.Snapshot(
+            status=self.status(), limits=self.limits(), timeouts=self.timeouts(),
+            interfaces=tuple(self.interfaces()), tables=tuple(self.tables()), rulesets=tuple(self.rulesets()),
+            queues=tuple(self.queues()), state_limiters=tuple(self.state_limiters()),
+            source_limiters=tuple(self.source_limiters()))
+
+
+# --- decoding helpers --------------------------------------------------------------------
+
+def _str(raw: bytes) -> str:
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def _set_str(obj: ctypes.Structure, field: str, value: str) -> None:
+    """Store *value* NUL-padded: the kernel refuses names with bytes after the NUL (EINVAL)."""
+    desc = getattr(type(obj), field)
+    data = value.encode()
+    if len(data) >= desc.size:
+        raise ValueError(f"{field} {value!r} is too long: at most {desc.size - 1} bytes")
+    ctypes.memmove(ctypes.addressof(obj) + desc.offset, data.ljust(desc.size, b"\0"), desc.size)
+
+
+def _interface(k: ctypes.Structure) -> model.Interface:
+    pk: dict[tuple[str, str, str], int] = {}
+    by: dict[tuple[str, str, str], int] = {}
+    for af, fam in enumerate(model.FAMILIES):
+        for d, dirname in enumerate(model.DIRECTIONS):
+            for a, act in enumerate(ACTIONS2):
+                pk[(fam, dirname, act)] = k.pfik_packets[af][d][a]
+                by[(fam, dirname, act)] = k.pfik_bytes[af][d][a]
+    return model.Interface(
+        name=_str(k.pfik_name), is_group=bool(k.pfik_group), skip=bool(k.pfik_flags & C.PFI_IFLAG_SKIP),
+        packets=pk, bytes=by, cleared=k.pfik_tzero, states=k.pfik_states, rules=k.pfik_rules,
+        routes=k.pfik_routes, src_nodes=k.pfik_srcnodes)
+
+
+def _table(ts: ctypes.Structure) -> model.Table:
+    t = ts.pfrts_t
+    pk = {}
+    by = {}
+    for d, dirname in enumerate(model.DIRECTIONS):
+        for op, act in enumerate(model.TABLE_ACTIONS):
+            pk[(dirname, act)] = ts.pfrts_packets[d][op]
+            by[(dirname, act)] = ts.pfrts_bytes[d][op]
+    return model.Table(
+        anchor=_str(t.pfrt_anchor), name=_str(t.pfrt_name),
+        flags=frozenset(name for bit, name in TABLE_FLAG_NAMES if t.pfrt_flags & bit), addresses=ts.pfrts_cnt,
+        packets=pk, bytes=by, matches=ts.pfrts_match, nomatches=ts.pfrts_nomatch, cleared=ts.pfrts_tzero,
+        rule_references=ts.pfrts_refcnt[C.PFR_REFCNT_RULE], anchor_references=ts.pfrts_refcnt[C.PFR_REFCNT_ANCHOR])
+
+
+def _address(entry: ctypes.Structure, stats: bool) -> model.TableAddress:
+    a = entry.pfras_a if stats else entry
+    af = a.pfra_af
+    raw = bytes(a.pfra_u)
+    if af == C.AF_INET:
+        text, family = socket.inet_ntop(socket.AF_INET, raw[:4]), "inet"
+    elif af == C.AF_INET6:
+        text, family = socket.inet_ntop(socket.AF_INET6, raw), "inet6"
+    else:
+        text, family = _str(a.pfra_ifname), f"af{af}"
+    if not stats:
+        return model.TableAddress(text, a.pfra_net, family, bool(a.pfra_not))
+    pk = {}
+    by = {}
+    for d, dirname in enumerate(model.DIRECTIONS):
+        for op, act in enumerate(ADDRESS_ACTIONS):
+            pk[(dirname, act)] = entry.pfras_packets[d][op]
+            by[(dirname, act)] = entry.pfras_bytes[d][op]
+    return model.TableAddress(text, a.pfra_net, family, bool(a.pfra_not), pk, by, entry.pfras_tzero)
+
+
+def _rule(anchor: str, pr: ctypes.Structure, r: ctypes.Structure) -> model.Rule:
+    call = _str(pr.anchor_call)
+    ifname = _str(r.ifname)
+    return model.Rule(
+        anchor=anchor, number=pr.nr,
+        action="anchor" if call else ACTION_NAMES.get(r.action, str(r.action)),
+        direction=DIRECTION_NAMES.get(r.direction, ""), quick=bool(r.quick), log=bool(r.log),
+        interface=("!" + ifname if r.ifnot and ifname else ifname), family=FAMILY_NAMES.get(r.af, f"af{r.af}"),
+        protocol=r.proto, label=_str(r.label), anchor_call=call, evaluations=r.evaluations,
+        packets_in=r.packets[0], packets_out=r.packets[1], bytes_in=r.bytes[0], bytes_out=r.bytes[1],
+        states_current=r.states_cur, states_total=r.states_tot, src_nodes=r.src_nodes, max_states=r.max_states)
+
+
+class _StateDecoder:
+    """Decodes one pfsync_state (packed, every multi-byte field in network byte order) with a
+    struct format derived from the ABI layer's declaration."""
+
+    WANT = ("id", "ifname", "key.0.addr", "key.0.port", "key.0.af", "key.1.addr", "key.1.port", "src.state",
+            "dst.state", "rule", "anchor", "creation", "expire", "packets", "bytes", "creatorid", "af", "proto",
+            "direction", "timeout")
+
+    def __init__(self, cls: type) -> None:
+        fmt, names = _network_format(cls)
+        self.struct = struct.Struct(fmt)
+        self.size = self.struct.size
+        if self.size != ctypes.sizeof(cls):
+            raise AssertionError("pfsync_state decoder does not cover the whole struct")
+        index: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            for w in self.WANT:
+                if n == w or n.startswith(w + "."):
+                    index.setdefault(w, []).append(i)
+        self.ix = {k: tuple(v) for k, v in index.items()}
+
+    def decode(self, raw: ctypes.Array, offset: int) -> model.State:
+        v = self.struct.unpack_from(raw, offset)
+        ix = self.ix
+        af = v[ix["af"][0]]
+        sa = socket.AF_INET6 if af == C.AF_INET6 else socket.AF_INET
+        n = 16 if af == C.AF_INET6 else 4
+
+        def key(k: str) -> tuple[tuple[str, int], tuple[str, int]]:
+            a0, a1 = (v[i] for i in ix[f"key.{k}.addr"])
+            p0, p1 = (v[i] for i in ix[f"key.{k}.port"])
+            if af in (C.AF_INET, C.AF_INET6):
+                return (socket.inet_ntop(sa, a0[:n]), p0), (socket.inet_ntop(sa, a1[:n]), p1)
+            return (a0.hex(), p0), (a1.hex(), p1)
+
+        ph0, pl0, ph1, pl1 = (v[i] for i in ix["packets"])
+        bh0, bl0, bh1, bl1 = (v[i] for i in ix["bytes"])
+        return model.State(
+            id=v[ix["id"][0]], creatorid=v[ix["creatorid"][0]], interface=_str(v[ix["ifname"][0]]),
+            family=FAMILY_NAMES.get(af, f"af{af}") or f"af{af}", protocol=v[ix["proto"][0]],
+            direction=DIRECTION_NAMES.get(v[ix["direction"][0]], "") or str(v[ix["direction"][0]]),
+            wire=key("0"), stack=key("1"), src_state=v[ix["src.state"][0]], dst_state=v[ix["dst.state"][0]],
+            packets=(ph0 << 32 | pl0, ph1 << 32 | pl1), bytes=(bh0 << 32 | bl0, bh1 << 32 | bl1),
+            rule=v[ix["rule"][0]], anchor=v[ix["anchor"][0]], creation=v[ix["creation"][0]],
+            expire=v[ix["expire"][0]], timeout=v[ix["timeout"][0]])
+
+
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _network_format(cls: type) -> tuple[str, list[str]]:
+    """A big-endian struct format covering *cls* field by field, with dotted field names.
+
+    char arrays and pf_addr-sized unions become byte strings; integer arrays are flattened."""
+    parts: list[str] = [">"]
+    names: list[str] = []
+    pos = 0
+
+    def walk(t: type, base: int, prefix: str) -> None:
+        nonlocal pos
+        for fname, ftype in t._fields_:  # type: ignore[attr-defined]
+            off = base + getattr(t, fname).offset
+            name = prefix + fname
+            if off > pos:
+                parts.append(f"{off - pos}x")
+                pos = off
+            size = ctypes.sizeof(ftype)
+            leaf, count = ftype, 1
+            while issubclass(leaf, ctypes.Array):
+                count *= leaf._length_  # type: ignore[attr-defined]
+                leaf = leaf._type_  # type: ignore[attr-defined]
+            if issubclass(leaf, ctypes.Structure):
+                step = ctypes.sizeof(leaf)
+                for i in range(count):
+                    walk(leaf, off + i * step, f"{name}.{i}." if ftype is not leaf else name + ".")
+                continue
+            if issubclass(leaf, ctypes.Union) or leaf is ctypes.c_char:
+                parts.append(f"{size}s")
+                names.append(name)
+            else:
+                code = _CODES[ctypes.sizeof(leaf)]
+                if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+                    code = code.lower()
+                parts.append(f"{count}{code}")
+                names.extend([name] * count)
+            pos = off + size
+
+    walk(cls, 0, "")
+    if pos < ctypes.sizeof(cls):
+        parts.append(f"{ctypes.sizeof(cls) - pos}x")
+    return "".join(parts), names
