@@ -327,7 +327,8 @@ class ParseState:
     tables: list[TableDef] = field(default_factory=list)
     rootqs: list[QueueSpec] = field(default_factory=list)
     qspecs: list[QueueSpec] = field(default_factory=list)
-    load_anchors: list[tuple[str, str]] = field(default_factory=list)
+    load_anchors: list[tuple[str, str, int]] = field(default_factory=list)  # (anchor, file, line)
+    option_lines: list[int] = field(default_factory=list)  # lines of `set` statements loaded into the kernel
     table_counter: int = 0
     stdout: list[str] = field(default_factory=list)
     stdout_always: set[int] = field(default_factory=set)  # indexes of lines printed without -v too
@@ -596,10 +597,12 @@ class Parser:
 
     # -- set options ------------------------------------------------------------------
     def option(self) -> None:
-        self.advance()
+        line = self.advance().line
         opts = self.state.options
         t = self.peek()
         word = t.value if t.kind == lx.KEYWORD else None
+        if word not in ("block-policy", "state-defaults", "state-policy", "ruleset-optimization"):
+            self.state.option_lines.append(line)  # an option the kernel keeps, not a parser default
         if word == "reassemble":
             self.advance()
             on = self.yesno()
@@ -2821,7 +2824,7 @@ class Parser:
         if name is None:
             self.fail("anchor name is missing")
         full = f"{self.anchor.path}/{name}" if self.anchor.name else str(name)
-        self.state.load_anchors.append((full, filename))
+        self.state.load_anchors.append((full, filename, self.lex.lineno))
 
     # -- tables -----------------------------------------------------------------------
     def tabledef(self) -> None:

@@ -27,6 +27,8 @@ class Ruleset:
     tables: list[TableDef] = field(default_factory=list)
     queues: list[QueueSpec] = field(default_factory=list)  # root queues, children nested
     options: Options = field(default_factory=Options)
+    load_anchors: list[tuple[int, str]] = field(default_factory=list)  # (line, anchor) of `load anchor`
+    option_lines: list[int] = field(default_factory=list)  # lines of `set` statements in the main file
     stdout: list[str] = field(default_factory=list)
     stdout_always: set[int] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
@@ -52,7 +54,7 @@ class _Exit(Exception):
 
 def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, anchor: str = "",
               macros: dict[str, str] | None = None, numeric: bool = False,
-              read_file: Callable[[str], str] = lx.read_text_file) -> Ruleset:
+              read_file: Callable[[str], str] = lx.read_text_file, follow_load_anchors: bool = True) -> Ruleset:
     """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``.
 
     Raises :class:`RulesetError` (with everything pfctl would have printed) when pfctl
@@ -64,10 +66,14 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
     try:
         _rules(state, result, text, filename, main, anchor, dict(macros or {}), is_main=True)
         result.options = state.options
+        result.option_lines = list(state.option_lines)
+        result.load_anchors = [(line, name) for name, _, line in state.load_anchors]
         done = 0
-        while done < len(state.load_anchors):
-            name, path = state.load_anchors[done]
+        while follow_load_anchors and done < len(state.load_anchors):
+            name, path, _ = state.load_anchors[done]
             done += 1
+            for text in ("", f"Loading anchor {name} from {path}"):
+                state.diagnostics.append(Diagnostic(text=text, message=text, is_error=False))
             try:
                 sub_text = read_file(path)
             except OSError as e:
