@@ -42,7 +42,7 @@ from ..device import (
 from . import rules as rulejson
 from .compile import CompileError, Compiler
 from .errors import ApiError, ValidationError
-from .pfops import LoadFailed, PfAdmin, RuleLoad, TableLoad
+from .pfops import LoadFailed, PfAdmin, RuleLoad
 from .validate import check_anchor_path, check_table_name, parse_address_list, parse_kill_filter, type_name
 
 log = logging.getLogger("pf_exporter.admin")
@@ -204,8 +204,7 @@ class AdminApi:
             "hostid": f"{st.hostid:08x}",
             "release": abi.release,
             "arch": abi.arch,
-            "admin": {"allow_main_ruleset": self.options.allow_main_ruleset,
-                      "pfconf_bodies": self.compiler.accepts_text},
+            "admin": {"allow_main_ruleset": self.options.allow_main_ruleset},
         }
         return Response(200, body)
 
@@ -240,13 +239,8 @@ class AdminApi:
                     t[key] = True
             t["addresses"] = [str(a) for a in self.pf.table_addresses(anchor, name)]
             tables[name] = t
-        body: dict[str, Any] = {"anchor": anchor, "rules": rules, "tables": tables}
-        if all("unsupported" not in r for r in rules):
-            try:
-                spec = rulejson.parse_ruleset_body({"rules": rules, "tables": tables})
-                body["text"] = rulejson.render_ruleset(spec).text
-            except ValidationError as e:  # a rule pf holds that our schema cannot express
-                log.debug("rules of %r not renderable: %s", anchor, e.message)
+        body: dict[str, Any] = {"anchor": anchor, "rules": rules, "tables": tables,
+                                "text": pfconf_text(raw, tables)}
         return Response(200, body)
 
     def put_rules(self, req: Request, params: dict[str, Any]) -> Response:
@@ -260,44 +254,39 @@ class AdminApi:
                 "--admin.allow-main-ruleset",
             )
         ctype = req.content_type.split(";", 1)[0].strip().lower()
-        if ctype == "text/plain":
-            if not self.compiler.accepts_text:
-                raise ApiError(415, "pf.conf (text/plain) bodies need the ruleset compiler, which is not available "
-                               "in this build; send the JSON rule schema (application/json)")
-            try:
-                text = req.body.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
-            rules, tables = self.compile_text(text, anchor)
-            source = "pf.conf"
-        else:
-            spec = rulejson.parse_ruleset_body(self._json(req))
-            rules, tables = self.compile_spec(spec, anchor)
-            source = "json"
-        params.update({"rules": len(rules), "tables": len(tables), "dry_run": dry_run, "format": source})
+        try:
+            if ctype == "text/plain":
+                try:
+                    text = req.body.decode("utf-8")
+                except UnicodeDecodeError as e:
+                    raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
+                compiled = self.compiler.compile_text(text, anchor)
+                source = "pf.conf"
+            else:
+                spec = rulejson.parse_ruleset_body(self._json(req))
+                compiled = self.compiler.compile_spec(spec, anchor)
+                source = "json"
+        except CompileError as e:
+            raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
+        params.update({"rules": compiled.rule_count, "tables": compiled.table_count, "dry_run": dry_run,
+                       "format": source})
+        if len(compiled.loads) > 1:
+            params["anchors"] = [x.anchor for x in compiled.loads]
+        body: dict[str, Any] = {"anchor": anchor, "rules": compiled.rule_count, "tables": compiled.table_count,
+                                "anchors": [x.anchor for x in compiled.loads], "dry_run": dry_run,
+                                "changed": False}
+        if compiled.warnings:
+            body["warnings"] = compiled.warnings
         if dry_run:
-            return Response(200, {"anchor": anchor, "rules": len(rules), "tables": len(tables), "dry_run": True,
-                                  "changed": False})
+            return Response(200, body)
         if anchor == "":
             self._check_main_ruleset_side_effects()
         try:
-            self.pf.replace_ruleset(anchor, rules, tables)
+            self.pf.replace_rulesets(compiled.loads)
         except LoadFailed as e:
             raise load_error(e) from None
-        return Response(200, {"anchor": anchor, "rules": len(rules), "tables": len(tables), "dry_run": False,
-                              "changed": True})
-
-    def compile_spec(self, spec: rulejson.RulesetSpec, anchor: str) -> tuple[list[RuleLoad], list[TableLoad]]:
-        try:
-            return self.compiler.compile_spec(spec, anchor)
-        except CompileError as e:
-            raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
-
-    def compile_text(self, text: str, anchor: str) -> tuple[list[RuleLoad], list[TableLoad]]:
-        try:
-            return self.compiler.compile_text(text, anchor)
-        except CompileError as e:
-            raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
+        body["changed"] = True
+        return Response(200, body)
 
     def _check_main_ruleset_side_effects(self) -> None:
         # pf_commit_rules on the main ruleset also commits queues and state/source
@@ -394,14 +383,29 @@ class AdminApi:
                               "changed": res.changed})
 
 
+def pfconf_text(raw: list[tuple[Any, str]], tables: dict[str, Any]) -> str:
+    """The anchor as pf.conf text, the way ``pfctl -a ANCHOR -sr`` prints rules."""
+    from ..ruleset.printer import format_rule
+    from ..ruleset.structs import decode_rule
+
+    lines = []
+    for name, t in tables.items():
+        spec = rulejson.TableSpec(name, t.get("persist", False), t.get("const", False), t.get("counters", False),
+                                  None)
+        lines.append(rulejson.render_table(spec) + (" { " + ", ".join(t["addresses"]) + " }" if t["addresses"]
+                                                     else " { }"))
+    lines += [format_rule(decode_rule(r), call) for r, call in raw]
+    return "".join(line + "\n" for line in lines)
+
+
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
 def pf_error(e: PfError, action: str) -> ApiError:
     """A pf failure as an API error with an explanation (and never a secret)."""
-    if isinstance(e, PfNotPresent):
-        return ApiError(503, f"pf is not available: {e}")
+    if isinstance(e, PfNotPresent) or e.errno == errno.EBADF:
+        return ApiError(503, f"pf is not available ({e}); is /dev/pf still open? restart the exporter")
     if isinstance(e, PfSecurelevelError):
         return ApiError(503, "pf refuses changes: the kernel securelevel is above 1 (kern.securelevel); lower it "
                         "at boot (/etc/rc.securelevel) to manage pf remotely; table address edits still work")

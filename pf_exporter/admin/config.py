@@ -164,7 +164,7 @@ def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any
     if compiler is None:
         from .compile import default_compiler
 
-        compiler = default_compiler(writable_device.abi)
+        compiler = default_compiler(writable_device.abi, reader)
     api = AdminApi(admin, reader, compiler,
                    AdminOptions(allow_main_ruleset=config.allow_main_ruleset, mutation_wait=config.request_timeout))
     try:

@@ -21,7 +21,6 @@ import errno
 import ipaddress
 import sys
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from ..abi import constants as C
@@ -42,14 +41,25 @@ class RuleLoad:
 
 @dataclass
 class TableLoad:
-    """A table defined together with a ruleset.  ``addresses=None`` keeps what it holds."""
+    """A table defined together with a ruleset.  Without addresses (both None) it keeps
+    what it holds; ``raw_addresses`` are ready ``struct pfr_addr`` values (from the compiler)."""
 
     name: str
     flags: int = 0  # PFR_TFLAG_PERSIST | PFR_TFLAG_CONST | PFR_TFLAG_COUNTERS
     addresses: list[Address] | None = None
+    raw_addresses: list[ctypes.Structure] | None = None
     source: str = ""
     line: int | None = None
     column: int | None = None
+
+
+@dataclass
+class AnchorLoad:
+    """What one anchor gets in a transaction."""
+
+    anchor: str
+    rules: list[RuleLoad] = field(default_factory=list)
+    tables: list[TableLoad] = field(default_factory=list)
 
 
 class LoadFailed(Exception):
@@ -73,10 +83,6 @@ class TableResult:
 
 def _fill(dst: ctypes.Structure | ctypes.Array, data: bytes) -> None:
     ctypes.memmove(ctypes.addressof(dst), data, len(data))
-
-
-def _set_name(field_value: object, text: str) -> bytes:
-    return text.encode()
 
 
 def port_network_order(port: int) -> int:
@@ -165,29 +171,38 @@ class PfAdmin:
         return int(pq.nr)
 
     def replace_ruleset(self, anchor: str, rules: Sequence[RuleLoad], tables: Sequence[TableLoad]) -> dict[str, int]:
-        """Replace the rules and tables of *anchor* in one transaction (see the module docstring).
+        """Replace the rules and tables of *anchor* in one transaction (see the module docstring)."""
+        return self.replace_rulesets([AnchorLoad(anchor, list(rules), list(tables))])
+
+    def replace_rulesets(self, loads: Sequence[AnchorLoad]) -> dict[str, int]:
+        """Replace the rules and tables of several anchors (an anchor and the inline anchors
+        it defines) in one transaction.
 
         Raises :class:`LoadFailed` after rolling back; pf is then exactly as before.
         """
-        trans, elems = self._trans([(C.PF_TRANS_RULESET, anchor), (C.PF_TRANS_TABLE, anchor)])
+        entries: list[tuple[int, str]] = []
+        for load in loads:
+            entries += [(C.PF_TRANS_RULESET, load.anchor), (C.PF_TRANS_TABLE, load.anchor)]
+        trans, elems = self._trans(entries)
         with self.device.lock:
             self.device.ioctl("DIOCXBEGIN", trans)
-            rules_ticket, table_ticket = elems[0].ticket, elems[1].ticket
             item: RuleLoad | TableLoad | None = None
             stage = "begin"
             try:
-                stage = "table"
-                for t in tables:
-                    item = t
-                    self._define_table(anchor, t, table_ticket)
-                stage = "rule"
-                for r in rules:
-                    item = r
-                    pr = self.abi.new("pfioc_rule", ticket=rules_ticket, nr=0, action=0)
-                    pr.anchor = anchor.encode()
-                    pr.anchor_call = r.anchor_call.encode()
-                    _fill(pr.rule, bytes(r.rule))
-                    self.device.ioctl("DIOCADDRULE", pr)
+                for i, load in enumerate(loads):
+                    rules_ticket, table_ticket = elems[2 * i].ticket, elems[2 * i + 1].ticket
+                    stage = "table"
+                    for t in load.tables:
+                        item = t
+                        self._define_table(load.anchor, t, table_ticket)
+                    stage = "rule"
+                    for r in load.rules:
+                        item = r
+                        pr = self.abi.new("pfioc_rule", ticket=rules_ticket, nr=0, action=0)
+                        pr.anchor = load.anchor.encode()
+                        pr.anchor_call = r.anchor_call.encode()
+                        _fill(pr.rule, bytes(r.rule))
+                        self.device.ioctl("DIOCADDRULE", pr)
                 stage = "commit"
                 item = None
                 self.device.ioctl("DIOCXCOMMIT", trans)
@@ -196,7 +211,7 @@ class PfAdmin:
                 if isinstance(exc, PfError):
                     raise LoadFailed(exc, item, stage) from None
                 raise
-        return {"rules": len(rules), "tables": len(tables)}
+        return {"rules": sum(len(x.rules) for x in loads), "tables": sum(len(x.tables) for x in loads)}
 
     def _trans(self, entries: list[tuple[int, str]]) -> tuple[ctypes.Structure, ctypes.Array]:
         elem_t = self.abi.layout.pfioc_trans_e
@@ -218,14 +233,19 @@ class PfAdmin:
             pass
 
     def _define_table(self, anchor: str, t: TableLoad, ticket: int) -> None:
-        addrs = t.addresses or []
-        buf = self._addr_buffer(addrs)
-        io = self._table_io(anchor, t.name, buf, len(addrs))
+        if t.raw_addresses is not None:
+            buf = (self.abi.layout.pfr_addr * max(len(t.raw_addresses), 1))(*t.raw_addresses)
+            n = len(t.raw_addresses)
+        else:
+            buf = self._addr_buffer(t.addresses or [])
+            n = len(t.addresses or [])
+        io = self._table_io(anchor, t.name, buf, n)
         io.pfrio_table.pfrt_flags = t.flags
         io.pfrio_ticket = ticket
         # Without PFR_FLAG_ADDRSTOO the table keeps its current addresses at commit
         # (pfr_commit_ktable, NO_ADDRESSES), as pfctl does for `table <t> persist`.
-        io.pfrio_flags = C.PFR_FLAG_ADDRSTOO if t.addresses is not None else 0
+        keeps = t.addresses is None and t.raw_addresses is None
+        io.pfrio_flags = 0 if keeps else C.PFR_FLAG_ADDRSTOO
         self.device.ioctl("DIOCRINADEFINE", io)
 
     # --- tables ------------------------------------------------------------------
@@ -374,8 +394,3 @@ def decode_pfr_addr(a: ctypes.Structure) -> Address:
         ip = ipaddress.IPv6Address(raw)
         net = ipaddress.IPv6Network(f"{ip}/{min(int(a.pfra_net), 128)}", strict=False)
     return Address(net, bool(a.pfra_not))
-
-
-@contextmanager
-def _nothing() -> Iterator[None]:
-    yield

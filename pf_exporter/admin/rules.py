@@ -705,7 +705,7 @@ def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
         out["icmp_type"] = int(r.type) - 1
         if r.code:
             out["icmp_code"] = int(r.code) - 1
-    state = _decode_state(r, flags)
+    state = None if anchor_call else _decode_state(r, flags)
     if state is not None:
         out["state"] = state
     for key, fld in (("label", "label"), ("tag", "tagname"), ("tagged", "match_tagname")):

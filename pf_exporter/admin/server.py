@@ -226,10 +226,9 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("admin request failed", extra={"action": action})
             resp = Response(500, ApiError(500, "internal error; see the exporter's log").body())
             message = "internal error"
-        try:
-            self._respond(resp)
-        finally:
-            self._audit(identity, url.path, action, params, resp.status, message)
+        # audited before the answer leaves: the log is complete by the time the client knows
+        self._audit(identity, url.path, action, params, resp.status, message)
+        self._respond(resp)
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
