@@ -10,6 +10,7 @@ that changes under a walk (EBUSY) restarts the walk a bounded number of times.
 from __future__ import annotations
 
 import ctypes
+import dataclasses
 import socket
 import struct
 import time
@@ -500,30 +501,45 @@ class _StateDecoder:
                     index.setdefault(w, []).append(i)
         self.ix = {k: tuple(v) for k, v in index.items()}
 
+        if [f.name for f in dataclasses.fields(model.State)] != list(_STATE_FIELDS):
+            raise AssertionError("model.State changed; update _StateDecoder.decode")
+        self._i = tuple(self.ix[k][0] for k in ("id", "creatorid", "ifname", "af", "proto", "direction", "src.state",
+                                                   "dst.state", "rule", "anchor", "creation", "expire", "timeout"))
+        self._keys = (*self.ix["key.0.addr"], *self.ix["key.0.port"], *self.ix["key.1.addr"], *self.ix["key.1.port"])
+        self._ctr = (*self.ix["packets"], *self.ix["bytes"])
+
     def decode(self, raw: ctypes.Array, offset: int) -> model.State:
         v = self.struct.unpack_from(raw, offset)
-        ix = self.ix
-        af = v[ix["af"][0]]
-        sa = socket.AF_INET6 if af == C.AF_INET6 else socket.AF_INET
-        n = 16 if af == C.AF_INET6 else 4
-
-        def key(k: str) -> tuple[tuple[str, int], tuple[str, int]]:
-            a0, a1 = (v[i] for i in ix[f"key.{k}.addr"])
-            p0, p1 = (v[i] for i in ix[f"key.{k}.port"])
-            if af in (C.AF_INET, C.AF_INET6):
-                return (socket.inet_ntop(sa, a0[:n]), p0), (socket.inet_ntop(sa, a1[:n]), p1)
-            return (a0.hex(), p0), (a1.hex(), p1)
-
-        ph0, pl0, ph1, pl1 = (v[i] for i in ix["packets"])
-        bh0, bl0, bh1, bl1 = (v[i] for i in ix["bytes"])
+        i_id, i_cr, i_if, i_af, i_pr, i_dir, i_ss, i_ds, i_rule, i_anc, i_cre, i_exp, i_to = self._i
+        a0, a1, p0, p1, b0, b1, q0, q1 = self._keys
+        af = v[i_af]
+        if af == C.AF_INET:
+            ntop = _ntop4
+        elif af == C.AF_INET6:
+            ntop = _ntop6
+        else:
+            ntop = bytes.hex
+        ph0, pl0, ph1, pl1, bh0, bl0, bh1, bl1 = (v[i] for i in self._ctr)
+        d = v[i_dir]
         return model.State(
-            id=v[ix["id"][0]], creatorid=v[ix["creatorid"][0]], interface=_str(v[ix["ifname"][0]]),
-            family=FAMILY_NAMES.get(af, f"af{af}") or f"af{af}", protocol=v[ix["proto"][0]],
-            direction=DIRECTION_NAMES.get(v[ix["direction"][0]], "") or str(v[ix["direction"][0]]),
-            wire=key("0"), stack=key("1"), src_state=v[ix["src.state"][0]], dst_state=v[ix["dst.state"][0]],
-            packets=(ph0 << 32 | pl0, ph1 << 32 | pl1), bytes=(bh0 << 32 | bl0, bh1 << 32 | bl1),
-            rule=v[ix["rule"][0]], anchor=v[ix["anchor"][0]], creation=v[ix["creation"][0]],
-            expire=v[ix["expire"][0]], timeout=v[ix["timeout"][0]])
+            v[i_id], v[i_cr], v[i_if].split(b"\0", 1)[0].decode("utf-8", "replace"),
+            _FAMILY_OR_AF.get(af) or f"af{af}", v[i_pr], DIRECTION_NAMES.get(d) or str(d),
+            ((ntop(v[a0]), v[p0]), (ntop(v[a1]), v[p1])), ((ntop(v[b0]), v[q0]), (ntop(v[b1]), v[q1])),
+            v[i_ss], v[i_ds], (ph0 << 32 | pl0, ph1 << 32 | pl1), (bh0 << 32 | bl0, bh1 << 32 | bl1),
+            v[i_rule], v[i_anc], v[i_cre], v[i_exp], v[i_to])
+
+
+_FAMILY_OR_AF = {C.AF_INET: "inet", C.AF_INET6: "inet6"}
+_STATE_FIELDS = ("id", "creatorid", "interface", "family", "protocol", "direction", "wire", "stack", "src_state",
+                 "dst_state", "packets", "bytes", "rule", "anchor", "creation", "expire", "timeout")
+
+
+def _ntop4(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET, raw[:4])
+
+
+def _ntop6(raw: bytes) -> str:
+    return socket.inet_ntop(socket.AF_INET6, raw)
 
 
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}

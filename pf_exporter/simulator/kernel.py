@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import hashlib
 import heapq
 import random
@@ -413,14 +414,14 @@ class Simulator:
                 if lim.limiter_action not in (C.PF_LIMITER_NOMATCH, C.PF_LIMITER_BLOCK):
                     raise KernelError(errno.EINVAL)
         to = L.pf_rule.from_buffer_copy(frm)
-        zero = ("skip", "entries", "evaluations", "packets", "bytes", "kif", "rcv_kif", "anchor", "overload_tbl",
-                "states_cur", "src_nodes", "nr", "qid", "pqid", "tag", "match_tag", "cuid", "cpid", "exptime")
-        for name in zero:
-            desc = getattr(L.pf_rule, name)
-            ctypes.memset(ctypes.addressof(to) + desc.offset, 0, desc.size)
-        for name in ("label", "ifname", "rcv_ifname", "qname", "pqname", "tagname", "match_tagname",
-                     "overload_tblname"):
-            set_cstr(to, name, field_bytes(frm, name)[:-1])
+        base = ctypes.addressof(to)
+        for off, size in _rule_spans(L.pf_rule)[0]:
+            ctypes.memset(base + off, 0, size)
+        raw = bytes(frm)
+        for off, size in _rule_spans(L.pf_rule)[1]:
+            # strlcpy() of a string whose last byte was forced to NUL: nothing after the first NUL
+            text = raw[off:off + size - 1].split(b"\0", 1)[0]
+            ctypes.memmove(base + off, text.ljust(size, b"\0"), size)
         for ra in (to.src, to.dst):
             ra.addr.p.tbl = 0
         for pool in (to.nat, to.rdr, to.route):
@@ -873,6 +874,16 @@ class Simulator:
     def iter_rules(self) -> Iterator[SimRule]:
         for rs in self.all_rulesets():
             yield from rs.active
+
+
+@functools.cache
+def _rule_spans(cls: type) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """pf_rule_copyin(): the fields it leaves zero, and the strings it strlcpy()s."""
+    zero = ("skip", "entries", "evaluations", "packets", "bytes", "kif", "rcv_kif", "anchor", "overload_tbl",
+            "states_cur", "src_nodes", "nr", "qid", "pqid", "tag", "match_tag", "cuid", "cpid", "exptime")
+    strings = ("label", "ifname", "rcv_ifname", "qname", "pqname", "tagname", "match_tagname", "overload_tblname")
+    return ([(getattr(cls, n).offset, getattr(cls, n).size) for n in zero],
+            [(getattr(cls, n).offset, getattr(cls, n).size) for n in strings])
 
 
 def _ntohs(v: int) -> int:

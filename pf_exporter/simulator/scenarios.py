@@ -254,7 +254,8 @@ class StateMaker:
 
     def _host(self, nets: list[Net], af: int) -> bytes:
         r = self.rng
-        usable = [n for n in nets if n[2] == (4 if af == C.AF_INET else 16)]
+        want = 4 if af == C.AF_INET else 16
+        usable = nets if all(n[2] == want for n in nets) else [n for n in nets if n[2] == want]
         if usable:
             base, size, n = usable[r.randrange(len(usable))] if len(usable) > 1 else usable[0]
             off = r.randrange(1, min(size - 1, 1 << 16)) if size > 2 else 0
