@@ -744,6 +744,9 @@ def _decode_state(r: ctypes.Structure, flags: int) -> Any:
             s[key] = True
     timeouts = {C.TIMEOUT_NAMES[i]: int(r.timeout[i]) for i in range(len(r.timeout))
                 if r.timeout[i] and i in C.TIMEOUT_NAMES}
+    implied = {"adaptive.start": (r.max_states // 10) * 6, "adaptive.end": (r.max_states // 10) * 12}
+    if r.max_states and all(timeouts.get(k) == v for k, v in implied.items()):
+        del timeouts["adaptive.start"], timeouts["adaptive.end"]  # what pfctl derives from `max`
     if timeouts:
         s["timeouts"] = timeouts
     return s if len(s) > 1 else s["type"]
