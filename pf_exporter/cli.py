@@ -14,6 +14,7 @@ import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -124,6 +125,7 @@ class Pf:
     source: Any  # a pf_exporter.reader.Reader
     info: ExporterInfo
     close: Callable[[], None] = lambda: None
+    before_scrape: Callable[[], None] | None = None
 
 
 def open_pf(args: argparse.Namespace) -> Pf:
@@ -132,9 +134,10 @@ def open_pf(args: argparse.Namespace) -> Pf:
     from .device import PfError, open_device
     from .reader import Reader
 
+    before_scrape = None
     try:
         if args.simulate:
-            device = _simulated_device(args)
+            device, before_scrape = _simulated_device(args)
         else:
             abi = select_abi(args.release)
             device = open_device(abi, args.device)
@@ -149,19 +152,33 @@ def open_pf(args: argparse.Namespace) -> Pf:
         reader.status()
     except PfError as e:
         device.close()
-        raise StartupError(f"pf does not answer DIOCGETSTATUS: {e}") from None
+        raise StartupError(
+            f"pf does not answer DIOCGETSTATUS: {e}; check that this is OpenBSD {abi.release} (--pf.release)"
+        ) from None
     features = frozenset({"limiters"}) if abi.has_limiters else frozenset()
-    return Pf(reader, ExporterInfo(abi.release, abi.arch, features), device.close)
+    return Pf(reader, ExporterInfo(abi.release, abi.arch, features), device.close, before_scrape)
 
 
-def _simulated_device(args: argparse.Namespace) -> Any:
-    from . import simulator
+def _simulated_device(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
+    """A Device on the simulator, and the hook that lets simulated traffic flow in step
+    with real time (run before every scrape, so rates look alive in Prometheus)."""
+    from .simulator import Simulator, simulated_device
 
-    release = args.release or DEFAULT_SIMULATED_RELEASE
-    kwargs: dict[str, Any] = {}
-    if args.state_fill is not None:
-        kwargs["state_fill"] = args.state_fill
-    return simulator.simulated_device(scenario=args.scenario, release=release, **kwargs)
+    try:
+        sim = Simulator(args.scenario, release=args.release or DEFAULT_SIMULATED_RELEASE, arch="amd64",
+                        seed=1, state_fill=args.state_fill)
+    except ValueError as e:
+        raise StartupError(f"cannot simulate: {e}") from None
+    device = simulated_device(sim)
+    last = [time.monotonic()]
+
+    def advance() -> None:
+        now = time.monotonic()
+        with device.lock:
+            sim.advance(max(0.0, now - last[0]))
+        last[0] = now
+
+    return device, advance
 
 
 def load_config(args: argparse.Namespace) -> WebConfig:
@@ -210,7 +227,7 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
     if pf is None:
         pf = open_pf(args)
     collectors = build_collectors(names, pf.info.features, per_rule=args.per_rule)
-    exporter = PfExporter(pf.source, collectors, pf.info)
+    exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape)
     default_registry = build_registry(exporter)
     enabled = {c.name for c in collectors}
 

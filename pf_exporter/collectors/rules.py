@@ -47,8 +47,7 @@ class RulesCollector(Collector):
         self.per_rule = per_rule
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
-        rulesets = pf.rulesets()
-        anchors = pf.anchors()
+        rulesets = pf.rulesets()  # the main ruleset ("") and every anchor
         labels: dict[tuple[str, str], list[int]] = {}
         f = self.families()
         nrules = f["pf_rules"].add
@@ -71,7 +70,7 @@ class RulesCollector(Collector):
                     a[5] += r.states_current
                     a[6] += r.states_total
                     a[7] += 1
-        f["pf_anchors"].add1(len([a for a in anchors if a]))
+        f["pf_anchors"].add1(sum(1 for rs in rulesets if rs.path))
         evals, packets = f["pf_label_evaluations_total"].add, f["pf_label_packets_total"].add
         nbytes, states = f["pf_label_bytes_total"].add, f["pf_label_states"].add
         created, count = f["pf_label_states_created_total"].add, f["pf_label_rules"].add
