@@ -138,10 +138,10 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
         for r in rules:
             if r.anchor is not None and r.anchor.inline and id(r.anchor) not in seen and r.anchor.rules:
                 seen.add(id(r.anchor))
-                walk(r.anchor.path, r.anchor.rules)
+                walk(r.anchor.loaded_path, r.anchor.rules)
 
     seen.add(id(ruleset.main))
-    walk(ruleset.main.path, ruleset.main.rules)
+    walk(ruleset.main.loaded_path, ruleset.main.rules)
     for t in ruleset.tables:
         path = t.anchor
         out.tables.append(CompiledTable(path, encode_table(abi, t, path),

@@ -221,3 +221,4 @@ class Anchor:
     rules: list[Rule] = field(default_factory=list)
     match: int = 0  # rules moved in from a brace block (pf_anchor.match in pfctl)
     inline: bool = False
+    loaded_path: str = ""  # the kernel path it is loaded at (parent's path + "/" + name)

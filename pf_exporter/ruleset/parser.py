@@ -357,25 +357,29 @@ def _dynif_multiaddr(aw: AddrWrap) -> bool:
 
 
 def _strtoul(text: str) -> int | None:
-    """strtoul(s, &ep, 0) accepting the whole string, as atoul() does."""
-    s = text.strip(" \t\n")
-    neg = s.startswith("-")
-    if s[:1] in "+-" and s:
-        s = s[1:]
+    """atoul(): strtoul(s, &end, 0) that must consume all of *s*; None when it does not
+    (or overflows).  A leading minus wraps around, as in C."""
+    i = 0
+    while i < len(text) and text[i] in " \t\n\r\v\f":
+        i += 1
+    neg = False
+    if i < len(text) and text[i] in "+-":
+        neg = text[i] == "-"
+        i += 1
+    rest = text[i:]
+    if rest[:2].lower() == "0x" and rest[2:3] and rest[2] in "0123456789abcdefABCDEF":
+        digits, base = rest[2:], 16
+    elif rest.startswith("0"):
+        digits, base = rest, 8
+    else:
+        digits, base = rest, 10
+    if not text or not digits:
+        return None
     try:
-        if s[:2].lower() == "0x":
-            value = int(s[2:], 16)
-        elif len(s) > 1 and s.startswith("0"):
-            value = int(s, 8)
-        else:
-            if not s.isdigit():
-                return None
-            value = int(s)
+        value = int(digits, base)
     except ValueError:
         return None
-    if not text or text[0] in " \t\n":
-        return None if not text else value
-    if value > 2**64 - 1:
+    if not digits.isalnum() or value > 2**64 - 1:
         return None
     return (2**64 - value) % 2**64 if neg else value
 
@@ -957,7 +961,7 @@ class Parser:
             if mask > -1:
                 for n in hosts:
                     _set_ipmask(n, mask)
-            return hosts
+            return hosts or None
         return None
 
     def _host_ip(self, text: str, mask: int) -> list[NodeHost] | None:
@@ -1352,7 +1356,7 @@ class Parser:
         value = netdb.TOS_NAMES.get(text.lower(), -1)
         if value < 0 and text.startswith("0x"):
             try:
-                value = int(text[2:], 16) if text[2:] else 0
+                value = int(text[2:], 16) if text[2:].isalnum() else 256
             except ValueError:
                 value = 256
         elif value < 0:
@@ -2929,9 +2933,7 @@ class Parser:
             self.fail(f'cannot load "{path}": {e.strerror}')
             raise AssertionError from None
         out: list[TableAddress] = []
-        words = []
-        for raw in text.splitlines():
-            words += raw.split("#", 1)[0].split()
+        words = _table_file_words(text)
         i = 0
         while i < len(words):
             word = words[i]
@@ -3244,6 +3246,25 @@ def _strtonum(text: str, low: int, high: int) -> int | str:
     if value > high:
         return "too large"
     return value
+
+
+def _table_file_words(text: str) -> list[str]:
+    """pfr_next_token(): whitespace-separated words; '#' starts a comment only at a word's start."""
+    words: list[str] = []
+    i, n = 0, len(text)
+    while i < n:
+        if text[i].isspace():
+            i += 1
+        elif text[i] == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        else:
+            j = i
+            while j < n and not text[j].isspace():
+                j += 1
+            words.append(text[i:j])
+            i = j
+    return words
 
 
 def _fmt_g(value: float) -> str:

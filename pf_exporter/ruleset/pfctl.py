@@ -108,10 +108,6 @@ def _rules(state: ParseState, result: Ruleset, text: str, filename: str, main: A
     parser = Parser(text, "stdin" if filename == "-" else filename, state, main, macros=macros,
                     persistent=set(macros))
     parser.parse()
-    for tdef in state.tables:
-        owner = state.table_owner.get(id(tdef))
-        if owner is not None:
-            tdef.anchor = owner.path
     if state.errors:
         if is_main:
             raise _Exit
@@ -121,13 +117,20 @@ def _rules(state: ParseState, result: Ruleset, text: str, filename: str, main: A
         result.queues = list(state.rootqs)
         for q in state.rootqs:
             _print_queue(state, q)
-    _load_ruleset(state, result, main, 0, set())
+    _load_ruleset(state, result, main, 0, set(), anchorname)
+    for tdef in state.tables:
+        owner = state.table_owner.get(id(tdef))
+        if owner is not None:
+            tdef.anchor = owner.loaded_path or owner.path
     return True
 
 
-def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int, loaded: set[int]) -> None:
-    """pfctl_load_ruleset(): number and print the rules; anchors recursively."""
-    result.anchors[anchor.path] = anchor
+def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int, loaded: set[int],
+                  path: str) -> None:
+    """pfctl_load_ruleset(): number and print the rules; anchors recursively.  An inline
+    anchor is loaded at its parent's path plus its name."""
+    anchor.loaded_path = path
+    result.anchors[path] = anchor
     rules = anchor.rules if id(anchor) not in loaded else []
     loaded.add(id(anchor))
     for rno, r in enumerate(rules):
@@ -142,7 +145,8 @@ def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int
             child_rules = r.anchor.rules if id(r.anchor) not in loaded else []
             if child_rules:
                 state.out(line + " {")
-                _load_ruleset(state, result, r.anchor, depth + 1, loaded)
+                child = f"{path}/{r.anchor.name}" if path else r.anchor.name
+                _load_ruleset(state, result, r.anchor, depth + 1, loaded, child)
                 state.out("  " * depth + "}")
             else:
                 state.out(line)
