@@ -537,6 +537,12 @@ class Parser:
                 break
         self.quiet = 2
 
+    def require_nl(self) -> None:
+        """The statement ends here: LALR only reduces it (running its action) when the
+        next token is the newline, so anything else is a syntax error first."""
+        if not self.at(lx.NEWLINE):
+            raise _SyntaxError
+
     def end_of_statement(self) -> None:
         if not self.at(lx.NEWLINE):
             raise _SyntaxError
@@ -592,6 +598,7 @@ class Parser:
         while self.at(lx.STRING) or self.at(lx.NUMBER):
             parts.append(self.numberstring())
         value = " ".join(parts)
+        self.require_nl()
         self.state.out(f'{name} = "{value}"')
         if any(c.isspace() for c in name[1:]):
             self.fail("macro name cannot contain whitespace")
@@ -611,6 +618,8 @@ class Parser:
             self.advance()
             on = self.yesno()
             nodf = self.accept_kw("no-df")
+            if not nodf:
+                self.require_nl()
             opts.reassemble = (1 | (2 if nodf else 0)) if on else 0
             self.state.out(f"set reassemble {'yes' if on else 'no'} {'no-df' if nodf else ''}")
         elif word == "optimization":
@@ -626,6 +635,7 @@ class Parser:
         elif word == "ruleset-optimization":
             self.advance()
             value = self.string()
+            self.require_nl()
             if value not in ("none", "basic", "profile"):
                 self.fail(f"unknown ruleset-optimization {value}")
         elif word == "timeout":
@@ -710,10 +720,13 @@ class Parser:
         elif word == "skip":
             self.advance()
             interfaces = self.interface()
+            if interfaces is None:
+                self.require_nl()
             self.skip_interfaces(interfaces)
         elif word == "state-defaults":
             self.advance()
             options = self.state_opt_list()
+            self.require_nl()
             if self.keep_state_defaults is not None:
                 self.fail("cannot redefine state-defaults")
             self.keep_state_defaults = options
@@ -800,6 +813,8 @@ class Parser:
         if mode is None:
             self.fail("illegal value for syncookies")
         wats: list[float] | None = None
+        if not self.at_punct("("):
+            self.require_nl()
         if self.accept_punct("("):
             wats = [0.0, 0.0]  # (hi = start, lo = end)
             while True:
@@ -1474,12 +1489,12 @@ class Parser:
         if self.accept_punct("{"):
             self.optnl()
             hosts = self.host_()
+            weight = self.optweight()
+            self.optnl()
             if hosts[0].addr.type != PF_ADDR_ADDRMASK:
                 self.fail("only addresses can be listed for redirection pools ")
-            weight = self.optweight()
             for n in hosts:
                 n.weight = weight or n.weight
-            self.optnl()
             while not self.at_punct("}"):
                 self.comma()
                 more = self.host_()
@@ -2094,6 +2109,7 @@ class Parser:
         protos = self.proto()
         src, sport, dst, dport = self.fromto()
         fo = self.filter_opts()
+        self.require_nl()
 
         r = _zeroed_rule(action=action, line=line)
         if blockflag == PFRULE_RETURNRST:
@@ -2747,6 +2763,8 @@ class Parser:
         block: Anchor | None = None
         if self.at_punct("{"):
             block = self.brace_block()
+        else:
+            self.require_nl()
 
         r = _zeroed_rule(line=line)
         if block is not None:
@@ -2825,6 +2843,7 @@ class Parser:
         name = self.anchorname()
         self.expect_kw("from")
         filename = self.string()
+        self.require_nl()
         if name is None:
             self.fail("anchor name is missing")
         full = f"{self.anchor.path}/{name}" if self.anchor.name else str(name)
@@ -2875,6 +2894,7 @@ class Parser:
                 init_addr = True
             else:
                 break
+        self.require_nl()
         if len(name.encode()) >= PF_TABLE_NAME_SIZE:
             self.fail(f"table name too long, max {PF_TABLE_NAME_SIZE - 1} chars")
         self.process_tabledef(name, flags, init_addr, init, line)
@@ -2966,6 +2986,7 @@ class Parser:
         qname = str(self.expect(lx.STRING).value)
         interfaces = self.interface()
         qo = self.queue_opts()
+        self.require_nl()
         if interfaces is None and qo.parent is None:
             self.fail("root queue without interface")
         if interfaces is not None:
@@ -3162,6 +3183,7 @@ class Parser:
                 rtableid = value
             else:
                 break
+        self.require_nl()
         for i in items:
             r = _zeroed_rule(action=PF_DROP, direction=PF_IN, log=log, logif=logif, quick=quick, af=af)
             self.rule_label(r, label)
