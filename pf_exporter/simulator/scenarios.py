@@ -510,7 +510,7 @@ def build_large(sim: Simulator, state_fill: float | None) -> None:
         label = labels[(label_i := label_i + 1) // 10]
         R("", "pass", "in" if k % 2 else "out", on=f"em{k % 4}", af="inet", proto="tcp" if k % 3 else "udp",
           dst=f"<{table_names[k % 10]}>", dport=ports[k % len(ports)], label=label, queue=f"q{k % 4}_{k % 15:02d}")
-    R("", "anchor", "in", call="hosting/*")
+    R("", "anchor", "in", call="hosting/*", label=labels[0])
     for c, child in enumerate(children):
         v = vlans[c * 3 % len(vlans)]
         for k in range(200):

@@ -1,0 +1,380 @@
+"""The Reader against the simulator, for every supported release: what it decodes equals
+what the simulator holds; rule walks never leak tickets; a ruleset changing under a walk
+is retried, then reported; variable-size reads grow their buffers as the kernel asks."""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import socket
+import struct
+
+import pytest
+from conftest import RELEASES
+
+from pf_exporter import model
+from pf_exporter.abi import constants as C
+from pf_exporter.device import Device, PfBusy, PfError
+from pf_exporter.reader import Reader
+from pf_exporter.simulator import Simulator, SimulatorUnsupported
+
+ACTIONS = {C.PF_PASS: "pass", C.PF_DROP: "block", C.PF_MATCH: "match", C.PF_SCRUB: "scrub", C.PF_NAT: "nat",
+           C.PF_RDR: "rdr", C.PF_BINAT: "binat"}
+FLAGS = {C.PFR_TFLAG_PERSIST: "persist", C.PFR_TFLAG_CONST: "const", C.PFR_TFLAG_COUNTERS: "counters",
+         C.PFR_TFLAG_ACTIVE: "active", C.PFR_TFLAG_INACTIVE: "inactive", C.PFR_TFLAG_REFERENCED: "referenced",
+         C.PFR_TFLAG_REFDANCHOR: "refdanchor"}
+FAM = {0: "", C.AF_INET: "inet", C.AF_INET6: "inet6"}
+
+
+# --- what the simulator holds, as model values (computed from its objects, not its structs) ---------
+
+def expected_status(sim: Simulator) -> model.Status:
+    kif = sim.kifs.get(sim.status_ifname)
+    members = [] if kif is None else [m for m in sim.kif_members(kif) if m.has_ifp]
+    pk, by = {}, {}
+    for af, fam in enumerate(("inet", "inet6")):
+        for d, dirname in enumerate(("in", "out")):
+            for a, act in enumerate(("pass", "block")):
+                pk[(fam, dirname, act)] = sum(int(m.packets[af * 4 + d * 2 + a]) for m in members)
+            by[(fam, dirname)] = sum(int(m.bytes[af * 4 + d * 2 + a]) for m in members for a in range(2))
+    up = sim.clock.uptime()
+    return model.Status(
+        running=sim.running, since=sim.since, enabled_seconds=up - sim.since if sim.running else 0,
+        states=len(sim.states), states_halfopen=sim.states_halfopen, src_nodes=0, fragments=sim.fragments,
+        debug=sim.debug, hostid=sim.hostid, reass=sim.reass, stateid=sim.stateid,
+        syncookies_active=sim.syncookies_active, syncookies_mode="never", syncookies_inflight=(0, 0),
+        loginterface=sim.status_ifname, checksum=sim.chksum.hex(),
+        counters={n: int(v) for n, v in zip(C.PFRES_NAMES, sim.counters, strict=True)},
+        limit_counters={n: int(v) for n, v in zip(C.LCNT_NAMES, sim.lcounters, strict=True)},
+        state_operations={n: int(v) for n, v in zip(C.FCNT_NAMES, sim.fcounters, strict=True)},
+        src_node_operations={n: int(v) for n, v in zip(C.FCNT_NAMES, sim.scounters, strict=True)},
+        fragment_operations={n: int(v) for n, v in zip(C.FCNT_NAMES, sim.ncounters, strict=True)},
+        loginterface_packets=pk, loginterface_bytes=by)
+
+
+def expected_interfaces(sim: Simulator) -> list[model.Interface]:
+    out = []
+    for k in sim.ordered_kifs():
+        keys = [(fam, d, a) for fam in ("inet", "inet6") for d in ("in", "out") for a in ("pass", "block")]
+        out.append(model.Interface(
+            name=k.name, is_group=k.is_group, skip=bool(k.flags & C.PFI_IFLAG_SKIP),
+            packets={key: int(v) for key, v in zip(keys, k.packets, strict=True)},
+            bytes={key: int(v) for key, v in zip(keys, k.bytes, strict=True)}, cleared=k.tzero, states=k.states,
+            rules=k.rules, routes=k.routes, src_nodes=k.srcnodes))
+    return out
+
+
+def expected_tables(sim: Simulator) -> list[model.Table]:
+    out = []
+    for kt in sim.tables.ordered():
+        if not kt.active:
+            continue
+        keys = [(d, a) for d in ("in", "out") for a in model.TABLE_ACTIONS]
+        out.append(model.Table(
+            anchor=kt.anchor, name=kt.name, flags=frozenset(n for b, n in FLAGS.items() if kt.flags & b),
+            addresses=len(kt.entries), packets={k: int(v) for k, v in zip(keys, kt.packets, strict=True)},
+            bytes={k: int(v) for k, v in zip(keys, kt.bytes, strict=True)}, matches=int(kt.match),
+            nomatches=int(kt.nomatch), cleared=kt.tzero, rule_references=kt.refcnt[0],
+            anchor_references=kt.refcnt[1]))
+    return out
+
+
+def expected_rulesets(sim: Simulator) -> list[model.Ruleset]:
+    out = []
+    for rs in sim.all_rulesets():
+        rules = []
+        for r in rs.active:
+            call = sim.anchor_call_string(rs, r)
+            kr = r.kr
+            rules.append(model.Rule(
+                anchor=rs.path, number=r.nr, action="anchor" if call else ACTIONS[r.action],
+                direction={0: "", 1: "in", 2: "out"}[r.direction], quick=bool(r.quick), log=bool(r.log),
+                interface=("!" if kr.ifnot else "") + r.ifname, family=FAM[r.af], protocol=r.proto,
+                label=r.label, anchor_call=call, evaluations=int(r.evaluations), packets_in=int(r.packets[0]),
+                packets_out=int(r.packets[1]), bytes_in=int(r.bytes[0]), bytes_out=int(r.bytes[1]),
+                states_current=r.states_cur, states_total=r.states_tot, src_nodes=r.src_nodes,
+                max_states=kr.max_states))
+        out.append(model.Ruleset(rs.path, tuple(rules)))
+    return out
+
+
+def expected_queues(sim: Simulator) -> list[model.Queue]:
+    out = []
+    for q in sim.queues:
+        s = q.spec
+        out.append(model.Queue(
+            interface=q.ifname, name=q.qname, parent=q.parent, bandwidth=s.linkshare.m2.absolute,
+            min_bandwidth=s.realtime.m2.absolute, max_bandwidth=s.upperlimit.m2.absolute, flags=q.flags,
+            qlimit=q.qlimit, flowqueue=bool(q.flags & 1),
+            stats=model.QueueStats(int(q.xmit_packets), int(q.xmit_bytes), int(q.drop_packets), int(q.drop_bytes),
+                                   q.qlength, q.qlimit),
+            flow_stats=model.FlowQueueStats(q.flows, s.flowqueue.target, s.flowqueue.interval, q.delaysum,
+                                            q.delaysumsq) if q.fq_stats() else None))
+    return out
+
+
+def expected_limiters(sim: Simulator) -> tuple[list[model.StateLimiter], list[model.SourceLimiter]]:
+    st = [model.StateLimiter(s.id, s.name, "", s.limit, s.rate_limit, s.rate_seconds, s.inuse, int(s.admitted),
+                             int(s.hardlimited), int(s.ratelimited)) for _, s in sorted(sim.statelims.items())]
+    so = [model.SourceLimiter(
+        s.id, s.name, "", s.entries, s.limit, s.rate_limit, s.rate_seconds, s.overload_table, s.overload_hwm,
+        s.overload_lwm, s.inet_prefix, s.inet6_prefix, s.nsources, s.inuse, int(s.addrallocs), int(s.addrnomem),
+        int(s.admitted), int(s.addrlimited), int(s.hardlimited), int(s.ratelimited))
+        for _, s in sorted(sim.sourcelims.items())]
+    return st, so
+
+
+def decode_states_independently(sim: Simulator) -> list[model.State]:
+    """A second decoder, attribute by attribute through the ABI layer's ctypes struct."""
+    L = sim.layout
+    esize = ctypes.sizeof(L.pfsync_state)
+    ps = L.pfioc_states(ps_len=esize * len(sim.states))
+    buf = (ctypes.c_char * ps.ps_len)()
+    ps.ps_u.psu_buf = ctypes.addressof(buf)
+    fd = sim.open(False)
+    fd.ioctl(sim.abi.request("DIOCGETSTATES").number, ps)
+    fd.close()
+
+    def n32(v):
+        return struct.unpack(">I", struct.pack("<I", v))[0]
+
+    def n16(v):
+        return struct.unpack(">H", struct.pack("<H", v))[0]
+
+    out = []
+    for i in range(ps.ps_len // esize):
+        s = L.pfsync_state.from_buffer_copy(buf, i * esize)
+        fam = socket.AF_INET6 if s.af == C.AF_INET6 else socket.AF_INET
+        n = 16 if s.af == C.AF_INET6 else 4
+
+        def key(k, fam=fam, n=n):
+            return tuple((socket.inet_ntop(fam, bytes(k.addr[j])[:n]), n16(k.port[j])) for j in range(2))
+
+        out.append(model.State(
+            id=struct.unpack(">Q", struct.pack("<Q", s.id))[0], creatorid=n32(s.creatorid),
+            interface=s.ifname.decode(), family=FAM[s.af], protocol=s.proto,
+            direction={1: "in", 2: "out"}[s.direction], wire=key(s.key[0]), stack=key(s.key[1]),
+            src_state=s.src.state, dst_state=s.dst.state,
+            packets=tuple(n32(s.packets[d][0]) << 32 | n32(s.packets[d][1]) for d in range(2)),
+            bytes=tuple(n32(s.bytes[d][0]) << 32 | n32(s.bytes[d][1]) for d in range(2)),
+            rule=n32(s.rule), anchor=n32(s.anchor), creation=n32(s.creation), expire=n32(s.expire),
+            timeout=s.timeout))
+    return out
+
+
+# --- the matrix ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("release", RELEASES)
+def test_reader_decodes_exactly_what_the_simulator_holds(release, sim_device):
+    dev = sim_device(release=release, scenario="small", seed=3)
+    sim = dev.transport.sim
+    sim.advance(17)
+    r = Reader(dev)
+    assert r.status() == expected_status(sim)
+    assert r.limits() == dict(zip(C.LIMIT_NAMES, sim.limits, strict=True))
+    assert r.timeouts() == {name: sim.timeouts[i] for i, name in C.TIMEOUT_NAMES.items()}
+    got_ifaces = r.interfaces()
+    assert got_ifaces == expected_interfaces(sim)
+    assert r.tables() == expected_tables(sim)
+    assert r.rulesets() == expected_rulesets(sim)
+    assert r.anchors() == [rs.path for rs in sim.all_rulesets()][1:]
+    assert r.queues() == expected_queues(sim)
+    assert (r.state_limiters(), r.source_limiters()) == expected_limiters(sim)
+    if release in ("7.6", "7.7", "7.8"):
+        assert r.state_limiters() == [] and r.source_limiters() == []
+    else:
+        assert [s.name for s in r.state_limiters()] == ["web", "ssh"]
+    states = list(r.states())
+    assert states == decode_states_independently(sim)
+    assert {s.id for s in states} == set(sim.states)
+    assert sim.open_tickets() == 0
+
+
+def test_rules_carry_the_counters_and_details_pfctl_shows(reader, sim):
+    rules = {r.label: r for r in reader.rules("") if r.label}
+    ssh = rules["ssh-in"]
+    assert (ssh.action, ssh.direction, ssh.interface, ssh.family, ssh.protocol) == ("pass", "in", "egress", "inet", 6)
+    assert rules["telnet"].action == "block" and rules["telnet"].quick and rules["telnet"].log
+    calls = [r for r in reader.rules("") if r.action == "anchor"]
+    assert [c.anchor_call for c in calls] == ["relayd/*", "ftp-proxy/*", "office"]
+    web = [r for r in reader.rules("") if r.label == "web-in"]
+    assert len(web) == 2 and sum(r.states_current for r in web) == sum(
+        1 for s in sim.states.values() if s.rule.label == "web-in")
+
+
+def test_table_addresses_with_and_without_stats(reader):
+    guests = reader.table_addresses("office/guests", "guests")
+    assert [str(a) for a in guests] == ["10.20.0.0/24", "!10.20.0.1"]
+    plain = reader.table_addresses("", "martians", stats=False)
+    assert "fe80::/10" in {str(a) for a in plain} and all(a.packets == {} for a in plain)
+    bf = reader.table_addresses("", "bruteforce")
+    assert all(set(a.packets) == {(d, x) for d in ("in", "out") for x in ("block", "match", "pass")} for a in bf)
+    assert sum(a.packets[("in", "pass")] for a in bf) > 0
+
+
+def test_status_times_come_from_the_simulated_clock(sim, reader):
+    st = reader.status()
+    assert st.enabled_seconds == sim.clock.uptime() - 31
+    sim.advance(100)
+    assert reader.status().enabled_seconds == st.enabled_seconds + 100
+    sim.running = False
+    assert reader.status().enabled_seconds == 0
+
+
+def test_the_large_scenario_reads_whole(large_sim):
+    sim = large_sim
+    dev = Device(sim.abi, sim.open(False))
+    r = Reader(dev)
+    rulesets = r.rulesets()
+    assert len(rulesets) == 51 and sum(len(rs.rules) for rs in rulesets) == 10_000
+    assert len({ru.label for rs in rulesets for ru in rs.rules}) == 1000
+    assert rulesets == expected_rulesets(sim)
+    assert len(r.tables()) == 500
+    assert len([i for i in r.interfaces() if not i.is_group]) == 200
+    assert len(r.queues()) == 64
+    assert r.state_count() == len(sim.states) == 100_000
+    assert sum(1 for _ in r.states(max_states=1000)) == 1000
+    assert sim.open_tickets() == 0
+    dev.close()
+
+
+# --- tickets, retries ---------------------------------------------------------------------------
+
+def test_no_ticket_leaks_after_a_thousand_walks_including_failing_ones(sim, device):
+    r = Reader(device)
+    failures = 0
+    for i in range(1000):
+        if i % 10 == 3:
+            sim.inject("DIOCGETRULE", errno.EIO, after=i % 7)
+        if i % 50 == 7:
+            sim.inject("DIOCGETRULESET", errno.EIO, after=i % 3)
+        try:
+            if i % 25 == 0:
+                r.rulesets()
+            else:
+                r.rules("office/guests" if i % 2 else "")
+        except PfError as e:
+            assert e.errno == errno.EIO
+            failures += 1
+        assert device.transport.open_tickets == 0
+    assert failures >= 100
+    assert sim.open_tickets() == 0
+
+
+def test_a_ruleset_change_mid_walk_is_retried(sim, reader):
+    before = sim.calls.get("DIOCGETRULES", 0)
+    sim.change_ruleset_during_walk("", after=5)
+    rules = reader.rules("")
+    assert len(rules) == len(sim.main.active)
+    assert sim.calls["DIOCGETRULES"] - before == 2  # one failed walk, one good one
+    assert sim.open_tickets() == 0
+
+
+def test_a_ruleset_that_keeps_changing_is_reported_after_the_retries(sim, device):
+    r = Reader(device, retries=2)
+    sim.change_ruleset_during_walk("office", after=1, times=None)
+    with pytest.raises(PfBusy, match="kept changing"):
+        r.rules("office")
+    assert sim.calls["DIOCGETRULES"] == 3
+    assert sim.open_tickets() == 0
+    sim.clear_faults()
+    assert len(r.rules("office")) == 3
+
+
+def test_a_changing_anchor_tree_is_retried(sim, reader):
+    sim.inject("DIOCGETRULESET", errno.EBUSY, after=2)
+    assert reader.anchors() == [rs.path for rs in sim.all_rulesets()][1:]
+    sim.hook("DIOCGETRULE", lambda s: s.touch_ruleset("relayd/web"), after=40)
+    assert reader.rulesets() == expected_rulesets(sim)
+
+
+def test_queue_set_changing_mid_walk_is_retried(sim, reader):
+    sim.hook("DIOCGETQSTATS", lambda s: s.touch_ruleset(""), after=2)
+    assert reader.queues() == expected_queues(sim)
+
+
+# --- buffers grow as the kernel asks -------------------------------------------------------------
+
+def test_small_interface_and_table_buffers_grow(sim, device):
+    r = Reader(device)
+    r._iface_hint = 1
+    r._table_hint = 1
+    assert r.interfaces() == expected_interfaces(sim)
+    assert r.tables() == expected_tables(sim)
+    assert sim.calls["DIOCIGETIFACES"] >= 2 and sim.calls["DIOCRGETTSTATS"] == 2
+
+
+def test_table_addresses_grow_past_the_first_guess(sim, wdevice, reader):
+    L = sim.layout
+    arr = (L.pfr_addr * 200)()
+    for i, a in enumerate(arr):
+        a.pfra_af = C.AF_INET
+        ctypes.memmove(ctypes.addressof(a.pfra_u), bytes([100, 64, i // 250, i % 250 + 1]), 4)
+        a.pfra_net = 32
+    io = L.pfioc_table(pfrio_buffer=ctypes.addressof(arr), pfrio_esize=ctypes.sizeof(L.pfr_addr), pfrio_size=200)
+    io.pfrio_table.pfrt_name = b"spamd"
+    wdevice.ioctl("DIOCRADDADDRS", io)
+    assert len(reader.table_addresses("", "spamd")) == 225
+
+
+def test_states_born_between_the_size_question_and_the_read_are_not_lost(sim, reader):
+    def burst(s):
+        for _ in range(400):
+            s.state_spawner(s)
+
+    sim.hook("DIOCGETSTATES", burst, after=1)  # after the ps_len = 0 question
+    states = list(reader.states())
+    assert len(states) == len(sim.states) == 340 + 400
+    assert sim.calls["DIOCGETSTATES"] == 3  # size, a full buffer, a bigger buffer
+
+
+def test_states_can_be_bounded(sim, reader):
+    first = list(reader.states(max_states=5))
+    assert [s.id for s in first] == list(sim.states)[:5]
+    assert list(reader.states(max_states=0)) == []
+    empty = Reader(Device(Simulator("empty").abi, Simulator("empty").open(False)))
+    assert list(empty.states()) == [] and empty.state_count() == 0
+
+
+# --- descriptors, privileges, architectures -----------------------------------------------------------
+
+def test_reads_work_at_securelevel_2_but_each_walk_keeps_its_ticket(sim_device):
+    """The kernel refuses DIOCXEND at securelevel > 1 (it is missing from pfioctl's list), so a
+    descriptor collects one ticket per rule walk until it is closed."""
+    dev = sim_device(securelevel=2)
+    r = Reader(dev)
+    assert r.status().running
+    assert len(r.rules("")) == 34
+    assert dev.transport.open_tickets == 1
+
+
+def test_i386_reads_what_needs_no_buffer_pointer(sim_device):
+    dev = sim_device(arch="i386", release="7.6")
+    r = Reader(dev)
+    assert r.status().states == len(dev.transport.sim.states)
+    assert r.limits()["states"] == 10000 and len(r.rules("")) == 34
+    with pytest.raises(SimulatorUnsupported):
+        r.interfaces()
+
+
+def test_no_ctypes_object_escapes(reader):
+    snap = reader.snapshot()
+
+    def walk(v, depth=0):
+        assert not isinstance(v, ctypes._SimpleCData | ctypes.Structure | ctypes.Array | ctypes.Union), v
+        if isinstance(v, tuple | list | frozenset | set):
+            for x in v:
+                walk(x, depth + 1)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(k, depth + 1)
+                walk(x, depth + 1)
+        elif hasattr(v, "__dataclass_fields__"):
+            for f in v.__dataclass_fields__:
+                walk(getattr(v, f), depth + 1)
+        else:
+            assert isinstance(v, int | str | bool | bytes | type(None)), type(v)
+
+    walk(snap)
+    walk(list(reader.states(max_states=50)))
+    walk(reader.table_addresses("", "spamd"))
