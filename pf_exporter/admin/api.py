@@ -100,7 +100,10 @@ class AdminApi:
         if raw_path != PREFIX and not raw_path.startswith(PREFIX + "/"):
             raise ApiError(404, f"no such endpoint; the admin API lives under {PREFIX}/")
         rest = raw_path[len(PREFIX):]
-        segments = [urllib.parse.unquote(s, errors="strict") for s in rest.split("/")[1:]] if rest else []
+        try:
+            segments = [urllib.parse.unquote(s, errors="strict") for s in rest.split("/")[1:]] if rest else []
+        except UnicodeDecodeError:
+            raise ApiError(404, "no such endpoint (the path is not valid percent-encoded UTF-8)") from None
         for s in segments:
             if "\0" in s or "/" in s:
                 raise ApiError(404, "no such endpoint (path segments must not contain NUL or an encoded '/')")
