@@ -240,8 +240,9 @@ class StateMaker:
         f.af = rule.af
         f.proto = rule.proto
         f.direction = rule.direction or C.PF_IN
-        f.src = self._nets(rule, "src")
-        f.dst = self._nets(rule, "dst")
+        src, dst = self._nets(rule, "src"), self._nets(rule, "dst")
+        f.src = ([n for n in src if n[2] == 4], [n for n in src if n[2] == 16])  # per family
+        f.dst = ([n for n in dst if n[2] == 4], [n for n in dst if n[2] == 16])
         kr = rule.kr
         f.dport = _ntohs(kr.dst.port[0]) if kr.dst.port_op == C.PF_OP_EQ else 0
         k = self.sim.kifs.get(rule.ifname)
@@ -253,17 +254,15 @@ class StateMaker:
         return f
 
     def _host(self, nets: list[Net], af: int) -> bytes:
+        """A host address inside one of *nets* (all of family *af*), or a public one."""
         r = self.rng
-        want = 4 if af == C.AF_INET else 16
-        usable = nets if all(n[2] == want for n in nets) else [n for n in nets if n[2] == want]
-        if usable:
-            base, size, n = usable[r.randrange(len(usable))] if len(usable) > 1 else usable[0]
-            off = r.randrange(1, min(size - 1, 1 << 16)) if size > 2 else 0
+        if nets:
+            base, size, n = nets[int(r.random() * len(nets))]
+            off = 1 + int(r.random() * (min(size, 1 << 16) - 2)) if size > 2 else 0
             return (base + off).to_bytes(n, "big").ljust(16, b"\0")
         if af == C.AF_INET6:
-            return bytes([0x20, 0x01, 0x0d, 0xb8, r.randrange(256), r.randrange(256)]) + r.randbytes(10)
-        return bytes([r.choice((23, 31, 52, 104, 142, 151, 172, 185, 198)), r.randrange(256), r.randrange(256),
-                      r.randrange(1, 255)]).ljust(16, b"\0")
+            return bytes([0x20, 0x01, 0x0d, 0xb8]) + r.randbytes(12)
+        return bytes([_PUBLIC[int(r.random() * len(_PUBLIC))]]) + r.randbytes(3) + bytes(12)
 
     def make(self, age: int | None = None) -> SimState | None:
         if not self.flows:
@@ -278,9 +277,10 @@ class StateMaker:
         if af == C.AF_INET and proto == C.IPPROTO_ICMPV6:
             proto = C.IPPROTO_ICMP
         direction = f.direction
+        fi = 0 if af == C.AF_INET else 1
         inside = self.lan.get(rule.ifname) if af == C.AF_INET else None
-        src_nets = f.src or ([inside] if inside and direction == C.PF_IN else [])
-        client, server = self._host(src_nets, af), self._host(f.dst, af)
+        src_nets = f.src[fi] or ([inside] if inside and direction == C.PF_IN else [])
+        client, server = self._host(src_nets, af), self._host(f.dst[fi], af)
         dport = f.dport or r.choice(self.COMMON_PORTS)
         sport = r.randrange(1024, 65536)
         if proto in (C.IPPROTO_ICMP, C.IPPROTO_ICMPV6):
@@ -321,6 +321,9 @@ class StateMaker:
     def fill(self, n: int) -> None:
         for _ in range(n):
             self.make()
+
+
+_PUBLIC = (23, 31, 52, 104, 142, 151, 172, 185, 198)
 
 
 def _net(text: str) -> Net:
