@@ -131,7 +131,7 @@ class Pf:
 def open_pf(args: argparse.Namespace) -> Pf:
     """Open the real /dev/pf (or the simulator) and check that pf answers."""
     from .abi import UnsupportedRelease, select_abi
-    from .device import PfError, open_device
+    from .device import PfError, PfNotPresent, open_device
     from .reader import Reader
 
     before_scrape = None
@@ -144,7 +144,7 @@ def open_pf(args: argparse.Namespace) -> Pf:
     except UnsupportedRelease as e:
         raise StartupError(str(e)) from None
     except PfError as e:
-        hint = "" if args.simulate else "; without pf (not on OpenBSD) try --simulate"
+        hint = "; without pf (not on OpenBSD) try --simulate" if isinstance(e, PfNotPresent) else ""
         raise StartupError(f"cannot open pf: {e}{hint}") from None
     reader = Reader(device)
     abi = device.abi

@@ -199,3 +199,46 @@ def test_reload_rereads_the_web_config_and_keeps_the_old_one_when_bad(tmp_path: 
         assert status("two") == 200
     finally:
         service.close()
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_simulate_serves_a_filled_state_table_and_stops_on_sigterm() -> None:
+    """The command the dashboards' end-to-end test runs."""
+    import re
+    import signal
+    import time
+    import urllib.request
+
+    port = free_port()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pf_exporter", "--simulate", "--simulate.scenario", "small",
+         "--simulate.state-fill", "0.85", "--web.listen-address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        body = ""
+        for _ in range(300):
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    body = r.read().decode()
+                break
+            except OSError:
+                assert proc.poll() is None, proc.communicate()
+                time.sleep(0.1)
+        used = float(re.search(r'^pf_limit_used\{limit="states"\} (\S+)$', body, re.M).group(1))
+        limit = float(re.search(r'^pf_limit\{limit="states"\} (\S+)$', body, re.M).group(1))
+        assert 0.80 <= used / limit <= 0.90
+        assert 'pf_exporter_build_info{abi="7.9/amd64"' in body
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "level=info msg=listening address=127.0.0.1:" in err
+    assert 'msg="shutting down"' in err
