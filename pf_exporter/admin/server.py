@@ -183,6 +183,8 @@ class _Handler(BaseHTTPRequestHandler):
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own errors (bad request line, unknown method...) as JSON, audited."""
         self.close_connection = True
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # answer with a status line and headers all the same
         status = 405 if code == 501 else code
         err = ApiError(status, message or "bad request", headers={"Allow": "GET, POST, PUT, DELETE"}
                        if status == 405 else None)

@@ -1,0 +1,309 @@
+"""The admin listener: start-up refusals, flags, unix socket, TLS with client certificates,
+body limits before reading, slow clients, the connection cap, raw protocol errors."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import socket
+import ssl
+import stat
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_admin_harness import TOKEN, Admin, raw_exchange, start_admin, token_file
+
+from pf_exporter.admin import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args
+from pf_exporter.admin.config import build_admin_server
+from pf_exporter.admin.server import is_loopback, parse_admin_address
+from pf_exporter.device import Device
+from pf_exporter.reader import Reader
+from pf_exporter.simulator import Simulator
+
+
+@pytest.fixture
+def admin(tmp_path: Path) -> Iterator[Admin]:
+    a = start_admin(tmp_path)
+    yield a
+    a.close()
+
+
+def devices(sim: Simulator, writable: bool = True) -> tuple[Device, Reader]:
+    return Device(sim.abi, sim.open(writable)), Reader(Device(sim.abi, sim.open(False)))
+
+
+# --- start-up refusals ------------------------------------------------------------------------------
+
+
+def test_refuses_to_start_without_authentication(tmp_path: Path) -> None:
+    wdev, reader = devices(Simulator("empty"))
+    with pytest.raises(AdminConfigError, match="refuses to start without authentication"):
+        build_admin_server(AdminConfig("127.0.0.1:0"), wdev, reader)
+
+
+@pytest.mark.parametrize("listen", ["0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:10074"])
+def test_refuses_plain_http_off_loopback(tmp_path: Path, listen: str) -> None:
+    wdev, reader = devices(Simulator("empty"))
+    config = AdminConfig(listen, token_file=str(token_file(tmp_path)))
+    with pytest.raises(AdminConfigError, match="needs|not a loopback address"):
+        build_admin_server(config, wdev, reader)
+
+
+def test_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:
+    wdev, reader = devices(Simulator("empty"))
+    tokens = token_file(tmp_path)
+    tokens.chmod(0o644)
+    with pytest.raises(AdminConfigError) as e:
+        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(tokens)), wdev, reader)
+    assert "chmod 600" in str(e.value) and TOKEN not in str(e.value)
+
+
+def test_refuses_a_read_only_device(tmp_path: Path) -> None:
+    wdev, reader = devices(Simulator("empty"), writable=False)
+    with pytest.raises(AdminConfigError, match="writable"):
+        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path))), wdev, reader)
+
+
+def test_refuses_basic_auth_and_tokens_together(tmp_path: Path) -> None:
+    wdev, reader = devices(Simulator("empty"))
+    web = tmp_path / "web.yml"
+    web.write_text("basic_auth_users:\n  ops: $2b$04$" + "a" * 53 + "\n")
+    with pytest.raises(AdminConfigError, match="use one of them"):
+        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)),
+                                       web_config_file=str(web)), wdev, reader)
+
+
+def test_loopback_detection() -> None:
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("127.1.2.3")
+    assert is_loopback("localhost")
+    assert not is_loopback("") and not is_loopback("0.0.0.0") and not is_loopback("192.0.2.1")
+
+
+def test_listen_address_forms() -> None:
+    assert parse_admin_address("unix:/run/pf.sock") == ("unix", "/run/pf.sock")
+    assert parse_admin_address("/run/pf.sock") == ("unix", "/run/pf.sock")
+    assert parse_admin_address("[::1]:10074") == ("tcp", ("::1", 10074))
+    for bad in ("unix:relative", "127.0.0.1", "::1:80", "host:port"):
+        with pytest.raises(ValueError, match="admin.listen-address"):
+            parse_admin_address(bad)
+
+
+# --- flags ----------------------------------------------------------------------------------------
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    p = argparse.ArgumentParser()
+    add_admin_flags(p)
+    return p.parse_args(argv)
+
+
+def test_admin_is_off_by_default() -> None:
+    assert admin_config_from_args(parse()) is None
+
+
+def test_flags_make_a_config() -> None:
+    cfg = admin_config_from_args(parse("--admin.listen-address", "unix:/run/a.sock", "--admin.token-file", "/t",
+                                       "--admin.allow-main-ruleset", "--admin.audit-log", "/var/log/a",
+                                       "--admin.request-timeout", "5", "--admin.socket-mode", "0660"))
+    assert cfg == AdminConfig("unix:/run/a.sock", token_file="/t", allow_main_ruleset=True, audit_log="/var/log/a",
+                              request_timeout=5.0, socket_mode=0o660)
+
+
+def test_admin_flags_without_a_listener_are_an_error() -> None:
+    with pytest.raises(AdminConfigError, match="--admin.token-file has no effect without --admin.listen-address"):
+        admin_config_from_args(parse("--admin.token-file", "/t"))
+
+
+@pytest.mark.parametrize("mode", ["0666", "0604", "rw", "01600"])
+def test_socket_mode_must_not_admit_others(mode: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        parse("--admin.socket-mode", mode)
+
+
+# --- unix socket ----------------------------------------------------------------------------------
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path: str) -> None:
+        super().__init__("localhost", timeout=10)
+        self.path = path
+
+    def connect(self) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(self.path)
+
+
+def test_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "admin.sock"
+    path.touch()
+    with pytest.raises(AdminConfigError, match="not a socket"):
+        start_admin(tmp_path, listen=f"unix:{path}")
+    path.unlink()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))  # left over from a previous run: nobody listens
+    stale.close()
+    admin = start_admin(tmp_path, listen=f"unix:{path}")
+    try:
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        conn = UnixHTTPConnection(str(path))
+        conn.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {TOKEN}"})
+        resp = conn.getresponse()
+        assert resp.status == 200 and json.loads(resp.read())["running"] is True
+        conn.close()
+        assert admin.audit()[-1]["remote"].startswith("unix")
+        assert admin.server.address == f"unix:{path}"
+    finally:
+        admin.close()
+    assert not path.exists()
+
+
+# --- TLS and client certificates -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate with CN deploy-bot (openssl(1))."""
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl(1) is needed to make test certificates")
+    d = tmp_path_factory.mktemp("admin-pki")
+
+    def ossl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=admin-test-ca")
+    for name, cn, san in (("server", "server", "IP:127.0.0.1"), ("client", "deploy-bot", "DNS:deploy.example")):
+        ossl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    (d / "mtls.yml").write_text("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
+                                "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n")
+    return d
+
+
+def tls_get(port: int, pki: Path, *, cert: bool, token: str | None = None) -> tuple[int, dict[str, object]]:
+    ctx = ssl.create_default_context(cafile=str(pki / "ca.pem"))
+    if cert:
+        ctx.load_cert_chain(str(pki / "client.pem"), str(pki / "client.key"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
+    try:
+        conn.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {token}"} if token else {})
+        resp = conn.getresponse()
+        return resp.status, json.loads(resp.read())
+    finally:
+        conn.close()
+
+
+def test_mutual_tls_identity_is_the_client_cn(tmp_path: Path, pki: Path) -> None:
+    sim = Simulator("small")
+    wdev, reader = devices(sim)
+    audit = tmp_path / "audit.log"
+    server = build_admin_server(AdminConfig("127.0.0.1:0", web_config_file=str(pki / "mtls.yml"),
+                                            audit_log=str(audit)), wdev, reader)
+    server.start()
+    try:
+        assert server.tls
+        assert tls_get(server.port, pki, cert=True)[0] == 200
+        assert json.loads(audit.read_text().splitlines()[-1])["identity"] == "cn:deploy-bot"
+        with pytest.raises((ssl.SSLError, ConnectionError)):
+            tls_get(server.port, pki, cert=False)
+    finally:
+        server.shutdown()
+
+
+def test_mutual_tls_and_token_are_both_required_when_both_are_configured(tmp_path: Path, pki: Path) -> None:
+    wdev, reader = devices(Simulator("small"))
+    audit = tmp_path / "audit.log"
+    server = build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)),
+                                            web_config_file=str(pki / "mtls.yml"), audit_log=str(audit)),
+                                wdev, reader)
+    server.start()
+    try:
+        assert tls_get(server.port, pki, cert=True)[0] == 401
+        assert tls_get(server.port, pki, cert=True, token=TOKEN)[0] == 200
+        assert json.loads(audit.read_text().splitlines()[-1])["identity"] == "cn:deploy-bot+token:deploy"
+    finally:
+        server.shutdown()
+
+
+# --- protocol limits ----------------------------------------------------------------------------------
+
+
+def test_oversized_body_is_refused_before_it_is_sent(admin: Admin) -> None:
+    """With ``Expect: 100-continue`` the client learns of the 413 before sending 2 MiB."""
+    head = (f"PUT /api/v1/anchors/x/rules HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {2 << 20}\r\nExpect: 100-continue\r\n\r\n").encode()
+    answer = raw_exchange(admin.port, head)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert b"100 Continue" not in answer
+
+
+def test_accepted_body_gets_100_continue(admin: Admin) -> None:
+    body = b'["192.0.2.1"]'
+    with socket.create_connection(("127.0.0.1", admin.port), timeout=10) as s:
+        s.sendall((f"POST /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\n"
+                   f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
+                   "Expect: 100-continue\r\n\r\n").encode())
+        assert s.recv(25).startswith(b"HTTP/1.1 100 Continue")
+        s.sendall(body)
+        rest = b""
+        while chunk := s.recv(65536):
+            rest += chunk
+    assert b"200 OK" in rest and b'"added": 1' in rest
+
+
+def test_unauthenticated_large_body_is_401_not_413(admin: Admin) -> None:
+    head = f"PUT /api/v1/anchors/x/rules HTTP/1.1\r\nHost: a\r\nContent-Length: {2 << 20}\r\n\r\n".encode()
+    assert raw_exchange(admin.port, head).startswith(b"HTTP/1.1 401 ")
+
+
+def test_chunked_bodies_are_refused(admin: Admin) -> None:
+    head = (f"POST /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n5\r\n[\"1\"]\r\n0\r\n\r\n").encode()
+    assert raw_exchange(admin.port, head).startswith(b"HTTP/1.1 411 ")
+
+
+def test_garbage_request_line_is_a_json_400_and_audited(admin: Admin) -> None:
+    answer = raw_exchange(admin.port, b"NOT HTTP AT ALL\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert b'"error"' in answer
+    assert admin.audit()[-1]["action"] == "invalid"
+
+
+def test_slow_client_is_disconnected(tmp_path: Path) -> None:
+    admin = start_admin(tmp_path, request_timeout=1.0)
+    try:
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as s:
+            s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n")  # and then nothing
+            assert s.recv(100) == b""  # closed by the server, no answer
+        assert admin.call("GET", "/api/v1/status")[0] == 200  # others are served meanwhile and after
+    finally:
+        admin.close()
+
+
+def test_connection_cap(admin: Admin) -> None:
+    admin.server.server.slots = __import__("threading").BoundedSemaphore(2)
+    held = [socket.create_connection(("127.0.0.1", admin.port), timeout=10) for _ in range(2)]
+    try:
+        for s in held:
+            s.sendall(b"GET /api/v1/status HTTP/1.1\r\n")  # incomplete: holds its slot
+        answer = raw_exchange(admin.port, b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.1 503 ")
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_head_answers_headers_only(admin: Admin) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", admin.port, timeout=10)
+    conn.request("HEAD", "/api/v1/status", headers={"Authorization": f"Bearer {TOKEN}"})
+    resp = conn.getresponse()
+    assert resp.status == 405 and resp.read() == b""
+    conn.close()
