@@ -444,10 +444,10 @@ def overview() -> Json:
 
     lay.row("Queues")
     lay.add(timeseries("Queue throughput", "Bits per second sent by each queue (`pfctl -vsq`) against its "
-                       "configured bandwidth (dashed).", "bps",
+                       "configured bandwidth (exported in bytes/s, shown in bits/s as pf.conf sets it).", "bps",
                        [target(f'8 * {rate("pf_queue_bytes_total")}', "{{interface}} {{queue}}"),
-                        target(sel("pf_queue_bandwidth_bits_per_second"), "{{interface}} {{queue}} bandwidth",
-                               ref="B")]), 12, 9)
+                        target(f'8 * {sel("pf_queue_bandwidth_bytes_per_second")}',
+                               "{{interface}} {{queue}} bandwidth", ref="B")]), 12, 9)
     lay.add(timeseries("Queue drops", "Packets per second each queue dropped (queue full).", "pps",
                        [target(rate("pf_queue_dropped_packets_total"), "{{interface}} {{queue}}")]), 12, 9)
     lay.add(timeseries("Queue length", "Packets waiting in each queue, against the queue limit (qlimit).",

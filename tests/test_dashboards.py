@@ -3,6 +3,8 @@ metrics the exporter exports, with labels and label values it really uses."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import importlib.util
 import json
 import os
@@ -16,8 +18,6 @@ from typing import Any
 
 import pytest
 import yaml
-
-from pf_exporter.abi.constants import FCNT_NAMES, LCNT_NAMES, LIMIT_NAMES, PFRES_NAMES, TIMEOUT_NAMES
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
@@ -38,70 +38,18 @@ mixin = _load("mixin")
 build = _load("build")
 
 # --- what the exporter exports ------------------------------------------------------------------
-# Metric -> {label: the values it takes, or None when any value goes}.  Every series also carries the
-# target labels job and instance.
-Exported = Mapping[str, Mapping[str, frozenset[str] | None]]
+# Metric -> {label: the values seen}.  Every series also carries the target labels job and instance.
+Exported = Mapping[str, Mapping[str, frozenset[str]]]
 TARGET_LABELS = frozenset({"job", "instance"})
-
-
-def _labels(**labels: frozenset[str] | tuple[str, ...] | None) -> dict[str, frozenset[str] | None]:
-    return {k: (frozenset(v) if v is not None else None) for k, v in labels.items()}
-
-
-_ANY = None
-_INTERFACE_TRAFFIC = _labels(interface=_ANY, family=("inet", "inet6"), direction=("in", "out"),
-                             action=("pass", "block"))
-_TABLE_TRAFFIC = _labels(anchor=_ANY, table=_ANY, direction=("in", "out"), action=("pass", "block", "xpass"))
-_QUEUE = _labels(interface=_ANY, queue=_ANY, parent=_ANY)
-_LABEL = _labels(anchor=_ANY, label=_ANY)
-_LABEL_TRAFFIC = _labels(anchor=_ANY, label=_ANY, direction=("in", "out"))
-
-# Derived from the metrics contract in issue 3 and pfctl's names in pf_exporter.abi.constants.
-CONTRACT: Exported = {
-    "pf_info": _labels(release=_ANY, hostid=_ANY, ruleset_checksum=_ANY),
-    "pf_running": {}, "pf_enabled_seconds": {}, "pf_states": {}, "pf_src_nodes": {},
-    "pf_counters_total": _labels(counter=PFRES_NAMES),
-    "pf_limit_counters_total": _labels(counter=LCNT_NAMES),
-    "pf_state_operations_total": _labels(operation=FCNT_NAMES),
-    "pf_src_node_operations_total": _labels(operation=FCNT_NAMES),
-    "pf_limit": _labels(limit=LIMIT_NAMES),
-    "pf_limit_used": _labels(limit=LIMIT_NAMES),
-    "pf_timeout_seconds": _labels(timeout=tuple(TIMEOUT_NAMES.values())),
-    "pf_interface_packets_total": _INTERFACE_TRAFFIC,
-    "pf_interface_bytes_total": _INTERFACE_TRAFFIC,
-    "pf_interface_states": _labels(interface=_ANY),
-    "pf_interface_rules": _labels(interface=_ANY),
-    "pf_interface_cleared_timestamp_seconds": _labels(interface=_ANY),
-    "pf_table_addresses": _labels(anchor=_ANY, table=_ANY),
-    "pf_table_packets_total": _TABLE_TRAFFIC,
-    "pf_table_bytes_total": _TABLE_TRAFFIC,
-    "pf_table_evaluations_total": _labels(anchor=_ANY, table=_ANY, result=("match", "nomatch")),
-    "pf_table_references": _labels(anchor=_ANY, table=_ANY, kind=("rule", "anchor")),
-    "pf_table_cleared_timestamp_seconds": _labels(anchor=_ANY, table=_ANY),
-    "pf_label_evaluations_total": _LABEL,
-    "pf_label_packets_total": _LABEL_TRAFFIC,
-    "pf_label_bytes_total": _LABEL_TRAFFIC,
-    "pf_label_states": _LABEL,
-    "pf_label_states_created_total": _LABEL,
-    "pf_label_rules": _LABEL,
-    "pf_rules": _labels(anchor=_ANY),
-    "pf_anchors": {},
-    "pf_queue_packets_total": _QUEUE,
-    "pf_queue_bytes_total": _QUEUE,
-    "pf_queue_dropped_packets_total": _QUEUE,
-    "pf_queue_dropped_bytes_total": _QUEUE,
-    "pf_queue_length": _QUEUE,
-    "pf_queue_limit": _QUEUE,
-    "pf_queue_bandwidth_bits_per_second": _QUEUE,
-    "pf_scrape_collector_duration_seconds": _labels(collector=_ANY),
-    "pf_scrape_collector_success": _labels(collector=_ANY),
-    "pf_exporter_build_info": _labels(version=_ANY, abi=_ANY, python=_ANY),
-}
+# The full exposition of both simulator scenarios.  tests/test_exposition.py keeps these files
+# byte-identical to what the exporter renders (all collectors, per-rule series for "small").
+GOLDEN = ROOT / "tests" / "golden"
+SCENARIO_EXPOSITIONS = (GOLDEN / "small.prom", GOLDEN / "large.prom.gz")
 # What Prometheus adds to every target.
 PROMETHEUS_SYNTHETIC: Exported = {"up": {}}
 
 
-def metrics_from_exposition(*texts: str) -> dict[str, dict[str, frozenset[str] | None]]:
+def metrics_from_exposition(*texts: str) -> dict[str, dict[str, frozenset[str]]]:
     """Metric -> {label: values seen} from Prometheus text expositions (merged)."""
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -115,13 +63,30 @@ def metrics_from_exposition(*texts: str) -> dict[str, dict[str, frozenset[str] |
     return {name: {k: frozenset(v) for k, v in labels.items()} for name, labels in seen.items()}
 
 
+def off_by_default() -> set[str]:
+    """Families only a non-default flag exports: the collectors disabled by default, per-rule series."""
+    from pf_exporter.collectors import COLLECTORS
+
+    off = {s.name for c in COLLECTORS.values() if not c.default_enabled for s in c.specs}
+    return off | {s.name for s in COLLECTORS["rules"].rule_specs}  # --collector.rules.per-rule
+
+
+@functools.cache
 def exported_metrics() -> Exported:
-    """What the exporter exports: the lint checks every query against this."""
-    # TODO(lead, issue 5): switch to the live exposition of both simulator scenarios, e.g.
-    #     return metrics_from_exposition(render_exposition("small"), render_exposition("large"))
-    # where render_exposition(scenario) returns the /metrics text of `pf_exporter --simulate
-    # --simulate.scenario <scenario>` (all default collectors).  Until then: the contract of issue 3.
-    return CONTRACT
+    """What the exporter exports with its default collectors, in either simulator scenario."""
+    texts = [(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()).decode()
+             for p in SCENARIO_EXPOSITIONS]
+    off = off_by_default()
+    return {k: v for k, v in metrics_from_exposition(*texts).items() if k not in off}
+
+
+def test_the_lint_knows_the_default_exposition_of_both_scenarios():
+    known = exported_metrics()
+    assert {"pf_states", "pf_limit_used", "pf_label_bytes_total", "pf_queue_length", "pf_table_addresses",
+            "pf_scrape_collector_success", "pf_exporter_build_info"} <= set(known)
+    assert not any(name.startswith("pf_rule_") for name in known), "per-rule series are off by default"
+    assert known["pf_limit"]["limit"] == {"states", "src-nodes", "frags", "tables", "table-entries",
+                                          "pktdelay-pkts", "anchors"}
 
 
 # --- the dashboards ------------------------------------------------------------------------------
@@ -275,9 +240,9 @@ def test_the_rules_dashboard_drills_down_by_anchor_and_label():
 
 def recorded_metrics(exported: Exported) -> Exported:
     """The recording rules' outputs with the labels they keep (their inputs' minus `without`/outside `by`)."""
-    out: dict[str, dict[str, frozenset[str] | None]] = {}
+    out: dict[str, dict[str, frozenset[str]]] = {}
     for r in mixin.recording_rules():
-        labels: dict[str, frozenset[str] | None] = {}
+        labels: dict[str, frozenset[str]] = {}
         for m in mixin.metric_names(r["expr"]):
             labels.update(exported.get(m, {}))
         if by := re.search(r"\bby\s*\(([^)]*)\)", r["expr"]):
@@ -314,7 +279,7 @@ def problems_in(expr: str, where: str, known: Exported) -> list[str]:
                 problems.append(f"{where}: {s.metric} has no label {m.label!r} (it has {sorted(labels)})")
                 continue
             values = labels[m.label]
-            if values is None or "$" in m.value:
+            if "$" in m.value:
                 continue
             wanted = [m.value] if m.op in ("=", "!=") else _literal_alternatives(m.value) or []
             for w in wanted:
@@ -359,7 +324,7 @@ def test_every_query_uses_only_exported_metrics_labels_and_label_values():
 
 
 def test_the_lint_catches_unknown_metrics_labels_and_values():
-    known = {**CONTRACT, **PROMETHEUS_SYNTHETIC}
+    known = {**exported_metrics(), **PROMETHEUS_SYNTHETIC}
     assert problems_in('rate(pf_counters_total{counter="state-mismatch"}[5m])', "ok", known) == []
     assert problems_in("pf_state_count", "x", known) == ["x: pf_state_count is not exported"]
     assert problems_in('pf_counters_total{reason="memory"}', "x", known)[0].startswith(
@@ -389,6 +354,12 @@ def test_metrics_from_exposition_reads_names_labels_and_values():
         "pf_counters_total": {"counter": frozenset({"match", "memory"})},
         "pf_states": {},
     }
+
+
+def test_the_lint_leaves_out_what_only_non_default_flags_export():
+    off = off_by_default()
+    assert "pf_rule_packets_total" in off and "pf_state_entries" in off
+    assert "pf_label_packets_total" not in off
 
 
 # --- the queries parse -------------------------------------------------------------------------
