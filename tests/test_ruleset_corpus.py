@@ -19,10 +19,7 @@ from pf_exporter.ruleset.corpus import NOT_REPRODUCIBLE, load_cases, report, run
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "pfctl-regress")
 
 # Reproducible in principle, not (yet) reproduced: case -> reason.
-KNOWN_FAILURES: dict[str, str] = {
-    "pf113": "loaded with pfctl's default basic optimizer (combines the 10 rules into a table); "
-             "the optimizer is not implemented",
-}
+KNOWN_FAILURES: dict[str, str] = {}
 
 
 def _params() -> list[object]:

@@ -97,15 +97,33 @@ def load(device, compiled: CompiledRuleset) -> None:  # type: ignore[no-untyped-
     device.ioctl("DIOCXCOMMIT", io)
 
 
-@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.xfail(strict=True, reason=SIMULATOR_GAPS[c])]
-                                               if c in SIMULATOR_GAPS else []) for c in LOADED])
-def test_loaded(case: str) -> None:
+def _params(gaps: dict[str, str]) -> list[object]:
+    return [pytest.param(c, marks=[pytest.mark.xfail(strict=True, reason=gaps[c])] if c in gaps else [])
+            for c in LOADED]
+
+
+def _load_and_show(case: str, optimize: bool) -> tuple[str, str]:
     with open(os.path.join(CORPUS, f"{case}.in"), encoding="utf-8") as f:
         text = f.read()
-    with open(os.path.join(CORPUS, f"{case}.loaded"), encoding="utf-8") as f:
+    with open(os.path.join(CORPUS, f"{case}.{'optimized' if optimize else 'loaded'}"), encoding="utf-8") as f:
         expected = f.read()
     sim = corpus_simulator()
     device = simulated_device(sim, writable=True)
-    load(device, compile_ruleset(text, sim.abi, "regress", read_file=corpus_reader(CORPUS)))
-    shown = show_kernel_rules(_Kernel(device), "regress/*", verbose=2, debug=True)
-    assert re.sub(r"__automatic_[0-9a-f]*_", "__automatic_", shown) == expected
+    load(device, compile_ruleset(text, sim.abi, "regress", read_file=corpus_reader(CORPUS), optimize=optimize))
+    # the Makefile shows .loaded with -a 'regress/*' and .optimized with -a regress
+    shown = show_kernel_rules(_Kernel(device), "regress" if optimize else "regress/*", verbose=2, debug=True)
+    return re.sub(r"__automatic_[0-9a-f]*_", "__automatic_", shown), expected
+
+
+@pytest.mark.parametrize("case", _params(SIMULATOR_GAPS))
+def test_loaded(case: str) -> None:
+    """pfctl -o none -a regress -f pfN.in; pfctl -a 'regress/*' -gvvsr"""
+    shown, expected = _load_and_show(case, optimize=False)
+    assert shown == expected
+
+
+@pytest.mark.parametrize("case", _params(SIMULATOR_GAPS))
+def test_optimized(case: str) -> None:
+    """pfctl -o basic -a regress -f pfN.in; pfctl -o none -a regress -gvvsr"""
+    shown, expected = _load_and_show(case, optimize=True)
+    assert shown == expected

@@ -95,14 +95,16 @@ class CompiledRuleset:
 
 def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None = None,
                     macros: dict[str, str] | None = None, filename: str = "stdin",
-                    read_file: Callable[[str], str] | None = None) -> CompiledRuleset:
+                    read_file: Callable[[str], str] | None = None, optimize: bool = False) -> CompiledRuleset:
     """Parse *text* for *anchor* ("" is the main ruleset) and encode it for *abi*.
 
+    *optimize* runs pfctl's basic optimizer, as ``pfctl -f`` does unless given ``-o none``.
     Raises :class:`RulesetError` on any error pfctl would report, and for what this
     compiler does not load: ``load anchor`` (load that anchor separately), option and
     queue statements inside an anchor (pfctl ignores the former)."""
     ruleset = run_pfctl(text, filename, host=host or corpus_host(), anchor=anchor, macros=macros,
-                        read_file=read_file or no_file_access, follow_load_anchors=False)
+                        read_file=read_file or no_file_access, follow_load_anchors=False, optimize=optimize,
+                        kernel_table_names=True)
     located: list[Diagnostic] = []
     if ruleset.load_anchors:
         line, name = ruleset.load_anchors[0]

@@ -14,6 +14,7 @@ import copy
 import hashlib
 import math
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -335,7 +336,22 @@ class ParseState:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     errors: int = 0
     random_bytes: Callable[[int], bytes] = os.urandom
-    table_owner: dict[int, Anchor] = field(default_factory=dict)  # id(TableDef) -> ruleset holding it
+    table_owner: dict[int, Anchor] = field(default_factory=dict)
+    optimize: bool = False  # run pfctl's basic optimizer when loading (-o basic)
+    kernel_table_names: bool = False  # name automatic tables as a loading pfctl does, not as -n does
+    kernel_table_counter: int = 0  # id(TableDef) -> ruleset holding it
+
+    def temporary_table_name(self) -> str:
+        """add_opt_table(): the name an automatic table has while pfctl parses (what -n shows)."""
+        self.table_counter += 1
+        return f"{PF_OPT_TABLE_PREFIX}{self.table_counter - 1}"
+
+    def kernel_table_name(self) -> str:
+        """pf_opt_create_table(): the name an automatic table is loaded under.  pfctl picks a
+        random identifier per run; this one is derived from the anchor, so it is stable."""
+        ident = zlib.crc32(self.anchorname.encode())
+        self.kernel_table_counter += 1
+        return f"{PF_OPT_TABLE_PREFIX}{ident:x}_{self.kernel_table_counter - 1}"
 
     def out(self, line: str, always: bool = False) -> None:
         """printf() to stdout: only with -v unless *always*."""
@@ -2605,8 +2621,8 @@ class Parser:
             self.yyerror(f"af mismatch in {kind} spec")
             return 1
         if table is not None:
-            name = f"{PF_OPT_TABLE_PREFIX}{self.state.table_counter}"
-            self.state.table_counter += 1
+            name = self.state.temporary_table_name()
+            name = self.state.kernel_table_name() if self.state.kernel_table_names else name
             addrs = [_table_address(h) for h in table]
             tdef = TableDef(name=name, flags=PFR_TFLAG_CONST, init_addr=True, init=[("hosts", addrs)],
                             addresses=addrs, anchor=self._anchor_path(), line=self.lex.lineno)

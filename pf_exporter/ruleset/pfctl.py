@@ -13,8 +13,9 @@ from . import lexer as lx
 from .errors import Diagnostic, RulesetError
 from .host import Host, corpus_host
 from .model import Anchor, QueueSpec, Rule, TableDef
+from .optimizer import Optimizer
 from .parser import Options, Parser, ParseState, _Fatal
-from .printer import format_queuespec, format_rule
+from .printer import format_queuespec, format_rule, format_tabledef
 
 
 @dataclass
@@ -54,12 +55,15 @@ class _Exit(Exception):
 
 def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, anchor: str = "",
               macros: dict[str, str] | None = None, numeric: bool = False,
-              read_file: Callable[[str], str] = lx.read_text_file, follow_load_anchors: bool = True) -> Ruleset:
-    """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``.
+              read_file: Callable[[str], str] = lx.read_text_file, follow_load_anchors: bool = True,
+              optimize: bool = False, kernel_table_names: bool = False) -> Ruleset:
+    """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``
+    (with *optimize*, like ``pfctl -o basic``).
 
     Raises :class:`RulesetError` (with everything pfctl would have printed) when pfctl
     would exit non-zero."""
-    state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file)
+    state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file,
+                       optimize=optimize, kernel_table_names=kernel_table_names)
     main = _new_anchor(anchor)
     result = Ruleset(main=main, stdout=state.stdout, stdout_always=state.stdout_always,
                      diagnostics=state.diagnostics)
@@ -131,6 +135,8 @@ def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int
     anchor is loaded at its parent's path plus its name."""
     anchor.loaded_path = path
     result.anchors[path] = anchor
+    if state.optimize and id(anchor) not in loaded:
+        anchor.rules = _optimizer(state, path).optimize(anchor.rules)
     rules = anchor.rules if id(anchor) not in loaded else []
     loaded.add(id(anchor))
     for rno, r in enumerate(rules):
@@ -153,6 +159,18 @@ def _load_ruleset(state: ParseState, result: Ruleset, anchor: Anchor, depth: int
                 loaded.add(id(r.anchor))
         else:
             state.out(line)
+
+
+def _optimizer(state: ParseState, path: str) -> Optimizer:
+    def define(tdef: TableDef) -> str:
+        if state.kernel_table_names:
+            tdef.name = state.kernel_table_name()
+        tdef.anchor = path
+        state.tables.append(tdef)
+        state.out(format_tabledef(tdef.name, tdef.flags, tdef.init_addr, tdef.init))
+        return tdef.name
+
+    return Optimizer(state.temporary_table_name, define)
 
 
 def anchor_call(r: Rule) -> str:

@@ -35,22 +35,13 @@ def resolve_anchor(ruleset_path: str, call: str) -> str:
     return "/".join([*parts, rest]) if rest else "/".join(parts)
 
 
-def format_show_rules(ruleset: Ruleset, anchor: str = "", optimize: bool = False) -> str:
-    """The output of ``pfctl -a ANCHOR -sr`` after *ruleset* was loaded.
-
-    *optimize* states that pfctl loaded the rules with its default basic optimizer; this
-    compiler does not implement it, so a ruleset the optimizer would rewrite raises
-    :class:`NotImplementedError`."""
+def format_show_rules(ruleset: Ruleset, anchor: str = "") -> str:
+    """The output of ``pfctl -a ANCHOR -sr`` after *ruleset* was loaded (without -v)."""
     wildcard = recurse = False
     if anchor.endswith("/*"):
         anchor, wildcard, recurse = anchor[:-2], True, True
     elif anchor.endswith("*"):
         anchor, recurse = anchor[:-1], True
-    if optimize:
-        for rs in ruleset.anchors.values():
-            if _optimizer_would_act(rs.rules):
-                raise NotImplementedError(
-                    f"pfctl's basic ruleset optimizer would rewrite anchor {rs.path or '/'!r}; not implemented")
     lines: list[str] = []
     _show(ruleset, anchor, 0, wildcard, recurse, lines)
     return "".join(line + "\n" for line in lines)
@@ -85,13 +76,6 @@ def _call(path: str, r: Rule) -> str:
         return ""
     target = r.anchor.loaded_path if r.anchor.inline else resolve_anchor(path, r.anchor.path)
     return kernel_anchor_call(path, target)
-
-
-def _optimizer_would_act(rules: list[Rule]) -> bool:
-    """True when two neighbouring rules could share a superblock (the optimizer only
-    leaves one-rule superblocks alone)."""
-    plain = [r for r in rules if r.anchor is None]
-    return len(plain) > 1 and any(a.anchor is None and b.anchor is None for a, b in zip(rules, rules[1:], strict=False))
 
 
 __all__ = ["format_show_rules", "kernel_anchor_call", "resolve_anchor", "Anchor"]
