@@ -13,6 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .checksum import ruleset_checksum
 from .errors import RulesetError
 from .pfctl import pfctl_output, run_pfctl
 from .sr import format_show_rules
@@ -22,7 +23,6 @@ from .sr import format_show_rules
 NOT_REPRODUCIBLE: dict[str, str] = {
     "pfr": "pfctl -T table commands run against a kernel table; the corpus lacks the driver script",
     "pfi": "compares pfctl's interface expansion with the kernel's dynamic (if) addresses; needs pfi.exec",
-    "pfchksum": "the ruleset checksum is computed by the kernel (pf_setup_pfsync_matching)",
     "pfsetup": "stale expected output from a target that is not run by default (needs lo1000010 set up)",
 }
 
@@ -116,6 +116,15 @@ def run_case(directory: str, row: dict[str, str]) -> CaseResult:
         if bool(status) != (family == "pfcmdfail") or got != expected:
             return result(False, _first_difference(got, expected, err))
         return result(True)
+    if family == "pfchksum":
+        # pfctl -f: load as the main ruleset, then the Checksum: line of pfctl -vsi
+        expected = _read(directory, f"{case}.ok")
+        try:
+            ruleset = run_pfctl(text, "stdin", read_file=read, kernel_table_names=True)
+        except RulesetError as e:
+            return result(False, str(e))
+        shown = f"Checksum: 0x{ruleset_checksum(ruleset.main.rules).hex()}\n"
+        return result(shown == expected, _first_difference(shown, expected, ""))
     if family == "pfsimple":
         out, err, status = pfctl_output(text, "stdin", read_file=read)
         return result(status == 0, err.strip())
