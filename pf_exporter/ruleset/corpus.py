@@ -21,7 +21,8 @@ from .sr import format_show_rules
 # Cases whose expected output this compiler cannot produce, and why.  The corpus test
 # marks them as expected failures (strict, so a case that starts passing is noticed).
 NOT_REPRODUCIBLE: dict[str, str] = {
-    "pfr": "pfctl -T table commands run against a kernel table; the corpus lacks the driver script",
+    "pfr": "pfctl -T commands on a kernel table, ending with the kernel's table pool statistics "
+           "(ktable/pfrke allocation counts); the corpus lacks the driver script",
     "pfi": "compares pfctl's interface expansion with the kernel's dynamic (if) addresses; needs pfi.exec",
     "pfsetup": "stale expected output from a target that is not run by default (needs lo1000010 set up)",
 }
