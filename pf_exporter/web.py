@@ -7,6 +7,8 @@ a timeout, so a slow or silent client (plain TCP or TLS) only ever holds up itse
 
 from __future__ import annotations
 
+import base64
+import binascii
 import errno
 import gzip
 import hashlib
@@ -233,19 +235,17 @@ class BasicAuth:
     Unknown users still cost one bcrypt, so timing does not reveal which users exist.
     """
 
-    _DUMMY = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=4))
-
     def __init__(self, users: dict[str, bytes]) -> None:
         self.users = users
+        # A hash with the users' own cost, checked for unknown users.
+        rounds = max((int(h[4:6]) for h in users.values() if h[4:6].isdigit()), default=10)
+        self._dummy = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=min(max(rounds, 4), 31)))
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
 
     def check(self, header: str | None) -> bool:
         if not header or not header.startswith("Basic "):
             return False
-        import base64
-        import binascii
-
         try:
             user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
@@ -255,7 +255,7 @@ class BasicAuth:
         with self._lock:
             if hashed is not None and token in self._ok:
                 return True
-        good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._DUMMY)
+        good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
         if good and hashed is not None:
             with self._lock:
                 if len(self._ok) > 1024:
