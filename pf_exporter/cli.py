@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry
@@ -198,7 +198,6 @@ class Service:
     exporter: PfExporter
     server: MetricsServer
     args: argparse.Namespace
-    registries: dict[tuple[str, ...] | None, CollectorRegistry] = field(default_factory=dict)
 
     def close(self) -> None:
         self.server.shutdown()
@@ -259,15 +258,20 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
 
 def harden(service: Service) -> None:
     """Hook point, called once /dev/pf is open and the sockets are bound, before serving:
-    the place for the privilege drop (privsep) and unveil/pledge (openbsd).  Nothing
-    after it opens files other than the web-config file and its certificates."""
+    the place for the privilege drop (privsep) and unveil/pledge (openbsd); raise
+    StartupError to refuse to start.  After it, the exporter opens no file but the
+    --web.config.file and the certificates it names (re-read on SIGHUP)."""
 
 
 # --- main ----------------------------------------------------------------------------------------------
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     service = build_service(args)
-    harden(service)
+    try:
+        harden(service)
+    except BaseException:
+        service.close()
+        raise
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
         signal.signal(signal.SIGHUP, lambda signum, frame: service.reload())
