@@ -157,12 +157,16 @@ class Rule:
     line: int = 0  # pf.conf line the rule came from (0 when read from the kernel)
 
     def clone(self) -> Rule:
-        anchor, self.anchor = self.anchor, None
-        try:
-            dup = copy.deepcopy(self)
-        finally:
-            self.anchor = anchor
-        dup.anchor = anchor
+        """A copy sharing nothing mutable except the called anchor."""
+        dup = copy.copy(self)
+        dup.src = RuleAddr(copy.copy(self.src.addr), self.src.port, self.src.neg, self.src.port_op, self.src.weight)
+        dup.dst = RuleAddr(copy.copy(self.dst.addr), self.dst.port, self.dst.neg, self.dst.port_op, self.dst.weight)
+        for name in ("nat", "rdr", "route"):
+            pool = copy.copy(getattr(self, name))
+            pool.addr = copy.copy(pool.addr)
+            setattr(dup, name, pool)
+        dup.divert = copy.copy(self.divert)
+        dup.timeout = list(self.timeout)
         return dup
 
 
