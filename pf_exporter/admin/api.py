@@ -21,11 +21,12 @@ Routes (all under ``/api/v1``):
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -272,7 +273,7 @@ class AdminApi:
         except CompileError as e:
             raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
         params.update({"rules": compiled.rule_count, "tables": compiled.table_count, "dry_run": dry_run,
-                       "format": source})
+                       "format": source, "body_sha256": hashlib.sha256(req.body).hexdigest()})
         if len(compiled.loads) > 1:
             params["anchors"] = [x.anchor for x in compiled.loads]
         body: dict[str, Any] = {"anchor": anchor, "rules": compiled.rule_count, "tables": compiled.table_count,
@@ -452,5 +453,4 @@ def parse_query(query: str) -> dict[str, list[str]]:
     return urllib.parse.parse_qs(query, keep_blank_values=True)
 
 
-__all__ = ["AdminApi", "AdminOptions", "Request", "Response", "Route", "MAX_BODY", "PREFIX", "parse_query",
-           "Mapping"]
+__all__ = ["AdminApi", "AdminOptions", "Request", "Response", "Route", "MAX_BODY", "PREFIX", "parse_query"]

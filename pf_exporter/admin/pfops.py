@@ -77,8 +77,6 @@ class TableResult:
     added: int = 0
     deleted: int = 0
     changed: int = 0
-    count: int = 0  # addresses in the table afterwards, when known
-    extra: dict[str, int] = field(default_factory=dict)
 
 
 def _fill(dst: ctypes.Structure | ctypes.Array, data: bytes) -> None:

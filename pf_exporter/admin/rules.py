@@ -86,7 +86,6 @@ STATE_TYPES = {"none": 0, "keep": C.PF_STATE_NORMAL, "modulate": C.PF_STATE_MODU
                "synproxy": C.PF_STATE_SYNPROXY}
 STATE_NAMES = {v: k for k, v in STATE_TYPES.items()}
 TCP_FLAGS = "FSRPAUEW"  # bit i is 1 << i (TH_FIN .. TH_CWR)
-TIMEOUT_IDS = {name: idx for idx, name in C.TIMEOUT_NAMES.items()} if hasattr(C, "TIMEOUT_NAMES") else {}
 
 RULE_KEYS = ("action", "anchor", "return", "direction", "quick", "log", "interface", "af", "proto", "from", "to",
              "flags", "icmp_type", "icmp_code", "state", "label", "tag", "tagged")
@@ -627,14 +626,18 @@ def _decode_host(ra: ctypes.Structure, af: int, unsupported: list[str], side: st
             unsupported.append(f"{side} port operator {op}")
         else:
             out["port"] = spec.json()
-    # the shortest form that parses back to the same thing
+    return _host_form(out)
+
+
+def _host_form(out: dict[str, Any]) -> Any:
+    """The shortest JSON that parses back to the same endpoint: a string when it can be."""
     if not out:
         return None
     if set(out) == {"address"}:
         return out["address"]
-    if set(out) <= {"table", "negate"}:
+    if set(out) <= {"table", "negate"} and "table" in out:
         return ("!" if out.get("negate") else "") + f"<{out['table']}>"
-    if set(out) <= {"address", "negate"}:
+    if set(out) == {"address", "negate"}:
         return "!" + out["address"]
     return out
 
@@ -832,15 +835,7 @@ def _host_json(h: Host) -> Any:
         out["negate"] = True
     if h.port is not None:
         out["port"] = h.port.json()
-    if not out:
-        return None
-    if set(out) == {"address"}:
-        return out["address"]
-    if set(out) <= {"table", "negate"}:
-        return ("!" if h.negate else "") + f"<{h.table}>"
-    if set(out) <= {"address", "negate"}:
-        return "!" + out["address"]
-    return out
+    return _host_form(out)
 
 
 def _state_json(s: StateSpec) -> Any:

@@ -154,6 +154,7 @@ class _Handler(BaseHTTPRequestHandler):
         app = self.server.app
         self.timeout = app.request_timeout
         self._expect_continue = False
+        self._body_read = False
         self._audited = False
         self._remote = self.server.remote_of(self.request, self.client_address)
         self.server.watchdog.watch(self.request, time.monotonic() + app.request_timeout)
@@ -231,6 +232,8 @@ class _Handler(BaseHTTPRequestHandler):
         # audited before the answer leaves: the log is complete by the time the client knows
         self._audit(identity, url.path, action, params, resp.status, message)
         self._respond(resp)
+        if not self._body_read and not self._expect_continue:
+            self._drain()
 
     def _read_body(self) -> bytes:
         if self.headers.get("Transfer-Encoding"):
@@ -247,6 +250,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._expect_continue:
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             self.wfile.flush()
+        self._body_read = True
         chunks = []
         left = length
         while left > 0:
@@ -256,6 +260,24 @@ class _Handler(BaseHTTPRequestHandler):
             chunks.append(chunk)
             left -= len(chunk)
         return b"".join(chunks)
+
+    def _drain(self, limit: int = 4 * MAX_BODY, seconds: float = 2.0) -> None:
+        """Read and discard a body we refused without reading (bounded), so the client can
+        finish sending and read our answer instead of meeting a connection reset."""
+        raw = self.headers.get("Content-Length", "") if self.headers else ""
+        if not raw.strip().isdigit() or int(raw) == 0:
+            return
+        deadline = time.monotonic() + seconds
+        left = min(int(raw), limit)
+        try:
+            while left > 0 and time.monotonic() < deadline:
+                self.request.settimeout(max(0.05, deadline - time.monotonic()))
+                chunk = self.rfile.read1(min(left, 65536)) if hasattr(self.rfile, "read1") else b""
+                if not chunk:
+                    break
+                left -= len(chunk)
+        except OSError:
+            pass
 
     def _respond(self, resp: Response) -> None:
         payload = b"" if self.command == "HEAD" else json.dumps(resp.body, indent=1).encode() + b"\n"

@@ -17,9 +17,6 @@ from .errors import ValidationError
 
 # --- JSON shape helpers --------------------------------------------------------
 
-_MISSING = object()
-
-
 def type_name(value: object) -> str:
     if value is None:
         return "null"
