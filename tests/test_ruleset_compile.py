@@ -176,3 +176,10 @@ def test_queues_are_encoded_parents_first() -> None:
     queues = [decode_queue(q) for q in compiled.queues]
     assert [(q.qname, q.parent, q.ifname) for q in queues] == [("rootq", "", "lo0"), ("std", "rootq", "lo0")]
     assert queues[1].linkshare[2] == (5000000, 0) and queues[1].qlimit == 50
+
+
+@pytest.mark.parametrize("anchor", ["_1", "a/_b", "a//b", "a/*"])
+def test_reserved_or_malformed_anchor_paths_are_refused(anchor: str) -> None:
+    with pytest.raises(RulesetError) as info:
+        compile_ruleset("pass\n", ABI, anchor)
+    assert "anchor" in info.value.message

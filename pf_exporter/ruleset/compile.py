@@ -102,6 +102,12 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
     Raises :class:`RulesetError` on any error pfctl would report, and for what this
     compiler does not load: ``load anchor`` (load that anchor separately), option and
     queue statements inside an anchor (pfctl ignores the former)."""
+    if anchor.startswith("_") or "/_" in anchor:
+        message = "anchor names beginning with '_' cannot be modified from the command line"
+        raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
+    if anchor and (anchor.startswith("/") or anchor.endswith("/") or "//" in anchor or "*" in anchor):
+        message = f"invalid anchor path {anchor!r}: use names separated by single slashes"
+        raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
     ruleset = run_pfctl(text, filename, host=host or corpus_host(), anchor=anchor, macros=macros,
                         read_file=read_file or no_file_access, follow_load_anchors=False, optimize=optimize,
                         kernel_table_names=True)
