@@ -885,6 +885,10 @@ def diocgetrule(sim: Simulator, fd: SimTransport, pr: ctypes.Structure) -> None:
         if where in ("src", "dst", "rdr", "nat", "route"):
             ra = getattr(out, where)
             ra.addr.p.tblcnt = sim.tables.copyout_count(kt)
+    for where in ("src", "dst", "rdr", "nat", "route"):  # pfi_dynaddr_copyout()
+        aw = getattr(out, where).addr
+        if aw.type == C.PF_ADDR_DYNIFTL:
+            aw.p.dyncnt = sim.dyn_count(cstr(field_bytes(aw.v, "ifname")), aw.iflags, r.af)
     if pr.action == C.PF_GET_CLR_CNTR:
         r.evaluations = 0.0
         r.packets = [0.0, 0.0]

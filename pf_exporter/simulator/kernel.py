@@ -475,6 +475,12 @@ class Simulator:
             kt = self.tables.attach_table(rs, cstr(kr.overload_tblname))
             kt.flags |= C.PFR_TFLAG_ACTIVE
             r.tables.append(("overload", kt))
+        for where in ("src", "dst", "rdr", "nat", "route"):
+            ra = getattr(kr, where)
+            if ra.addr.type == C.PF_ADDR_DYNIFTL:  # pfi_dynaddr_setup(): a kif reference for the rule
+                ifname = cstr(ra.addr.v.ifname)
+                self.kif_get(ifname).rules += 1
+                r.kifs.append(ifname)
         for where in ("src", "dst"):
             aw = getattr(kr, where).addr
             if aw.type == C.PF_ADDR_TABLE:
@@ -664,6 +670,37 @@ class Simulator:
         if k.rules <= 0 and not k.has_ifp and not k.is_group and k.states == 0 and not k.flagrefs:
             del self.kifs[name]
             self._kif_order = None
+
+    def dyn_count(self, ifname: str, iflags: int, af: int) -> int:
+        """pfi_dynaddr_update() + pfr_dynaddr_update(): how many addresses of family *af* (0: both)
+        a dynamic interface address `(ifname)` stands for (what DIOCGETRULE puts in p.dyncnt)."""
+        kif = self.kifs.get(ifname)
+        if kif is None:
+            return 0
+        members = [kif] if kif.has_ifp else [self.kifs[m] for m in kif.members if m in self.kifs]
+        seen: set[tuple[int, bytes, int]] = set()
+        for m in members:
+            if not m.has_ifp:
+                continue
+            broadcast = not m.name.startswith(("lo", "pflog", "enc", "wg", "gif", "gre", "tun", "pppoe"))
+            p2p = m.name.startswith(("gif", "gre", "tun", "pppoe"))
+            got = {4: False, 6: False}
+            for fam, addrs in ((4, m.v4), (6, m.v6)):
+                for ip, plen in addrs:
+                    if iflags & C.PFI_AFLAG_BROADCAST and (fam == 6 or not broadcast):
+                        continue
+                    if iflags & C.PFI_AFLAG_PEER and not p2p:
+                        continue
+                    if iflags & C.PFI_AFLAG_NETWORK and fam == 6 and ip[:2] == b"\xfe\x80":
+                        continue
+                    if iflags & C.PFI_AFLAG_NOALIAS and got[fam]:
+                        continue
+                    got[fam] = True
+                    net = plen if iflags & C.PFI_AFLAG_NETWORK else (32 if fam == 4 else 128)
+                    value = int.from_bytes(ip, "big") >> (len(ip) * 8 - net) if net else 0
+                    seen.add((fam, value.to_bytes(16, "big"), net))
+        want = {C.AF_INET: (4,), C.AF_INET6: (6,)}.get(af, (4, 6))
+        return sum(1 for fam, _a, _n in seen if fam in want)
 
     def ordered_kifs(self) -> list[SimKif]:
         """pfi_ifs in RB order (by name)."""
@@ -925,18 +962,36 @@ def _check_af(r: ctypes.Structure) -> None:
         raise KernelError(errno.EPFNOSUPPORT)
 
 
+def _addr_wrap_key(aw: ctypes.Structure, af: int) -> tuple[object, ...]:
+    """What pf_addr_wrap_neq() compares for each address type."""
+    t = aw.type
+    if t in (C.PF_ADDR_ADDRMASK, C.PF_ADDR_RANGE):
+        return (t, bytes(aw.v.a.addr), bytes(aw.v.a.mask))
+    if t == C.PF_ADDR_DYNIFTL:
+        # the same pfid_kt, whose name pfi_dynaddr_setup() makes of the interface, the flags and
+        # the prefix (an IPv4 /32 counts as 128, like IPv6's)
+        net = int.from_bytes(bytes(aw.v.a.mask), "big").bit_count()
+        if af == C.AF_INET and net == 32:
+            net = 128
+        return (t, aw.v.ifname, aw.iflags, net)
+    if t == C.PF_ADDR_TABLE:
+        return (t, aw.v.tblname)
+    if t == C.PF_ADDR_RTLABEL:
+        return (t, aw.v.rtlabelname)
+    return (t,)
+
+
 def calc_skip_steps(rules: list[SimRule]) -> None:
     """pf_calc_skip_steps(): for each of the 9 skip fields, the number of the next rule that differs."""
     if not rules:
         return
 
-    def keys(r: SimRule) -> tuple[bytes, ...]:
+    def keys(r: SimRule) -> tuple[object, ...]:
         k = r.kr
         return (
-            bytes(k.ifname) + bytes([k.ifnot]), bytes([k.direction]), k.onrdomain.to_bytes(4, "little", signed=True)
-            + bytes([k.ifnot]), bytes([k.af]), bytes([k.proto]),
-            bytes([k.src.neg]) + bytes(k.src.addr)[:64], bytes([k.dst.neg]) + bytes(k.dst.addr)[:64],
-            bytes(k.src)[-8:-2] + bytes([k.src.port_op]), bytes(k.dst)[-8:-2] + bytes([k.dst.port_op]),
+            (k.ifname, k.ifnot), k.direction, (k.onrdomain, k.ifnot), k.af, k.proto,
+            (k.src.neg, _addr_wrap_key(k.src.addr, k.af)), (k.dst.neg, _addr_wrap_key(k.dst.addr, k.af)),
+            (k.src.port[0], k.src.port[1], k.src.port_op), (k.dst.port[0], k.dst.port[1], k.dst.port_op),
         )
 
     ks = [keys(r) for r in rules]

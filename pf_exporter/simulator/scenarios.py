@@ -345,7 +345,7 @@ def _state_count(sim: Simulator, default: int, fill: float | None) -> int:
 
 def build_empty(sim: Simulator, state_fill: float | None) -> None:
     ld = Loader(sim)
-    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128",))
+    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128", "fe80::1/64"))
     ld.iface("em0", ("egress",), ("198.51.100.7/24",), traffic=0.0)
     ld.skip("lo")
     ld.begin("")
@@ -371,7 +371,7 @@ def build_small(sim: Simulator, state_fill: float | None) -> None:
     ld.iface("vlan10", ("vlan",), ("10.10.0.1/24",), traffic=150)
     ld.iface("vlan20", ("vlan",), ("10.20.0.1/24",), traffic=60)
     ld.iface("wg0", ("wg",), ("10.99.0.1/24",), traffic=40)
-    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128",), traffic=5)
+    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128", "fe80::1/64"), traffic=5)
     ld.iface("pflog0", ("pflog",))
     ld.iface("enc0", ("enc",))
     ld.skip("lo")
@@ -477,7 +477,7 @@ def build_large(sim: Simulator, state_fill: float | None) -> None:
     rng = sim.rng
     for i in range(4):
         ld.iface(f"em{i}", ("egress",) if i == 0 else (), (f"198.51.{100 + i}.1/24",), traffic=3000)
-    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128",))
+    ld.iface("lo0", ("lo",), ("127.0.0.1/8",), ("::1/128", "fe80::1/64"))
     ld.iface("pflog0", ("pflog",))
     ld.iface("enc0", ("enc",))
     vlans = [f"vlan{100 + i}" for i in range(193)]
