@@ -67,7 +67,7 @@ def test_rules_of_an_anchor_as_json_and_text(admin: Admin) -> None:
     assert status == 200
     assert body["anchor"] == "office"
     assert body["rules"][0] == {"action": "pass", "direction": "in", "interface": "vlan10", "af": "inet",
-                                "from": "10.10.0.0/24", "state": "keep", "label": "office-in"}
+                                "from": "10.10.0.0/24", "flags": "any", "state": "keep", "label": "office-in"}
     assert body["rules"][2] == {"action": "anchor", "anchor": "guests", "direction": "in", "interface": "vlan20"}
     assert body["text"].splitlines()[2] == 'anchor "guests" in on vlan20 all'
 

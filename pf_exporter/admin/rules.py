@@ -26,14 +26,14 @@ proto        ``tcp``, ``udp``, ``icmp``, ``icmp6``, ... or 1-255
 from, to     ``"any"``, ``"192.0.2.0/24"``, ``"!10.0.0.0/8"``, ``"<table>"``, ``"!<table>"`` or an object
              ``{"address": ..., "table": ..., "negate": bool, "port": ...}``; ports need tcp/udp:
              ``22``, ``"1024:65535"``, ``">=1024"``, ``"!=80"``, ``"1000<>2000"``, ``"1000><2000"``
-flags        tcp only: ``"S/SA"`` or ``"any"``
+flags        ``"S/SA"`` (tcp only) or ``"any"``; stateful pass rules get pf's default S/SA when omitted
 icmp_type    icmp/icmp6 only: 0-255, with optional ``icmp_code``
 state        pass only: ``"keep"`` | ``"modulate"`` | ``"synproxy"`` | ``"none"`` or an object with
              ``type`` and ``max``, ``max_src_states``, ``max_src_nodes``, ``max_src_conn``,
              ``max_src_conn_rate`` (``"n/seconds"``), ``overload`` (table), ``flush``
              (``"rule"`` | ``"global"``), ``source_track`` (``"rule"`` | ``"global"``), ``sloppy``,
              ``if_bound``, ``no_sync``, ``pflow`` (booleans), ``timeouts`` (``{"tcp.established": 600}``).
-             Omitted: pf's default (pass rules keep state; tcp ones with flags S/SA).
+             Omitted: pf's default (pass rules keep state).
 label, tag   strings (at most 63 bytes, no ``"`` ``\\`` ``$``); ``tagged`` matches a tag
 ============ ===================================================================================
 
@@ -702,8 +702,16 @@ def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
         out["from"] = src
     if dst is not None:
         out["to"] = dst
-    if r.flags or r.flagset:
-        out["flags"] = f"{flags_text(int(r.flags))}/{flags_text(int(r.flagset))}"
+    flags_pair = (int(r.flags), int(r.flagset))
+    if action == C.PF_PASS and r.keep_state and not anchor_call:
+        # pfctl gives stateful pass rules "flags S/SA" unless told otherwise: leave that
+        # default implicit, and make its absence explicit, so the JSON loads back the same
+        if flags_pair == (0, 0):
+            out["flags"] = "any"
+        elif flags_pair != (0x02, 0x12):
+            out["flags"] = f"{flags_text(flags_pair[0])}/{flags_text(flags_pair[1])}"
+    elif flags_pair != (0, 0):
+        out["flags"] = f"{flags_text(flags_pair[0])}/{flags_text(flags_pair[1])}"
     if r.type:
         out["icmp_type"] = int(r.type) - 1
         if r.code:
