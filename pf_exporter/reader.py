@@ -235,6 +235,11 @@ class Reader:
             try:
                 return fn()
             except PfBusy as e:
+                if e.request == "DIOCGETRULES":
+                    # not a changing ruleset: pf_open_trans() refused a 513th ticket on this descriptor
+                    raise PfBusy(e.errno or 16, "DIOCGETRULES",
+                                 "this descriptor holds pf's maximum of 512 rule tickets (at securelevel > 1 "
+                                 "the kernel refuses DIOCXEND); reopen /dev/pf to release them") from None
                 last = e
         raise PfBusy(16, what, f"the ruleset kept changing during the walk ({self.retries + 1} attempts): {last}")
 
@@ -351,7 +356,7 @@ class Reader:
         The kernel answers ps_len = 0 with the bytes it needs and then fills whole states
         up to ps_len with no truncation flag, so a completely filled buffer is grown and
         read again.  Only the raw buffer is held; states are decoded as they are consumed."""
-        raw, count = self.state_buffer(max_states)
+        raw, count = self._state_buffer(max_states)
         dec = self._decoder()
         esize = dec.size
         for i in range(count):
@@ -363,7 +368,7 @@ class Reader:
         self.device.ioctl("DIOCGETSTATES", ps)
         return ps.ps_len // ctypes.sizeof(self.layout.pfsync_state)
 
-    def state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array, int]:
+    def _state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array, int]:
         """The raw pfsync_state array and how many states it holds."""
         esize = ctypes.sizeof(self.layout.pfsync_state)
         ps = self.abi.new("pfioc_states")

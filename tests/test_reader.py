@@ -378,3 +378,14 @@ def test_no_ctypes_object_escapes(reader):
     walk(snap)
     walk(list(reader.states(max_states=50)))
     walk(reader.table_addresses("", "spamd"))
+
+
+def test_a_full_ticket_table_is_reported_as_such_not_retried(sim_device):
+    dev = sim_device(securelevel=2)
+    r = Reader(dev)
+    for _ in range(512):
+        r.rules("office")
+    calls = dev.transport.sim.calls["DIOCGETRULES"]
+    with pytest.raises(PfBusy, match="512 rule tickets"):
+        r.rules("office")
+    assert dev.transport.sim.calls["DIOCGETRULES"] == calls + 1

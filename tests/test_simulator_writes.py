@@ -392,3 +392,29 @@ def test_every_release_accepts_the_same_transaction():
         add_rule(sim, fd, "", tr.ticket(0), action="pass", label=f"r{release}")
         call(fd, "DIOCXCOMMIT", tr.io)
         assert [r.label for r in Reader(Device(sim.abi, sim.open(False))).rules()] == [f"r{release}"]
+
+
+def test_dynamic_interface_addresses_show_their_address_count(sim, rw, reader):
+    """pfi_dynaddr_copyout(): `(lo0)` stands for 127.0.0.1 in inet and ::1, fe80::1 in inet6."""
+    tr = Trans(sim, (C.PF_TRANS_RULESET, "dyn"))
+    call(rw, "DIOCXBEGIN", tr.io)
+    for af, mask in (("inet", b"\xff" * 4), ("inet6", b"\xff" * 16), ("inet", b"\xff" * 4)):
+        r = build_rule(sim.layout, "pass", af=af)
+        r.src.addr.type = C.PF_ADDR_DYNIFTL
+        set_str(r.src.addr.v, "ifname", "lo0")
+        ctypes.memmove(ctypes.addressof(r.src.addr.v.a.mask), mask, len(mask))
+        pr = sim.layout.pfioc_rule(ticket=tr.ticket(0), rule=r)
+        set_str(pr, "anchor", "dyn")
+        call(rw, "DIOCADDRULE", pr)
+    call(rw, "DIOCXCOMMIT", tr.io)
+    pr = sim.layout.pfioc_rule()
+    set_str(pr, "anchor", "dyn")
+    call(rw, "DIOCGETRULES", pr)
+    got = []
+    for _ in range(3):
+        call(rw, "DIOCGETRULE", pr)
+        got.append((pr.rule.src.addr.p.dyncnt, pr.rule.skip[C.PF_SKIP_SRC_ADDR].nr))
+    call(rw, "DIOCXEND", ctypes.c_uint32(pr.ticket))
+    # counts per family; and the three share one dynamic table, so the src-address skip runs to the end
+    assert got == [(1, 0xFFFFFFFF), (2, 0xFFFFFFFF), (1, 0xFFFFFFFF)]
+    assert sim.kifs["lo0"].rules == 3
