@@ -718,9 +718,11 @@ class Simulator:
 
     def insert_state(self, st: SimState) -> None:
         """pf_state_insert(): ids come from pf_status.stateid, creatorid is the hostid."""
+        st.id = self.stateid  # htobe64(pf_status.stateid++)
         self.stateid += 1
-        st.id = self.stateid
         self.states[st.id] = st
+        if st.proto == C.IPPROTO_TCP and st.timeout == C.PFTM_TCP_OPENING:
+            self.states_halfopen += 1
         heapq.heappush(self._deaths, (st.death, st.id))
         self.fcounters[C.FCNT_STATE_INSERT] += 1
         if st.rule is not None:
@@ -790,6 +792,8 @@ class Simulator:
         if self.states.pop(st.id, None) is None:
             return
         self.fcounters[C.FCNT_STATE_REMOVALS] += 1
+        if st.proto == C.IPPROTO_TCP and st.timeout == C.PFTM_TCP_OPENING:
+            self.states_halfopen -= 1
         if st.rule is not None:
             st.rule.states_cur -= 1
         k = self.kifs.get(st.kif)

@@ -314,8 +314,6 @@ class StateMaker:
             rate=r.uniform(0.05, 30), bpp=r.uniform(80, 1200), age=r.randrange(0, 3600) if age is None else age,
             lifetime=r.expovariate(1 / 600.0) + 5, log=f.log,
         )
-        if proto == C.IPPROTO_TCP and peers[0] < TCPS_ESTABLISHED:
-            self.sim.states_halfopen += 1
         return st
 
     def fill(self, n: int) -> None:
