@@ -1067,11 +1067,11 @@ def state_keys(st: object) -> tuple[tuple[bytes, bytes, int, int, int, int], ...
 
 
 @handles("DIOCKILLSTATES")
-def dioockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> None:
+def diockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> None:
     """DIOCKILLSTATES: by state id; by an exact connection (af, proto and both ports `=`);
     or every state matching af, proto, rdomain, addresses/masks, port ranges, label, interface."""
     if psk.psk_pfcmp.id:
-        creator = psk.psk_pfcmp.creatorid or host_network(sim.hostid)
+        creator = psk.psk_pfcmp.creatorid or host_from_network(sim.hostid)
         st = _state_by_id(sim, psk.psk_pfcmp.id, creator)
         if st is not None:
             sim.remove_state(st)  # type: ignore[arg-type]
@@ -1129,10 +1129,6 @@ def dioockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> 
         sim.remove_state(st)
         killed += 1
     psk.psk_killed = killed
-
-
-def host_network(value: int) -> int:
-    return host_from_network(value)
 
 
 @handles("DIOCGETSRCNODES")

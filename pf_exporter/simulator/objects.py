@@ -34,12 +34,6 @@ def set_cstr(obj: ctypes.Structure, field: str, value: str | bytes) -> None:
     ctypes.memmove(ctypes.addressof(obj) + desc.offset, data.ljust(desc.size, b"\0"), desc.size)
 
 
-def nul_padded(raw: bytes) -> bool:
-    """True when *raw* is a NUL-terminated string followed only by NULs (pfr_fix_anchor's rule)."""
-    n = raw.find(b"\0")
-    return n >= 0 and not raw[n:].strip(b"\0")
-
-
 class SimAnchor:
     """``struct pf_anchor`` with its ``pf_ruleset`` (the main ruleset is the anchor with path "")."""
 
