@@ -307,3 +307,35 @@ def test_head_answers_headers_only(admin: Admin) -> None:
     resp = conn.getresponse()
     assert resp.status == 405 and resp.read() == b""
     conn.close()
+
+
+def test_basic_auth_users_of_the_admin_web_config(tmp_path: Path) -> None:
+    import base64
+
+    import bcrypt
+
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  ops: {bcrypt.hashpw(b'open sesame', bcrypt.gensalt(4)).decode()}\n")
+    wdev, reader = devices(Simulator("empty"))
+    audit = tmp_path / "audit.log"
+    server = build_admin_server(AdminConfig("127.0.0.1:0", web_config_file=str(web), audit_log=str(audit)),
+                                wdev, reader)
+    server.start()
+    try:
+        def status(password: str | None) -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+            headers = {}
+            if password is not None:
+                headers["Authorization"] = "Basic " + base64.b64encode(f"ops:{password}".encode()).decode()
+            conn.request("GET", "/api/v1/status", headers=headers)
+            code = conn.getresponse().status
+            conn.close()
+            return code
+
+        assert status(None) == 401 and status("wrong") == 401
+        assert status("open sesame") == 200
+        lines = [json.loads(x) for x in audit.read_text().splitlines()]
+        assert lines[-1]["identity"] == "user:ops"
+        assert "open sesame" not in audit.read_text()
+    finally:
+        server.shutdown()
