@@ -339,7 +339,10 @@ class ParseState:
     table_owner: dict[int, Anchor] = field(default_factory=dict)
     optimize: bool = False  # run pfctl's basic optimizer when loading (-o basic)
     kernel_table_names: bool = False  # name automatic tables as a loading pfctl does, not as -n does
-    kernel_table_counter: int = 0  # id(TableDef) -> ruleset holding it
+    kernel_table_counter: int = 0
+    # parse.y globals that, unlike the block policy, carry over into `load anchor` files
+    keep_state_defaults: list[StateOpt] | None = None
+    default_statelock: int = 0  # id(TableDef) -> ruleset holding it
 
     def temporary_table_name(self) -> str:
         """add_opt_table(): the name an automatic table has while pfctl parses (what -n shows)."""
@@ -426,7 +429,6 @@ class Parser:
         self.astack: list[Anchor] = [anchor]
         self.brace_counter = 0
         self.alast: Anchor | None = None
-        self.keep_state_defaults: list[StateOpt] | None = None
         self.returnicmpdefault = (netdb.ICMP_UNREACH << 8) | netdb.ICMP_UNREACH_PORT
         self.returnicmp6default = (netdb.ICMP6_DST_UNREACH << 8) | netdb.ICMP6_DST_UNREACH_NOPORT
         self.inline_anchors: dict[str, Anchor] = {}
@@ -714,10 +716,10 @@ class Parser:
         elif word == "state-policy":
             self.advance()
             if self.accept_kw("if-bound"):
-                opts.state_policy = PFRULE_IFBOUND
+                opts.state_policy = self.state.default_statelock = PFRULE_IFBOUND
                 self.state.out("set state-policy if-bound")
             elif self.accept_kw("floating"):
-                opts.state_policy = 0
+                opts.state_policy = self.state.default_statelock = 0
                 self.state.out("set state-policy floating")
             else:
                 raise _SyntaxError
@@ -743,9 +745,9 @@ class Parser:
             self.advance()
             options = self.state_opt_list()
             self.require_nl()
-            if self.keep_state_defaults is not None:
+            if self.state.keep_state_defaults is not None:
                 self.fail("cannot redefine state-defaults")
-            self.keep_state_defaults = options
+            self.state.keep_state_defaults = options
         elif word == "syncookies":
             self.advance()
             self.syncookies()
@@ -2144,7 +2146,7 @@ class Parser:
         defaults = False
         if not r.keep_state and r.action == PF_PASS and not fo.marker & FOM_KEEP:
             r.keep_state = PF_STATE_NORMAL
-            options = self.keep_state_defaults
+            options = self.state.keep_state_defaults
             defaults = True
         del defaults
         srctrack = 0
@@ -2238,7 +2240,7 @@ class Parser:
             if srctrack == SRCTRACK_RULE:
                 r.rule_flag |= PFRULE_RULESRCTRACK
         if r.keep_state and not statelock:
-            r.rule_flag |= self.state.options.state_policy
+            r.rule_flag |= self.state.default_statelock
         r.af = _decide_af(src, r.af)
         r.af = _decide_af(dst, r.af)
         if fo.rt:
