@@ -196,3 +196,20 @@ def test_cli_as_a_module() -> None:
     proc = subprocess.run([sys.executable, "-m", "pf_exporter.ruleset", "-a", "regress", "-"], input="pass\n",
                           capture_output=True, text=True, check=False)
     assert (proc.returncode, proc.stdout) == (0, "pass all flags S/SA\n")
+
+
+# -- the basic optimizer (pfctl -o basic) ----------------------------------------------------------
+def test_optimizer_folds_six_addresses_into_a_table_and_drops_covered_rules() -> None:
+    text = ("pass in proto tcp from { 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 } to port 22\n"
+            "pass in proto tcp from 10.0.0.9 to port 22\n"
+            "pass in proto tcp from 10.0.0.9 to port 22\n")
+    result = run_pfctl(text, optimize=True)
+    assert result.output == (
+        "table <__automatic_0> const { 10.0.0.1 10.0.0.2 10.0.0.3 10.0.0.4 10.0.0.5 10.0.0.6 10.0.0.9 }\n"
+        "pass in inet proto tcp from <__automatic_0> to any port = 22 flags S/SA\n")
+    assert [t.anchor for t in result.tables] == [""]
+
+
+def test_optimizer_leaves_labelled_rules_alone() -> None:
+    text = "".join(f'pass in from 10.0.0.{i} label "l{i}"\n' for i in range(8))
+    assert run_pfctl(text, optimize=True).output == run_pfctl(text).output
