@@ -154,7 +154,7 @@ class AdminApi:
             finally:
                 self.mutation_lock.release()
         except PfError as e:
-            raise pf_error(e, route.action) from None
+            raise pf_error(e) from None
 
     # --- helpers -------------------------------------------------------------------
 
@@ -406,7 +406,7 @@ def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
-def pf_error(e: PfError, action: str) -> ApiError:
+def pf_error(e: PfError) -> ApiError:
     """A pf failure as an API error with an explanation (and never a secret)."""
     if isinstance(e, PfNotPresent) or e.errno == errno.EBADF:
         return ApiError(503, f"pf is not available ({e}); is /dev/pf still open? restart the exporter")
@@ -430,7 +430,7 @@ def pf_error(e: PfError, action: str) -> ApiError:
 
 def load_error(e: LoadFailed) -> ApiError:
     """A rolled-back ruleset load: name the rule or table pf refused, with its position."""
-    base = pf_error(e.error, "rules.replace")
+    base = pf_error(e.error)
     item = e.item
     if item is None or base.status != 400:
         if e.stage == "commit" and base.status == 409:
