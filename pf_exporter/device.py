@@ -11,7 +11,7 @@ import ctypes
 import errno
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -139,11 +139,16 @@ class FcntlTransport:
 class Device:
     """pf behind one descriptor; thread-safe (one lock serialises every ioctl and walk)."""
 
-    def __init__(self, abi: Abi, transport: Transport) -> None:
+    # pf_open_trans allows 512 open tickets per descriptor; renew the descriptor well before.
+    KEPT_TICKET_LIMIT = 448
+
+    def __init__(self, abi: Abi, transport: Transport, reopen: Callable[[], Transport] | None = None) -> None:
         self.abi = abi
         self.transport = transport
         self.lock = threading.RLock()
         self._status_ok: bool | None = None
+        self._reopen = reopen
+        self.kept_tickets = 0  # tickets the kernel would not let us release (securelevel > 1)
 
     @property
     def writable(self) -> bool:
@@ -208,8 +213,34 @@ class Device:
         t = ctypes.c_uint32(ticket)
         try:
             self.ioctl("DIOCXEND", t)
+        except PfPermissionError as e:
+            if e.errno != errno.EPERM:
+                raise
+            # pfioctl's securelevel > 1 switch does not list DIOCXEND, so the ticket stays
+            # open until the descriptor is closed (pf_close releases all of its tickets).
+            self.kept_tickets += 1
+            if self.kept_tickets >= self.KEPT_TICKET_LIMIT:
+                self.renew()
         except PfError:
             pass  # already closed (e.g. by DIOCXBEGIN on this fd): nothing left to release
+
+    def renew(self) -> None:
+        """Replace the descriptor with a fresh one, which releases every ticket the old one held."""
+        with self.lock:
+            if self._reopen is None:
+                return
+            try:
+                fresh = self._reopen()
+            except OSError as e:
+                raise PfPermissionError(
+                    e.errno or errno.EACCES, "reopen /dev/pf",
+                    "at securelevel > 1 the kernel refuses DIOCXEND, so pf_exporter must reopen /dev/pf every "
+                    f"{self.KEPT_TICKET_LIMIT} rule walks; run with --run-as root or let the --run-as user "
+                    "read /dev/pf",
+                ) from None
+            old, self.transport = self.transport, fresh
+            self.kept_tickets = 0
+            old.close()
 
     def close(self) -> None:
         with self.lock:
@@ -217,4 +248,4 @@ class Device:
 
 
 def open_device(abi: Abi, path: str = "/dev/pf", writable: bool = False) -> Device:
-    return Device(abi, FcntlTransport(path, writable))
+    return Device(abi, FcntlTransport(path, writable), reopen=lambda: FcntlTransport(path, writable))

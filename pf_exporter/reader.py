@@ -91,7 +91,7 @@ class Reader:
             src_nodes=s.src_nodes,
             fragments=s.fragments,
             debug=s.debug,
-            hostid=int.from_bytes(s.hostid.to_bytes(4, "little"), "big"),  # kept in network order
+            hostid=socket.ntohl(s.hostid),  # the kernel keeps it in network byte order
             reass=s.reass,
             stateid=s.stateid,
             syncookies_active=bool(s.syncookies_active),

@@ -117,3 +117,31 @@ def test_xend_argument_is_a_pointer_to_the_ticket(sim, device):
     device.ioctl("DIOCGETRULES", pr)
     device.ioctl("DIOCXEND", ctypes.c_uint32(pr.ticket))
     assert sim.open_tickets() == 0
+
+
+def test_at_securelevel_2_kept_tickets_are_released_by_renewing_the_descriptor():
+    """DIOCXEND is refused at securelevel > 1, so the device reopens /dev/pf before the
+    kernel's 512-ticket limit is reached; closing the old descriptor releases its tickets."""
+    from pf_exporter.reader import Reader
+    from pf_exporter.simulator import simulated_device
+
+    sim = Simulator("small", securelevel=2)
+    dev = simulated_device(sim)
+    r = Reader(dev)
+    for _ in range(1500):
+        r.rules("office")
+    assert dev.kept_tickets < Device.KEPT_TICKET_LIMIT
+    assert sim.open_tickets() == dev.kept_tickets
+
+
+def test_renewing_is_refused_with_the_fix_when_the_descriptor_cannot_be_reopened():
+    sim = Simulator("small", securelevel=2)
+
+    def denied():
+        raise PermissionError(13, "Permission denied")
+
+    dev = Device(sim.abi, sim.open(False), reopen=denied)
+    dev.kept_tickets = Device.KEPT_TICKET_LIMIT - 1
+    with pytest.raises(PfPermissionError, match="--run-as root"):
+        with dev.ruleset_ticket(""):
+            pass

@@ -30,4 +30,4 @@ def simulated_device(
     """A :class:`Device` on a new descriptor of *sim* (built from the other arguments when None)."""
     if sim is None:
         sim = Simulator(scenario, release=release, arch=arch, seed=seed)
-    return Device(sim.abi, sim.open(writable))
+    return Device(sim.abi, sim.open(writable), reopen=lambda: sim.open(writable))
