@@ -9,19 +9,23 @@ what to do.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import grp
 import logging
+import os
 import re
+import select
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from . import logsetup
+from . import logsetup, openbsd, privsep
 from .collectors import COLLECTORS
 from .exporter import SELF_SPECS, VERSION, ExporterInfo, PfExporter, build_collectors, build_registry
 from .web import (
@@ -38,6 +42,13 @@ log = logging.getLogger("pf_exporter")
 
 SCENARIOS = ("small", "large")
 DEFAULT_SIMULATED_RELEASE = "7.9"
+
+# SIGTERM/SIGINT: how long the scrapes under way may take to finish before the process exits anyway
+# (rc.subr waits 30 s, daemon_timeout, before it gives up on a stop).
+DRAIN_TIMEOUT = 10.0
+# How long closing pf waits for a rule walk still holding the descriptor; exiting closes it
+# anyway, and the kernel's pfclose() then releases every ticket the descriptor held.
+PF_CLOSE_TIMEOUT = 5.0
 
 
 class StartupError(Exception):
@@ -96,11 +107,19 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--simulate.state-fill", dest="state_fill", type=_fraction, default=None, metavar="FRACTION",
                      help="fill the simulated state table to this fraction of its limit (e.g. 0.85)")
 
+    proc = p.add_argument_group("process")
+    proc.add_argument("--run-as", dest="run_as", metavar="USER",
+                      help="once pf is open, the listeners bound and the key files read, become USER for good; "
+                      f"started as root on OpenBSD the default is {privsep.DEFAULT_OPENBSD_USER}, elsewhere "
+                      "the user is kept (with a warning if it is root); 'root' keeps root on purpose")
+
     lg = p.add_argument_group("logging")
     lg.add_argument("--log.level", dest="log_level", choices=("debug", "info", "warn", "error"), default="info",
                     help="only log messages with this severity or above (default info)")
     lg.add_argument("--log.format", dest="log_format", choices=logsetup.FORMATS, default="logfmt",
                     help="log line format (default logfmt)")
+    lg.add_argument("--log.syslog", dest="log_syslog", action="store_true",
+                    help="log to syslog(3) with the daemon facility instead of stderr")
     p.add_argument("--version", action="version", version=f"pf_exporter {VERSION}")
     return p
 
@@ -120,48 +139,81 @@ def enabled_collectors(args: argparse.Namespace) -> list[str]:
 
 @dataclass
 class Pf:
-    """The opened pf: what the exporter reads from and what it says about it."""
+    """The opened pf: what the exporter reads from and what it says about it.
+
+    ``writable`` is a second, read-write descriptor, opened only when asked for (the admin API);
+    the metrics never use it.
+    """
 
     source: Any  # a pf_exporter.reader.Reader
     info: ExporterInfo
     close: Callable[[], None] = lambda: None
     before_scrape: Callable[[], None] | None = None
+    writable: Any | None = None  # a pf_exporter.device.Device opened O_RDWR
 
 
-def open_pf(args: argparse.Namespace) -> Pf:
-    """Open the real /dev/pf (or the simulator) and check that pf answers."""
+def close_device(device: Any, timeout: float = PF_CLOSE_TIMEOUT) -> None:
+    """Close a pf descriptor once no rule walk holds it (bounded: exit would close it anyway)."""
+    if device.lock.acquire(timeout=timeout):
+        try:
+            device.close()
+        finally:
+            device.lock.release()
+    else:
+        log.warning("a pf request is still running; its descriptor is closed at exit, which releases its tickets")
+
+
+def open_pf(args: argparse.Namespace, *, writable: bool = False) -> Pf:
+    """Open the real /dev/pf (or the simulator) read-only and check that pf answers.
+
+    With ``writable`` a second, read-write descriptor is opened too (``Pf.writable``), for the
+    admin API: only root can open it, so this happens before any privilege drop.
+    """
     from .abi import UnsupportedRelease, select_abi
     from .device import PfError, PfNotPresent, open_device
     from .reader import Reader
 
     before_scrape = None
+    rw = None
     try:
         if args.simulate:
-            device, before_scrape = _simulated_device(args)
+            device, before_scrape, rw = _simulated_device(args, writable)
         else:
             abi = select_abi(args.release)
             device = open_device(abi, args.device)
+            if writable:
+                try:
+                    rw = open_device(abi, args.device, writable=True)
+                except PfError:
+                    device.close()
+                    raise
     except UnsupportedRelease as e:
         raise StartupError(str(e)) from None
     except PfError as e:
         hint = "; without pf (not on OpenBSD) try --simulate" if isinstance(e, PfNotPresent) else ""
-        raise StartupError(f"cannot open pf: {e}{hint}") from None
+        raise StartupError(f"cannot open pf{' for writing' if writable else ''}: {e}{hint}") from None
+    devices = [d for d in (device, rw) if d is not None]
+
+    def close() -> None:
+        for d in devices:
+            close_device(d)
+
     reader = Reader(device)
     abi = device.abi
     try:
         reader.status()
     except PfError as e:
-        device.close()
+        close()
         raise StartupError(
             f"pf does not answer DIOCGETSTATUS: {e}; check that this is OpenBSD {abi.release} (--pf.release)"
         ) from None
     features = frozenset({"limiters"}) if abi.has_limiters else frozenset()
-    return Pf(reader, ExporterInfo(abi.release, abi.arch, features), device.close, before_scrape)
+    return Pf(reader, ExporterInfo(abi.release, abi.arch, features), close, before_scrape, rw)
 
 
-def _simulated_device(args: argparse.Namespace) -> tuple[Any, Callable[[], None]]:
-    """A Device on the simulator, and the hook that lets simulated traffic flow in step
-    with real time (run before every scrape, so rates look alive in Prometheus)."""
+def _simulated_device(args: argparse.Namespace, writable: bool = False) -> tuple[Any, Callable[[], None], Any]:
+    """A Device on the simulator (and a writable one if asked), and the hook that lets simulated
+    traffic flow in step with real time (run before every scrape, so rates look alive in Prometheus)."""
     from .simulator import Simulator, simulated_device
 
     try:
@@ -170,6 +222,7 @@ def _simulated_device(args: argparse.Namespace) -> tuple[Any, Callable[[], None]
     except ValueError as e:
         raise StartupError(f"cannot simulate: {e}") from None
     device = simulated_device(sim)
+    rw = simulated_device(sim, writable=True) if writable else None
     last = [time.monotonic()]
 
     def advance() -> None:
@@ -178,7 +231,7 @@ def _simulated_device(args: argparse.Namespace) -> tuple[Any, Callable[[], None]
             sim.advance(max(0.0, now - last[0]))
         last[0] = now
 
-    return device, advance
+    return device, advance, rw
 
 
 def load_config(args: argparse.Namespace) -> WebConfig:
@@ -198,33 +251,64 @@ class Service:
     exporter: PfExporter
     server: MetricsServer
     args: argparse.Namespace
+    # Set by harden(): the credentials and sandbox the process ended up with.
+    dropped: privsep.DropResult | None = None
+    sandboxed: bool = False
+    # More work for SIGHUP (e.g. the admin API's token files); each returns False when it kept the old state.
+    reloaders: list[Callable[[], bool]] = field(default_factory=list)
 
-    def close(self) -> None:
-        self.server.shutdown()
+    def close(self, drain_timeout: float = 0.0) -> None:
+        """Stop accepting, let the scrapes under way finish (up to ``drain_timeout`` s), close pf.
+
+        A scrape that reads rules holds a walk ticket until its DIOCXEND, which the device
+        always sends, so once the scrapes are done no ticket is left; pf is closed last.
+        """
+        left = self.server.shutdown(drain_timeout)
+        if left:
+            log.warning("scrapes still running at exit", extra={"requests": left, "waited_seconds": drain_timeout})
         self.pf.close()
 
+    def tls_files(self) -> list[str]:
+        """The certificate, key and client CA files the current web config names."""
+        tls = self.server.app.config.tls
+        return [] if tls is None else [f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f]
+
+    def reload_files(self) -> list[str]:
+        """The files SIGHUP re-reads: the web config and the TLS files it names now."""
+        return ([self.args.web_config] if self.args.web_config else []) + self.tls_files()
+
     def reload(self) -> bool:
-        """Re-read --web.config.file (SIGHUP); on any problem keep serving with the old one."""
-        if not self.args.web_config:
-            return True
-        try:
-            self.server.update_config(load_web_config(self.args.web_config))
-        except WebConfigError as e:
-            log.error("web config not reloaded, keeping the previous one", extra={"err": str(e)})
-            return False
-        log.info("web config reloaded", extra={"file": self.args.web_config})
-        return True
+        """Re-read --web.config.file and the TLS files (SIGHUP); on any problem keep serving with the old ones.
+
+        The listeners stay open throughout; new connections get the new certificate and users.
+        """
+        ok = True
+        if self.args.web_config:
+            try:
+                self.server.update_config(load_web_config(self.args.web_config))
+            except WebConfigError as e:
+                extra = {"err": str(e)}
+                if self.sandboxed:
+                    extra["hint"] = "unveil(2) shows only the files named at start-up: a new path needs a restart"
+                log.error("web config not reloaded, keeping the previous one", extra=extra)
+                ok = False
+            else:
+                log.info("web config reloaded", extra={"file": self.args.web_config, "tls": self.server.tls})
+        for reload in self.reloaders:
+            ok = reload() and ok
+        return ok
 
 
-def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebConfig | None = None) -> Service:
-    """Validate the configuration, open pf and bind the listeners (does not serve yet)."""
+def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebConfig | None = None, *,
+                  writable: bool = False) -> Service:
+    """Validate the configuration, open pf, read the web config and bind the listeners (does not serve yet)."""
     if not args.telemetry_path.startswith("/") or args.telemetry_path in ("/", "/-/healthy"):
         raise StartupError(f"--web.telemetry-path {args.telemetry_path!r} must be a path such as /metrics")
     names = enabled_collectors(args)
     if config is None:
         config = load_config(args)
     if pf is None:
-        pf = open_pf(args)
+        pf = open_pf(args, writable=writable)
     collectors = build_collectors(names, pf.info.features, per_rule=args.per_rule)
     exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape)
     default_registry = build_registry(exporter)
@@ -256,25 +340,200 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
     return Service(pf, exporter, server, args)
 
 
-def harden(service: Service) -> None:
-    """Hook point, called once /dev/pf is open and the sockets are bound, before serving:
-    the place for the privilege drop (privsep) and unveil/pledge (openbsd); raise
-    StartupError to refuse to start.  After it, the exporter opens no file but the
-    --web.config.file and the certificates it names (re-read on SIGHUP)."""
+# --- privilege drop and sandbox ------------------------------------------------------------------------
+
+@dataclass
+class Hardening:
+    """The system calls start-up uses to give up privileges; tests inject fakes.
+
+    ``euid``/``sysname`` default to the process's own; ``libc`` set forces the unveil(2)/pledge(2)
+    calls (against that libc) even off OpenBSD; ``access`` checks what the dropped user can read.
+    """
+
+    syscalls: privsep.Syscalls | None = None
+    euid: int | None = None
+    sysname: str | None = None
+    libc: Any | None = None
+    access: Callable[[str, int], bool] = os.access
+    chdir: Callable[[str], None] = os.chdir
+    plans: list[openbsd.SandboxPlan] = field(default_factory=list)  # every plan built, for tests and logs
 
 
-# --- main ----------------------------------------------------------------------------------------------
-
-def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
-    service = build_service(args)
+def decide_run_as(args: argparse.Namespace, hardening: Hardening) -> privsep.RunAs:
+    """The --run-as policy, decided before anything is opened."""
     try:
-        harden(service)
+        return privsep.decide_run_as(args.run_as, euid=hardening.euid, sysname=hardening.sysname)
+    except privsep.PrivilegeError as e:
+        raise StartupError(str(e)) from None
+
+
+def absolute_paths(args: argparse.Namespace) -> None:
+    """Make the configured file names absolute: start-up changes to "/" before dropping privileges.
+    (TLS files named in the web config are resolved against the config file's directory.)"""
+    if args.web_config:
+        args.web_config = os.path.abspath(args.web_config)
+
+
+def _group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def harden(service: Service, run_as: privsep.RunAs, hardening: Hardening | None = None, *,
+           token_files: Iterable[str] = (), unix_sockets: Iterable[str] = ()) -> None:
+    """Give up what the exporter no longer needs, once /dev/pf is open and the sockets are bound.
+
+    In this order: build the unveil plan (as root, while relative names and symlinks still
+    resolve as configured), chdir("/"), drop to ``run_as.user`` (setgroups, setgid, setuid,
+    verified), warn about reload files the user cannot read, then unveil and pledge (OpenBSD
+    only).  ``token_files``/``unix_sockets`` are the admin API's, when it is on.  Any failure
+    raises StartupError; the caller closes what was opened.
+    """
+    h = hardening or Hardening()
+    tokens = list(token_files)
+    reread = [*service.reload_files(), *tokens]
+    try:
+        plan = openbsd.unveil_plan(
+            web_config_files=[service.args.web_config] if service.args.web_config else [],
+            tls_files=service.tls_files(),
+            token_files=tokens,
+            unix_sockets=list(unix_sockets),
+        )
+    except openbsd.SandboxError as e:
+        raise StartupError(f"cannot plan unveil(2): {e}") from None
+    h.plans.append(plan)
+    try:
+        h.chdir("/")
+    except OSError as e:
+        raise StartupError(f"cannot change directory to /: {e.strerror or e}") from None
+
+    if run_as.user is not None:
+        try:
+            result = privsep.drop_privileges(run_as.user, syscalls=h.syscalls, allow_root=run_as.allow_root)
+        except privsep.PrivilegeError as e:
+            raise StartupError(str(e)) from None
+        service.dropped = result
+        if result.changed:
+            log.info("dropped privileges", extra={"user": result.user, "uid": result.uid, "gid": result.gid})
+        else:
+            log.info("already running as the --run-as user", extra={"user": result.user, "uid": result.uid})
+        group = _group_name(result.gid)
+        for path in privsep.unreadable_files(reread, access=h.access):
+            log.warning(
+                "SIGHUP cannot re-read this file as the exporter's user; it keeps the copy read at start-up",
+                extra={"file": path, "user": result.user,
+                       "fix": f"chgrp {group} {path} && chmod g+r {path}, in a directory {result.user} can search"},
+            )
+    elif run_as.warning:
+        log.warning(run_as.warning)
+
+    try:
+        service.sandboxed = openbsd.apply_sandbox(plan, sysname=h.sysname, libc=h.libc)
+    except openbsd.SandboxError as e:
+        raise StartupError(f"cannot sandbox: {e}") from None
+    if service.sandboxed:
+        log.info("unveil(2) locked, pledge(2) forbids exec", extra={
+            "unveiled": len(plan.unveil), "reloadable": ",".join(reread)})
+    else:
+        log.debug("not OpenBSD: unveil(2) and pledge(2) skipped")
+
+
+def start(args: argparse.Namespace, hardening: Hardening | None = None, *, pf: Pf | None = None) -> Service:
+    """Everything before serving: decide the user, open pf, read the config, bind, harden."""
+    h = hardening or Hardening()
+    run_as = decide_run_as(args, h)
+    absolute_paths(args)
+    service = build_service(args, pf=pf)
+    try:
+        harden(service, run_as, h)
     except BaseException:
         service.close()
         raise
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread() and hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda signum, frame: service.reload())
+    return service
+
+
+# --- signals and main ----------------------------------------------------------------------------------
+
+class Control:
+    """What the signal handlers ask of the main loop: stop, or reload.
+
+    The handlers only set flags and write a byte into a pipe the main loop waits on.  (No
+    threading.Event: setting one takes a lock, and a handler runs in the main thread between
+    two bytecodes, possibly while that thread holds the very same lock.)  Tests and other
+    threads use the same methods.
+    """
+
+    def __init__(self) -> None:
+        self._r, self._w = os.pipe()
+        os.set_blocking(self._r, False)
+        os.set_blocking(self._w, False)
+        self.stop_requested = False
+        self.stop_reason = ""
+        self.reload_requested = False
+
+    def request_stop(self, reason: str = "requested") -> None:
+        if not self.stop_requested:
+            self.stop_reason = reason
+        self.stop_requested = True
+        self._poke()
+
+    def request_reload(self) -> None:
+        self.reload_requested = True
+        self._poke()
+
+    def _poke(self) -> None:
+        try:
+            os.write(self._w, b"!")
+        except (BlockingIOError, OSError):
+            pass  # the pipe is full (the loop will wake anyway) or closed (nobody waits any more)
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until a request arrives (or ``timeout`` seconds pass)."""
+        select.select([self._r], [], [], timeout)
+        with contextlib.suppress(BlockingIOError):
+            while os.read(self._r, 512):
+                pass
+
+    def take_reload(self) -> bool:
+        wanted, self.reload_requested = self.reload_requested, False
+        return wanted
+
+    def close(self) -> None:
+        for fd in (self._r, self._w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+
+@contextlib.contextmanager
+def signal_handlers(control: Control) -> Iterator[None]:
+    """SIGHUP asks for a reload, SIGTERM/SIGINT for a stop, SIGALRM is ignored (a stray alarm
+    must not end a daemon); the previous dispositions come back on exit.  A no-op off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def on_stop(signum: int, frame: Any) -> None:
+        control.request_stop(signal.Signals(signum).name)
+
+    def on_reload(signum: int, frame: Any) -> None:
+        control.request_reload()
+
+    wanted = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload,
+              signal.SIGALRM: signal.SIG_IGN}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def run(args: argparse.Namespace, control: Control | None = None, hardening: Hardening | None = None) -> int:
+    """Start, serve until ``control`` asks to stop (reloading when asked), shut down; 0 when stopped."""
+    control = control or Control()
+    service = start(args, hardening)
     service.server.start()
     for host, port in service.server.addresses:
         log.info("listening", extra={"address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -282,34 +541,41 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     info = service.pf.info
     log.info("pf_exporter started", extra={
         "version": VERSION, "abi": info.abi, "simulated": bool(args.simulate),
-        "collectors": ",".join(c.name for c in service.exporter.collectors)})
+        "collectors": ",".join(c.name for c in service.exporter.collectors),
+        "uid": os.geteuid() if service.dropped is None else service.dropped.uid,
+        "sandboxed": service.sandboxed})
     try:
-        stop.wait()
+        while not control.stop_requested:
+            control.wait()
+            if control.take_reload():
+                log.info("reloading (SIGHUP)")
+                service.reload()
     finally:
-        log.info("shutting down")
-        service.close()
+        log.info("shutting down", extra={"signal": control.stop_reason or None,
+                                         "drain_seconds": DRAIN_TIMEOUT})
+        service.close(drain_timeout=DRAIN_TIMEOUT)
+        log.info("stopped")
     return 0
 
 
-def _install_signals(stop: threading.Event) -> None:
-    def handler(signum: int, frame: Any) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, handler)
-    signal.signal(signal.SIGINT, handler)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    logsetup.setup_logging(args.log_level, args.log_format)
-    stop = threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        _install_signals(stop)
+def main(argv: Sequence[str] | None = None, *, control: Control | None = None,
+         hardening: Hardening | None = None) -> int:
+    own = control is None
+    control = control or Control()
     try:
-        return run(args, stop)
-    except StartupError as e:
-        print(f"pf_exporter: {e}", file=sys.stderr)
-        return 1
+        with signal_handlers(control):
+            args = build_parser().parse_args(argv)
+            logsetup.setup_logging(args.log_level, args.log_format, syslog=args.log_syslog)
+            try:
+                return run(args, control, hardening)
+            except StartupError as e:
+                if args.log_syslog:
+                    log.error("cannot start", extra={"err": str(e)})
+                print(f"pf_exporter: {e}", file=sys.stderr)
+                return 1
+    finally:
+        if own:
+            control.close()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -28,10 +28,6 @@ class PrivilegeError(RuntimeError):
     """Start-up cannot reach a safe set of credentials; the message says what to do."""
 
 
-class RootRefused(PrivilegeError):
-    """Started as root without saying which user to become."""
-
-
 class PrivilegeDropError(PrivilegeError):
     """One step of the privilege drop failed; ``step`` names it (getpwnam, setgroups, setgid, setuid, verify)."""
 
@@ -107,7 +103,8 @@ def decide_run_as(run_as: str | None, *, euid: int | None = None, sysname: str |
     - ``--run-as root``: keep root, on purpose (a warning is logged).
     - ``--run-as USER``: become USER.
     - no flag, started as root on OpenBSD: become ``_pf_exporter``.
-    - no flag, started as root elsewhere: refuse (:class:`RootRefused`).
+    - no flag, started as root elsewhere (a container, a laptop trying ``--simulate``): stay
+      root, with a warning that says how to drop (there is no conventional user to pick).
     - no flag, not root: stay who we are.
     """
     euid = os.geteuid() if euid is None else euid
@@ -132,9 +129,11 @@ def decide_run_as(run_as: str | None, *, euid: int | None = None, sysname: str |
         return RunAs(None, reason="not started as root")
     if sysname == "OpenBSD":
         return RunAs(DEFAULT_OPENBSD_USER, reason="started as root on OpenBSD")
-    raise RootRefused(
-        "refusing to run as root: pass --run-as USER to drop to USER once /dev/pf and the listeners are open,"
-        " or --run-as root to keep root on purpose"
+    return RunAs(
+        None,
+        reason="started as root, not on OpenBSD",
+        warning="running as root: pass --run-as USER to drop to USER once pf and the listeners are open"
+        " (or --run-as root to keep root on purpose and silence this warning)",
     )
 
 

@@ -15,6 +15,7 @@ import hashlib
 import html
 import ipaddress
 import logging
+import select
 import socket
 import ssl
 import threading
@@ -353,6 +354,82 @@ tr:nth-child(even){{background:#f4f4f4}}</style></head>
         return page.encode()
 
 
+def _has_input(conn: Any) -> bool:
+    """Whether a connection has bytes (or an end of file) waiting to be read, without reading them."""
+    if isinstance(conn, ssl.SSLSocket) and conn.pending():
+        return True
+    try:
+        fd = conn.fileno()
+    except OSError:
+        return False
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    return bool(poller.poll(0))
+
+
+class InFlight:
+    """The open connections of a :class:`MetricsServer` and which of them are inside a request.
+
+    A request counts from the moment its request line has been read until its response has
+    been written; a keep-alive connection waiting for its next request is idle.  Shutdown
+    uses it to let the requests under way finish (:meth:`wait_idle`), then to close the idle
+    connections, so a scraper sees a complete response and then a clean end of connection.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._busy: dict[Any, bool] = {}  # connection -> inside a request
+        self.draining = False  # set once shutdown began: responses then say "Connection: close"
+
+    def opened(self, conn: Any) -> None:
+        with self._cond:
+            self._busy[conn] = False
+
+    def closed(self, conn: Any) -> None:
+        with self._cond:
+            self._busy.pop(conn, None)
+            self._cond.notify_all()
+
+    def set_busy(self, conn: Any, busy: bool) -> None:
+        with self._cond:
+            if conn in self._busy:
+                self._busy[conn] = busy
+            self._cond.notify_all()
+
+    def _under_way(self) -> int:
+        # Also a connection whose next request has arrived but is not read yet: it was sent before
+        # the listener closed, so it is served too.  (Called with the lock held.)
+        return sum(1 for conn, busy in self._busy.items() if busy or _has_input(conn))
+
+    @property
+    def requests(self) -> int:
+        with self._cond:
+            return self._under_way()
+
+    def wait_idle(self, timeout: float) -> int:
+        """Wait up to ``timeout`` seconds for every request under way to finish; the number still running."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while (left := self._under_way()) and (remaining := deadline - time.monotonic()) > 0:
+                # Woken when a request ends; the short period catches requests still only in a socket buffer.
+                self._cond.wait(min(remaining, 0.05))
+            return left
+
+    def close_idle(self) -> int:
+        """End every connection that is not inside a request (its thread sees end of file); how many."""
+        with self._cond:
+            idle = [c for c, busy in self._busy.items() if not busy]
+        for conn in idle:
+            try:
+                # The plain socket's shutdown, also under TLS: the handler's thread still owns the TLS state.
+                socket.socket.shutdown(conn, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(idle)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -367,6 +444,22 @@ class _Handler(BaseHTTPRequestHandler):
             sock.do_handshake()  # in this connection's own thread, under the timeout
             self.server.check_client_sans(sock)
         super().setup()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.in_flight.set_busy(self.request, False)
+
+    def parse_request(self) -> bool:
+        # Called once the request line has arrived: from here on a request is under way.
+        self.server.in_flight.set_busy(self.request, True)
+        return super().parse_request()
+
+    def end_headers(self) -> None:
+        if self.server.in_flight.draining and not self.close_connection:
+            self.send_header("Connection", "close")  # also sets close_connection
+        super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("http: " + format, *args, extra={"client": self.client_address[0]})
@@ -442,9 +535,10 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], family: int, app: WebApp, ssl_context: ssl.SSLContext | None,
-                 dual_stack: bool = False) -> None:
+                 dual_stack: bool = False, in_flight: InFlight | None = None) -> None:
         self.address_family = family
         self.app = app
+        self.in_flight = in_flight if in_flight is not None else InFlight()
         self.ssl_context = ssl_context
         self.dual_stack = dual_stack
         super().__init__(address, _Handler)
@@ -460,6 +554,22 @@ class _Server(ThreadingHTTPServer):
             # No handshake here: this is the accept loop every client shares.
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        # Registered here, in the accept loop, so once serve_forever has returned every accepted
+        # connection is known to a shutdown.
+        self.in_flight.opened(request)
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self.in_flight.closed(request)
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self.in_flight.closed(request)
 
     def check_client_sans(self, sock: ssl.SSLSocket) -> None:
         tls = self.app.config.tls
@@ -481,6 +591,7 @@ class MetricsServer:
     def __init__(self, addresses: Sequence[str], app: WebApp, poll_interval: float = 0.5) -> None:
         self.app = app
         self.poll_interval = poll_interval  # how quickly shutdown() is noticed
+        self.in_flight = InFlight()
         ctx = build_ssl_context(app.config.tls) if app.config.tls is not None else None
         self.servers: list[_Server] = []
         try:
@@ -496,15 +607,16 @@ class MetricsServer:
         try:
             if host == "":
                 if _has_ipv6():
-                    return _Server(("::", port), socket.AF_INET6, self.app, ctx, dual_stack=True)
-                return _Server(("0.0.0.0", port), socket.AF_INET, self.app, ctx)
+                    return _Server(("::", port), socket.AF_INET6, self.app, ctx, dual_stack=True,
+                                   in_flight=self.in_flight)
+                return _Server(("0.0.0.0", port), socket.AF_INET, self.app, ctx, in_flight=self.in_flight)
             try:
                 ip = ipaddress.ip_address(host)
                 family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
             except ValueError:
                 info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 family, host = info[0][0], info[0][4][0]
-            return _Server((host, port), family, self.app, ctx)
+            return _Server((host, port), family, self.app, ctx, in_flight=self.in_flight)
         except socket.gaierror as e:
             raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {address}: {e.strerror}") from None
         except OSError as e:
@@ -537,11 +649,19 @@ class MetricsServer:
             t.start()
             self._threads.append(t)
 
-    def shutdown(self) -> None:
+    def shutdown(self, drain_timeout: float = 0.0) -> int:
+        """Stop accepting (the listening sockets are closed), give the requests under way up to
+        ``drain_timeout`` seconds to finish, then end the idle keep-alive connections.
+        Returns the number of requests still running (their threads are daemons: they do not
+        keep the process alive)."""
+        self.in_flight.draining = True
         for s in self.servers:
             if self._threads:
                 s.shutdown()
         self.close()
+        left = self.in_flight.wait_idle(drain_timeout)
+        self.in_flight.close_idle()
+        return left
 
     def close(self) -> None:
         for s in self.servers:

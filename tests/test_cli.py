@@ -42,11 +42,14 @@ def test_flag_defaults() -> None:
     assert a.telemetry_path == "/metrics"
     assert a.device == "/dev/pf"
     assert a.scenario == "small" and not a.simulate and a.state_fill is None
-    assert (a.log_level, a.log_format) == ("info", "logfmt")
+    assert (a.log_level, a.log_format, a.log_syslog) == ("info", "logfmt", False)
+    assert a.run_as is None
     assert not a.per_rule
     a = parse("--web.listen-address", "127.0.0.1:1", "--web.listen-address=[::1]:2", "--simulate.state-fill=0.85")
     assert a.listen == ["127.0.0.1:1", "[::1]:2"]
     assert a.state_fill == 0.85
+    a = parse("--run-as=_pf_exporter", "--log.syslog")
+    assert (a.run_as, a.log_syslog) == ("_pf_exporter", True)
 
 
 def test_default_port_is_outside_the_allocated_exporter_range() -> None:
@@ -156,13 +159,17 @@ def test_run_serves_until_stopped() -> None:
 
 
 def test_run_returns_zero_when_stopped(monkeypatch) -> None:
-    monkeypatch.setattr(cli, "open_pf", lambda args: fake_pf())
-    stop = threading.Event()
+    monkeypatch.setattr(cli, "open_pf", lambda args, **kw: fake_pf())
+    control = cli.Control()
     result: list[int] = []
-    t = threading.Thread(target=lambda: result.append(cli.run(parse("--web.listen-address", "127.0.0.1:0"), stop)))
+    # Not root (so nothing to drop) and no chdir: this runs inside the test process.
+    hardening = cli.Hardening(euid=1000, sysname="Linux", chdir=lambda path: None)
+    t = threading.Thread(target=lambda: result.append(
+        cli.run(parse("--web.listen-address", "127.0.0.1:0"), control, hardening)))
     t.start()
-    stop.set()
+    control.request_stop()
     t.join(30)
+    control.close()
     assert result == [0]
 
 

@@ -22,7 +22,6 @@ from pf_exporter.privsep import (
     DropResult,
     PrivilegeDropError,
     PrivilegeError,
-    RootRefused,
     RunAs,
     Syscalls,
     decide_run_as,
@@ -269,6 +268,7 @@ def test_switching_users_without_root_fails_at_setgroups_with_the_fix() -> None:
         ("nobody", 0, "Linux", "nobody", False),
         ("root", 0, "OpenBSD", None, True),  # explicit: stays root
         ("root", 0, "Linux", None, True),
+        (None, 0, "Linux", None, False),  # root off OpenBSD: stays root, warned
         (None, 1000, "Linux", None, False),  # unprivileged: stays as is
         (None, 871, "OpenBSD", None, False),
         ("_pf_exporter", 871, "OpenBSD", "_pf_exporter", False),
@@ -287,9 +287,11 @@ def test_explicit_root_comes_with_a_warning() -> None:
     assert decision.warning and "--run-as root" in decision.warning
 
 
-def test_root_without_run_as_off_openbsd_is_refused() -> None:
-    with pytest.raises(RootRefused, match=r"^refusing to run as root: pass --run-as USER .* or --run-as root"):
-        decide_run_as(None, euid=0, sysname="Linux")
+def test_root_without_run_as_off_openbsd_stays_root_with_a_warning_naming_the_flag() -> None:
+    """`pf_exporter --simulate` in a container runs as root: it must start, and say how to drop."""
+    decision = decide_run_as(None, euid=0, sysname="Linux")
+    assert decision.user is None and decision.allow_root is False
+    assert decision.warning and "--run-as USER" in decision.warning
 
 
 def test_run_as_root_when_not_root_is_an_error() -> None:
