@@ -152,9 +152,9 @@ class Pf:
     writable: Any | None = None  # a pf_exporter.device.Device opened O_RDWR
 
 
-def close_device(device: Any, timeout: float = PF_CLOSE_TIMEOUT) -> None:
+def close_device(device: Any, timeout: float | None = None) -> None:
     """Close a pf descriptor once no rule walk holds it (bounded: exit would close it anyway)."""
-    if device.lock.acquire(timeout=timeout):
+    if device.lock.acquire(timeout=PF_CLOSE_TIMEOUT if timeout is None else timeout):
         try:
             device.close()
         finally:
