@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -146,6 +147,7 @@ def shell_or_skip(name: str) -> str:
 
 
 SHELLS = ["ksh", "mksh"]
+FLAGS = "--web.listen-address=[::1]:10073 --web.listen-address=192.0.2.1:10073 --log.syslog"
 
 
 def install(tmp_path: Path, prefix: str = PREFIX) -> Path:
@@ -214,13 +216,44 @@ def test_variables_and_command_line(shell: str, tmp_path: Path) -> None:
 @pytest.mark.parametrize("shell", SHELLS)
 def test_flags_from_rc_conf_local_replace_the_defaults_and_stay_matchable(shell: str, tmp_path: Path) -> None:
     sh = shell_or_skip(shell)
-    flags = "--web.listen-address=[::1]:9632 --web.listen-address=192.0.2.1:9632 --log.syslog"
+    flags = FLAGS
     got = run_rcd(sh, install(tmp_path), "check", pf_exporter_flags=flags)
     cmdline = f"{PREFIX}/bin/python3 {PREFIX}/bin/pf_exporter {flags}"
     assert got["daemon_flags"] == flags
     assert "\\[::1\\]" in got["pexp"] and "192\\.0\\.2\\.1" in got["pexp"]
     assert re.fullmatch(got["pexp"], cmdline)
     assert not re.fullmatch(got["pexp"], cmdline.replace("[::1]", "1"))
+
+
+def script_default_flags() -> str:
+    m = re.search(r'^daemon_flags="([^"]*)"$', SCRIPT.read_text(), re.M)
+    assert m is not None
+    return m.group(1)
+
+
+def test_default_flags_are_flags_the_program_accepts() -> None:
+    from pf_exporter.cli import build_parser
+
+    args = build_parser().parse_args(shlex.split(script_default_flags()))
+    assert args.run_as == "_pf_exporter"
+
+
+def test_usage_examples_use_real_flags_and_the_default_port() -> None:
+    from pf_exporter.cli import build_parser
+    from pf_exporter.web import DEFAULT_PORT, parse_listen_address
+
+    examples = re.findall(r"^#\s+rcctl set pf_exporter flags (.+)$", SCRIPT.read_text(), re.M)
+    assert examples
+    for flags in examples:
+        args = build_parser().parse_args(shlex.split(flags))
+        assert all(parse_listen_address(a)[1] == DEFAULT_PORT for a in args.listen or [])
+
+
+def test_flags_used_in_these_tests_are_flags_the_program_accepts() -> None:
+    from pf_exporter.cli import build_parser
+
+    args = build_parser().parse_args(shlex.split(FLAGS))
+    assert args.log_syslog and args.listen == ["[::1]:10073", "192.0.2.1:10073"]
 
 
 # --- start, check, reload, stop a real process ------------------------------------------------------
@@ -248,13 +281,13 @@ def test_start_check_reload_stop_with_pgrep(shell: str, tmp_path: Path) -> None:
         "FAKE_DAEMON_EVENTS": str(events),
         "FAKE_LOGGER_OUT": str(logged),
         "FAKE_LOGGER_ARGS": str(logger_args),
-        "pf_exporter_flags": "--run-as=_pf_exporter --web.listen-address=[::1]:9632",
+        "pf_exporter_flags": "--run-as=_pf_exporter --web.listen-address=[::1]:10073",
     }
     try:
         assert run_rcd(sh, script, "start", **env)["running"] == "yes"
         wait_for(lambda: events.exists() and events.read_text().startswith("start"))
         first = events.read_text().splitlines()[0]
-        assert first.endswith("args=--run-as=_pf_exporter --web.listen-address=[::1]:9632")
+        assert first.endswith("args=--run-as=_pf_exporter --web.listen-address=[::1]:10073")
 
         assert run_rcd(sh, script, "check", **env)["running"] == "yes"
 
