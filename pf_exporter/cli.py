@@ -4,6 +4,14 @@ This is the one module that knows the concrete classes and wires them:
 pf (real ``/dev/pf`` or the simulator) -> Reader -> collectors -> exporter -> HTTP.
 Start-up problems end the process with exit status 1 and one line on stderr that says
 what to do.
+
+Start-up, in order: signal handlers; flags; logging; the ``--run-as`` decision (before
+anything is opened); file names made absolute; web config and TLS files read, pf opened
+read-only, listeners bound (all still as root); the unveil plan; ``chdir("/")``; the
+privilege drop (:mod:`.privsep`); unveil/pledge (:mod:`.openbsd`, OpenBSD only); serve.
+Signals: SIGHUP re-reads the web config and TLS files on the same listeners; SIGTERM and
+SIGINT stop accepting, let the scrapes under way finish (at most DRAIN_TIMEOUT seconds),
+close pf and exit 0.
 """
 
 from __future__ import annotations

@@ -405,3 +405,30 @@ def test_shutdown_is_bounded_when_a_scrape_does_not_finish(monkeypatch: pytest.M
         held.release.set()
         scraper.join(WAIT)
     assert held.tickets == 0  # the walk still ended with its DIOCXEND
+
+
+def test_idle_tls_connections_are_closed_at_shutdown_too(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl(1) is needed to make a test certificate")
+    make_cert(tmp_path, "server")
+    web = tmp_path / "web.yml"
+    web.write_text(TLS)
+    args = cli.build_parser().parse_args(
+        ["--web.listen-address", "127.0.0.1:0", "--collector.disable-defaults", "--web.config.file", str(web)])
+    service = cli.build_service(args, pf=HeldWalk().pf())
+    service.server.poll_interval = 0.01
+    service.server.start()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    host, port = service.server.addresses[0]
+    conn = http.client.HTTPSConnection(host, port, timeout=WAIT, context=ctx)
+    conn.request("GET", "/-/healthy")
+    assert conn.getresponse().read() == b"Healthy\n"
+    service.close(drain_timeout=WAIT)  # returns at once: the connection is idle
+    assert conn.sock is not None
+    try:
+        data = conn.sock.recv(1)
+    except (ssl.SSLError, ConnectionError):
+        data = b""
+    assert data == b""  # the server ended the connection
+    conn.close()
