@@ -469,7 +469,10 @@ class Control:
 
     The handlers only set flags and write a byte into a pipe the main loop waits on.  (No
     threading.Event: setting one takes a lock, and a handler runs in the main thread between
-    two bytecodes, possibly while that thread holds the very same lock.)  Tests and other
+    two bytecodes, possibly while that thread holds the very same lock.)  The same pipe is
+    the interpreter's wakeup fd (:func:`signal.set_wakeup_fd`): the kernel may deliver a
+    signal to any thread, e.g. a listener's, and Python runs handlers only in the main
+    thread, so the main thread must be woken from its wait to run them.  Tests and other
     threads use the same methods.
     """
 
@@ -496,6 +499,10 @@ class Control:
             os.write(self._w, b"!")
         except (BlockingIOError, OSError):
             pass  # the pipe is full (the loop will wake anyway) or closed (nobody waits any more)
+
+    @property
+    def wakeup_fd(self) -> int:
+        return self._w
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until a request arrives (or ``timeout`` seconds pass)."""
@@ -531,9 +538,11 @@ def signal_handlers(control: Control) -> Iterator[None]:
     wanted = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload,
               signal.SIGALRM: signal.SIG_IGN}
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
+    previous_wakeup = signal.set_wakeup_fd(control.wakeup_fd, warn_on_full_buffer=False)
     try:
         yield
     finally:
+        signal.set_wakeup_fd(previous_wakeup)
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 

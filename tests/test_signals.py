@@ -432,3 +432,67 @@ def test_idle_tls_connections_are_closed_at_shutdown_too(tmp_path: Path) -> None
         data = b""
     assert data == b""  # the server ended the connection
     conn.close()
+
+
+# --- a signal the kernel hands to another thread ----------------------------------------------------
+
+
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    import logging
+
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
+def test_signals_delivered_to_a_listener_thread_still_reach_the_main_loop(
+        monkeypatch: pytest.MonkeyPatch, restore_root_logger: None) -> None:
+    """The kernel may give a process's signal to any of its threads; Python runs the handler in
+    the main thread only, so the main thread must be woken (the wakeup fd) or it waits forever."""
+    control = cli.Control()
+    reloaded, done = threading.Event(), threading.Event()
+    real_reload = cli.Service.reload
+
+    def reload(self: cli.Service) -> bool:
+        reloaded.set()
+        return real_reload(self)
+
+    monkeypatch.setattr(cli.Service, "reload", reload)
+    problems: list[str] = []
+
+    def listener_thread() -> threading.Thread | None:
+        return next((t for t in threading.enumerate() if t.name.startswith("http-")), None)
+
+    def send() -> None:
+        try:
+            wait_until(lambda: listener_thread() is not None, "the listener thread")
+            thread = listener_thread()
+            assert thread is not None and thread.ident is not None
+            signal.pthread_kill(thread.ident, signal.SIGHUP)
+            if not reloaded.wait(WAIT):
+                problems.append("SIGHUP sent to the listener thread did not reload")
+            signal.pthread_kill(thread.ident, signal.SIGTERM)
+            if not done.wait(WAIT):
+                problems.append("SIGTERM sent to the listener thread did not stop the exporter")
+        finally:
+            control.request_stop("rescue")  # never leave the test hanging
+
+    sender = threading.Thread(target=send, daemon=True)
+    sender.start()
+    hardening = cli.Hardening(euid=1000, sysname="Linux", chdir=lambda path: None)
+    try:
+        code = cli.main(["--simulate", "--web.listen-address", "127.0.0.1:0"], control=control, hardening=hardening)
+    finally:
+        done.set()
+        sender.join(WAIT)
+        control.close()
+    assert problems == []
+    assert code == 0 and control.stop_reason == "SIGTERM"
