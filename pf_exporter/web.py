@@ -45,6 +45,9 @@ DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 # after) that makes no progress for this long is closed.
 CONNECTION_TIMEOUT = 30.0
 
+# The admin API's paths: the metrics listener answers them with 404, whatever the method.
+ADMIN_PREFIX = "/api/"
+
 
 class WebConfigError(ValueError):
     """The --web.config.file is unreadable or invalid; the message names the key and the fix."""
@@ -457,7 +460,10 @@ class _Handler(BaseHTTPRequestHandler):
         return super().parse_request()
 
     def end_headers(self) -> None:
-        if self.server.in_flight.draining and not self.close_connection:
+        # Closed after the answer: when shutting down, and after any method but GET and HEAD
+        # (whose body, if any, is not read).
+        closing = self.server.in_flight.draining or getattr(self, "command", None) not in ("GET", "HEAD")
+        if closing and not self.close_connection:
             self.send_header("Connection", "close")  # also sets close_connection
         super().end_headers()
 
@@ -477,13 +483,19 @@ class _Handler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def __getattr__(self, name: str) -> Any:
+        # http.server looks up do_<METHOD> and answers 501 when it is missing; every method
+        # other than GET and HEAD goes to _other_method instead, so the status depends on the path.
+        if name.startswith("do_"):
+            return self._other_method
+        raise AttributeError(name)
+
     def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
         self.do_GET()
 
     def do_GET(self) -> None:  # noqa: N802
         app = self.server.app
-        if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
-            self._send(401, b"Unauthorized\n", extra={"WWW-Authenticate": 'Basic realm="pf_exporter"'})
+        if not self._authorized():
             return
         url = urllib.parse.urlsplit(self.path)
         if url.path == app.telemetry_path:
@@ -493,10 +505,45 @@ class _Handler(BaseHTTPRequestHandler):
         elif url.path == "/-/healthy":
             self._send(200, b"Healthy\n")
         else:
-            self._send(404, f"Not found; the metrics are at {app.telemetry_path}\n".encode())
+            self._not_found(url.path)
 
-    def do_POST(self) -> None:  # noqa: N802
-        self._send(405, b"Method not allowed\n", extra={"Allow": "GET, HEAD"})
+    def _authorized(self) -> bool:
+        app = self.server.app
+        if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
+            self._send(401, b"Unauthorized\n", extra={"WWW-Authenticate": 'Basic realm="pf_exporter"'})
+            return False
+        return True
+
+    def _not_found(self, path: str) -> None:
+        if path == ADMIN_PREFIX.rstrip("/") or path.startswith(ADMIN_PREFIX):
+            # The admin API never answers here, whatever the method: it has its own listener.
+            self._send(404, b"Not found; the admin API is served only on its own listener "
+                       b"(--admin.listen-address), never on the metrics port\n")
+        else:
+            self._send(404, f"Not found; the metrics are at {self.server.app.telemetry_path}\n".encode())
+
+    def _other_method(self) -> None:
+        """POST, PUT, DELETE and any other method: 405 on the exporter's own paths, 404 elsewhere
+        (the admin API's paths included).  A body is not read: the connection is closed after the
+        answer, once a small body has been discarded."""
+        self._discard_body()
+        if not self._authorized():
+            return
+        path = urllib.parse.urlsplit(self.path).path
+        if path in (self.server.app.telemetry_path, "/", "/-/healthy"):
+            self._send(405, b"Method not allowed; use GET or HEAD\n", extra={"Allow": "GET, HEAD"})
+        else:
+            self._not_found(path)
+
+    def _discard_body(self, limit: int = 65536) -> None:
+        """Read a small request body we will not use, so the client can read the answer instead of
+        meeting a connection reset (a larger one is left unread; the connection closes anyway)."""
+        raw = self.headers.get("Content-Length", "")
+        if raw.strip().isdigit() and 0 < int(raw) <= limit and not self.headers.get("Transfer-Encoding"):
+            try:
+                self.rfile.read(int(raw))
+            except OSError:
+                pass
 
     def _metrics(self, query: str) -> None:
         app = self.server.app

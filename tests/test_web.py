@@ -140,6 +140,57 @@ def test_unknown_path_is_404(serve) -> None:
     assert status == 404 and b"/metrics" in body
 
 
+def request(server: MetricsServer, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    host, port = server.addresses[0]
+    conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        r = conn.getresponse()
+        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
+    finally:
+        conn.close()
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "PROPFIND")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/status", "/api/v1/pf/enable", "/api/v1/anchors/deploy/rules", "/api"])
+def test_admin_paths_are_404_on_the_metrics_port_for_every_method(serve, path: str) -> None:
+    s = serve()
+    for method in METHODS:
+        status, headers, body = request(s, method, path, b'{"all": true}' if method != "GET" else None)
+        assert (method, status) == (method, 404)
+        if method != "HEAD":
+            assert b"--admin.listen-address" in body
+
+
+@pytest.mark.parametrize("path", ["/metrics", "/", "/-/healthy"])
+def test_other_methods_on_the_exporters_own_paths_are_405_with_allow(serve, path: str) -> None:
+    s = serve()
+    for method in METHODS[2:]:
+        status, headers, _ = request(s, method, path, b"x" * 100)
+        assert (method, status, headers["allow"]) == (method, 405, "GET, HEAD")
+        assert headers["connection"] == "close"  # the body is not for us: no keep-alive after it
+
+
+def test_other_methods_on_unknown_paths_are_404(serve) -> None:
+    assert request(serve(), "POST", "/nope", b"{}")[0] == 404
+
+
+def test_a_refused_body_does_not_corrupt_the_next_request(serve) -> None:
+    """The answer to a POST comes with Connection: close, so its body is never read as a request."""
+    s = serve()
+    host, port = s.addresses[0]
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        body = b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"  # a request, if it were read as one
+        sock.sendall(b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 405 ") and data.count(b"HTTP/1.1") == 1
+
+
 def test_several_listen_addresses(serve) -> None:
     s = serve(addresses=("127.0.0.1:0", "127.0.0.1:0"))
     assert len(s.addresses) == 2
@@ -274,6 +325,11 @@ def test_basic_auth(serve) -> None:
     assert get(s, headers=basic("alice", "s3cret"))[0] == 200
     assert get(s, headers=basic("alice", "s3cret"))[0] == 200  # remembered, still right
     assert get(s, "/-/healthy", headers=basic("alice", "s3cret"))[0] == 200
+    # other methods and the admin paths: authentication first, like every request
+    assert request(s, "POST", "/metrics")[0] == 401
+    assert request(s, "DELETE", "/api/v1/states")[0] == 401
+    assert request(s, "POST", "/metrics", headers=basic("alice", "s3cret"))[0] == 405
+    assert request(s, "DELETE", "/api/v1/states", headers=basic("alice", "s3cret"))[0] == 404
 
 
 def test_configured_security_headers_are_sent(serve) -> None:
