@@ -150,6 +150,35 @@ def test_main_ruleset_is_protected_unless_allowed(admin: Admin, tmp_path: Path) 
         empty.close()
 
 
+def test_parse_time_set_options_are_accepted_kernel_options_refused(tmp_path: Path) -> None:
+    """block-policy, state-policy, state-defaults and ruleset-optimization only shape the compiled
+    rules, so a pf.conf body may carry them; a `set` the kernel keeps (limits, skip, ...) is refused
+    with its line, and pf is unchanged."""
+    admin = start_admin(tmp_path, Simulator("empty", release="7.9"), allow_main=True)
+    try:
+        text = ("set block-policy return\nset state-policy if-bound\nset ruleset-optimization none\n"
+                "block in all\npass out proto tcp\n")
+        status, body, _ = admin.call("PUT", "/api/v1/anchors/rules", text)
+        assert status == 200, body
+        rules = get_rules(admin, "")["rules"]
+        assert rules[0]["action"] == "block" and rules[0]["return"] == "return"
+        assert rules[1]["state"]["if_bound"] is True
+        status, body, _ = admin.call("PUT", "/api/v1/anchors/deploy/rules", "set block-policy return\nblock all\n")
+        assert status == 200, body
+        assert get_rules(admin, "deploy")["rules"][0]["return"] == "return"
+
+        before = admin.sim.fingerprint()
+        for line, bad in ((2, "pass all\nset limit states 1000\n"), (1, "set skip on lo0\npass all\n"),
+                          (3, "block all\npass all\nset timeout tcp.established 600\n")):
+            status, body, _ = admin.call("PUT", "/api/v1/anchors/rules", bad)
+            assert status == 400, body
+            assert (body["error"]["line"], body["error"]["column"]) == (line, 1)
+            assert "pfctl -f" in body["error"]["message"]
+        assert admin.sim.fingerprint() == before
+    finally:
+        admin.close()
+
+
 # --- nothing lost ----------------------------------------------------------------------------------
 
 

@@ -67,12 +67,15 @@ class Compiler:
             raise CompileError(_clean(e.message), line=e.line or None, column=e.column or None) from None
         if compiled.queues:
             raise CompileError("queue definitions are not loaded by the admin API; load queues with pfctl -f")
-        if not anchor:
-            from ..ruleset.parser import Options
-
-            if compiled.options != Options():
-                raise CompileError("set options are not applied by the admin API; remove the set lines, or load "
-                                   "the ruleset with pfctl -f")
+        # `set` lines that reach the kernel (limits, timeouts, skip, debug, ...) are not loaded by the
+        # admin API; block-policy, state-policy, state-defaults and ruleset-optimization only shape the
+        # rules as they are compiled, so they are fine.  (In an anchor compile_ruleset refuses the former.)
+        option_lines = compiled.ruleset.option_lines if compiled.ruleset is not None else []
+        if option_lines:
+            raise CompileError(f"the set option on line {option_lines[0]} is not applied by the admin API (only "
+                               "block-policy, state-policy, state-defaults and ruleset-optimization, which shape "
+                               "the rules, are accepted); remove it, or load the ruleset with pfctl -f",
+                               line=option_lines[0], column=1)
         loads: dict[str, AnchorLoad] = {}
         for path in compiled.ruleset_paths:
             if anchor and path != anchor and not path.startswith(anchor + "/"):
