@@ -5,13 +5,17 @@ pf (real ``/dev/pf`` or the simulator) -> Reader -> collectors -> exporter -> HT
 Start-up problems end the process with exit status 1 and one line on stderr that says
 what to do.
 
-Start-up, in order: signal handlers; flags; logging; the ``--run-as`` decision (before
-anything is opened); file names made absolute; web config and TLS files read, pf opened
-read-only, listeners bound (all still as root); the unveil plan; ``chdir("/")``; the
-privilege drop (:mod:`.privsep`); unveil/pledge (:mod:`.openbsd`, OpenBSD only); serve.
-Signals: SIGHUP re-reads the web config and TLS files on the same listeners; SIGTERM and
-SIGINT stop accepting, let the scrapes under way finish (at most DRAIN_TIMEOUT seconds),
-close pf and exit 0.
+Start-up, in order: signal handlers; flags; logging; the ``--run-as`` decision and the
+admin API's configuration (before anything is opened); file names made absolute; web config
+and TLS files read, pf opened read-only (and, only with ``--admin.listen-address``, a second
+descriptor read-write), the metrics listeners bound, the admin API's token file, web config
+and audit log read and its listener bound (all still as root); the unveil plan;
+``chdir("/")``; the privilege drop (:mod:`.privsep`); unveil/pledge (:mod:`.openbsd`,
+OpenBSD only); serve (metrics, then admin).
+Signals: SIGHUP re-reads the web configs and TLS files on the same listeners (the admin
+token file is re-read whenever it changes); SIGTERM and SIGINT stop accepting, let the
+scrapes and admin requests under way finish (at most DRAIN_TIMEOUT seconds), close pf and
+exit 0.
 """
 
 from __future__ import annotations
@@ -34,6 +38,16 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from . import logsetup, openbsd, privsep
+from .admin import (
+    AdminConfig,
+    AdminConfigError,
+    AdminServer,
+    add_admin_flags,
+    admin_config_from_args,
+    admin_files,
+    build_admin_server,
+    reload_admin_web_config,
+)
 from .collectors import COLLECTORS
 from .exporter import SELF_SPECS, VERSION, ExporterInfo, PfExporter, build_collectors, build_registry
 from .web import (
@@ -114,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="simulated firewall: small (a home gateway) or large (thousands of rules)")
     sim.add_argument("--simulate.state-fill", dest="state_fill", type=_fraction, default=None, metavar="FRACTION",
                      help="fill the simulated state table to this fraction of its limit (e.g. 0.85)")
+
+    add_admin_flags(p)
 
     proc = p.add_argument_group("process")
     proc.add_argument("--run-as", dest="run_as", metavar="USER",
@@ -222,24 +238,57 @@ def open_pf(args: argparse.Namespace, *, writable: bool = False) -> Pf:
 def _simulated_device(args: argparse.Namespace, writable: bool = False) -> tuple[Any, Callable[[], None], Any]:
     """A Device on the simulator (and a writable one if asked), and the hook that lets simulated
     traffic flow in step with real time (run before every scrape, so rates look alive in Prometheus)."""
-    from .simulator import Simulator, simulated_device
+    from .device import Device
+    from .simulator import Simulator
 
     try:
         sim = Simulator(args.scenario, release=args.release or DEFAULT_SIMULATED_RELEASE, arch="amd64",
                         seed=1, state_fill=args.state_fill)
     except ValueError as e:
         raise StartupError(f"cannot simulate: {e}") from None
-    device = simulated_device(sim)
-    rw = simulated_device(sim, writable=True) if writable else None
+    # The kernel serialises the ioctls of every descriptor (the pf lock); the simulator does not,
+    # so its descriptors share one lock: the metrics' reads, the admin API's changes and the
+    # simulated traffic never interleave inside one call.
+    sim_lock = threading.RLock()
+
+    def descriptor(rw: bool) -> Device:
+        return Device(sim.abi, _LockedTransport(sim.open(rw), sim_lock),
+                      reopen=lambda: _LockedTransport(sim.open(rw), sim_lock))
+
+    device = descriptor(False)
+    rw = descriptor(True) if writable else None
     last = [time.monotonic()]
 
     def advance() -> None:
         now = time.monotonic()
-        with device.lock:
+        with device.lock, sim_lock:
             sim.advance(max(0.0, now - last[0]))
         last[0] = now
 
     return device, advance, rw
+
+
+class _LockedTransport:
+    """A simulated descriptor whose calls hold a lock shared by every descriptor of the simulator."""
+
+    def __init__(self, inner: Any, lock: Any) -> None:
+        self._inner = inner
+        self._lock = lock
+
+    @property
+    def writable(self) -> bool:
+        return bool(self._inner.writable)
+
+    def ioctl(self, request: int, arg: object) -> None:
+        with self._lock:
+            self._inner.ioctl(request, arg)
+
+    def close(self) -> None:
+        with self._lock:
+            self._inner.close()
+
+    def __getattr__(self, name: str) -> Any:  # closed, uptime, open_tickets, ...
+        return getattr(self._inner, name)
 
 
 def load_config(args: argparse.Namespace) -> WebConfig:
@@ -262,18 +311,31 @@ class Service:
     # Set by harden(): the credentials and sandbox the process ended up with.
     dropped: privsep.DropResult | None = None
     sandboxed: bool = False
-    # More work for SIGHUP (e.g. the admin API's token files); each returns False when it kept the old state.
+    # More work for SIGHUP (e.g. the admin API's web config); each returns False when it kept the old state.
     reloaders: list[Callable[[], bool]] = field(default_factory=list)
+    # The admin API's listener (bound, serving once started), when --admin.listen-address is given.
+    admin: AdminServer | None = None
+    admin_config: AdminConfig | None = None
 
     def close(self, drain_timeout: float = 0.0) -> None:
-        """Stop accepting, let the scrapes under way finish (up to ``drain_timeout`` s), close pf.
+        """Stop accepting, let the scrapes and admin requests under way finish (together, up to
+        ``drain_timeout`` s), close pf.
 
         A scrape that reads rules holds a walk ticket until its DIOCXEND, which the device
-        always sends, so once the scrapes are done no ticket is left; pf is closed last.
+        always sends, so once the scrapes are done no ticket is left; an admin change under way
+        completes (commit or rollback) and its client gets the answer; pf is closed last.
         """
+        deadline = time.monotonic() + drain_timeout
+        if self.admin is not None:
+            self.admin.stop_accepting()
         left = self.server.shutdown(drain_timeout)
         if left:
             log.warning("scrapes still running at exit", extra={"requests": left, "waited_seconds": drain_timeout})
+        if self.admin is not None:
+            left = self.admin.shutdown(max(0.0, deadline - time.monotonic()))
+            if left:
+                log.warning("admin requests still running at exit",
+                            extra={"requests": left, "waited_seconds": drain_timeout})
         self.pf.close()
 
     def tls_files(self) -> list[str]:
@@ -281,9 +343,21 @@ class Service:
         tls = self.server.app.config.tls
         return [] if tls is None else [f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f]
 
+    def admin_files(self) -> list[str]:
+        """The admin API's web config and the TLS files it names now (none when admin is off)."""
+        return admin_files(self.admin) if self.admin is not None else []
+
+    def token_files(self) -> list[str]:
+        """The admin API's token file, re-read whenever it changes."""
+        cfg = self.admin_config
+        return [cfg.token_file] if cfg is not None and cfg.token_file else []
+
+    def unix_sockets(self) -> list[str]:
+        return [self.admin.unix_path] if self.admin is not None and self.admin.unix_path else []
+
     def reload_files(self) -> list[str]:
-        """The files SIGHUP re-reads: the web config and the TLS files it names now."""
-        return ([self.args.web_config] if self.args.web_config else []) + self.tls_files()
+        """The files SIGHUP re-reads: the web configs and the TLS files they name now."""
+        return ([self.args.web_config] if self.args.web_config else []) + self.tls_files() + self.admin_files()
 
     def reload(self) -> bool:
         """Re-read --web.config.file and the TLS files (SIGHUP); on any problem keep serving with the old ones.
@@ -348,6 +422,29 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
     return Service(pf, exporter, server, args)
 
 
+def admin_config(args: argparse.Namespace) -> AdminConfig | None:
+    """The admin API's configuration from the flags (None: off, the default)."""
+    try:
+        return admin_config_from_args(args)
+    except AdminConfigError as e:
+        raise StartupError(str(e)) from None
+
+
+def add_admin(service: Service, config: AdminConfig) -> None:
+    """Read the admin API's token file, web config and audit log and bind its listener (still as
+    root; it serves once :meth:`AdminServer.start` is called, after the privilege drop)."""
+    if service.pf.writable is None:
+        raise StartupError("the admin API needs pf opened for writing (build_service(..., writable=True))")
+    try:
+        server = build_admin_server(config, service.pf.writable, service.pf.source,
+                                    logging.getLogger("pf_exporter.admin"))
+    except AdminConfigError as e:
+        raise StartupError(str(e)) from None
+    service.admin, service.admin_config = server, config
+    if server.web_config_file:
+        service.reloaders.append(lambda: reload_admin_web_config(server))
+
+
 # --- privilege drop and sandbox ------------------------------------------------------------------------
 
 @dataclass
@@ -377,9 +474,10 @@ def decide_run_as(args: argparse.Namespace, hardening: Hardening) -> privsep.Run
 
 def absolute_paths(args: argparse.Namespace) -> None:
     """Make the configured file names absolute: start-up changes to "/" before dropping privileges.
-    (TLS files named in the web config are resolved against the config file's directory.)"""
-    if args.web_config:
-        args.web_config = os.path.abspath(args.web_config)
+    (TLS files named in a web config are resolved against the config file's directory.)"""
+    for dest in ("web_config", "admin_token_file", "admin_web_config", "admin_audit_log"):
+        if getattr(args, dest, None):
+            setattr(args, dest, os.path.abspath(getattr(args, dest)))
 
 
 def _group_name(gid: int) -> str:
@@ -396,16 +494,18 @@ def harden(service: Service, run_as: privsep.RunAs, hardening: Hardening | None 
     In this order: build the unveil plan (as root, while relative names and symlinks still
     resolve as configured), chdir("/"), drop to ``run_as.user`` (setgroups, setgid, setuid,
     verified), warn about reload files the user cannot read, then unveil and pledge (OpenBSD
-    only).  ``token_files``/``unix_sockets`` are the admin API's, when it is on.  Any failure
-    raises StartupError; the caller closes what was opened.
+    only).  ``token_files``/``unix_sockets`` are the admin API's, when it is on (the admin
+    web config and its TLS files come from ``service``).  Any failure raises StartupError; the
+    caller closes what was opened.
     """
     h = hardening or Hardening()
     tokens = list(token_files)
     reread = [*service.reload_files(), *tokens]
+    admin = service.admin_files()
     try:
         plan = openbsd.unveil_plan(
-            web_config_files=[service.args.web_config] if service.args.web_config else [],
-            tls_files=service.tls_files(),
+            web_config_files=([service.args.web_config] if service.args.web_config else []) + admin[:1],
+            tls_files=service.tls_files() + admin[1:],
             token_files=tokens,
             unix_sockets=list(unix_sockets),
         )
@@ -449,13 +549,19 @@ def harden(service: Service, run_as: privsep.RunAs, hardening: Hardening | None 
 
 
 def start(args: argparse.Namespace, hardening: Hardening | None = None, *, pf: Pf | None = None) -> Service:
-    """Everything before serving: decide the user, open pf, read the config, bind, harden."""
+    """Everything before serving: decide the user, open pf, read the config, bind, harden.
+
+    With ``--admin.listen-address`` pf is also opened read-write and the admin listener bound
+    (refused, with one line, without authentication or with plain HTTP off loopback)."""
     h = hardening or Hardening()
     run_as = decide_run_as(args, h)
     absolute_paths(args)
-    service = build_service(args, pf=pf)
+    admin = admin_config(args)
+    service = build_service(args, pf=pf, writable=admin is not None)
     try:
-        harden(service, run_as, h)
+        if admin is not None:
+            add_admin(service, admin)
+        harden(service, run_as, h, token_files=service.token_files(), unix_sockets=service.unix_sockets())
     except BaseException:
         service.close()
         raise
@@ -555,10 +661,13 @@ def run(args: argparse.Namespace, control: Control | None = None, hardening: Har
     for host, port in service.server.addresses:
         log.info("listening", extra={"address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
                                      "tls": service.server.tls})
+    if service.admin is not None:
+        service.admin.start()
     info = service.pf.info
     log.info("pf_exporter started", extra={
         "version": VERSION, "abi": info.abi, "simulated": bool(args.simulate),
         "collectors": ",".join(c.name for c in service.exporter.collectors),
+        "admin": service.admin.address if service.admin is not None else None,
         "uid": os.geteuid() if service.dropped is None else service.dropped.uid,
         "sandboxed": service.sandboxed})
     try:
@@ -613,6 +722,10 @@ def flags_markdown() -> str:
             default = DEFAULT_LISTEN_ADDRESS
         elif action.dest.startswith("collector_"):
             default = "on" if COLLECTORS[action.dest.removeprefix("collector_")].default_enabled else "off"
+        elif action.dest == "admin_socket_mode":
+            default = f"{default:04o}"
+        elif isinstance(default, float) and default.is_integer():
+            default = int(default)
         elif isinstance(default, bool) or default is None or action.dest == "version":
             default = ""
         meaning = re.sub(r"\s*\(default[^)]*\)$", "", action.help or "").replace("|", "\\|")

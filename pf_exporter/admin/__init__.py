@@ -5,8 +5,16 @@ The CLI wires it with :func:`add_admin_flags`, :func:`admin_config_from_args` an
 JSON rule schema.
 """
 
-from .config import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args, build_admin_server
+from .config import (
+    AdminConfig,
+    AdminConfigError,
+    add_admin_flags,
+    admin_config_from_args,
+    admin_files,
+    build_admin_server,
+    reload_admin_web_config,
+)
 from .server import AdminServer
 
 __all__ = ["AdminConfig", "AdminConfigError", "AdminServer", "add_admin_flags", "admin_config_from_args",
-           "build_admin_server"]
+           "admin_files", "build_admin_server", "reload_admin_web_config"]

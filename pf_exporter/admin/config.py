@@ -73,7 +73,7 @@ def add_admin_flags(parser: argparse.ArgumentParser) -> None:
                    help="web config (same format as --web.config.file) for the admin listener: TLS, and with "
                    "client_auth_type RequireAndVerifyClientCert mutual TLS (client CN is the identity)")
     g.add_argument("--admin.allow-main-ruleset", dest="admin_allow_main", action="store_true",
-                   help="allow replacing the main ruleset (default: anchors only)")
+                   help="allow replacing the main ruleset; without it only anchors can be changed")
     g.add_argument("--admin.audit-log", dest="admin_audit_log", metavar="FILE",
                    help="also append the audit log (one JSON line per request) to FILE, created mode 0600")
     g.add_argument("--admin.request-timeout", dest="admin_request_timeout", type=_seconds,
@@ -178,8 +178,61 @@ def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any
     except AdminListenError as e:
         audit.close()
         raise AdminConfigError(str(e)) from None
+    server.web_config_file, server.web = config.web_config_file, web
     methods = [m for m, on in (("token", tokens), ("client-certificate", client_certs), ("basic", basic)) if on]
     logger.info("admin API listening on %s (%s, auth: %s, main ruleset %s)", server.address,
                 "TLS" if ctx else "plain HTTP", "+".join(methods),
                 "writable" if config.allow_main_ruleset else "protected")
     return server
+
+
+def admin_files(server: AdminServer) -> list[str]:
+    """The files SIGHUP re-reads for the admin listener: its web config and the TLS files it names
+    now (the token file is re-read whenever it changes, without a signal)."""
+    if not server.web_config_file:
+        return []
+    tls = server.web.tls if server.web is not None else None
+    named = [] if tls is None else [f for f in (tls.cert_file, tls.key_file, tls.client_ca_file) if f]
+    return [server.web_config_file, *named]
+
+
+def reload_admin_web_config(server: AdminServer, logger: logging.Logger | None = None) -> bool:
+    """Re-read ``--admin.web.config.file`` (SIGHUP) on the same listener: new certificate, key,
+    client CA, TLS versions, allowed SANs, users' passwords and headers for new connections.
+
+    What decides how clients authenticate (whether there is TLS, ``client_auth_type``, whether
+    ``basic_auth_users`` is set) is only changed by a restart, so a reload can never leave the
+    API without the authentication it was started with.  On any problem the old configuration
+    stays and False is returned."""
+    from ..web import BasicAuth, WebConfigError, build_ssl_context, load_web_config
+
+    logger = logger or logging.getLogger("pf_exporter.admin")
+    path = server.web_config_file
+    if not path:
+        return True
+    old = server.web
+    try:
+        new = load_web_config(path)
+        ctx = build_ssl_context(new.tls, path) if new.tls is not None else None
+    except WebConfigError as e:
+        logger.error("admin web config not reloaded, keeping the previous one: %s", e)
+        return False
+
+    def auth_shape(web: Any) -> tuple[bool, str, bool]:
+        return (web.tls is not None, web.tls.client_auth_type if web.tls else "", bool(web.basic_auth_users))
+
+    if old is not None and auth_shape(new) != auth_shape(old):
+        logger.error("admin web config not reloaded, keeping the previous one: %s changes how clients "
+                     "authenticate (TLS on or off, client_auth_type, basic_auth_users on or off); restart the "
+                     "exporter for that", path)
+        return False
+    app = server.app
+    if new.basic_auth_users:
+        app.auth.basic = BasicAuth(new.basic_auth_users)
+    app.allowed_sans = new.tls.client_allowed_sans if new.tls else ()
+    app.headers = dict(new.headers)
+    if ctx is not None:
+        server.update_ssl_context(ctx)
+    server.web = new
+    logger.info("admin web config reloaded from %s", path)
+    return True

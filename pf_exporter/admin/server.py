@@ -26,6 +26,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
+from ..web import InFlight
 from .api import MAX_BODY, AdminApi, Request, Response, parse_query
 from .audit import AuditLog
 from .auth import ANONYMOUS, Authenticator, Identity
@@ -173,6 +174,18 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.watchdog.done(self.request)
         super().finish()
 
+    def parse_request(self) -> bool:
+        # Called once the request line has arrived: from here on a request is under way, and a
+        # shutdown waits for its answer (AdminServer.shutdown's drain).
+        self.server.in_flight.set_busy(self.request, True)
+        return super().parse_request()
+
+    def handle_one_request(self) -> None:
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.in_flight.set_busy(self.request, False)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
         log.debug("admin http: " + format, *args)
 
@@ -308,12 +321,14 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class _ServerMixin:
-    """Shared by the TCP and unix-socket servers: TLS wrapping, connection cap, watchdog."""
+    """Shared by the TCP and unix-socket servers: TLS wrapping, connection cap, watchdog,
+    the connections under way (for a draining shutdown)."""
 
     app: AdminApp
     ssl_context: ssl.SSLContext | None
     watchdog: _Watchdog
     slots: threading.BoundedSemaphore
+    in_flight: InFlight
     daemon_threads = True
     block_on_close = False
 
@@ -334,9 +349,12 @@ class _ServerMixin:
                 pass
             self.shutdown_request(request)  # type: ignore[attr-defined]
             return
+        # Registered here, in the accept loop, so a shutdown knows every accepted connection.
+        self.in_flight.opened(request)
         try:
             super().process_request(request, client_address)  # type: ignore[misc]
         except BaseException:
+            self.in_flight.closed(request)
             self.slots.release()
             raise
 
@@ -344,6 +362,7 @@ class _ServerMixin:
         try:
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
+            self.in_flight.closed(request)
             self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -368,6 +387,7 @@ class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
         self.ssl_context = ssl_context
         self.watchdog = _Watchdog()
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.in_flight = InFlight()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -383,6 +403,7 @@ class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixSt
         self.ssl_context = ssl_context
         self.watchdog = _Watchdog()
         self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self.in_flight = InFlight()
         self.mode = mode
         _remove_stale_socket(path)
         super().__init__(path, _Handler)
@@ -416,7 +437,11 @@ def _remove_stale_socket(path: str) -> None:
 
 
 class AdminServer:
-    """The running admin listener: ``start()`` (background) or ``serve_forever()``, then ``shutdown()``."""
+    """The running admin listener: ``start()`` (background) or ``serve_forever()``, then ``shutdown()``.
+
+    ``web_config_file`` and ``web`` are the admin web config it was built with (set by
+    :func:`.config.build_admin_server`; SIGHUP's :func:`.config.reload_admin_web_config` swaps them).
+    """
 
     def __init__(self, address: str, app: AdminApp, ssl_context: ssl.SSLContext | None,
                  socket_mode: int = 0o600) -> None:
@@ -424,8 +449,11 @@ class AdminServer:
         self.tls = ssl_context is not None
         kind, where = parse_admin_address(address)
         self.kind = kind
+        self.web_config_file: str | None = None
+        self.web: Any = None  # pf_exporter.web.WebConfig
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._accepting = True
         self._serving = False
         if kind == "unix":
             self.unix_path: str | None = where
@@ -449,17 +477,30 @@ class AdminServer:
                 self.server = _TcpServer((host, port), family, app, ssl_context)
             except OSError as e:
                 raise AdminListenError(f"cannot listen on {address} for the admin API: {e.strerror or e}") from None
+        self._address = self._format_address()
 
-    @property
-    def address(self) -> str:
+    def _format_address(self) -> str:
         if self.unix_path is not None:
             return f"unix:{self.unix_path}"
         host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
+    def address(self) -> str:
+        return self._address
+
+    @property
     def port(self) -> int:
         return int(self.server.server_address[1])  # type: ignore[attr-defined]
+
+    @property
+    def requests(self) -> int:
+        """Requests under way (read, being handled, or arrived and waiting to be read)."""
+        return self.server.in_flight.requests
+
+    def update_ssl_context(self, ssl_context: ssl.SSLContext) -> None:
+        """New connections get this TLS context (SIGHUP: renewed certificate or client CA)."""
+        self.server.ssl_context = ssl_context
 
     def serve_forever(self) -> None:
         self._serving = True
@@ -470,17 +511,32 @@ class AdminServer:
         self._thread = threading.Thread(target=self.serve_forever, name="admin-http", daemon=True)
         self._thread.start()
 
-    def shutdown(self) -> None:
-        if self._closed:
+    def stop_accepting(self) -> None:
+        """Close the listener (a unix socket is removed); connections already accepted go on."""
+        if not self._accepting:
             return
-        self._closed = True
+        self._accepting = False
+        self.server.in_flight.draining = True
         if self._serving:  # socketserver's shutdown() waits for a serve_forever that never ran otherwise
             self.server.shutdown()  # type: ignore[attr-defined]
         self.server.server_close()  # type: ignore[attr-defined]
-        self.server.watchdog.stop()
         if self.unix_path is not None:
             try:
                 os.unlink(self.unix_path)
             except OSError:
                 pass
+
+    def shutdown(self, drain_timeout: float = 0.0) -> int:
+        """Stop accepting, give the requests under way up to ``drain_timeout`` seconds to finish
+        (a change being made completes and its client gets the answer), end the connections
+        that have not sent a request, close the audit log.  Returns the number of requests
+        still running (daemon threads: they do not keep the process alive)."""
+        if self._closed:
+            return 0
+        self.stop_accepting()
+        left = self.server.in_flight.wait_idle(drain_timeout)
+        self.server.in_flight.close_idle()
+        self._closed = True
+        self.server.watchdog.stop()
         self.app.audit.close()
+        return left
