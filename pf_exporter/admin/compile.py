@@ -68,13 +68,14 @@ class Compiler:
         if compiled.queues:
             raise CompileError("queue definitions are not loaded by the admin API; load queues with pfctl -f")
         # `set` lines that reach the kernel (limits, timeouts, skip, debug, ...) are not loaded by the
-        # admin API; block-policy, state-policy, state-defaults and ruleset-optimization only shape the
-        # rules as they are compiled, so they are fine.  (In an anchor compile_ruleset refuses the former.)
+        # admin API.  block-policy, state-policy and state-defaults only shape the rules as they are
+        # compiled, and ruleset-optimization has no effect here (no optimizer runs), so those are fine.
+        # (In an anchor compile_ruleset refuses the former itself.)
         option_lines = compiled.ruleset.option_lines if compiled.ruleset is not None else []
         if option_lines:
             raise CompileError(f"the set option on line {option_lines[0]} is not applied by the admin API (only "
-                               "block-policy, state-policy, state-defaults and ruleset-optimization, which shape "
-                               "the rules, are accepted); remove it, or load the ruleset with pfctl -f",
+                               "block-policy, state-policy and state-defaults, which shape the rules, and "
+                               "ruleset-optimization are accepted); remove it, or load the ruleset with pfctl -f",
                                line=option_lines[0], column=1)
         loads: dict[str, AnchorLoad] = {}
         for path in compiled.ruleset_paths:
