@@ -12,8 +12,8 @@ descriptor read-write), the metrics listeners bound, the admin API's token file,
 and audit log read and its listener bound (all still as root); the unveil plan;
 ``chdir("/")``; the privilege drop (:mod:`.privsep`); unveil/pledge (:mod:`.openbsd`,
 OpenBSD only); serve (metrics, then admin).
-Signals: SIGHUP re-reads the web configs and TLS files on the same listeners (the admin
-token file is re-read whenever it changes); SIGTERM and SIGINT stop accepting, let the
+Signals: SIGHUP re-reads the web configs, TLS files and the admin token file on the same
+listeners (the token file is also re-read whenever it changes); SIGTERM and SIGINT stop accepting, let the
 scrapes and admin requests under way finish (at most DRAIN_TIMEOUT seconds), close pf and
 exit 0.
 """
@@ -46,7 +46,7 @@ from .admin import (
     admin_config_from_args,
     admin_files,
     build_admin_server,
-    reload_admin_web_config,
+    reload_admin,
 )
 from .collectors import COLLECTORS
 from .exporter import SELF_SPECS, VERSION, ExporterInfo, PfExporter, build_collectors, build_registry
@@ -441,8 +441,7 @@ def add_admin(service: Service, config: AdminConfig) -> None:
     except AdminConfigError as e:
         raise StartupError(str(e)) from None
     service.admin, service.admin_config = server, config
-    if server.web_config_file:
-        service.reloaders.append(lambda: reload_admin_web_config(server))
+    service.reloaders.append(lambda: reload_admin(server))  # token file and admin web config
 
 
 # --- privilege drop and sandbox ------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import logging
 import re
 import shutil
 import signal
@@ -376,3 +377,29 @@ def test_sighup_reloads_the_admin_certificate_and_refuses_to_change_authenticati
     web.write_text("tls_server_config:\n  cert_file: missing.pem\n  key_file: server.key\n")
     assert service.reload() is False
     assert served_cert(port) == renewed
+
+
+def test_sighup_rereads_the_token_file_and_reports_a_broken_one(tmp_path: Path, started,
+                                                              caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="pf_exporter")
+    tokens = token_file(tmp_path)
+    service = start_in_process(started, AdminPf().pf(), "--admin.listen-address", "127.0.0.1:0",
+                               "--admin.token-file", str(tokens))
+    assert service.admin is not None
+    port = service.admin.port
+    assert service.reload() is True  # nothing changed
+
+    rotated = "rotated-token-0123456789abcdef"
+    tokens.write_text(f"deploy:{rotated}\n")
+    assert service.reload() is True
+    assert any("re-read: 1 tokens" in r.getMessage() for r in caplog.records)
+    assert call(port, "GET", "/api/v1/status", token=rotated)[0] == 200
+    assert call(port, "GET", "/api/v1/status")[0] == 401  # the old token is gone
+
+    tokens.chmod(0o644)
+    assert service.reload() is False  # said at the signal, not only at the next request
+    assert any("refusing every request" in r.getMessage() for r in caplog.records)
+    assert call(port, "GET", "/api/v1/status", token=rotated)[0] == 401
+    tokens.chmod(0o600)
+    assert service.reload() is True
+    assert call(port, "GET", "/api/v1/status", token=rotated)[0] == 200

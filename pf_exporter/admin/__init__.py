@@ -12,9 +12,10 @@ from .config import (
     admin_config_from_args,
     admin_files,
     build_admin_server,
+    reload_admin,
     reload_admin_web_config,
 )
 from .server import AdminServer
 
 __all__ = ["AdminConfig", "AdminConfigError", "AdminServer", "add_admin_flags", "admin_config_from_args",
-           "admin_files", "build_admin_server", "reload_admin_web_config"]
+           "admin_files", "build_admin_server", "reload_admin", "reload_admin_web_config"]

@@ -158,6 +158,13 @@ class TokenStore:
                     self._tokens, self._sig = {}, sig
             return self._tokens
 
+    def refresh(self) -> bool:
+        """Re-read the file now if it changed (SIGHUP; requests do the same on their own);
+        False while it is unusable (every request is then refused)."""
+        self._current()
+        with self._lock:
+            return self._broken is None
+
     def match(self, presented: str) -> str | None:
         """The name of the token equal to *presented*, or None; constant time in which token matched."""
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()

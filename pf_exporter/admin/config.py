@@ -196,6 +196,14 @@ def admin_files(server: AdminServer) -> list[str]:
     return [server.web_config_file, *named]
 
 
+def reload_admin(server: AdminServer, logger: logging.Logger | None = None) -> bool:
+    """SIGHUP for the admin API: the token file (re-read now if it changed) and the web config
+    (:func:`reload_admin_web_config`).  False when either is unusable; the log says why."""
+    tokens = server.app.auth.tokens
+    ok = tokens.refresh() if tokens is not None else True
+    return reload_admin_web_config(server, logger) and ok
+
+
 def reload_admin_web_config(server: AdminServer, logger: logging.Logger | None = None) -> bool:
     """Re-read ``--admin.web.config.file`` (SIGHUP) on the same listener: new certificate, key,
     client CA, TLS versions, allowed SANs, users' passwords and headers for new connections.
