@@ -199,6 +199,18 @@ def test_admin_flags_without_the_listener_are_refused_at_start_up(tmp_path: Path
     assert "--admin.token-file has no effect without --admin.listen-address" in line
 
 
+def test_a_refused_admin_api_closes_both_descriptors_and_the_metrics_listener(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = Recorder(monkeypatch)
+    h = hardening(rec, FakeKernel(), FakeLibc(), euid=0, sysname="OpenBSD")
+    assert start("--admin.listen-address", "127.0.0.1:0", h=h) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
+        "pf_exporter: the admin API refuses to start without authentication")
+    assert rec.pf is not None and rec.pf.writable.transport.closed and rec.device.transport.closed
+    assert all(s.socket.fileno() == -1 for server in rec.servers for s in server.servers)
+    assert "chdir" not in rec.names() and "setuid" not in rec.names()  # refused before any drop
+
+
 def test_without_admin_pf_is_only_opened_read_only(monkeypatch: pytest.MonkeyPatch) -> None:
     rec = Recorder(monkeypatch)
     h = hardening(rec, FakeKernel(), FakeLibc(), euid=0, sysname="OpenBSD")
