@@ -835,12 +835,16 @@ def main_soak(args: argparse.Namespace) -> int:
         for _ in range(warm):
             scrape(conn)
         start = w.ask("stats")
-        print(f"# soak {scenario}: {args.soak} scrapes after {warm} warm-up scrapes", flush=True)
+        print(f"# soak {scenario}: {args.soak} scrapes after {warm} warm-up scrapes (every tenth with Prometheus's "
+              "Accept header and gzip); RSS includes the mapped replay answers, constant after warm-up", flush=True)
         print(f"scrapes {0:>6}  RSS {start['VmRSS']:.1f} MB  (peak {start['VmHWM']:.1f} MB)", flush=True)
         step = max(1, args.soak // 10)
         t0 = time.perf_counter()
         for i in range(1, args.soak + 1):
-            scrape(conn)
+            if i % 10:
+                scrape(conn)
+            else:  # every tenth as Prometheus asks: OpenMetrics preferred, gzip
+                scrape(conn, ACCEPT_PROMETHEUS, gzip=True)
             if i % step == 0 or i == args.soak:
                 s = w.ask("stats")
                 print(f"scrapes {i:>6}  RSS {s['VmRSS']:.1f} MB  (peak {s['VmHWM']:.1f} MB)  "
