@@ -451,24 +451,30 @@ def build_worker(directory: Path, per_rule: bool) -> tuple[Any, ReplayTransport]
     return service, transport
 
 
-def measure_floor(exporter: Any, transport: ReplayTransport, n: int) -> dict[str, float]:
-    """Medians over *n* runs: collecting the families (reading pf included, the replay's share
-    reported apart), prometheus_client's generate_latest on them, and the exporter's encoder."""
+def measure_floor(exporter: Any, transport: ReplayTransport, check: bool) -> dict[str, float]:
+    """One timing each of: collecting the families (reading pf included; the replay's share
+    given apart), prometheus_client's generate_latest on those families (the floor), and the
+    exporter's encoder on them; with *check*, also that both encoders wrote the same bytes."""
     from prometheus_client import generate_latest
 
     from pf_exporter.exporter import build_registry, generate_text
 
     registry = build_registry(exporter)
-    w0, r0 = exporter.scrapes, transport.seconds
-    collect_s = _median_time(lambda: list(registry.collect()), n)
-    replay_s = (transport.seconds - r0) / max(1, exporter.scrapes - w0)
+    r0 = transport.seconds
+    t0 = time.perf_counter()
     fixed = _Fixed(list(registry.collect()))
-    latest_s = _median_time(lambda: generate_latest(fixed), n)  # type: ignore[arg-type]
-    text_s = _median_time(lambda: generate_text(fixed), n)  # type: ignore[arg-type]
-    if generate_text(fixed) != generate_latest(fixed):  # type: ignore[arg-type]
+    collect_s = time.perf_counter() - t0
+    replay_s = transport.seconds - r0
+    t0 = time.perf_counter()
+    latest = generate_latest(fixed)  # type: ignore[arg-type]
+    latest_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    text = generate_text(fixed)  # type: ignore[arg-type]
+    text_s = time.perf_counter() - t0
+    if check and text != latest:
         raise SystemExit("generate_text differs from generate_latest on these families")
     return {"collect_s": collect_s, "collect_replay_s": replay_s, "generate_latest_s": latest_s,
-            "generate_text_s": text_s, "samples": sum(len(m.samples) for m in fixed.metrics)}
+            "generate_text_s": text_s}
 
 
 def worker_main(directory: Path, per_rule: bool) -> int:
@@ -494,7 +500,7 @@ def worker_main(directory: Path, per_rule: bool) -> int:
         elif cmd[0] == "reset_peak":
             reply({"ok": _reset_peak()})
         elif cmd[0] == "floor":
-            reply(measure_floor(exporter, transport, int(cmd[1])))
+            reply(measure_floor(exporter, transport, "check" in cmd))
         elif cmd[0] == "quit":
             break
     service.server.shutdown()
@@ -642,57 +648,97 @@ class Result:
     failed: list[str] = field(default_factory=list)
 
 
-def run_one(name: str, scenario: str, directory: Path, meta: dict, per_rule: bool, n: int,
-            concurrency: int, rounds: int, floor_n: int) -> Result:
+@dataclass
+class Run:
+    """One configuration under test: a worker, its connection and what was measured."""
+
+    name: str
+    scenario: str
+    per_rule: bool
+    meta: dict
+    worker: Worker | None = None
+    conn: Any = None
+    times: list[float] = field(default_factory=list)
+    prom: list[float] = field(default_factory=list)
+    floors: list[dict[str, float]] = field(default_factory=list)
+    body: bytes = b""
+    s0: dict = field(default_factory=dict)
+    s1: dict = field(default_factory=dict)
+    conc: dict[str, Any] = field(default_factory=dict)
+
+
+def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int, rounds: int,
+            floor_n: int) -> list[Result]:
+    """Every configuration's worker runs at the same time and the measurements take turns
+    (one scrape of each, then the next round), so a change in the machine's load hits every
+    configuration alike and the ratios between them hold."""
     import http.client
 
-    w = Worker(directory, per_rule)
     try:
-        conn = http.client.HTTPConnection("127.0.0.1", w.port, timeout=300)
-        for _ in range(2):  # buffer sizes settle, answers paged in
-            scrape(conn)
-        w.ask("reset_peak")
-        s0 = w.ask("stats")
-        times, body = [], b""
+        for r in runs:
+            r.worker = Worker(cache / f"{r.scenario}-{release}", r.per_rule)
+            r.conn = http.client.HTTPConnection("127.0.0.1", r.worker.port, timeout=600)
+            for _ in range(2):  # buffer sizes settle, answers paged in
+                scrape(r.conn)
+            r.worker.ask("reset_peak")
+            r.s0 = r.worker.ask("stats")
         for _ in range(n):
-            t, body = scrape(conn)
-            times.append(t)
-        s1 = w.ask("stats")
-        walks = s1["walks"] - s0["walks"]
-        prom = [scrape(conn, ACCEPT_PROMETHEUS, gzip=True)[0] for _ in range(max(3, n // 4))]
-        conc: dict[str, Any] = {}
-        if concurrency:
-            walk_counts, errors, served = [], [], 0
-            for _ in range(rounds):
-                a = w.ask("stats")["walks"]
-                good, errs = concurrent_scrapes(w.port, concurrency)
-                walk_counts.append(w.ask("stats")["walks"] - a)
-                served += good
-                errors += errs
-            conc = {"clients": concurrency, "rounds": rounds, "walks_per_round": walk_counts, "served": served,
-                    "errors": errors}
-        floor = w.ask(f"floor {floor_n}")
-        conn.close()
-        end = w.ask("stats")
+            for r in runs:
+                t, r.body = scrape(r.conn)
+                r.times.append(t)
+        for r in runs:
+            r.s1 = r.worker.ask("stats")  # type: ignore[union-attr]
+        for _ in range(max(3, n // 4)):
+            for r in runs:
+                r.prom.append(scrape(r.conn, ACCEPT_PROMETHEUS, gzip=True)[0])
+        for i in range(floor_n):
+            for r in runs:
+                r.floors.append(r.worker.ask("floor check" if i == 0 else "floor"))  # type: ignore[union-attr]
+        for r in runs:
+            if concurrency and not r.per_rule:
+                walk_counts, errors, served = [], [], 0
+                for _ in range(rounds):
+                    before = r.worker.ask("stats")["walks"]  # type: ignore[union-attr]
+                    good, errs = concurrent_scrapes(r.worker.port, concurrency)  # type: ignore[union-attr]
+                    walk_counts.append(r.worker.ask("stats")["walks"] - before)  # type: ignore[union-attr]
+                    served += good
+                    errors += errs
+                r.conc = {"clients": concurrency, "rounds": rounds, "walks_per_round": walk_counts, "served": served,
+                          "errors": errors}
+            end = r.worker.ask("stats")  # type: ignore[union-attr]
+            if end["misses"]:
+                raise RuntimeError(f"{r.name}: {end['misses']} ioctls had no recorded answer; run with --rerecord")
     finally:
-        w.close()
-    samples = count_samples(body)
-    p50 = median(times)
+        for r in runs:
+            if r.conn is not None:
+                r.conn.close()
+            if r.worker is not None:
+                r.worker.close()
+    return [_result(r, n) for r in runs]
+
+
+def _result(r: Run, n: int) -> Result:
+    assert r.worker is not None
+    s0, s1 = r.s0, r.s1
+    walks = s1["walks"] - s0["walks"]
+    samples = count_samples(r.body)
+    p50 = median(r.times)
     replay = (s1["replay_s"] - s0["replay_s"]) / max(1, walks)
-    peak = s1["VmHWM"] - s1["replay_mapped_mb"]
-    idle = w.started.get("VmRSS", 0.0)
-    if end["misses"]:
-        raise RuntimeError(f"{name}: {end['misses']} ioctls had no recorded answer; delete the recordings")
+
+    def floor(key: str) -> float:
+        return median([f[key] for f in r.floors])
+
+    latest = floor("generate_latest_s")
     return Result(
-        name=name, scenario=scenario, per_rule=per_rule, rules=meta["rules"], scrapes=n, samples=samples,
-        body_bytes=len(body), p50_ms=p50 * 1e3, p95_ms=percentile(times, 0.95) * 1e3,
+        name=r.name, scenario=r.scenario, per_rule=r.per_rule, rules=r.meta["rules"], scrapes=n, samples=samples,
+        body_bytes=len(r.body), p50_ms=p50 * 1e3, p95_ms=percentile(r.times, 0.95) * 1e3,
         us_per_sample=p50 * 1e6 / max(1, samples), ioctls_per_scrape=(s1["ioctls"] - s0["ioctls"]) / max(1, walks),
         walks_per_scrape=walks / n, replay_ms=replay * 1e3, exporter_p50_ms=(p50 - replay) * 1e3,
-        peak_rss_mb=peak, idle_rss_mb=idle, generate_latest_ms=floor["generate_latest_s"] * 1e3,
-        generate_text_ms=floor["generate_text_s"] * 1e3,
-        collect_ms=(floor["collect_s"] - floor["collect_replay_s"]) * 1e3,
-        floor_ratio=p50 / floor["generate_latest_s"], prometheus_p50_ms=median(prom) * 1e3,
-        concurrent=conc, failed=failed_collectors(body),
+        peak_rss_mb=s1["VmHWM"] - s1["replay_mapped_mb"], idle_rss_mb=r.worker.started.get("VmRSS", 0.0),
+        generate_latest_ms=latest * 1e3, generate_text_ms=floor("generate_text_s") * 1e3,
+        collect_ms=median([f["collect_s"] - f["collect_replay_s"] for f in r.floors]) * 1e3,
+        floor_ratio=p50 / latest, prometheus_p50_ms=median(r.prom) * 1e3, concurrent=r.conc,
+        failed=failed_collectors(r.body),
     )
 
 
@@ -778,7 +824,6 @@ def cache_dir(args: argparse.Namespace) -> Path:
 
 def main_bench(args: argparse.Namespace) -> int:
     cache = cache_dir(args)
-    results: list[Result] = []
     runs: list[tuple[str, str, bool]] = [(s, s, False) for s in args.scenarios]
     per_rule = args.per_rule if args.per_rule is not None else (["large"] if "large" in args.scenarios else [])
     runs += [(f"{s} per-rule", s, True) for s in per_rule]
@@ -794,11 +839,9 @@ def main_bench(args: argparse.Namespace) -> int:
                   f"{m['states']} states, {m['answers']} distinct ioctl answers "
                   f"({time.perf_counter() - t0:.1f} s; one scrape on the live simulator took "
                   f"{m['simulator_scrape_s'] * 1e3:.0f} ms)", flush=True)
-    for name, scenario, pr in runs:
-        r = run_one(name, scenario, cache / f"{scenario}-{args.release}", metas[scenario], pr, args.scrapes,
-                    args.concurrency if not pr else 0, args.rounds, args.floor_iterations)
-        results.append(r)
-        print(f"# done {name}: p50 {r.p50_ms:.1f} ms", flush=True)
+    print(f"# measuring {', '.join(name for name, _, _ in runs)} (taking turns)", flush=True)
+    results = run_all([Run(name, scenario, pr, metas[scenario]) for name, scenario, pr in runs], cache,
+                      args.release, args.scrapes, args.concurrency, args.rounds, args.floor_iterations)
     print()
     print_table(results)
     print()
