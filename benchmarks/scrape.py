@@ -17,10 +17,20 @@ exporter passed (buffer pointers masked).  The *worker* process is the exporter 
 wires it (``cli.build_service``: Reader, collectors, single-flight exporter, the real HTTP
 server on 127.0.0.1) on a :class:`ReplayTransport` that answers each ioctl by copying the
 recorded bytes out of a memory-mapped file.  What remains of the stand-in kernel is a
-checksum, a dict lookup and a memmove per ioctl; it is timed and reported separately
-(``replay ms``), and the mapped answers are left out of the RSS figure.
+checksum, a binary search and a memmove per ioctl; it is timed and reported separately
+(``replay ms``), and the mapped answers (index included) are left out of the RSS figure.
 
-The parent only sends HTTP requests and reads the worker's counters over a pipe.
+The parent only sends HTTP requests and reads the worker's counters over a pipe.  All
+configurations' workers run at once and take turns, so load changes hit them alike.
+
+Columns: p50/p95 ms: sequential scrapes over one keep-alive connection (Accept: text 0.0.4,
+no gzip); us/sample: p50 / samples; ioctls/scrape and replay ms: per kernel walk; peak RSS
+MB: the worker's VmHWM over the timed scrapes minus the mapped replay answers; collect ms:
+reading pf and building the families, replay excluded; encode ms: the exporter's text
+encoder on those families; generate_latest ms: prometheus_client's on the same families
+(the floor); p50/floor: their ratio; Prometheus-Accept p50 ms: with the Accept header
+Prometheus 3 sends by default, and gzip.  ``xlarge`` is built here from ``large`` when the
+simulator has none (see ``_register_xlarge``).
 """
 
 from __future__ import annotations
