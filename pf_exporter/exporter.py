@@ -76,6 +76,19 @@ def build_collectors(
     return out
 
 
+class _Flight:
+    """One full collection under way, and what the scrapes that joined it get."""
+
+    __slots__ = ("started", "done", "metrics", "error", "joined")
+
+    def __init__(self, started: float) -> None:
+        self.started = started
+        self.done = threading.Event()
+        self.metrics: list[Metric] = []
+        self.error: BaseException | None = None
+        self.joined = 0  # scrapes waiting for this collection besides the one running it
+
+
 class PfExporter:
     """The custom collector behind ``/metrics``.
 
@@ -83,43 +96,88 @@ class PfExporter:
     scrape), runs the collectors one after another (they share one pf descriptor and
     its lock anyway) and appends the exporter's own families.
 
-    Scrapes are serialised.  A full scrape that arrives while another is running waits
-    for it and then serves a scrape that *started after it arrived* — the one that was
-    queued before it, if any, else its own — so two Prometheus servers scraping at the
-    same moment cost pf one walk, and no one is ever served data older than its request.
-    ``before_scrape`` runs first in every scrape (the simulator moves its clock there).
+    Single flight: a full scrape that arrives while a full collection is running shares
+    *that* collection's result instead of reading pf again, so any number of Prometheus
+    servers scraping at the same moment cost pf one walk.  With ``max_cache_age`` > 0 a
+    scrape is also served a finished collection at most that many seconds old; with the
+    default 0 nothing is kept once the scrapes sharing a collection have their answer.
+    Filtered scrapes (``collect[]``) never share.  Walks are serialised.
+    ``before_scrape`` runs first in every walk (the simulator moves its clock there).
     """
 
     def __init__(self, source: PfSource, collectors: Sequence[Collector], info: ExporterInfo,
                  before_scrape: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_cache_age: float = 0.0) -> None:
+        if max_cache_age < 0:
+            raise ValueError(f"max_cache_age {max_cache_age} must be >= 0 seconds")
         self.source = source
         self.clock = clock
         self.collectors = list(collectors)
         self.info = info
         self.before_scrape = before_scrape
+        self.max_cache_age = max_cache_age
         self.scrapes = 0  # how many times pf was actually read
-        self._lock = threading.Lock()
-        self._last: tuple[float, list[Metric]] | None = None  # (start time, metrics) of the last full scrape
+        self._state = threading.Lock()  # guards _flight and _last
+        self._walk = threading.Lock()  # one walk of pf at a time
+        self._flight: _Flight | None = None  # the full collection under way
+        self._last: _Flight | None = None  # the last finished one, kept only with max_cache_age > 0
+        self._build: Metric | None = None
 
     def describe(self) -> list[Metric]:
         return []
 
+    @property
+    def waiting(self) -> int:
+        """Scrapes currently waiting to share the running full collection."""
+        flight = self._flight
+        return flight.joined if flight is not None else 0
+
     def collect(self, only: Iterable[str] | None = None) -> Iterator[Metric]:
-        arrived = self.clock()
-        with self._lock:
-            if only is None and self._last is not None and self._last[0] >= arrived:
-                metrics = self._last[1]
-            else:
-                started = self.clock()
-                selected = self.collectors if only is None else [c for c in self.collectors if c.name in set(only)]
-                metrics = self._scrape(selected)
-                if only is None:
-                    self._last = (started, metrics)
+        if only is not None:
+            wanted = set(only)
+            with self._walk:
+                metrics = self._scrape([c for c in self.collectors if c.name in wanted])
+        else:
+            metrics = self._shared()
         yield from metrics
-        build = Family(SELF_SPECS[2])
-        build.add((VERSION, self.info.abi, platform.python_version()), 1)
-        yield build.metric
+        yield self._build_info()
+
+    def _shared(self) -> list[Metric]:
+        with self._state:
+            flight = self._flight
+            if flight is not None:
+                flight.joined += 1
+                lead = False
+            else:
+                last = self._last
+                if last is not None and self.clock() - last.started <= self.max_cache_age:
+                    return last.metrics
+                flight = self._flight = _Flight(self.clock())
+                lead = True
+        if lead:
+            try:
+                with self._walk:
+                    flight.metrics = self._scrape(self.collectors)
+            except BaseException as e:
+                flight.error = e
+                raise
+            finally:
+                with self._state:
+                    self._flight = None
+                    self._last = flight if self.max_cache_age > 0 and flight.error is None else None
+                flight.done.set()
+        else:
+            flight.done.wait()
+            if flight.error is not None:
+                raise RuntimeError(f"the shared collection failed: {_describe(flight.error)}") from flight.error
+        return flight.metrics
+
+    def _build_info(self) -> Metric:
+        if self._build is None:
+            build = Family(SELF_SPECS[2])
+            build.add((VERSION, self.info.abi, platform.python_version()), 1)
+            self._build = build.metric
+        return self._build
 
     def _scrape(self, selected: Sequence[Collector]) -> list[Metric]:
         self.scrapes += 1

@@ -3,6 +3,10 @@ of the scrape is unaffected."""
 
 from __future__ import annotations
 
+import threading
+import time
+
+import pytest
 from prometheus_client import generate_latest
 from test_collectors import FakePf, samples
 
@@ -92,18 +96,95 @@ def test_collectors_needing_a_missing_feature_are_left_out() -> None:
     assert "limiters" not in names and "status" in names
 
 
-def test_a_scrape_waiting_for_another_shares_its_result_only_if_it_started_later() -> None:
-    """Arrival and start times come from an injected clock, so the order is exact."""
-    times = iter([10.0, 11.0,   # A arrives, starts: reads pf
-                  5.0,          # B arrived at 5, before A started at 11: A's result is fresh enough
-                  12.0, 13.0,   # C arrives after A started: reads pf again
-                  13.0])        # D arrived exactly when C started: shares C's
+def test_32_concurrent_scrapes_share_the_running_collection() -> None:
+    """The first scrape's walk is held open until the 31 others have joined it: one walk, 32 answers."""
     pf = FakePf()
-    exporter = PfExporter(pf, build_collectors(["status"]), INFO, clock=lambda: next(times))
-    results = [samples(list(exporter.collect())) for _ in range(4)]
-    assert exporter.scrapes == 2
-    assert pf.calls.count("status") == 2
+    release = threading.Event()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=lambda: release.wait(30))
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            got = samples(list(exporter.collect()))
+        except BaseException as e:  # collected, asserted below
+            errors.append(e)
+        else:
+            results.append(got)
+
+    threads = [threading.Thread(target=one) for _ in range(32)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while exporter.waiting < 31 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert exporter.waiting == 31
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    assert len(results) == 32
+    assert exporter.scrapes == 1
+    assert pf.calls.count("status") == 1
     assert all(success(r, "status") == 1 for r in results)
+    assert all(r == results[0] for r in results)
+
+
+def test_a_scrape_after_a_finished_collection_reads_pf_again() -> None:
+    pf = FakePf()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO)
+    for _ in range(3):
+        list(exporter.collect())
+    assert exporter.scrapes == 3
+    assert exporter._last is None  # nothing kept between scrapes without max_cache_age
+
+
+def test_max_cache_age_serves_a_recent_enough_collection() -> None:
+    now = [100.0]
+    pf = FakePf()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, clock=lambda: now[0], max_cache_age=5.0)
+    list(exporter.collect())
+    now[0] = 105.0
+    list(exporter.collect())  # 5 s old: served from the cache
+    assert exporter.scrapes == 1
+    now[0] = 105.5
+    list(exporter.collect())  # too old: pf is read again
+    assert exporter.scrapes == 2
+
+
+def test_a_negative_max_cache_age_is_refused() -> None:
+    with pytest.raises(ValueError, match="max_cache_age"):
+        PfExporter(FakePf(), build_collectors(["status"]), INFO, max_cache_age=-1)
+
+
+def test_a_failed_shared_collection_fails_every_scrape_sharing_it() -> None:
+    release = threading.Event()
+
+    def boom() -> None:
+        release.wait(30)
+        raise OSError(5, "clock broke")
+
+    exporter = PfExporter(FakePf(), build_collectors(["status"]), INFO, before_scrape=boom)
+    errors: list[BaseException] = []
+
+    def one() -> None:
+        try:
+            list(exporter.collect())
+        except BaseException as e:  # collected, asserted below
+            errors.append(e)
+
+    threads = [threading.Thread(target=one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + 30
+    while exporter.waiting < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    release.set()
+    for t in threads:
+        t.join(30)
+    assert len(errors) == 4
+    assert exporter.scrapes == 1
+    assert exporter.waiting == 0
 
 
 def test_filtered_scrapes_are_never_shared() -> None:
