@@ -74,3 +74,24 @@ def test_registry_output_matches_too() -> None:
     # only the measured durations may differ between two scrapes
     strip = lambda t: [line for line in t.splitlines() if not line.startswith("pf_scrape_collector_duration")]
     assert strip(a) == strip(b)
+
+
+def test_cached_series_names_do_not_grow_without_bound_when_label_values_churn() -> None:
+    from pf_exporter.exporter import _PREFIX_SLACK, _PREFIXES
+
+    spec = gauge("pf_churn", "label values that never repeat", "id")
+    for scrape in range(8):
+        f = spec.new()
+        for i in range(1000):
+            f.add((f"{scrape}-{i}",), i)
+        r = registry_of([f.metric])
+        assert generate_text(r) == generate_latest(r)
+        assert len(_PREFIXES[("pf_churn", ("id",))]) <= 2 * 1000 + _PREFIX_SLACK
+
+
+def test_samples_are_built_from_rows_added_after_a_first_read() -> None:
+    f = gauge("pf_late", "rows added after samples were read", "a").new()
+    f.add(("x",), 1)
+    assert [s.labels for s in f.metric.samples] == [{"a": "x"}]
+    f.add(("y",), 2)
+    assert [(s.labels, s.value) for s in f.metric.samples] == [({"a": "x"}, 1), ({"a": "y"}, 2)]

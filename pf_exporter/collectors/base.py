@@ -8,19 +8,19 @@ the landing page, the README table and the tests all read the same declarations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
 from .. import model
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
-__all__ = ["MetricSpec", "Family", "PfSource", "ScrapeView", "Collector", "gauge", "counter"]
+__all__ = ["MetricSpec", "Family", "RowMetric", "PfSource", "ScrapeView", "Collector", "gauge", "counter"]
 
 
 @dataclass(frozen=True)
@@ -53,49 +53,74 @@ def counter(name: str, help: str, *labels: str) -> MetricSpec:
 
 
 # Sample is a namedtuple (name, labels, value, timestamp, exemplar, ...); building it through
-# tuple.__new__ skips the keyword handling of its generated constructor (a third of the cost
-# per series on large rulesets).  The trailing fields are None in every prometheus_client version.
+# tuple.__new__ skips the keyword handling of its generated constructor.  The trailing fields
+# are None in every prometheus_client version.
 _new_tuple = tuple.__new__
 _SAMPLE_REST = (None,) * (len(Sample._fields) - 3)
 
+Row = tuple[tuple[str, ...], float]
 
-class Family:
-    """A fresh metric family for one scrape; ``add`` appends one sample.
 
-    Samples are appended directly, through an ``add`` specialised for the family's label
-    names, which keeps the cost per series low on rulesets with thousands of rules.
-    """
-
-    __slots__ = ("spec", "metric", "add")
+class RowMetric(Metric):
+    """A prometheus_client metric family whose series are kept as ``(label values, value)``
+    rows.  The exporter's text encoder renders the rows directly; prometheus_client's
+    :class:`Sample` tuples (and their label dicts) are built only when something reads
+    ``samples`` (the OpenMetrics encoder, tests), and rebuilt if rows were added since."""
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
-        if spec.kind == "counter":
-            self.metric: Metric = CounterMetricFamily(spec.name, spec.help, labels=spec.labels)
-        else:
-            self.metric = GaugeMetricFamily(spec.name, spec.help, labels=spec.labels)
-        self.add: Callable[[Sequence[str], float], None] = _adder(spec.name, spec.labels, self.metric.samples)
+        self.rows: list[Row] = []
+        self._built: tuple[int, list[Sample]] | None = None
+        super().__init__(spec.name[:-6] if spec.kind == "counter" else spec.name, spec.help, spec.kind)
+
+    @property  # type: ignore[override]
+    def samples(self) -> list[Sample]:
+        rows = self.rows
+        built = self._built
+        if built is None or built[0] != len(rows):
+            make = _sample_maker(self.spec.name, self.spec.labels)
+            built = self._built = (len(rows), [make(v, x) for v, x in rows])
+        return built[1]
+
+    @samples.setter
+    def samples(self, value: list[Sample]) -> None:
+        if value:
+            raise TypeError("a RowMetric's series are added as rows (Family.add), not as samples")
+
+
+class Family:
+    """A fresh metric family for one scrape; ``add(label values tuple, value)`` appends one series."""
+
+    __slots__ = ("spec", "metric", "rows", "add")
+
+    def __init__(self, spec: MetricSpec) -> None:
+        self.spec = spec
+        self.metric: RowMetric = RowMetric(spec)
+        self.rows = self.metric.rows
+        append = self.rows.append
+        self.add: Callable[[tuple[str, ...], float], None] = lambda v, x: append((v, x))
 
     def add1(self, value: float) -> None:
         """Add the one sample of a family without labels."""
-        self.metric.samples.append(_new_tuple(Sample, (self.spec.name, {}, value, *_SAMPLE_REST)))
+        self.rows.append(((), value))
 
     def __len__(self) -> int:
-        return len(self.metric.samples)
+        return len(self.rows)
 
 
 @cache
-def _adder_source(labels: tuple[str, ...]) -> str:
+def _sample_maker_source(labels: tuple[str, ...]) -> str:
     pairs = ", ".join(f"{label!r}: v[{i}]" for i, label in enumerate(labels))
-    return f"lambda v, x: append(new(Sample, (name, {{{pairs}}}, x, *rest)))"
+    return f"lambda v, x: new(Sample, (name, {{{pairs}}}, x, *rest))"
 
 
-def _adder(name: str, labels: tuple[str, ...], samples: list[Sample]) -> Callable[[Sequence[str], float], None]:
-    """``add(labelvalues, value)`` for one family: a dict display with the label names
-    spelled out is four times faster than ``dict(zip(...))``.  The names come from the
+@cache
+def _sample_maker(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str, ...], float], Sample]:
+    """``make(labelvalues, value)`` -> Sample for one family: a dict display with the label
+    names spelled out is four times faster than ``dict(zip(...))``.  The names come from the
     specs (checked to be identifiers), never from pf."""
-    env = {"append": samples.append, "new": _new_tuple, "Sample": Sample, "name": name, "rest": _SAMPLE_REST}
-    return eval(_adder_source(labels), env)  # noqa: S307 - label names are validated identifiers
+    env = {"new": _new_tuple, "Sample": Sample, "name": name, "rest": _SAMPLE_REST}
+    return eval(_sample_maker_source(labels), env)  # type: ignore[no-any-return]  # noqa: S307
 
 
 class PfSource(Protocol):
@@ -203,7 +228,7 @@ class Collector:
 
 def emit(families: Iterable[Family]) -> list[Metric]:
     """The metrics of *families* that have samples (an empty family is not exposed)."""
-    return [f.metric for f in families if f.metric.samples]
+    return [f.metric for f in families if f.rows]
 
 
 def flag(b: bool) -> float:
