@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import grp
 import logging
 import os
@@ -652,10 +653,27 @@ def signal_handlers(control: Control) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def run(args: argparse.Namespace, control: Control | None = None, hardening: Hardening | None = None) -> int:
-    """Start, serve until ``control`` asks to stop (reloading when asked), shut down; 0 when stopped."""
+GC_THRESHOLD = (10_000, 10, 10)
+
+
+def tune_gc() -> None:
+    """After start-up: move everything built so far out of the collector's sight (gc.freeze) and
+    collect the young generation less often.  A scrape allocates tens of thousands of small
+    objects that are freed by reference counting anyway; the default threshold (700) ran a
+    collection every few hundred of them, a sixth of a large scrape's time."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
+
+
+def run(args: argparse.Namespace, control: Control | None = None, hardening: Hardening | None = None, *,
+        gc_tuning: bool = False) -> int:
+    """Start, serve until ``control`` asks to stop (reloading when asked), shut down; 0 when stopped.
+    ``gc_tuning``: :func:`tune_gc` once started (the daemon; not when embedded, e.g. in tests)."""
     control = control or Control()
     service = start(args, hardening)
+    if gc_tuning:
+        tune_gc()
     service.server.start()
     for host, port in service.server.addresses:
         log.info("listening", extra={"address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -692,7 +710,7 @@ def main(argv: Sequence[str] | None = None, *, control: Control | None = None,
             args = build_parser().parse_args(argv)
             logsetup.setup_logging(args.log_level, args.log_format, syslog=args.log_syslog)
             try:
-                return run(args, control, hardening)
+                return run(args, control, hardening, gc_tuning=own)
             except StartupError as e:
                 if args.log_syslog:
                     log.error("cannot start", extra={"err": str(e)})

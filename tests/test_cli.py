@@ -249,3 +249,12 @@ def test_simulate_serves_a_filled_state_table_and_stops_on_sigterm() -> None:
     assert proc.returncode == 0, err
     assert "level=info msg=listening address=127.0.0.1:" in err
     assert 'msg="shutting down"' in err
+
+
+def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
+    import subprocess
+    import sys
+
+    code = ("import gc; from pf_exporter import cli; cli.tune_gc(); "
+            "assert gc.get_threshold() == cli.GC_THRESHOLD, gc.get_threshold(); assert gc.get_freeze_count() > 0")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
