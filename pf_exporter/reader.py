@@ -57,6 +57,7 @@ class Reader:
         self._iface_hint = 64
         self._table_hint = 64
         self._state_decoder: _StateDecoder | None = None
+        self._rule_decoder = _RuleDecoder(self.layout.pfioc_rule)
 
     # --- status, limits, timeouts --------------------------------------------------
 
@@ -249,14 +250,14 @@ class Reader:
         with dev.ruleset_ticket(anchor) as (ticket, nr):
             pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
             _set_str(pr, "anchor", anchor)
-            r = pr.rule
+            decode = self._rule_decoder.decode
             for i in range(nr):
                 pr.nr = i
                 try:
                     dev.ioctl("DIOCGETRULE", pr)
                 except PfNotFound:
                     break  # the last rule numbers need not be contiguous
-                out.append(_rule(anchor, pr, r))
+                out.append(decode(anchor, pr))
         return out
 
     # --- queues --------------------------------------------------------------------
@@ -472,17 +473,89 @@ def _address(entry: ctypes.Structure, stats: bool) -> model.TableAddress:
     return model.TableAddress(text, a.pfra_net, family, bool(a.pfra_not), pk, by, entry.pfras_tzero)
 
 
-def _rule(anchor: str, pr: ctypes.Structure, r: ctypes.Structure) -> model.Rule:
-    call = _str(pr.anchor_call)
-    ifname = _str(r.ifname)
-    return model.Rule(
-        anchor=anchor, number=pr.nr,
-        action="anchor" if call else ACTION_NAMES.get(r.action, str(r.action)),
-        direction=DIRECTION_NAMES.get(r.direction, ""), quick=bool(r.quick), log=bool(r.log),
-        interface=("!" + ifname if r.ifnot and ifname else ifname), family=FAMILY_NAMES.get(r.af, f"af{r.af}"),
-        protocol=r.proto, label=_str(r.label), anchor_call=call, evaluations=r.evaluations,
-        packets_in=r.packets[0], packets_out=r.packets[1], bytes_in=r.bytes[0], bytes_out=r.bytes[1],
-        states_current=r.states_cur, states_total=r.states_tot, src_nodes=r.src_nodes, max_states=r.max_states)
+class _RuleDecoder:
+    """Decodes the fields of a pfioc_rule (and its pf_rule) that :class:`model.Rule` needs with one
+    precomputed struct format (native byte order, offsets from the ABI layer's ctypes layout of
+    this release/arch) instead of one ctypes attribute read per field."""
+
+    FIELDS = ("nr", "anchor_call", "rule.action", "rule.direction", "rule.quick", "rule.log", "rule.ifname",
+              "rule.ifnot", "rule.af", "rule.proto", "rule.label", "rule.evaluations", "rule.packets",
+              "rule.bytes", "rule.states_cur", "rule.states_tot", "rule.src_nodes", "rule.max_states")
+
+    def __init__(self, cls: type) -> None:
+        located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
+        parts, pos, slots = ["="], 0, []
+        index = 0
+        for off, size, code, count, i in located:
+            if off < pos:
+                raise AssertionError(f"pfioc_rule field {self.FIELDS[i]} overlaps the one before it")
+            if off > pos:
+                parts.append(f"{off - pos}x")
+            parts.append(f"{count}{code}" if code != "s" else f"{size}s")
+            n = 1 if code == "s" else count
+            slots.append((i, index, n))
+            index += n
+            pos = off + size
+        self.struct = struct.Struct("".join(parts))
+        where = [0] * len(self.FIELDS)
+        for i, at, n in slots:
+            where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
+        self._where = tuple(where)
+        if [f.name for f in dataclasses.fields(model.Rule)] != list(_RULE_FIELDS):
+            raise AssertionError("model.Rule changed; update _RuleDecoder.decode")
+
+    def decode(self, anchor: str, pr: ctypes.Structure) -> model.Rule:
+        v = self.struct.unpack_from(pr)
+        (i_nr, i_call, i_act, i_dir, i_quick, i_log, i_if, i_ifnot, i_af, i_proto, i_label, i_ev, i_pk, i_by,
+         i_cur, i_tot, i_src, i_max) = self._where
+        call = v[i_call].split(b"\0", 1)[0].decode("utf-8", "replace")
+        ifname = v[i_if].split(b"\0", 1)[0].decode("utf-8", "replace")
+        action = v[i_act]
+        af = v[i_af]
+        pk, by = -i_pk - 1, -i_by - 1
+        rule = _new(model.Rule)
+        _setattr(rule, "__dict__", {  # frozen: one store instead of twenty
+            "anchor": anchor, "number": v[i_nr],
+            "action": "anchor" if call else ACTION_NAMES.get(action) or str(action),
+            "direction": DIRECTION_NAMES.get(v[i_dir], ""), "quick": bool(v[i_quick]), "log": bool(v[i_log]),
+            "interface": "!" + ifname if v[i_ifnot] and ifname else ifname,
+            "family": FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}", "protocol": v[i_proto],
+            "label": v[i_label].split(b"\0", 1)[0].decode("utf-8", "replace"), "anchor_call": call,
+            "evaluations": v[i_ev], "packets_in": v[pk], "packets_out": v[pk + 1], "bytes_in": v[by],
+            "bytes_out": v[by + 1], "states_current": v[i_cur], "states_total": v[i_tot], "src_nodes": v[i_src],
+            "max_states": v[i_max]})
+        return rule
+
+
+_new = object.__new__
+_setattr = object.__setattr__
+_RULE_FIELDS = ("anchor", "number", "action", "direction", "quick", "log", "interface", "family", "protocol",
+                "label", "anchor_call", "evaluations", "packets_in", "packets_out", "bytes_in", "bytes_out",
+                "states_current", "states_total", "src_nodes", "max_states")
+
+
+def _locate(cls: type, path: str) -> tuple[int, int, str, int]:
+    """(offset, size, struct code, element count) of a dotted field path in a ctypes struct;
+    code "s" for char arrays."""
+    off = 0
+    ftype: type = cls
+    for name in path.split("."):
+        desc = getattr(ftype, name)
+        if getattr(desc, "is_bitfield", False) or (desc.size >> 16):
+            raise AssertionError(f"{path} is a bit-field; the rule decoder cannot read it")
+        off += desc.offset
+        ftype = dict(ftype._fields_)[name]  # type: ignore[attr-defined]
+    size = ctypes.sizeof(ftype)
+    leaf, count = ftype, 1
+    while issubclass(leaf, ctypes.Array):
+        count *= leaf._length_  # type: ignore[attr-defined]
+        leaf = leaf._type_  # type: ignore[attr-defined]
+    if leaf is ctypes.c_char:
+        return off, size, "s", 1
+    code = _CODES[ctypes.sizeof(leaf)]
+    if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+        code = code.lower()
+    return off, size, code, count
 
 
 class _StateDecoder:

@@ -389,3 +389,52 @@ def test_a_full_ticket_table_is_reported_as_such_not_retried(sim_device):
     with pytest.raises(PfBusy, match="512 rule tickets"):
         r.rules("office")
     assert dev.transport.sim.calls["DIOCGETRULES"] == calls + 1
+
+
+def _rule_via_ctypes(anchor: str, pr: ctypes.Structure) -> model.Rule:
+    """The rule decoded one ctypes attribute at a time: what the struct decoder must agree with."""
+    from pf_exporter.reader import ACTION_NAMES, DIRECTION_NAMES, FAMILY_NAMES
+
+    def text(raw: bytes) -> str:
+        return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    r = pr.rule
+    call, ifname = text(pr.anchor_call), text(r.ifname)
+    return model.Rule(
+        anchor=anchor, number=pr.nr, action="anchor" if call else ACTION_NAMES.get(r.action, str(r.action)),
+        direction=DIRECTION_NAMES.get(r.direction, ""), quick=bool(r.quick), log=bool(r.log),
+        interface=("!" + ifname if r.ifnot and ifname else ifname), family=FAMILY_NAMES.get(r.af, f"af{r.af}"),
+        protocol=r.proto, label=text(r.label), anchor_call=call, evaluations=r.evaluations,
+        packets_in=r.packets[0], packets_out=r.packets[1], bytes_in=r.bytes[0], bytes_out=r.bytes[1],
+        states_current=r.states_cur, states_total=r.states_tot, src_nodes=r.src_nodes, max_states=r.max_states)
+
+
+@pytest.mark.parametrize("arch", ["amd64", "arm64", "i386"])
+@pytest.mark.parametrize("release", ["7.6", "7.7", "7.8", "7.9", "current"])
+def test_the_rule_struct_decoder_agrees_with_ctypes_on_every_abi(release, arch) -> None:
+    import dataclasses
+    import random
+
+    from pf_exporter.abi import select_abi
+    from pf_exporter.reader import _RuleDecoder
+
+    abi = select_abi(release, arch)
+    decoder = _RuleDecoder(abi.layout.pfioc_rule)
+    rnd = random.Random(f"{release}/{arch}")
+    for i in range(40):
+        pr = abi.new("pfioc_rule", nr=rnd.randrange(2**32))
+        raw = (ctypes.c_char * ctypes.sizeof(pr)).from_buffer(pr)
+        raw[:] = bytes(rnd.randrange(256) for _ in range(len(raw)))  # every field, padding included
+        if i % 2:
+            pr.anchor_call = b""
+            pr.rule.af = rnd.choice([0, C.AF_INET, C.AF_INET6, 99])
+            pr.rule.action = rnd.choice([C.PF_PASS, C.PF_DROP, C.PF_MATCH, 200])
+            pr.rule.direction = rnd.choice([C.PF_INOUT, C.PF_IN, C.PF_OUT, 7])
+            pr.rule.label = b"web\xff\0junk"
+            pr.rule.ifname = b"em0" if i % 4 == 1 else b""
+        got = decoder.decode("a/b", pr)
+        want = _rule_via_ctypes("a/b", pr)
+        assert got == want
+        assert dataclasses.asdict(got) == dataclasses.asdict(want)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            got.label = "x"  # type: ignore[misc]
