@@ -104,6 +104,33 @@ def test_openmetrics_when_asked(serve) -> None:
     assert body.rstrip().endswith(b"# EOF")
 
 
+PROMETHEUS_ACCEPT = (
+    "application/openmetrics-text;version=1.0.0;escaping=allow-utf-8;q=0.5,"
+    "application/openmetrics-text;version=0.0.1;q=0.4,text/plain;version=1.0.0;escaping=allow-utf-8;q=0.3,"
+    "text/plain;version=0.0.4;q=0.2,*/*;q=0.1"
+)
+
+
+def test_prometheus_default_accept_gets_the_text_format_it_lists(serve) -> None:
+    """Prometheus prefers OpenMetrics but accepts text 0.0.4, which the exporter encodes faster."""
+    status, headers, body = get(serve(), headers={"Accept": PROMETHEUS_ACCEPT})
+    assert status == 200
+    assert headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "pf_running 1.0" in body.decode()
+
+
+@pytest.mark.parametrize(("accept", "text"), [
+    ("", True), ("*/*", True), ("text/*;q=0.5", True), ("text/plain", True), ("text/plain; version=0.0.4", True),
+    (PROMETHEUS_ACCEPT, True), ("application/openmetrics-text; version=1.0.0", False),
+    ("text/plain;version=0.0.4;q=0, application/openmetrics-text", False),
+    ("text/plain;version=1.0.0;escaping=allow-utf-8", False), ("text/plain;q=bogus", False),
+])
+def test_which_accept_headers_allow_the_text_format(accept: str, text: bool) -> None:
+    from pf_exporter.web import text_acceptable
+
+    assert text_acceptable(accept) is text
+
+
 def test_collect_filter_runs_only_the_named_collectors(serve) -> None:
     status, _, body = get(serve(), "/metrics?collect[]=timeouts")
     text = body.decode()
