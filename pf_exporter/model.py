@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 FAMILIES = ("inet", "inet6")
 DIRECTIONS = ("in", "out")
@@ -99,9 +100,12 @@ class TableAddress:
         return s if self.prefix == full else f"{s}/{self.prefix}"
 
 
-@dataclass(frozen=True)
-class Rule:
-    """DIOCGETRULE: one rule of one anchor, with its counters."""
+class Rule(NamedTuple):
+    """DIOCGETRULE: one rule of one anchor, with its counters.
+
+    A NamedTuple rather than a frozen dataclass: as immutable, with the same fields, but a
+    rule costs about a fifth of the memory (no per-instance dict) and one ``tuple.__new__``
+    to build, which matters at tens of thousands of rules per scrape."""
 
     anchor: str  # "" for the main ruleset, else the anchor path
     number: int

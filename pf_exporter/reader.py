@@ -501,7 +501,7 @@ class _RuleDecoder:
         for i, at, n in slots:
             where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
         self._where = tuple(where)
-        if [f.name for f in dataclasses.fields(model.Rule)] != list(_RULE_FIELDS):
+        if model.Rule._fields != _RULE_FIELDS:
             raise AssertionError("model.Rule changed; update _RuleDecoder.decode")
 
     def decode(self, anchor: str, pr: ctypes.Structure) -> model.Rule:
@@ -513,22 +513,15 @@ class _RuleDecoder:
         action = v[i_act]
         af = v[i_af]
         pk, by = -i_pk - 1, -i_by - 1
-        rule = _new(model.Rule)
-        _setattr(rule, "__dict__", {  # frozen: one store instead of twenty
-            "anchor": anchor, "number": v[i_nr],
-            "action": "anchor" if call else ACTION_NAMES.get(action) or str(action),
-            "direction": DIRECTION_NAMES.get(v[i_dir], ""), "quick": bool(v[i_quick]), "log": bool(v[i_log]),
-            "interface": "!" + ifname if v[i_ifnot] and ifname else ifname,
-            "family": FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}", "protocol": v[i_proto],
-            "label": v[i_label].split(b"\0", 1)[0].decode("utf-8", "replace"), "anchor_call": call,
-            "evaluations": v[i_ev], "packets_in": v[pk], "packets_out": v[pk + 1], "bytes_in": v[by],
-            "bytes_out": v[by + 1], "states_current": v[i_cur], "states_total": v[i_tot], "src_nodes": v[i_src],
-            "max_states": v[i_max]})
-        return rule
+        return _new_tuple(model.Rule, (
+            anchor, v[i_nr], "anchor" if call else ACTION_NAMES.get(action) or str(action),
+            DIRECTION_NAMES.get(v[i_dir], ""), bool(v[i_quick]), bool(v[i_log]),
+            "!" + ifname if v[i_ifnot] and ifname else ifname, FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}",
+            v[i_proto], v[i_label].split(b"\0", 1)[0].decode("utf-8", "replace"), call, v[i_ev],
+            v[pk], v[pk + 1], v[by], v[by + 1], v[i_cur], v[i_tot], v[i_src], v[i_max]))
 
 
-_new = object.__new__
-_setattr = object.__setattr__
+_new_tuple = tuple.__new__
 _RULE_FIELDS = ("anchor", "number", "action", "direction", "quick", "log", "interface", "family", "protocol",
                 "label", "anchor_call", "evaluations", "packets_in", "packets_out", "bytes_in", "bytes_out",
                 "states_current", "states_total", "src_nodes", "max_states")
