@@ -137,9 +137,16 @@ def test_kill_states_by_id_and_by_rule(admin: Admin, ) -> None:
 
 def test_clear_all_states(admin: Admin) -> None:
     assert admin.call("DELETE", "/api/v1/states", {})[0] == 400
+    before = len(admin.sim.states)
+    for body in ({"from": "any"}, {"to": {}}, {"rdomain": 0}, {"from": {"address": "any"}},
+                 {"all": False, "to": "any"}):
+        status, resp, _ = admin.call("DELETE", "/api/v1/states", body)
+        assert status == 400 and "empty filter" in resp["error"]["message"], body
+    assert len(admin.sim.states) == before  # none of those killed anything
     status, body, _ = admin.call("DELETE", "/api/v1/states", {"all": True})
     assert status == 200 and body["killed"] > 0 and body["all"] is True
     assert not admin.sim.states
+    assert admin.audit()[-1]["params"]["all"] is True  # the audit line tells an all-kill apart
 
 
 # --- every error status ----------------------------------------------------------------------------
@@ -259,5 +266,6 @@ def test_every_request_is_audited_once_without_secrets(admin: Admin) -> None:
                              "added": 1}
     assert lines[2]["identity"] == "-"
     assert lines[4]["params"]["proto"] == "udp" and "killed" in lines[4]["params"]
+    assert lines[4]["params"]["all"] is False
     text = admin.audit_path.read_text()
     assert TOKEN not in text and "wrong-token" not in text

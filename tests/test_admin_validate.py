@@ -149,6 +149,30 @@ def test_empty_filter_is_refused() -> None:
             parse_kill_filter(body)
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"from": "any"},
+        {"to": {}},
+        {"rdomain": 0},
+        {"from": {"address": "any"}},
+        {"all": False, "to": "any"},
+        {"from": "any", "to": {"address": "any"}, "rdomain": 0, "interface": None},
+    ],
+)
+def test_filter_matching_everything_is_refused_like_an_empty_one(body: object) -> None:
+    # members that are present but match every state must not turn into "kill them all"
+    with pytest.raises(ValidationError, match="empty filter"):
+        parse_kill_filter(body)
+
+
+def test_each_real_criterion_is_enough() -> None:
+    for body in ({"af": "inet"}, {"proto": "udp"}, {"from": "192.0.2.1"}, {"to": {"address": "2001:db8::1"}},
+                 {"proto": "tcp", "to": {"port": 22}}, {"interface": "em0"}, {"label": "ssh"}, {"rdomain": 1}):
+        f = parse_kill_filter(body)
+        assert not f.all and f.params()["all"] is False
+
+
 def test_all_clears_optionally_per_interface() -> None:
     assert parse_kill_filter({"all": True}).all
     f = parse_kill_filter({"all": True, "interface": "em0"})
@@ -163,7 +187,7 @@ def test_network_filter_infers_family() -> None:
     assert f.proto == C.IPPROTO_TCP
     assert str(f.src.address) == "192.0.2.0/24"
     assert f.dst.port == PortSpec(C.PF_OP_EQ, 22)
-    assert f.params() == {"family": "inet", "proto": "tcp", "from": "192.0.2.0/24", "to": "198.51.100.1",
+    assert f.params() == {"all": False, "family": "inet", "proto": "tcp", "from": "192.0.2.0/24", "to": "198.51.100.1",
                           "to_port": 22}
 
 

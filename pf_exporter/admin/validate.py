@@ -396,10 +396,8 @@ class KillFilter:
     rule: int | None = None
 
     def params(self) -> dict[str, object]:
-        """The filter as audit-log parameters (only what was given)."""
-        out: dict[str, object] = {}
-        if self.all:
-            out["all"] = True
+        """The filter as audit-log parameters: ``all`` always, the rest only when given."""
+        out: dict[str, object] = {"all": self.all}  # always shown: the audit log tells an all-kill apart
         for key in ("family", "interface", "label"):
             if getattr(self, key):
                 out[key] = getattr(self, key)
@@ -520,11 +518,14 @@ def parse_kill_filter(body: object) -> KillFilter:
         if extra:
             raise ValidationError(sorted(extra)[0], "\"rule\" can only be combined with \"interface\"")
         return KillFilter(rule=rule, interface=interface)
-    if not given:
+    # Members that are present but match everything ("from": "any", "to": {}, "rdomain": 0,
+    # "all": false) do not count: a filter without one real criterion would kill every state.
+    criteria = (family, proto, src.address, dst.address, src.port, dst.port, interface, label, rdomain)
+    if not any(c for c in criteria):
         raise ValidationError(
             None,
-            "empty filter: name what to kill (af, proto, from, to, interface, label, id or rule), "
-            "or send {\"all\": true} to clear every state",
+            "empty filter: name what to kill (af, proto, a from/to address other than any, a port, interface, "
+            "label, rdomain other than 0, id or rule), or send {\"all\": true} to clear every state",
         )
     return KillFilter(
         family=family, proto=proto, src=src, dst=dst, interface=interface, label=label, rdomain=rdomain
