@@ -49,6 +49,8 @@ class Fields:
         return f"{self.path}.{key}" if self.path else key
 
     def has(self, key: str) -> bool:
+        if key in self.value:
+            self.seen.add(key)  # a known member sent as null is absent, not unknown
         return key in self.value and self.value[key] is not None
 
     def raw(self, key: str) -> Any:
