@@ -7,6 +7,7 @@ so registering it does no I/O); :func:`build_registry` puts it in a private regi
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import logging
 import platform
@@ -77,13 +78,28 @@ def build_collectors(
     return out
 
 
+_arrival = threading.local()
+
+
+@contextlib.contextmanager
+def request_arrived(when: float) -> Iterator[None]:
+    """Scrapes made in this block (this thread) arrived at *when* (the exporter's clock,
+    ``time.monotonic`` by default): they may share a collection that was running then."""
+    _arrival.t = when
+    try:
+        yield
+    finally:
+        _arrival.t = None
+
+
 class _Flight:
     """One full collection under way, and what the scrapes that joined it get."""
 
-    __slots__ = ("started", "done", "metrics", "error", "joined")
+    __slots__ = ("started", "finished", "done", "metrics", "error", "joined")
 
     def __init__(self, started: float) -> None:
         self.started = started
+        self.finished = float("inf")
         self.done = threading.Event()
         self.metrics: list[Metric] = []
         self.error: BaseException | None = None
@@ -99,9 +115,12 @@ class PfExporter:
 
     Single flight: a full scrape that arrives while a full collection is running shares
     *that* collection's result instead of reading pf again, so any number of Prometheus
-    servers scraping at the same moment cost pf one walk.  With ``max_cache_age`` > 0 a
-    scrape is also served a finished collection at most that many seconds old; with the
-    default 0 nothing is kept once the scrapes sharing a collection have their answer.
+    servers scraping at the same moment cost pf one walk.  A request's arrival is the time
+    the HTTP layer stamps with :func:`request_arrived` (when its request line came in), so a
+    request that arrived during a collection but whose thread got to run only after it
+    ended still shares it; without a stamp, the time ``collect`` is called.  With
+    ``max_cache_age`` > 0 a scrape is also served a finished collection at most that many
+    seconds old.  The last collection is kept until the next one starts.
     Filtered scrapes (``collect[]``) never share.  Walks are serialised.
     ``before_scrape`` runs first in every walk (the simulator moves its clock there).
     """
@@ -144,6 +163,7 @@ class PfExporter:
         yield self._build_info()
 
     def _shared(self) -> list[Metric]:
+        arrived: float | None = getattr(_arrival, "t", None)
         with self._state:
             flight = self._flight
             if flight is not None:
@@ -151,8 +171,10 @@ class PfExporter:
                 lead = False
             else:
                 last = self._last
-                if last is not None and self.clock() - last.started <= self.max_cache_age:
-                    return last.metrics
+                if last is not None and (self.clock() - last.started <= self.max_cache_age
+                                         or (arrived is not None and arrived <= last.finished)):
+                    return last.metrics  # fresh enough, or this request arrived while it ran
+                self._last = None  # freed before the next collection is built
                 flight = self._flight = _Flight(self.clock())
                 lead = True
         if lead:
@@ -164,8 +186,9 @@ class PfExporter:
                 raise
             finally:
                 with self._state:
+                    flight.finished = self.clock()
                     self._flight = None
-                    self._last = flight if self.max_cache_age > 0 and flight.error is None else None
+                    self._last = flight if flight.error is None else None
                 flight.done.set()
         else:
             flight.done.wait()

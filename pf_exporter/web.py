@@ -32,7 +32,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
-from .exporter import generate_text
+from .exporter import generate_text, request_arrived
 
 log = logging.getLogger(__name__)
 
@@ -484,6 +484,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:
         # Called once the request line has arrived: from here on a request is under way.
+        self.arrived = time.monotonic()
         self.server.in_flight.set_busy(self.request, True)
         return super().parse_request()
 
@@ -591,7 +592,8 @@ class _Handler(BaseHTTPRequestHandler):
                 encoder = generate_text
         start = time.perf_counter()
         try:
-            body = encoder(registry)
+            with request_arrived(self.arrived):
+                body = encoder(registry)
         except Exception as e:  # the collectors isolate their own failures; this is a bug
             log.exception("scrape failed")
             self._send(500, f"scrape failed: {e}\n".encode())

@@ -12,7 +12,7 @@ from test_collectors import FakePf, samples
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.collectors.base import Collector, ScrapeView
-from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry
+from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry, request_arrived
 
 ALL = frozenset(COLLECTORS)
 INFO = ExporterInfo("7.9", "amd64", frozenset({"limiters"}))
@@ -136,7 +136,24 @@ def test_a_scrape_after_a_finished_collection_reads_pf_again() -> None:
     for _ in range(3):
         list(exporter.collect())
     assert exporter.scrapes == 3
-    assert exporter._last is None  # nothing kept between scrapes without max_cache_age
+
+
+def test_a_request_that_arrived_while_a_collection_ran_shares_it_even_if_served_after() -> None:
+    """Arrival is stamped by the HTTP layer; a request whose thread ran late still shares."""
+    now = [100.0]
+    pf = FakePf()
+
+    def tick() -> None:
+        now[0] += 1.0  # the collection runs from 100 to 101
+
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=tick, clock=lambda: now[0])
+    list(exporter.collect())
+    with request_arrived(100.5):  # arrived during that collection, handled at 101
+        list(exporter.collect())
+    assert exporter.scrapes == 1
+    with request_arrived(101.5):  # arrived after it ended: reads pf again
+        list(exporter.collect())
+    assert exporter.scrapes == 2
 
 
 def test_max_cache_age_serves_a_recent_enough_collection() -> None:
