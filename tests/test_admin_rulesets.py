@@ -128,6 +128,17 @@ def test_pfconf_errors_give_line_and_column(admin: Admin) -> None:
     assert status == 400 and "root:" not in str(resp)
 
 
+def test_inline_anchors_nested_past_pfs_path_limit_are_a_400(admin: Admin) -> None:
+    fp = admin.sim.fingerprint()
+    anchor = "/".join(["a" * 60] * 15) + "/" + "b" * 40  # 955 bytes: a valid anchor path on its own
+    name = "c" * 60
+    body = f'anchor "{name}" {{\n anchor "{name}" {{\n  pass\n }}\n}}\n'
+    status, resp, _ = admin.call("PUT", f"/api/v1/anchors/{anchor}/rules", body)
+    assert status == 400, resp
+    assert "longer than pf's limit of 959" in resp["error"]["message"] and resp["error"]["line"] == 2
+    assert admin.sim.fingerprint() == fp
+
+
 def test_main_ruleset_is_protected_unless_allowed(admin: Admin, tmp_path: Path) -> None:
     status, body, _ = admin.call("PUT", "/api/v1/anchors/rules", {"rules": [{"action": "pass"}]})
     assert status == 403 and "--admin.allow-main-ruleset" in body["error"]["message"]

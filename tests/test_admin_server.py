@@ -277,6 +277,14 @@ def test_garbage_request_line_is_a_json_400_and_audited(admin: Admin) -> None:
     assert admin.audit()[-1]["action"] == "invalid"
 
 
+@pytest.mark.parametrize("value", [b"\xb2", b"\xd9\xa3", b"1_0", b"+5", b"0x10", b""])
+def test_content_length_must_be_ascii_digits(admin: Admin, value: bytes) -> None:
+    # "\xb2" arrives as "²" (latin-1), which str.isdigit() accepts and int() refuses: it was a 500
+    answer = raw_exchange(admin.port, b"PUT /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nAuthorization: Bearer "
+                          + TOKEN.encode() + b"\r\nContent-Length: " + value + b"\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 400 ") and b"Content-Length" in answer
+
+
 def test_slow_client_is_disconnected(tmp_path: Path) -> None:
     admin = start_admin(tmp_path, request_timeout=1.0)
     try:
@@ -333,6 +341,7 @@ def test_basic_auth_users_of_the_admin_web_config(tmp_path: Path) -> None:
             return code
 
         assert status(None) == 401 and status("wrong") == 401
+        assert status("x" * 73) == 401  # bcrypt refuses passwords over 72 bytes: still a 401, not a 500
         assert status("open sesame") == 200
         lines = [json.loads(x) for x in audit.read_text().splitlines()]
         assert lines[-1]["identity"] == "user:ops"

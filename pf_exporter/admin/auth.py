@@ -231,7 +231,11 @@ class Authenticator:
                 raise ApiError(401, "invalid token", headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
             parts.append(f"token:{name}")
         if self.basic is not None:
-            if not self.basic.check(authorization):
+            try:
+                ok = self.basic.check(authorization)
+            except ValueError:  # bcrypt refuses passwords over 72 bytes: a wrong password, not a 500
+                ok = False
+            if not ok:
                 raise ApiError(401, "missing or wrong user name or password",
                                headers={"WWW-Authenticate": 'Basic realm="pf_exporter admin"'})
             parts.append(f"user:{_safe(_basic_user(authorization or ''))}")

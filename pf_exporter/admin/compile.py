@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..abi import Abi
+from ..abi.constants import PF_ANCHOR_MAXPATH
 from .pfops import AnchorLoad, RuleLoad, TableLoad
 from .rules import Rendered, RulesetSpec, render_ruleset
 
@@ -77,6 +78,14 @@ class Compiler:
                                "block-policy, state-policy and state-defaults, which shape the rules, and "
                                "ruleset-optimization are accepted); remove it, or load the ruleset with pfctl -f",
                                line=option_lines[0], column=1)
+        for cr in compiled.rules:
+            # pf keeps anchor paths in MAXPATHLEN buffers and refuses paths longer than
+            # PF_ANCHOR_MAXPATH; inline anchors nest below the target anchor and can outgrow it
+            for path in (cr.path, cr.anchor_call):
+                if len(path.encode()) > PF_ANCHOR_MAXPATH:
+                    raise CompileError(f"this rule's anchor path ({path[:40]}...) is {len(path.encode())} bytes, "
+                                       f"longer than pf's limit of {PF_ANCHOR_MAXPATH}; use shorter anchor names "
+                                       "or fewer levels of nesting", line=cr.source.line or None, column=1)
         loads: dict[str, AnchorLoad] = {}
         for path in compiled.ruleset_paths:
             if anchor and path != anchor and not path.startswith(anchor + "/"):

@@ -14,6 +14,7 @@ import ipaddress
 import json
 import logging
 import os
+import re
 import socket
 import socketserver
 import ssl
@@ -35,6 +36,7 @@ from .errors import ApiError
 log = logging.getLogger("pf_exporter.admin")
 
 MAX_CONNECTIONS = 32
+_DIGITS = re.compile(r"[0-9]{1,18}")  # str.isdigit() also accepts "²", which int() refuses
 
 
 class AdminListenError(ValueError):
@@ -254,8 +256,8 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.headers.get("Content-Length")
         if raw is None:
             return b""
-        if not raw.strip().isdigit():
-            raise ApiError(400, "Content-Length is not a number")
+        if not _DIGITS.fullmatch(raw.strip()):
+            raise ApiError(400, "Content-Length must be a decimal number of bytes (ASCII digits 0-9)")
         length = int(raw)
         if length > MAX_BODY:
             raise ApiError(413, f"the body is {length} bytes, more than the limit of {MAX_BODY} (1 MiB); "
@@ -278,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Read and discard a body we refused without reading (bounded), so the client can
         finish sending and read our answer instead of meeting a connection reset."""
         raw = self.headers.get("Content-Length", "") if self.headers else ""
-        if not raw.strip().isdigit() or int(raw) == 0:
+        if not _DIGITS.fullmatch(raw.strip()) or int(raw) == 0:
             return
         deadline = time.monotonic() + seconds
         left = min(int(raw), limit)
