@@ -277,6 +277,14 @@ def test_garbage_request_line_is_a_json_400_and_audited(admin: Admin) -> None:
     assert admin.audit()[-1]["action"] == "invalid"
 
 
+def test_http_errors_audit_the_url_path_not_the_method(admin: Admin) -> None:
+    assert raw_exchange(admin.port, b"FOO /api/v1/status?x=1 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+    entry = admin.audit()[-1]
+    assert (entry["method"], entry["path"], entry["action"]) == ("FOO", "/api/v1/status", "invalid")
+    raw_exchange(admin.port, b"GET /api/v1/anchors HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
+    assert admin.audit()[-1]["path"] == "/api/v1/anchors"
+
+
 @pytest.mark.parametrize("value", [b"\xb2", b"\xd9\xa3", b"1_0", b"+5", b"0x10", b""])
 def test_content_length_must_be_ascii_digits(admin: Admin, value: bytes) -> None:
     # "\xb2" arrives as "²" (latin-1), which str.isdigit() accepts and int() refuses: it was a 500

@@ -205,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         err = ApiError(status, message or "bad request", headers={"Allow": "GET, POST, PUT, DELETE"}
                        if status == 405 else None)
         self._respond(Response(err.status, err.body(), err.headers))
-        self._audit(ANONYMOUS, getattr(self, "command", None) or "-", "invalid", {}, err.status, err.message)
+        self._audit(ANONYMOUS, _url_path(getattr(self, "path", None)), "invalid", {}, err.status, err.message)
 
     # --- methods -------------------------------------------------------------------------
 
@@ -320,6 +320,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except Exception:
             log.exception("cannot write the admin audit log")
+
+
+def _url_path(target: str | None) -> str:
+    """The path of a request target for the audit log ("-" when there is none)."""
+    if not target:
+        return "-"
+    try:
+        return urllib.parse.urlsplit(target).path or "-"
+    except ValueError:
+        return target.split("?", 1)[0] or "-"
 
 
 class _ServerMixin:
