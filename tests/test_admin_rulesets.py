@@ -128,6 +128,17 @@ def test_pfconf_errors_give_line_and_column(admin: Admin) -> None:
     assert status == 400 and "root:" not in str(resp)
 
 
+def test_table_edits_in_reserved_inline_anchors_are_refused(admin: Admin) -> None:
+    body = "anchor {\n table <t> persist { 192.0.2.1 }\n pass from <t>\n}\n"
+    assert admin.call("PUT", "/api/v1/anchors/deploy/rules", body)[0] == 200  # creates deploy/_1 with <t>
+    assert admin.call("GET", "/api/v1/tables/deploy/_1/t/addresses")[1]["addresses"] == ["192.0.2.1"]  # reads: fine
+    fp = admin.sim.fingerprint()
+    for method in ("POST", "PUT", "DELETE"):
+        status, resp, _ = admin.call(method, "/api/v1/tables/deploy/_1/t/addresses", {"addresses": ["198.51.100.1"]})
+        assert status == 400 and resp["error"]["field"] == "anchor", (method, resp)
+    assert admin.sim.fingerprint() == fp
+
+
 def test_inline_anchors_nested_past_pfs_path_limit_are_a_400(admin: Admin) -> None:
     fp = admin.sim.fingerprint()
     anchor = "/".join(["a" * 60] * 15) + "/" + "b" * 40  # 955 bytes: a valid anchor path on its own

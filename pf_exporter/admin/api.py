@@ -321,8 +321,10 @@ class AdminApi:
         params["killed"] = killed
         return Response(200, {"killed": killed, "all": flt.all})
 
-    def _table_params(self, params: dict[str, Any]) -> tuple[str, str]:
-        anchor = self._anchor(params, for_write=False)
+    def _table_params(self, params: dict[str, Any], *, for_write: bool = True) -> tuple[str, str]:
+        # writes refuse reserved anchors (a component starting with '_': pf's own _pf, and the
+        # _1, _2 ... pfctl gives inline anchors), as PUT .../rules does; reads may look at them
+        anchor = self._anchor(params, for_write=for_write)
         name = check_table_name(params["table"], "table")
         return anchor, name
 
@@ -359,7 +361,7 @@ class AdminApi:
             raise ApiError(403, f"table <{name}> is const; it can only change with its ruleset") from None
 
     def get_addresses(self, req: Request, params: dict[str, Any]) -> Response:
-        anchor, name = self._table_params(params)
+        anchor, name = self._table_params(params, for_write=False)
         addrs = self._table_op(lambda: self.pf.table_addresses(anchor, name), anchor, name)
         return Response(200, {"anchor": anchor, "table": name, "count": len(addrs),
                               "addresses": [str(a) for a in addrs]})
