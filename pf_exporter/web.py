@@ -15,6 +15,7 @@ import hashlib
 import html
 import ipaddress
 import logging
+import re
 import select
 import socket
 import ssl
@@ -555,7 +556,8 @@ class _Handler(BaseHTTPRequestHandler):
         """POST, PUT, DELETE and any other method: 405 on the exporter's own paths, 404 elsewhere
         (the admin API's paths included).  A body is not read: the connection is closed after the
         answer, once a small body has been discarded."""
-        self._discard_body()
+        if not self._discard_body():
+            return
         if not self._authorized():
             return
         path = urllib.parse.urlsplit(self.path).path
@@ -564,15 +566,24 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._not_found(path)
 
-    def _discard_body(self, limit: int = 65536) -> None:
+    def _discard_body(self, limit: int = 65536) -> bool:
         """Read a small request body we will not use, so the client can read the answer instead of
-        meeting a connection reset (a larger one is left unread; the connection closes anyway)."""
-        raw = self.headers.get("Content-Length", "")
-        if raw.strip().isdigit() and 0 < int(raw) <= limit and not self.headers.get("Transfer-Encoding"):
+        meeting a connection reset (a larger one is left unread; the connection closes anyway).
+        False when the Content-Length is not a number: a 400 has been sent."""
+        raw = self.headers.get("Content-Length")
+        if raw is None:
+            return True
+        if not re.fullmatch(r"[0-9]+", raw.strip()):
+            # isdigit() is not enough: it also accepts '²' and other digits int() refuses.
+            self._send(400, f"Bad Content-Length {raw[:40]!r}: it must be a decimal number of bytes\n".encode())
+            return False
+        length = int(raw)
+        if 0 < length <= limit and not self.headers.get("Transfer-Encoding"):
             try:
-                self.rfile.read(int(raw))
+                self.rfile.read(length)
             except OSError:
                 pass
+        return True
 
     def _metrics(self, query: str) -> None:
         app = self.server.app
