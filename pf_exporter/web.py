@@ -232,6 +232,21 @@ def build_ssl_context(tls: TlsConfig, where: str = "web config") -> ssl.SSLConte
 
 # --- basic auth --------------------------------------------------------------------------------------
 
+# bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
+BCRYPT_MAX_PASSWORD = 72
+
+
+def basic_auth_password_too_long(header: str | None) -> bool:
+    """Whether an ``Authorization: Basic`` header carries a password bcrypt cannot check."""
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except binascii.Error:
+        return False
+    return len(decoded.partition(b":")[2]) > BCRYPT_MAX_PASSWORD
+
+
 class BasicAuth:
     """Checks ``Authorization: Basic`` against bcrypt hashes.
 
@@ -256,6 +271,11 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
+        if len(password.encode()) > BCRYPT_MAX_PASSWORD:
+            # bcrypt (5 and later) raises ValueError for these; a wrong password, still charged one
+            # bcrypt so the answer takes as long as any other refusal.
+            bcrypt.checkpw(b"", self._dummy)
+            return False
         token = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
         with self._lock:
             if hashed is not None and token in self._ok:
@@ -539,8 +559,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _authorized(self) -> bool:
         app = self.server.app
-        if app.auth is not None and not app.auth.check(self.headers.get("Authorization")):
-            self._send(401, b"Unauthorized\n", extra={"WWW-Authenticate": 'Basic realm="pf_exporter"'})
+        header = self.headers.get("Authorization")
+        if app.auth is not None and not app.auth.check(header):
+            body = b"Unauthorized\n"
+            if basic_auth_password_too_long(header):
+                body = (f"Unauthorized: the password is longer than {BCRYPT_MAX_PASSWORD} bytes, more than bcrypt "
+                        "can check; use a shorter one\n").encode()
+            self._send(401, body, extra={"WWW-Authenticate": 'Basic realm="pf_exporter"'})
             return False
         return True
 

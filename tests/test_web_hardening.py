@@ -3,12 +3,15 @@ slow or silent connections by the hundred, and running out of file descriptors."
 
 from __future__ import annotations
 
+import base64
+import http.client
 import socket
 
+import bcrypt
 import pytest
-from test_web import TIMEOUT, make_app
+from test_web import TIMEOUT, get, make_app
 
-from pf_exporter.web import MetricsServer, WebApp
+from pf_exporter.web import BasicAuth, MetricsServer, WebApp, parse_web_config
 
 
 @pytest.fixture
@@ -50,3 +53,46 @@ def test_a_content_length_that_is_not_ascii_digits_is_a_400(serve, length: bytes
 def test_a_valid_content_length_still_gets_the_405(serve) -> None:
     answer = raw_request(serve(), b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc")
     assert answer.startswith(b"HTTP/1.1 405 ")
+
+
+# --- basic auth ------------------------------------------------------------------------------------
+
+HASH = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=4)).decode()
+
+
+def basic(user: str, password: bytes) -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(user.encode() + b":" + password).decode()}
+
+
+@pytest.mark.parametrize("user", ["alice", "mallory"])
+def test_a_password_longer_than_bcrypt_takes_is_a_401_not_a_dropped_connection(serve, user: str) -> None:
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
+    status, headers, body = get(s, headers=basic(user, b"s3cret" + b"x" * 100))
+    assert status == 401
+    assert "www-authenticate" in headers
+    assert b"72 bytes" in body  # says why
+    assert get(s, headers=basic("alice", b"s3cret"))[0] == 200  # the server is fine afterwards
+
+
+def test_basic_auth_check_refuses_long_passwords_without_raising() -> None:
+    auth = BasicAuth({"alice": HASH.encode()})
+    header = basic("alice", b"p" * 73)["Authorization"]
+    assert auth.check(header) is False
+    assert auth.check(basic("alice", b"p" * 72)["Authorization"]) is False  # 72 is allowed, just wrong
+
+
+def test_a_password_of_exactly_72_bytes_works() -> None:
+    password = b"q" * 72
+    auth = BasicAuth({"bob": bcrypt.hashpw(password, bcrypt.gensalt(rounds=4))})
+    assert auth.check(basic("bob", password)["Authorization"]) is True
+
+
+def test_http_client_sees_the_401_body(serve) -> None:
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
+    host, port = s.addresses[0]
+    conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/metrics", headers=basic("alice", "é".encode() * 40))
+        assert conn.getresponse().status == 401
+    finally:
+        conn.close()
