@@ -250,7 +250,7 @@ def test_accepted_body_gets_100_continue(admin: Admin) -> None:
     with socket.create_connection(("127.0.0.1", admin.port), timeout=10) as s:
         s.sendall((f"POST /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\n"
                    f"Authorization: Bearer {TOKEN}\r\nContent-Length: {len(body)}\r\n"
-                   "Expect: 100-continue\r\n\r\n").encode())
+                   "Content-Type: application/json\r\nExpect: 100-continue\r\n\r\n").encode())
         assert s.recv(25).startswith(b"HTTP/1.1 100 Continue")
         s.sendall(body)
         rest = b""
@@ -266,7 +266,7 @@ def test_unauthenticated_large_body_is_401_not_413(admin: Admin) -> None:
 
 def test_chunked_bodies_are_refused(admin: Admin) -> None:
     head = (f"POST /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer {TOKEN}\r\n"
-            "Transfer-Encoding: chunked\r\n\r\n5\r\n[\"1\"]\r\n0\r\n\r\n").encode()
+            "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n[\"1\"]\r\n0\r\n\r\n").encode()
     assert raw_exchange(admin.port, head).startswith(b"HTTP/1.1 411 ")
 
 
@@ -275,6 +275,46 @@ def test_garbage_request_line_is_a_json_400_and_audited(admin: Admin) -> None:
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b'"error"' in answer
     assert admin.audit()[-1]["action"] == "invalid"
+
+
+@pytest.mark.parametrize("headers", [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+])
+def test_requests_from_web_pages_are_refused(admin: Admin, headers: dict[str, str]) -> None:
+    # with basic auth or mutual TLS a browser adds the credentials itself: a page must not disable pf
+    status, resp, _ = admin.call("POST", "/api/v1/pf/disable", headers=headers)
+    assert status == 403 and "web pages" in resp["error"]["message"]
+    assert admin.call("GET", "/api/v1/status", headers=headers)[0] == 403
+    assert admin.sim.running is True
+    assert admin.audit()[-1]["status"] == 403
+
+
+@pytest.mark.parametrize(("method", "path", "ctype", "body"), [
+    ("POST", "/api/v1/pf/disable", "application/x-www-form-urlencoded", b""),  # an HTML form, no fields
+    ("POST", "/api/v1/pf/disable", "text/plain", b"x=1"),
+    ("POST", "/api/v1/pf/disable", "multipart/form-data; boundary=x", b"--x--"),
+    ("POST", "/api/v1/pf/disable", None, b"{}"),
+    ("POST", "/api/v1/tables/bruteforce/addresses", "text/plain", b'["192.0.2.9"]'),
+    ("POST", "/api/v1/tables/bruteforce/addresses", "application/x-www-form-urlencoded", b'["192.0.2.9"]'),
+    ("DELETE", "/api/v1/states", None, b'{"all": true}'),
+    ("PUT", "/api/v1/anchors/deploy/rules", "application/x-www-form-urlencoded", b"pass all"),
+])
+def test_changes_need_a_json_or_pfconf_content_type(admin: Admin, method: str, path: str, ctype: str | None,
+                                                     body: bytes) -> None:
+    fp = admin.sim.fingerprint()
+    status, resp, _ = admin.call(method, path, raw=body, headers={"Content-Type": ctype} if ctype else {})
+    assert status == 415 and "application/json" in resp["error"]["message"], resp
+    assert admin.sim.fingerprint() == fp
+
+
+def test_changes_without_a_body_need_no_content_type(admin: Admin) -> None:
+    assert admin.call("POST", "/api/v1/pf/disable")[0] == 200
+    assert admin.call("POST", "/api/v1/pf/enable", raw=b"{}",
+                      headers={"Content-Type": "application/json; charset=utf-8"})[0] == 200
+    assert admin.call("PUT", "/api/v1/anchors/deploy/rules", "pass all\n", ctype="text/plain")[0] == 200
 
 
 def test_http_errors_audit_the_url_path_not_the_method(admin: Admin) -> None:
@@ -289,7 +329,8 @@ def test_http_errors_audit_the_url_path_not_the_method(admin: Admin) -> None:
 def test_content_length_must_be_ascii_digits(admin: Admin, value: bytes) -> None:
     # "\xb2" arrives as "²" (latin-1), which str.isdigit() accepts and int() refuses: it was a 500
     answer = raw_exchange(admin.port, b"PUT /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nAuthorization: Bearer "
-                          + TOKEN.encode() + b"\r\nContent-Length: " + value + b"\r\n\r\n")
+                          + TOKEN.encode() + b"\r\nContent-Type: application/json\r\nContent-Length: " + value
+                          + b"\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 400 ") and b"Content-Length" in answer
 
 

@@ -142,6 +142,24 @@ class AdminApi:
         action, handler, mutating = table[method]
         return Route(action, handler, params, mutating)
 
+    @staticmethod
+    def check_content_type(route: Route, content_type: str | None, has_body: bool) -> None:
+        """415 unless a change names its body's type: ``application/json`` (or ``text/plain``
+        for pf.conf on ``PUT .../rules``).  Checked on the headers, before the body is read.
+
+        Browsers send cross-site POSTs without a preflight only as form or text/plain
+        content, so with basic auth or mutual TLS (credentials the browser adds itself)
+        this keeps a web page from changing pf (CSRF)."""
+        if not route.mutating:
+            return
+        allowed = ("application/json", "text/plain") if route.action == "rules.replace" else ("application/json",)
+        media = (content_type or "").split(";", 1)[0].strip().lower()
+        if media in allowed or (not media and not has_body):
+            return
+        shown = f"Content-Type {media!r}" if media else "a body without Content-Type"
+        raise ApiError(415, f"{shown} is not accepted here; send Content-Type: {' or '.join(allowed)} "
+                       "(curl: -H 'Content-Type: application/json', or --json)")
+
     def handle(self, req: Request, route: Route) -> Response:
         """Run *route*, serialising changes; pf errors become API errors."""
         try:

@@ -227,8 +227,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "the request target must be a path such as /api/v1/status")
             peercert = self.request.getpeercert() if isinstance(self.request, ssl.SSLSocket) else None
             identity = app.auth.authenticate(self.headers.get("Authorization"), peercert)
+            _refuse_browsers(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
             route = app.api.route(self.command, url.path)
             action, params = route.action, route.params
+            app.api.check_content_type(route, self.headers.get("Content-Type"),
+                                       self.headers.get("Content-Length", "0").strip() not in ("", "0")
+                                       or bool(self.headers.get("Transfer-Encoding")))
             body = self._read_body()
             self.server.watchdog.done(self.request)
             req = Request(self.command, url.path, parse_query(url.query), body,
@@ -320,6 +324,16 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except Exception:
             log.exception("cannot write the admin audit log")
+
+
+def _refuse_browsers(origin: str | None, fetch_site: str | None) -> None:
+    """403 for requests a web browser makes on behalf of a page (CSRF): browsers add ``Origin``
+    to cross-origin requests and to every POST, and ``Sec-Fetch-Site``; automation sends neither."""
+    site = (fetch_site or "").strip().lower()
+    if origin is not None or site in ("cross-site", "same-site"):
+        what = "an Origin header" if origin is not None else f"Sec-Fetch-Site: {site}"
+        raise ApiError(403, f"the request carries {what}: requests from web pages are refused (the admin API is "
+                       "for automation); send it without that header, e.g. with curl")
 
 
 def _url_path(target: str | None) -> str:
