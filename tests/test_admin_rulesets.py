@@ -128,6 +128,28 @@ def test_pfconf_errors_give_line_and_column(admin: Admin) -> None:
     assert status == 400 and "root:" not in str(resp)
 
 
+BOMB = 'p = "{ ' + ",".join(str(p) for p in range(1, 201)) + ' }"\npass in proto tcp from port $p to port $p\n'
+
+
+def test_a_body_expanding_to_too_many_rules_is_a_400_naming_the_line(admin: Admin) -> None:
+    fp = admin.sim.fingerprint()
+    for query in ("?dry_run=1", ""):
+        status, resp, _ = admin.call("PUT", f"/api/v1/anchors/deploy/rules{query}", BOMB)
+        assert status == 400 and resp["error"]["line"] == 2 and "limit of 20000 rules" in resp["error"]["message"]
+    assert admin.sim.fingerprint() == fp
+
+
+def test_compiling_does_not_wait_for_the_change_under_way(admin: Admin) -> None:
+    api = admin.server.app.api
+    api.options.mutation_wait = 0.2
+    with api.mutation_lock:  # another change holds the lock meanwhile
+        status, resp, _ = admin.call("PUT", "/api/v1/anchors/deploy/rules?dry_run=1", "pass all\n")
+        assert status == 200 and resp["rules"] == 1  # compiled without the lock
+        assert admin.call("PUT", "/api/v1/anchors/deploy/rules", "pass all\nblock from 1.2.3.4/99\n")[0] == 400
+        assert admin.call("PUT", "/api/v1/anchors/deploy/rules", "pass all\n")[0] == 503  # loading needs it
+    assert admin.call("PUT", "/api/v1/anchors/deploy/rules", "pass all\n")[0] == 200
+
+
 def test_table_edits_in_reserved_inline_anchors_are_refused(admin: Admin) -> None:
     body = "anchor {\n table <t> persist { 192.0.2.1 }\n pass from <t>\n}\n"
     assert admin.call("PUT", "/api/v1/anchors/deploy/rules", body)[0] == 200  # creates deploy/_1 with <t>

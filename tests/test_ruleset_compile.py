@@ -183,3 +183,42 @@ def test_reserved_or_malformed_anchor_paths_are_refused(anchor: str) -> None:
     with pytest.raises(RulesetError) as info:
         compile_ruleset("pass\n", ABI, anchor)
     assert "anchor" in info.value.message
+
+
+# --- bounds on expansion (the admin API compiles text from the network) ---------------------------
+
+PORTS = "{ " + ",".join(str(p) for p in range(1, 201)) + " }"
+
+
+def test_a_rule_expanding_past_the_rule_limit_is_an_error_on_its_line() -> None:
+    text = f'p = "{PORTS}"\npass in proto tcp from port $p to port $p\n'  # 40,000 combinations from 800 bytes
+    with pytest.raises(RulesetError) as e:
+        compile_ruleset(text, ABI, "deploy")
+    assert e.value.line == 2 and "limit of 20000 rules" in e.value.message
+    # the limit counts every rule of the text, checked before expanding
+    text = 'p = "{ 1, 2, 3 }"\n' + "pass in proto tcp from port $p to port $p\n" * 3
+    with pytest.raises(RulesetError) as e:
+        compile_ruleset(text, ABI, "deploy", max_rules=20)
+    assert e.value.line == 4
+    assert len(compile_ruleset(text, ABI, "deploy", max_rules=27).rules) == 27
+
+
+def test_table_addresses_past_the_limit_are_an_error_naming_the_table() -> None:
+    text = "table <a> { 192.0.2.1 192.0.2.2 }\ntable <b> persist { 198.51.100.0/24 10.0.0.1 10.0.0.2 }\n"
+    with pytest.raises(RulesetError) as e:
+        compile_ruleset(text, ABI, "deploy", max_table_addresses=4)
+    assert e.value.line == 2 and "table <b>" in e.value.message and "limit of 4 addresses" in e.value.message
+    assert sum(len(t.addresses) for t in compile_ruleset(text, ABI, "deploy", max_table_addresses=5).tables) == 5
+
+
+def test_macros_of_macros_cannot_grow_without_bound() -> None:
+    lines = ['m0 = "192.0.2.1 192.0.2.2 192.0.2.3 192.0.2.4"']
+    lines += [f'm{i} = $m{i - 1} " " $m{i - 1}' for i in range(1, 30)]  # 2^29 copies if nothing stopped it
+    with pytest.raises(RulesetError) as e:
+        compile_ruleset("\n".join(lines) + "\n", ABI, "deploy", max_macro_expansion=100_000)
+    assert "macros expand to more than 100000 characters" in e.value.message and e.value.line == 12
+
+
+def test_bounds_can_be_lifted() -> None:
+    text = f'p = "{PORTS}"\npass in proto tcp from port $p to port 22\n'
+    assert len(compile_ruleset(text, ABI, "deploy", max_rules=None).rules) == 200

@@ -20,13 +20,14 @@ Routes (all under ``/api/v1``):
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import logging
 import threading
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,6 +77,7 @@ class Route:
     handler: Callable[[Request, dict[str, Any]], Response]
     params: dict[str, Any]
     mutating: bool
+    locks_itself: bool = False  # takes mutation_lock only for its pf part (PUT .../rules compiles first)
 
 
 @dataclass
@@ -140,7 +142,7 @@ class AdminApi:
             allow = ", ".join(table)
             raise ApiError(405, f"{method} is not allowed here; allowed: {allow}", headers={"Allow": allow})
         action, handler, mutating = table[method]
-        return Route(action, handler, params, mutating)
+        return Route(action, handler, params, mutating, locks_itself=action == "rules.replace")
 
     @staticmethod
     def check_content_type(route: Route, content_type: str | None, has_body: bool) -> None:
@@ -163,16 +165,22 @@ class AdminApi:
     def handle(self, req: Request, route: Route) -> Response:
         """Run *route*, serialising changes; pf errors become API errors."""
         try:
-            if not route.mutating:
+            if not route.mutating or route.locks_itself:
                 return route.handler(req, route.params)
-            if not self.mutation_lock.acquire(timeout=self.options.mutation_wait):
-                raise ApiError(503, "another change is still in progress; retry", headers={"Retry-After": "1"})
-            try:
+            with self._change():
                 return route.handler(req, route.params)
-            finally:
-                self.mutation_lock.release()
         except PfError as e:
             raise pf_error(e) from None
+
+    @contextlib.contextmanager
+    def _change(self) -> Iterator[None]:
+        """Hold the mutation lock (one change at a time), or 503 after waiting too long."""
+        if not self.mutation_lock.acquire(timeout=self.options.mutation_wait):
+            raise ApiError(503, "another change is still in progress; retry", headers={"Retry-After": "1"})
+        try:
+            yield
+        finally:
+            self.mutation_lock.release()
 
     # --- helpers -------------------------------------------------------------------
 
@@ -301,12 +309,14 @@ class AdminApi:
             body["warnings"] = compiled.warnings
         if dry_run:
             return Response(200, body)
-        if anchor == "":
-            self._check_main_ruleset_side_effects()
-        try:
-            self.pf.replace_rulesets(compiled.loads)
-        except LoadFailed as e:
-            raise load_error(e) from None
+        # compiled above without the lock: a big body does not hold up other changes
+        with self._change():
+            if anchor == "":
+                self._check_main_ruleset_side_effects()
+            try:
+                self.pf.replace_rulesets(compiled.loads)
+            except LoadFailed as e:
+                raise load_error(e) from None
         body["changed"] = True
         return Response(200, body)
 

@@ -93,10 +93,22 @@ class CompiledRuleset:
             yield pr
 
 
+MAX_RULES = 20_000  # rules after list expansion (lists multiply: 265 bytes can make 7,200 rules)
+MAX_TABLE_ADDRESSES = 200_000  # table addresses defined by one text, over all its tables
+MAX_MACRO_EXPANSION = 1 << 20  # characters of macro values substituted (macros of macros grow exponentially)
+
+
 def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None = None,
                     macros: dict[str, str] | None = None, filename: str = "stdin",
-                    read_file: Callable[[str], str] | None = None, optimize: bool = False) -> CompiledRuleset:
+                    read_file: Callable[[str], str] | None = None, optimize: bool = False,
+                    max_rules: int | None = MAX_RULES, max_table_addresses: int | None = MAX_TABLE_ADDRESSES,
+                    max_macro_expansion: int | None = MAX_MACRO_EXPANSION) -> CompiledRuleset:
     """Parse *text* for *anchor* ("" is the main ruleset) and encode it for *abi*.
+
+    The text may come from an untrusted sender, so its expansion is bounded: more than
+    *max_rules* rules, *max_table_addresses* table addresses or *max_macro_expansion*
+    characters of substituted macros is an error on the line that crosses the bound
+    (checked before the work is done); None lifts a bound.
 
     *optimize* runs pfctl's basic optimizer, as ``pfctl -f`` does unless given ``-o none``.
     Raises :class:`RulesetError` on any error pfctl would report, and for what this
@@ -110,7 +122,8 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
         raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
     ruleset = run_pfctl(text, filename, host=host or corpus_host(), anchor=anchor, macros=macros,
                         read_file=read_file or no_file_access, follow_load_anchors=False, optimize=optimize,
-                        kernel_table_names=True)
+                        kernel_table_names=True, max_rules=max_rules, max_table_addresses=max_table_addresses,
+                        max_macro_expansion=max_macro_expansion)
     located: list[Diagnostic] = []
     if ruleset.load_anchors:
         line, name = ruleset.load_anchors[0]

@@ -73,6 +73,8 @@ class Lexer:
         self.lineno = 1  # yylval.lineno: line of the token lexed last
         self.column = 1
         self.tokens_lexed = 0
+        self.max_expansion: int | None = None  # characters of macro values substituted (None: unbounded)
+        self.expanded = 0
 
     @property
     def file(self) -> _File:
@@ -198,6 +200,11 @@ class Lexer:
                     self.error(f"macro '{name}' not defined")
                     return self._findeol()
                 self.used.add(name)
+                self.expanded += len(value)
+                if self.max_expansion is not None and self.expanded > self.max_expansion:
+                    self.error(f"macros expand to more than {self.max_expansion} characters in all (macros "
+                               "built from macros grow fast); use tables instead of long lists")
+                    return self._findeol()
                 self._ungetc(_DONE_EXPAND)
                 for ch in reversed(value):
                     self._ungetc(ch)

@@ -343,6 +343,13 @@ class ParseState:
     # parse.y globals that, unlike the block policy, carry over into `load anchor` files
     keep_state_defaults: list[StateOpt] | None = None
     default_statelock: int = 0  # id(TableDef) -> ruleset holding it
+    # Bounds for rulesets from untrusted senders (the admin API); None = unbounded like pfctl.
+    # Lists multiply (`from $a to $b port $c`) and macros nest, so a small text can expand enormously.
+    max_rules: int | None = None  # rules after list expansion, over every anchor
+    max_table_addresses: int | None = None  # addresses over every table
+    max_macro_expansion: int | None = None  # characters of macro values substituted, over the whole text
+    rules_expanded: int = 0
+    table_addresses: int = 0
 
     def temporary_table_name(self) -> str:
         """add_opt_table(): the name an automatic table has while pfctl parses (what -n shows)."""
@@ -422,6 +429,7 @@ class Parser:
         self.macros = macros if macros is not None else {}
         self.persistent = persistent if persistent is not None else set()
         self.lex = lx.Lexer(text, filename, self._report, self.macros, self.persistent, state.read_file)
+        self.lex.max_expansion = state.max_macro_expansion
         self.tok: lx.Token | None = None
         self.quiet = 0  # tokens to read before the next syntax error is reported (yacc's yyerrflag)
         self.main = anchor
@@ -2365,6 +2373,14 @@ class Parser:
         dps = dst_ports or [NodePort()]
         us = uids or [(0, 0, 0)]
         gs = gids or [(0, 0, 0)]
+        limit = self.state.max_rules
+        if limit is not None:
+            # checked before expanding: the combinations are the work (and the memory) to bound
+            combinations = math.prod(len(x) for x in (ifs, prs, ics, shs, dhs, sps, dps, us, gs))
+            if self.state.rules_expanded + combinations > limit:
+                self.fail(f"this rule expands to {combinations} combinations of its lists, which would take the "
+                          f"ruleset past the limit of {limit} rules; use tables instead of long lists")
+            self.state.rules_expanded += combinations
 
         for ii, interface in enumerate(ifs):
             for pi, proto in enumerate(prs):
@@ -2626,6 +2642,7 @@ class Parser:
             name = self.state.temporary_table_name()
             name = self.state.kernel_table_name() if self.state.kernel_table_names else name
             addrs = [_table_address(h) for h in table]
+            self._count_table_addresses(len(addrs), f"the {kind} address pool")
             tdef = TableDef(name=name, flags=PFR_TFLAG_CONST, init_addr=True, init=[("hosts", addrs)],
                             addresses=addrs, anchor=self._anchor_path(), line=self.lex.lineno)
             tdef_anchor = self.anchor
@@ -2958,11 +2975,19 @@ class Parser:
                     converted.append(_table_address(n))
                 addresses += converted
                 printable.append(("hosts", converted))
+        self._count_table_addresses(len(addresses), f"table <{name}>")
         self.state.out(format_tabledef(name, flags, init_addr, printable))
         tdef = TableDef(name=name, flags=flags, init_addr=init_addr, init=printable, addresses=addresses,
                         anchor=self._anchor_path(), line=line)
         self.state.tables.append(tdef)
         self.state.table_owner[id(tdef)] = self.anchor
+
+    def _count_table_addresses(self, n: int, what: str) -> None:
+        limit = self.state.max_table_addresses
+        self.state.table_addresses += n
+        if limit is not None and self.state.table_addresses > limit:
+            self.fail(f"{what} has {n} addresses, which takes the tables past the limit of {limit} addresses "
+                      "per ruleset; fill large tables through the table address endpoints or pfctl -T")
 
     def load_table_file(self, path: str) -> list[TableAddress]:
         try:

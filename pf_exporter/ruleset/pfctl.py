@@ -56,14 +56,17 @@ class _Exit(Exception):
 def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, anchor: str = "",
               macros: dict[str, str] | None = None, numeric: bool = False,
               read_file: Callable[[str], str] = lx.read_text_file, follow_load_anchors: bool = True,
-              optimize: bool = False, kernel_table_names: bool = False) -> Ruleset:
+              optimize: bool = False, kernel_table_names: bool = False, max_rules: int | None = None,
+              max_table_addresses: int | None = None, max_macro_expansion: int | None = None) -> Ruleset:
     """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``
     (with *optimize*, like ``pfctl -o basic``).
 
     Raises :class:`RulesetError` (with everything pfctl would have printed) when pfctl
-    would exit non-zero."""
+    would exit non-zero.  The ``max_*`` bounds (None: none, like pfctl) make a ruleset that
+    expands past them an error on the line that does."""
     state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file,
-                       optimize=optimize, kernel_table_names=kernel_table_names)
+                       optimize=optimize, kernel_table_names=kernel_table_names, max_rules=max_rules,
+                       max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion)
     main = _new_anchor(anchor)
     result = Ruleset(main=main, stdout=state.stdout, stdout_always=state.stdout_always,
                      diagnostics=state.diagnostics)
