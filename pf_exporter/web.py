@@ -1,8 +1,15 @@
 """The HTTP side: ``/metrics`` (or ``--web.telemetry-path``), a landing page at ``/``,
 ``/-/healthy``; optional TLS and basic auth from an exporter-toolkit web-config file.
 
-Every connection gets its own thread, and the TLS handshake happens in that thread under
-a timeout, so a slow or silent client (plain TCP or TLS) only ever holds up itself.
+Every connection gets its own thread, and the TLS handshake happens in that thread, so a
+slow or silent client (plain TCP or TLS) only ever holds up itself.  A :class:`ConnectionGuard`
+keeps slow clients from piling up: at most ``max_connections`` connections are open at once
+(at the cap the connection that has waited longest without a request is dropped for the new
+one, or, when every one is inside a request, the new one gets a 503), a connection must
+deliver its TLS handshake, request line and headers within HEADER_TIMEOUT seconds in total
+(a watchdog ends it otherwise, however steadily it trickles bytes), and a keep-alive connection
+its next request within CONNECTION_TIMEOUT.  Running out of file descriptors makes the accept
+loop pause briefly instead of spinning.
 """
 
 from __future__ import annotations
@@ -45,6 +52,15 @@ DEFAULT_LISTEN_ADDRESS = f":{DEFAULT_PORT}"
 # A connection (TLS handshake, request line and headers, and every read or write
 # after) that makes no progress for this long is closed.
 CONNECTION_TIMEOUT = 30.0
+
+# The TLS handshake, request line and headers of a new connection must all have arrived within
+# this many seconds of its accept(2); a watchdog ends the connection otherwise.
+HEADER_TIMEOUT = 10.0
+# At most this many metrics connections are open at once (all listeners together).
+DEFAULT_MAX_CONNECTIONS = 64
+# accept(2) failing for want of descriptors or memory: pause this long before trying again.
+ACCEPT_BACKOFF = 0.1
+_ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
 
 # The admin API's paths: the metrics listener answers them with 404, whatever the method.
 ADMIN_PREFIX = "/api/"
@@ -454,6 +470,139 @@ class InFlight:
         return len(idle)
 
 
+def _shutdown_socket(conn: Any) -> None:
+    """End a connection from another thread: its owner's blocked read sees end of file.  The plain
+    socket's shutdown, also under TLS: the owner's thread still owns the TLS state."""
+    try:
+        socket.socket.shutdown(conn, socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+class ConnectionGuard:
+    """Bounds the connections of a :class:`MetricsServer`: how many are open, and how long each may
+    take to deliver a request.
+
+    A connection is either *waiting* (for its TLS handshake, request line and headers, with a
+    deadline) or *inside a request* (no deadline: the scrape takes what it takes).  A watchdog
+    thread ends waiting connections whose deadline passed.  At ``max_connections`` a new
+    connection ends the one that has waited longest, so clients that connect and dawdle cannot
+    crowd out a scraper that sends its request at once; only when every connection is inside a
+    request is the new one refused.  An ended connection no longer counts (its thread closes it
+    within moments).
+    """
+
+    def __init__(self, max_connections: int = DEFAULT_MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT,
+                 idle_timeout: float = CONNECTION_TIMEOUT, clock: Callable[[], float] = time.monotonic) -> None:
+        if max_connections < 1:
+            raise ValueError(f"max_connections {max_connections} must be at least 1")
+        if header_timeout <= 0 or idle_timeout <= 0:
+            raise ValueError("header_timeout and idle_timeout must be > 0 seconds")
+        self.max_connections = max_connections
+        self.header_timeout = header_timeout
+        self.idle_timeout = idle_timeout
+        self.clock = clock
+        self._lock = threading.Lock()
+        # connection -> (waiting since, deadline); deadline None: inside a request.
+        self._conns: dict[Any, tuple[float, float | None]] = {}
+        self.timed_out = 0  # connections ended by the watchdog
+        self.evicted = 0  # connections ended to make room for a new one
+        self.refused = 0  # new connections refused: every slot was inside a request
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._interval = min(0.25, header_timeout / 4)
+        self._warned = -float("inf")
+
+    @property
+    def open(self) -> int:
+        with self._lock:
+            return len(self._conns)
+
+    def admit(self, conn: Any) -> bool:
+        """A new connection: True if it may be served (it is then waiting for its request)."""
+        now = self.clock()
+        with self._lock:
+            if len(self._conns) >= self.max_connections:
+                waiting = [(since, c) for c, (since, deadline) in self._conns.items() if deadline is not None]
+                if not waiting:
+                    self.refused += 1
+                    self._warn(now, "every --web.max-connections slot is inside a request; refusing a connection")
+                    return False
+                victim = min(waiting, key=lambda item: item[0])[1]
+                self._end(victim)
+                self.evicted += 1
+                self._warn(now, "--web.max-connections reached; ended the connection that had waited longest "
+                           "for its request")
+            self._conns[conn] = (now, now + self.header_timeout)
+        return True
+
+    def _warn(self, now: float, message: str) -> None:
+        # At most once a minute: a flood must not flood the log as well.  (Called with the lock held.)
+        if now - self._warned >= 60.0:
+            self._warned = now
+            log.warning(message, extra={"max_connections": self.max_connections,
+                                        "fix": "raise --web.max-connections if this is not an attack"})
+
+    def evict_oldest(self) -> bool:
+        """End the connection that has waited longest for its request (out of descriptors: make room
+        for a client that sends its request at once); False when none is waiting."""
+        with self._lock:
+            waiting = [(since, c) for c, (since, deadline) in self._conns.items() if deadline is not None]
+            if not waiting:
+                return False
+            self._end(min(waiting, key=lambda item: item[0])[1])
+            self.evicted += 1
+            return True
+
+    def _end(self, conn: Any) -> None:
+        del self._conns[conn]
+        _shutdown_socket(conn)
+
+    def request_started(self, conn: Any) -> bool:
+        """The request (headers and any body read) has fully arrived; False if the connection was
+        already ended (timed out or evicted): then it must not be served."""
+        with self._lock:
+            if conn not in self._conns:
+                return False
+            self._conns[conn] = (self._conns[conn][0], None)
+            return True
+
+    def idle(self, conn: Any) -> None:
+        """An answer is out: the keep-alive connection now waits for its next request."""
+        now = self.clock()
+        with self._lock:
+            if conn in self._conns:
+                self._conns[conn] = (now, now + self.idle_timeout)
+
+    def closed(self, conn: Any) -> None:
+        with self._lock:
+            self._conns.pop(conn, None)
+
+    def expire(self) -> int:
+        """End every waiting connection whose deadline has passed; how many."""
+        now = self.clock()
+        with self._lock:
+            late = [c for c, (_, deadline) in self._conns.items() if deadline is not None and deadline < now]
+            for c in late:
+                self._end(c)
+            self.timed_out += len(late)
+        if late:
+            log.debug("connections ended: request not received in time", extra={"connections": len(late)})
+        return len(late)
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="http-watchdog", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._interval):
+            self.expire()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 def text_acceptable(accept: str) -> bool:
     """Whether an Accept header allows the text format 0.0.4 (``text/plain``, unversioned or
     version 0.0.4, ``text/*`` or ``*/*``, with q > 0).  Prometheus's default Accept prefers
@@ -502,6 +651,15 @@ class _Handler(BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             self.server.in_flight.set_busy(self.request, False)
+            self.server.guard.idle(self.request)
+
+    def _request_complete(self) -> bool:
+        """Called once the request has fully arrived: from now on no deadline (the scrape takes what
+        it takes).  False if the watchdog already ended the connection: it is not served."""
+        if self.server.guard.request_started(self.request):
+            return True
+        self.close_connection = True
+        return False
 
     def parse_request(self) -> bool:
         # Called once the request line has arrived: from here on a request is under way.
@@ -545,7 +703,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802
         app = self.server.app
-        if not self._authorized():
+        if not self._request_complete() or not self._authorized():
             return
         url = urllib.parse.urlsplit(self.path)
         if url.path == app.telemetry_path:
@@ -581,9 +739,7 @@ class _Handler(BaseHTTPRequestHandler):
         """POST, PUT, DELETE and any other method: 405 on the exporter's own paths, 404 elsewhere
         (the admin API's paths included).  A body is not read: the connection is closed after the
         answer, once a small body has been discarded."""
-        if not self._discard_body():
-            return
-        if not self._authorized():
+        if not self._discard_body() or not self._request_complete() or not self._authorized():
             return
         path = urllib.parse.urlsplit(self.path).path
         if path in (self.server.app.telemetry_path, "/", "/-/healthy"):
@@ -652,10 +808,13 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, address: tuple[str, int], family: int, app: WebApp, ssl_context: ssl.SSLContext | None,
-                 dual_stack: bool = False, in_flight: InFlight | None = None) -> None:
+                 dual_stack: bool = False, in_flight: InFlight | None = None,
+                 guard: ConnectionGuard | None = None) -> None:
         self.address_family = family
         self.app = app
         self.in_flight = in_flight if in_flight is not None else InFlight()
+        self.guard = guard if guard is not None else ConnectionGuard()
+        self._starved_logged = -float("inf")  # when running out of descriptors was last logged
         self.ssl_context = ssl_context
         self.dual_stack = dual_stack
         super().__init__(address, _Handler)
@@ -666,13 +825,31 @@ class _Server(ThreadingHTTPServer):
         super().server_bind()
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()
+        try:
+            sock, addr = self.socket.accept()
+        except OSError as e:
+            if e.errno in _ACCEPT_RESOURCE_ERRORS:
+                # The pending connection stays queued, so the listener stays readable: without a pause
+                # the accept loop would spin.  Logged at most once a minute.
+                now = time.monotonic()
+                if now - self._starved_logged >= 60.0:
+                    self._starved_logged = now
+                    log.warning("cannot accept connections: out of file descriptors or memory; retrying every "
+                                f"{ACCEPT_BACKOFF} s", extra={"err": e.strerror, "open_connections": self.guard.open,
+                                                              "fix": "raise the descriptor limit (ulimit -n, "
+                                                              "login.conf openfiles) or lower --web.max-connections"})
+                self.guard.evict_oldest()  # our own dawdling clients may be what holds the descriptors
+                time.sleep(ACCEPT_BACKOFF)
+            raise
         if self.ssl_context is not None:
             # No handshake here: this is the accept loop every client shares.
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
     def process_request(self, request: Any, client_address: Any) -> None:
+        if not self.guard.admit(request):
+            self._refuse(request)
+            return
         # Registered here, in the accept loop, so once serve_forever has returned every accepted
         # connection is known to a shutdown.
         self.in_flight.opened(request)
@@ -680,13 +857,30 @@ class _Server(ThreadingHTTPServer):
             super().process_request(request, client_address)
         except BaseException:
             self.in_flight.closed(request)
+            self.guard.closed(request)
             raise
+
+    def _refuse(self, request: Any) -> None:
+        """Every slot is inside a request: a 503 (plain HTTP; a TLS client just sees the close),
+        without spending a thread on it."""
+        if not isinstance(request, ssl.SSLSocket):
+            body = (f"Too many connections: all {self.guard.max_connections} (--web.max-connections) are "
+                    "serving requests; retry shortly\n").encode()
+            try:
+                request.settimeout(0)
+                request.send(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\n"
+                             b"Retry-After: 1\r\nConnection: close\r\n"
+                             + f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            except OSError:
+                pass
+        self.shutdown_request(request)
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
             self.in_flight.closed(request)
+            self.guard.closed(request)
 
     def check_client_sans(self, sock: ssl.SSLSocket) -> None:
         tls = self.app.config.tls
@@ -702,13 +896,32 @@ class _Server(ThreadingHTTPServer):
         log.debug("connection error", exc_info=True, extra={"client": str(client_address[0])})
 
 
+def _check_descriptor_limit(max_connections: int) -> None:
+    """Warn when the descriptor limit cannot hold --web.max-connections and the rest (pf, listeners,
+    the admin API, logs): accept(2) would then fail before the cap is reached."""
+    try:
+        import resource
+
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return
+    if soft != resource.RLIM_INFINITY and max_connections + 64 > soft:
+        log.warning("the open file limit is low for --web.max-connections", extra={
+            "max_connections": max_connections, "nofile": soft,
+            "fix": f"lower --web.max-connections to {max(1, soft - 64)} or raise the limit (ulimit -n, "
+                   "login.conf openfiles)"})
+
+
 class MetricsServer:
     """Listens on every ``--web.listen-address``, each socket served by its own thread."""
 
-    def __init__(self, addresses: Sequence[str], app: WebApp, poll_interval: float = 0.5) -> None:
+    def __init__(self, addresses: Sequence[str], app: WebApp, poll_interval: float = 0.5, *,
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT) -> None:
         self.app = app
         self.poll_interval = poll_interval  # how quickly shutdown() is noticed
         self.in_flight = InFlight()
+        self.guard = ConnectionGuard(max_connections, header_timeout)
+        _check_descriptor_limit(max_connections)
         ctx = build_ssl_context(app.config.tls) if app.config.tls is not None else None
         self.servers: list[_Server] = []
         try:
@@ -725,15 +938,16 @@ class MetricsServer:
             if host == "":
                 if _has_ipv6():
                     return _Server(("::", port), socket.AF_INET6, self.app, ctx, dual_stack=True,
-                                   in_flight=self.in_flight)
-                return _Server(("0.0.0.0", port), socket.AF_INET, self.app, ctx, in_flight=self.in_flight)
+                                   in_flight=self.in_flight, guard=self.guard)
+                return _Server(("0.0.0.0", port), socket.AF_INET, self.app, ctx, in_flight=self.in_flight,
+                               guard=self.guard)
             try:
                 ip = ipaddress.ip_address(host)
                 family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
             except ValueError:
                 info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
                 family, host = info[0][0], info[0][4][0]
-            return _Server((host, port), family, self.app, ctx, in_flight=self.in_flight)
+            return _Server((host, port), family, self.app, ctx, in_flight=self.in_flight, guard=self.guard)
         except socket.gaierror as e:
             raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {address}: {e.strerror}") from None
         except OSError as e:
@@ -760,6 +974,7 @@ class MetricsServer:
 
     def start(self) -> None:
         """Serve in background threads (returns at once)."""
+        self.guard.start()
         for s in self.servers:
             t = threading.Thread(target=s.serve_forever, kwargs={"poll_interval": self.poll_interval}, daemon=True,
                                  name=f"http-{s.server_address[1]}")
@@ -781,5 +996,6 @@ class MetricsServer:
         return left
 
     def close(self) -> None:
+        self.guard.stop()
         for s in self.servers:
             s.server_close()

@@ -4,14 +4,22 @@ slow or silent connections by the hundred, and running out of file descriptors."
 from __future__ import annotations
 
 import base64
+import errno
 import http.client
+import logging
+import shutil
 import socket
+import subprocess
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import bcrypt
 import pytest
 from test_web import TIMEOUT, get, make_app
 
-from pf_exporter.web import BasicAuth, MetricsServer, WebApp, parse_web_config
+from pf_exporter.web import BasicAuth, ConnectionGuard, MetricsServer, WebApp, parse_web_config
 
 
 @pytest.fixture
@@ -96,3 +104,267 @@ def test_http_client_sees_the_401_body(serve) -> None:
         assert conn.getresponse().status == 401
     finally:
         conn.close()
+
+
+# --- slow clients, the connection cap, the watchdog --------------------------------------------------
+
+def wait_until(condition, timeout: float = TIMEOUT) -> bool:
+    """Poll a condition (no timing assertion: the bound only keeps a broken build from hanging)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return condition()
+
+
+def ended_by_server(sock: socket.socket) -> bool:
+    """Whether the server closed this connection (without answering anything but, maybe, nothing)."""
+    sock.settimeout(0.01)
+    try:
+        return sock.recv(1) == b""
+    except TimeoutError:
+        return False
+    except OSError:
+        return True
+
+
+def test_more_silent_and_trickling_clients_than_the_cap_do_not_keep_a_scrape_out(serve) -> None:
+    s = serve(max_connections=8, header_timeout=0.5)
+    host, port = s.addresses[0]
+    silent = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(12)]
+    trickling = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(12)]
+    try:
+        for t in trickling:
+            t.sendall(b"GET /metrics HTTP/1.1\r\n")
+        assert get(s)[0] == 200  # served at once: the connections that waited longest made room
+        assert s.guard.open <= 8
+        assert s.guard.evicted > 0
+    finally:
+        for c in silent + trickling:
+            c.close()
+
+
+def test_a_client_trickling_its_headers_is_dropped_at_the_deadline_unserved(serve) -> None:
+    """The deadline covers request line and headers together, not each read: a byte every 50 ms
+    (well inside any per-read timeout) does not keep the connection."""
+    s = serve(header_timeout=0.5)
+    host, port = s.addresses[0]
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\n")
+        got = b""
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            try:
+                sock.sendall(b"X")
+            except OSError:
+                break
+            if ended_by_server(sock):
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the trickling client kept its connection")
+        sock.settimeout(0.1)
+        try:
+            got = sock.recv(65536)
+        except OSError:
+            pass
+        assert not got.startswith(b"HTTP/1.1 200")  # never served (no scrape for it either)
+    assert s.guard.timed_out >= 1
+    assert get(s)[0] == 200
+
+
+def test_silent_tcp_clients_are_dropped_after_the_deadline(serve) -> None:
+    s = serve(header_timeout=0.3)
+    host, port = s.addresses[0]
+    silent = [socket.create_connection((host, port), timeout=TIMEOUT) for _ in range(5)]
+    try:
+        assert wait_until(lambda: all(ended_by_server(c) for c in silent))
+        assert wait_until(lambda: s.guard.open == 0)
+    finally:
+        for c in silent:
+            c.close()
+
+
+def test_a_tls_client_that_never_handshakes_is_dropped_after_the_deadline(tmp_path: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    cert, key = tmp_path / "c.pem", tmp_path / "k.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    config = parse_web_config(f"tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+    s = MetricsServer(["127.0.0.1:0"], make_app(config), poll_interval=0.01, header_timeout=0.3)
+    s.start()
+    try:
+        with socket.create_connection(s.addresses[0], timeout=TIMEOUT) as sock:
+            sock.sendall(b"\x16\x03\x01")  # the start of a ClientHello, never finished
+            assert wait_until(lambda: ended_by_server(sock))
+    finally:
+        s.shutdown()
+
+
+def test_when_every_slot_is_inside_a_request_a_new_connection_gets_a_503(serve) -> None:
+    release = threading.Event()
+    app = make_app()
+    inner = app.registry_for
+
+    def slow_registry(only):
+        release.wait(TIMEOUT)
+        return inner(only)
+
+    app.registry_for = slow_registry
+    s = serve(app, max_connections=2)
+    with ThreadPoolExecutor(2) as pool:
+        scrapes = [pool.submit(get, s) for _ in range(2)]
+        try:
+            assert wait_until(lambda: s.in_flight.requests == 2)
+            answer = raw_request(s, b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert answer.startswith(b"HTTP/1.1 503 ")
+            assert b"--web.max-connections" in answer and b"Retry-After: 1" in answer
+        finally:
+            release.set()
+        assert [f.result()[0] for f in scrapes] == [200, 200]
+    assert get(s)[0] == 200  # the slots came back
+
+
+def test_keep_alive_connections_are_reused_and_count_once(serve) -> None:
+    s = serve(max_connections=1)
+    host, port = s.addresses[0]
+    conn = http.client.HTTPConnection(host, port, timeout=TIMEOUT)
+    try:
+        for _ in range(3):
+            conn.request("GET", "/-/healthy")
+            assert conn.getresponse().read() == b"Healthy\n"
+    finally:
+        conn.close()
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeConn:
+    """Stands for a socket: the guard only shuts it down."""
+
+    def __init__(self) -> None:
+        self.a, self.b = socket.socketpair()
+
+    def fileno(self) -> int:
+        return self.a.fileno()
+
+    def ended(self) -> bool:
+        return ended_by_server(self.b)
+
+
+def guard_with(**kwargs) -> tuple[ConnectionGuard, FakeClock]:
+    clock = FakeClock()
+    return ConnectionGuard(clock=clock, **kwargs), clock
+
+
+def test_guard_deadlines_cover_the_whole_request_then_the_keep_alive_wait() -> None:
+    guard, clock = guard_with(header_timeout=10, idle_timeout=30)
+    conn = FakeConn()
+    sock = conn.a
+    assert guard.admit(sock)
+    clock.now += 9.9
+    assert guard.expire() == 0
+    assert guard.request_started(sock)
+    clock.now += 1000  # a long scrape has no deadline
+    assert guard.expire() == 0
+    guard.idle(sock)  # answered; waiting for the next request
+    clock.now += 29.9
+    assert guard.expire() == 0
+    clock.now += 0.2
+    assert guard.expire() == 1 and conn.ended()
+    assert not guard.request_started(sock)  # a request completed after the deadline is not served
+    assert guard.open == 0
+
+
+def test_guard_at_the_cap_ends_the_connection_that_waited_longest() -> None:
+    guard, clock = guard_with(max_connections=3)
+    conns = [FakeConn() for _ in range(5)]
+    for c in conns[:3]:
+        assert guard.admit(c.a)
+        clock.now += 1
+    assert guard.request_started(conns[0].a)  # the oldest is inside a request: kept
+    assert guard.admit(conns[3].a)
+    assert conns[1].ended() and not conns[0].ended() and not conns[2].ended()
+    assert guard.evicted == 1 and guard.open == 3
+
+
+def test_guard_refuses_when_every_connection_is_inside_a_request() -> None:
+    guard, _ = guard_with(max_connections=2)
+    conns = [FakeConn() for _ in range(3)]
+    for c in conns[:2]:
+        assert guard.admit(c.a) and guard.request_started(c.a)
+    assert not guard.admit(conns[2].a)
+    assert guard.refused == 1
+    guard.closed(conns[0].a)
+    assert guard.admit(conns[2].a)
+
+
+def test_guard_out_of_descriptors_ends_the_longest_waiting_connection() -> None:
+    guard, clock = guard_with()
+    busy, old, new = FakeConn(), FakeConn(), FakeConn()
+    for c in (busy, old, new):
+        assert guard.admit(c.a)
+        clock.now += 1
+    guard.request_started(busy.a)
+    assert guard.evict_oldest()
+    assert old.ended() and not busy.ended() and not new.ended()
+    guard.request_started(new.a)
+    assert not guard.evict_oldest()  # nobody waiting: nothing to end
+
+
+@pytest.mark.parametrize("kwargs", [{"max_connections": 0}, {"header_timeout": 0}])
+def test_guard_rejects_nonsense_limits(kwargs) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        ConnectionGuard(**kwargs)
+
+
+# --- out of file descriptors ---------------------------------------------------------------------
+
+class FailingListener:
+    """A listening socket whose accept(2) fails with EMFILE a few times, then works."""
+
+    def __init__(self, real: socket.socket, failures: int) -> None:
+        self.real, self.failures = real, failures
+
+    def accept(self):
+        if self.failures:
+            self.failures -= 1
+            raise OSError(errno.EMFILE, "Too many open files")
+        return self.real.accept()
+
+    def __getattr__(self, name):
+        return getattr(self.real, name)
+
+
+def test_accept_out_of_descriptors_backs_off_logs_once_and_recovers(monkeypatch, caplog) -> None:
+    import pf_exporter.web as web
+
+    s = MetricsServer(["127.0.0.1:0"], make_app(), poll_interval=0.01)
+    server = s.servers[0]
+    pauses: list[float] = []
+    monkeypatch.setattr(web.time, "sleep", pauses.append)
+    real = server.socket
+    server.socket = FailingListener(real, failures=3)
+    client = socket.create_connection(s.addresses[0], timeout=TIMEOUT)
+    try:
+        with caplog.at_level(logging.INFO, logger="pf_exporter.web"):
+            for _ in range(3):
+                with pytest.raises(OSError):
+                    server.get_request()
+            sock, _ = server.get_request()
+            sock.close()
+        assert pauses == [web.ACCEPT_BACKOFF] * 3  # a pause per failure: no busy loop
+        messages = [r.getMessage() for r in caplog.records]
+        assert sum("cannot accept connections" in m for m in messages) == 1
+    finally:
+        client.close()
+        server.socket = real
+        s.close()
