@@ -53,6 +53,7 @@ from .collectors import COLLECTORS
 from .exporter import SELF_SPECS, VERSION, ExporterInfo, PfExporter, build_collectors, build_registry
 from .web import (
     DEFAULT_LISTEN_ADDRESS,
+    DEFAULT_MAX_CONNECTIONS,
     LandingEntry,
     MetricsServer,
     WebApp,
@@ -90,6 +91,36 @@ def _fraction(text: str) -> float:
     return v
 
 
+_DURATION_UNITS = {"y": 365 * 86400.0, "w": 7 * 86400.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0,
+                   "ms": 0.001}
+# Prometheus's duration syntax: units largest first, each at most once, e.g. 1h30m, 5s, 500ms.
+_DURATION = re.compile("".join(rf"(?:(?P<{u}>[0-9]+){u})?" for u in ("y", "w", "d", "h", "m", "s", "ms")))
+
+
+def parse_duration(text: str) -> float:
+    """A Prometheus-style duration ("5s", "1m30s", "500ms", "0") in seconds."""
+    t = text.strip()
+    if t == "0":
+        return 0.0
+    m = _DURATION.fullmatch(t)
+    if not t or m is None or not any(m.groups()):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a duration; use a number with a unit, largest first, such as 5s, 1m30s or 500ms "
+            "(units: ms, s, m, h, d, w, y)"
+        )
+    return sum(int(v) * _DURATION_UNITS[u] for u, v in m.groupdict().items() if v)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number; give one such as 64") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 1")
+    return v
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pf_exporter",
@@ -105,6 +136,16 @@ def build_parser() -> argparse.ArgumentParser:
                      help="path under which to expose the metrics (default /metrics)")
     web.add_argument("--web.config.file", dest="web_config", metavar="FILE",
                      help="exporter-toolkit web configuration (TLS, basic auth) in YAML")
+    web.add_argument("--web.max-connections", dest="max_connections", type=_positive_int,
+                     default=DEFAULT_MAX_CONNECTIONS, metavar="N",
+                     help="at most this many metrics connections at once; at the limit the connection that has "
+                     "waited longest for its request is closed to make room, or a new one is refused with 503 "
+                     f"when all are inside requests (default {DEFAULT_MAX_CONNECTIONS})")
+    web.add_argument("--web.max-cache-age", dest="max_cache_age", type=parse_duration, default="0s",
+                     metavar="DURATION",
+                     help="serve an unfiltered scrape the last collection if it is at most this old (e.g. 5s, "
+                     "500ms), so several Prometheus servers scraping together read pf once; 0 turns it off "
+                     "(default 0s)")
 
     coll = p.add_argument_group("collectors")
     for name, cls in COLLECTORS.items():
@@ -393,7 +434,8 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
     if pf is None:
         pf = open_pf(args, writable=writable)
     collectors = build_collectors(names, pf.info.features, per_rule=args.per_rule)
-    exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape)
+    exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape,
+                          max_cache_age=args.max_cache_age)
     default_registry = build_registry(exporter)
     enabled = {c.name for c in collectors}
 
@@ -416,7 +458,7 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
         config=config,
     )
     try:
-        server = MetricsServer(args.listen or [DEFAULT_LISTEN_ADDRESS], app)
+        server = MetricsServer(args.listen or [DEFAULT_LISTEN_ADDRESS], app, max_connections=args.max_connections)
     except (OSError, ValueError) as e:
         pf.close()
         raise StartupError(str(e) if isinstance(e, ValueError) else (e.strerror or str(e))) from None

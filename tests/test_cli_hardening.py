@@ -73,8 +73,8 @@ class Recorder:
             self.events.append(("load_web_config", path))
             return real_load(path)
 
-        def metrics_server(addresses: Any, app: Any) -> Any:
-            server = real_server(addresses, app, poll_interval=0.01)  # quick shutdown
+        def metrics_server(addresses: Any, app: Any, **kwargs: Any) -> Any:
+            server = real_server(addresses, app, poll_interval=0.01, **kwargs)  # quick shutdown
             self.servers.append(server)
             self.events.append(("bind", tuple(addresses)))
             return server
