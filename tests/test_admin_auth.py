@@ -60,6 +60,14 @@ def test_token_file_symlink_and_missing_are_refused(tmp_path: Path) -> None:
         TokenStore(str(tmp_path / "nope"))
 
 
+@pytest.mark.timeout(20)
+def test_token_file_that_is_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "tokens"
+    os.mkfifo(fifo, 0o600)  # opening it for reading would wait for a writer forever
+    with pytest.raises(TokenFileError, match="not a regular file"):
+        TokenStore(str(fifo))
+
+
 @pytest.mark.parametrize(
     ("text", "fragment"),
     [
@@ -157,3 +165,26 @@ def test_audit_outcomes(status: int, outcome: str) -> None:
     line = AuditLog(logging.getLogger("test.audit2")).record(
         identity="-", remote="unix", method="GET", path="/", action="x", params=None, status=status)
     assert json.loads(line)["outcome"] == outcome
+
+
+@pytest.mark.timeout(20)
+def test_audit_log_must_be_a_private_regular_file(tmp_path: Path) -> None:
+    real = tmp_path / "audit.log"
+    real.write_text("")
+    link = tmp_path / "link.log"
+    link.symlink_to(real)
+    with pytest.raises(OSError, match="symbolic link"):
+        AuditLog(logging.getLogger("test.audit3"), str(link))
+    fifo = tmp_path / "fifo.log"
+    os.mkfifo(fifo, 0o600)
+    with pytest.raises(OSError, match="not a regular file"):
+        AuditLog(logging.getLogger("test.audit3"), str(fifo))
+    for mode in (0o620, 0o602, 0o666):
+        real.chmod(mode)
+        with pytest.raises(OSError, match="chmod go-w"):
+            AuditLog(logging.getLogger("test.audit3"), str(real))
+    real.chmod(0o644)  # others may read it (the operator's choice), not write it
+    AuditLog(logging.getLogger("test.audit3"), str(real)).close()
+    created = tmp_path / "new.log"
+    AuditLog(logging.getLogger("test.audit3"), str(created)).close()
+    assert created.stat().st_mode & 0o777 == 0o600

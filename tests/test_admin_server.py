@@ -63,6 +63,16 @@ def test_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:
     assert "chmod 600" in str(e.value) and TOKEN not in str(e.value)
 
 
+def test_refuses_an_audit_log_others_can_write(tmp_path: Path) -> None:
+    wdev, reader = devices(Simulator("empty"))
+    audit = tmp_path / "audit.log"
+    audit.write_text("")
+    audit.chmod(0o666)
+    config = AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)), audit_log=str(audit))
+    with pytest.raises(AdminConfigError, match=f"cannot open --admin.audit-log {audit}: group or others may write"):
+        build_admin_server(config, wdev, reader)
+
+
 def test_refuses_a_read_only_device(tmp_path: Path) -> None:
     wdev, reader = devices(Simulator("empty"), writable=False)
     with pytest.raises(AdminConfigError, match="writable"):

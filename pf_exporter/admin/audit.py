@@ -11,9 +11,11 @@ and request bodies are never logged.
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Mapping
@@ -48,6 +50,34 @@ def outcome_of(status: int) -> str:
     return "rejected"
 
 
+def open_audit_file(path: str) -> int:
+    """Open (or create, mode 0600) the audit file for appending; OSError with a message naming
+    the fix for a symlink, something not a regular file (a FIFO would block), or a file that
+    group or others may write (they could forge or erase audit lines)."""
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0))
+    try:
+        fd = os.open(path, flags, 0o600)
+    except OSError as e:
+        if e.errno == errno.ELOOP or (os.path.islink(path)):
+            raise OSError(errno.ELOOP, "it is a symbolic link; give the real path") from None
+        if e.errno == errno.ENXIO:  # a FIFO nobody reads
+            raise OSError(errno.EINVAL, "it is not a regular file") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise OSError(errno.EINVAL, "it is not a regular file")
+        if st.st_mode & 0o022:
+            raise OSError(errno.EPERM, f"group or others may write it (mode {stat.S_IMODE(st.st_mode):04o}); "
+                          f"run: chmod go-w {path}")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
 class AuditLog:
     """Writes audit lines to a logger and, optionally, to an append-only file (mode 0600)."""
 
@@ -57,8 +87,7 @@ class AuditLog:
         self._lock = threading.Lock()
         self._file: IO[str] | None = None
         if path:
-            fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
-            self._file = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+            self._file = os.fdopen(open_audit_file(path), "a", buffering=1, encoding="utf-8")
 
     def record(
         self,

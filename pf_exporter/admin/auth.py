@@ -87,7 +87,12 @@ def parse_token_file(text: str, path: str) -> dict[str, bytes]:
 def read_token_file(path: str) -> tuple[dict[str, bytes], tuple[int, ...]]:
     """Open *path* safely and parse it; returns the tokens and a change signature."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
+        # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (start-up hangs);
+        # fstat below refuses anything but a regular file
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode) and not stat.S_ISLNK(st.st_mode):
+            raise TokenFileError(f"token file {path} is not a regular file")
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise TokenFileError(f"token file {path} does not exist; create it with mode 0600") from None
     except OSError as e:
