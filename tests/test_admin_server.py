@@ -12,6 +12,7 @@ import socket
 import ssl
 import stat
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -366,6 +367,54 @@ def test_connection_cap(admin: Admin) -> None:
     finally:
         for s in held:
             s.close()
+
+
+def test_silent_clients_do_not_lock_out_a_real_request(admin: Admin) -> None:
+    # 32 connections that never authenticate used to hold every slot for the whole request timeout;
+    # now a peer has at most 8 unauthenticated connections and a new one closes its oldest
+    held = [socket.create_connection(("127.0.0.1", admin.port), timeout=10) for _ in range(40)]
+    try:
+        for s in held:
+            s.sendall(b"GET /api/v1/status HTTP/1.1\r\n")  # and then nothing
+        for _ in range(3):
+            assert admin.call("GET", "/api/v1/status")[0] == 200
+        assert admin.call("DELETE", "/api/v1/states", {"proto": "udp"})[0] == 200
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_unauthenticated_connections_of_all_peers_together_are_bounded(admin: Admin) -> None:
+    admin.server.server.max_pending = 3
+    held = [socket.create_connection(("127.0.0.1", admin.port), timeout=10) for _ in range(3)]
+    try:
+        assert admin.call("GET", "/api/v1/status")[0] == 200
+        assert held[0].recv(100) == b""  # the oldest silent one made room
+    finally:
+        for s in held:
+            s.close()
+
+
+def test_headers_have_a_short_deadline_the_body_the_request_timeout(tmp_path: Path) -> None:
+    admin = start_admin(tmp_path, request_timeout=60.0)
+    admin.server.server.header_timeout = 0.5
+    try:
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as s:
+            s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n")  # headers never end
+            assert s.recv(100) == b""  # closed long before the 60 s request timeout
+        body = b'["192.0.2.77"]'
+        with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as s:
+            s.sendall((f"POST /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\n"
+                       f"Authorization: Bearer {TOKEN}\r\nContent-Type: application/json\r\n"
+                       f"Content-Length: {len(body)}\r\n\r\n").encode())
+            time.sleep(1.5)  # authenticated: the body may take longer than the header deadline
+            s.sendall(body)
+            answer = b""
+            while chunk := s.recv(65536):
+                answer += chunk
+        assert answer.startswith(b"HTTP/1.1 200 ")
+    finally:
+        admin.close()
 
 
 def test_head_answers_headers_only(admin: Admin) -> None:

@@ -3,9 +3,11 @@
 Per connection: TLS handshake in the connection's thread; authentication before anything
 else (so unauthenticated clients learn nothing about routes); a 1 MiB body limit checked
 on ``Content-Length`` before a byte of the body is read (``Expect: 100-continue`` is only
-answered once the request is known to be acceptable); an inactivity timeout on the
-socket and an overall deadline for receiving the request; one request per connection;
-JSON errors; one audit line per request, whatever happens.
+answered once the request is known to be acceptable); a short deadline (HEADER_TIMEOUT)
+for the handshake and headers, then the request timeout once authenticated; bounded
+unauthenticated connections, in all and per peer address, the oldest closed to make room
+for a new one; one request per connection; JSON errors; one audit line per request,
+whatever happens.
 """
 
 from __future__ import annotations
@@ -35,7 +37,10 @@ from .errors import ApiError
 
 log = logging.getLogger("pf_exporter.admin")
 
-MAX_CONNECTIONS = 32
+MAX_CONNECTIONS = 32  # connection threads in all
+MAX_PENDING = 24  # of those, not yet authenticated: the rest stay free for authenticated requests
+MAX_PENDING_PER_PEER = 8  # not yet authenticated, from one IP address
+HEADER_TIMEOUT = 5.0  # seconds for the TLS handshake, request line and headers (before authentication)
 _DIGITS = re.compile(r"[0-9]{1,18}")  # str.isdigit() also accepts "²", which int() refuses
 
 
@@ -155,14 +160,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         app = self.server.app
-        self.timeout = app.request_timeout
+        # Until authenticated: a short deadline for the handshake, request line and headers, so
+        # clients that connect and stay silent hold their slot seconds, not the request timeout.
+        header_timeout = min(self.server.header_timeout, app.request_timeout)
+        self.timeout = header_timeout
         self._expect_continue = False
         self._body_read = False
         self._audited = False
         self._remote = self.server.remote_of(self.request, self.client_address)
-        self.server.watchdog.watch(self.request, time.monotonic() + app.request_timeout)
+        self.server.watchdog.watch(self.request, time.monotonic() + header_timeout)
         sock = self.request
-        sock.settimeout(app.request_timeout)
+        sock.settimeout(header_timeout)
         if isinstance(sock, ssl.SSLSocket):
             sock.do_handshake()  # in this connection's thread, under the timeout
             if app.allowed_sans:
@@ -227,6 +235,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "the request target must be a path such as /api/v1/status")
             peercert = self.request.getpeercert() if isinstance(self.request, ssl.SSLSocket) else None
             identity = app.auth.authenticate(self.headers.get("Authorization"), peercert)
+            # authenticated: the request timeout now applies (body upload, a change waiting its turn)
+            self.server.authenticated(self.request)
+            self.server.watchdog.watch(self.request, time.monotonic() + app.request_timeout)
+            self.request.settimeout(app.request_timeout)
             _refuse_browsers(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
             route = app.api.route(self.command, url.path)
             action, params = route.action, route.params
@@ -358,14 +370,55 @@ class _ServerMixin:
     daemon_threads = True
     block_on_close = False
 
+    header_timeout = HEADER_TIMEOUT
+    max_pending = MAX_PENDING
+    max_pending_per_peer = MAX_PENDING_PER_PEER
+
+    def _init_limits(self) -> None:
+        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._pending_lock = threading.Lock()
+        # not yet authenticated: socket -> (accepted at, peer IP or None), oldest first
+        self._pending: dict[socket.socket, tuple[float, str | None]] = {}
+
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()  # type: ignore[attr-defined]
         if self.ssl_context is not None:
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
+    def _admit(self, request: socket.socket, client_address: Any) -> bool:
+        """Count a new connection as pending (not yet authenticated).  When its peer, or all
+        peers together, already have the most pending connections allowed, the oldest of
+        those is closed to make room: a client that sends its request at once is served,
+        however many connections others keep open in silence.  False: no thread is free."""
+        ip = client_address[0] if isinstance(client_address, tuple) and client_address else None
+        with self._pending_lock:
+            victim = None
+            if ip is not None and sum(1 for _, p in self._pending.values() if p == ip) >= self.max_pending_per_peer:
+                victim = next(s for s, (_, p) in self._pending.items() if p == ip)
+            elif len(self._pending) >= self.max_pending:
+                victim = next(iter(self._pending))
+            if victim is not None:
+                del self._pending[victim]
+            self._pending[request] = (time.monotonic(), ip)
+        if victim is not None:
+            log.debug("admin: closing the oldest unauthenticated connection to make room")
+            try:
+                socket.socket.shutdown(victim, socket.SHUT_RDWR)  # its thread sees the end and frees its slot
+            except OSError:
+                pass
+        if self.slots.acquire(timeout=1.0 if victim is not None else 0):
+            return True
+        self.authenticated(request)
+        return False
+
+    def authenticated(self, request: socket.socket) -> None:
+        """*request* is no longer pending (authenticated, or closed)."""
+        with self._pending_lock:
+            self._pending.pop(request, None)
+
     def process_request(self, request: socket.socket, client_address: Any) -> None:
-        if not self.slots.acquire(blocking=False):
+        if not self._admit(request, client_address):
             # Too many connections already: refuse without spending a thread on it.
             try:
                 if not isinstance(request, ssl.SSLSocket):
@@ -381,6 +434,7 @@ class _ServerMixin:
             super().process_request(request, client_address)  # type: ignore[misc]
         except BaseException:
             self.in_flight.closed(request)
+            self.authenticated(request)
             self.slots.release()
             raise
 
@@ -389,6 +443,7 @@ class _ServerMixin:
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
             self.in_flight.closed(request)
+            self.authenticated(request)
             self.slots.release()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -412,7 +467,7 @@ class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
         self.app = app
         self.ssl_context = ssl_context
         self.watchdog = _Watchdog()
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._init_limits()
         self.in_flight = InFlight()
         super().__init__(address, _Handler)
 
@@ -428,7 +483,7 @@ class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixSt
         self.app = app
         self.ssl_context = ssl_context
         self.watchdog = _Watchdog()
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        self._init_limits()
         self.in_flight = InFlight()
         self.mode = mode
         _remove_stale_socket(path)
