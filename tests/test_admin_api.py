@@ -208,8 +208,13 @@ def test_400_for_broken_json_gives_line_and_column(admin: Admin) -> None:
 
 
 def test_403_for_a_const_table(admin: Admin) -> None:
-    status, body, _ = admin.call("POST", "/api/v1/tables/martians/addresses", ["192.0.2.1"])
-    assert status == 403 and "const" in body["error"]["message"]
+    # main-ruleset tables are editable without --admin.allow-main-ruleset (blockers need them);
+    # `const` is what keeps a lock-out-critical table (e.g. <admins> of the ssh rule) safe
+    fp = admin.sim.fingerprint()
+    for method, addresses in (("POST", ["192.0.2.1"]), ("PUT", []), ("DELETE", ["192.0.2.1"])):
+        status, body, _ = admin.call(method, "/api/v1/tables/martians/addresses", {"addresses": addresses})
+        assert status == 403 and "const" in body["error"]["message"], method
+    assert admin.sim.fingerprint() == fp
 
 
 def test_413_for_a_body_over_one_mebibyte(admin: Admin) -> None:
