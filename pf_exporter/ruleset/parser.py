@@ -3057,56 +3057,46 @@ class Parser:
                         upperlimit = self.scspec()
                     else:
                         break
-                if qo.marker & QOM_BWSPEC:
-                    self.fail("bandwidth cannot be respecified")
-                qo.marker |= QOM_BWSPEC
+                self._queue_once(qo, QOM_BWSPEC, "bandwidth")
                 qo.linkshare, qo.realtime, qo.upperlimit = linkshare, realtime, upperlimit
             elif word == "parent":
                 self.advance()
                 parent = str(self.expect(lx.STRING).value)
-                if qo.marker & QOM_PARENT:
-                    self.fail("parent cannot be respecified")
-                qo.marker |= QOM_PARENT
+                self._queue_once(qo, QOM_PARENT, "parent")
                 qo.parent = parent
             elif word == "default":
                 self.advance()
-                if qo.marker & QOM_DEFAULT:
-                    self.fail("default cannot be respecified")
-                qo.marker |= QOM_DEFAULT
+                self._queue_once(qo, QOM_DEFAULT, "default")
                 qo.flags |= PFQS_DEFAULT
             elif word == "qlimit":
-                self.advance()
-                value = self.number()
-                if qo.marker & QOM_QLIMIT:
-                    self.fail("qlimit cannot be respecified")
-                if value < 0 or value > 65535:
-                    self.fail("qlimit out of range: max 65535")
-                qo.marker |= QOM_QLIMIT
-                qo.qlimit = value
+                qo.qlimit = self._queue_number(qo, QOM_QLIMIT, "qlimit", 0, 65535)
             elif word == "flows":
-                self.advance()
-                value = self.number()
-                if qo.marker & QOM_FLOWS:
-                    self.fail("number of flows cannot be respecified")
-                if value < 1 or value > 32767:
-                    self.fail("number of flows out of range: max 32767")
-                qo.marker |= QOM_FLOWS
+                qo.flows = self._queue_number(qo, QOM_FLOWS, "number of flows", 1, 32767)
                 qo.flags |= PFQS_FLOWQUEUE
-                qo.flows = value
             elif word == "quantum":
-                self.advance()
-                value = self.number()
-                if qo.marker & QOM_QUANTUM:
-                    self.fail("quantum cannot be respecified")
-                if value < 1 or value > 65535:
-                    self.fail("quantum out of range: max 65535")
-                qo.marker |= QOM_QUANTUM
-                qo.quantum = value
+                qo.quantum = self._queue_number(qo, QOM_QUANTUM, "quantum", 1, 65535)
             else:
                 if first:
                     raise _SyntaxError
                 return qo
             first = False
+
+    def _queue_once(self, qo: QueueOpts, bit: int, what: str) -> None:
+        """Record queue option `bit`, failing as pfctl does when the option was given already."""
+        if qo.marker & bit:
+            self.fail(f"{what} cannot be respecified")
+        qo.marker |= bit
+
+    def _queue_number(self, qo: QueueOpts, bit: int, what: str, low: int, high: int) -> int:
+        """Parse `<keyword> number` for a queue option that may be given once and lies in [low, high]."""
+        self.advance()
+        value = self.number()
+        if qo.marker & bit:
+            self.fail(f"{what} cannot be respecified")
+        if value < low or value > high:
+            self.fail(f"{what} out of range: max {high}")
+        qo.marker |= bit
+        return value
 
     def scspec(self) -> tuple[tuple[int, int], int, tuple[int, int]]:
         m2 = self.bandwidth()
