@@ -536,6 +536,24 @@ class Parser:
     def number(self) -> int:
         return int(self.expect(lx.NUMBER).value)  # type: ignore[arg-type]
 
+    def _once(self, opts: QueueOpts | FilterOpts, bit: int, message: str) -> None:
+        """Record option `bit` in `opts.marker`; fail with `message` if the option was given already."""
+        if opts.marker & bit:
+            self.fail(message)
+        opts.marker |= bit
+
+    def _seen_once(self, seen: set[str], what: str) -> None:
+        """Record `what` in `seen`; fail as pfctl does if it was given already in this option list."""
+        if what in seen:
+            self.fail(f"{what} cannot be respecified")
+        seen.add(what)
+
+    def _in_range(self, value: int, low: int, high: int, message: str) -> int:
+        """Return `value`, or fail with `message` if it lies outside [low, high]."""
+        if value < low or value > high:
+            self.fail(message)
+        return value
+
     # -- driver -----------------------------------------------------------------------
     def parse(self) -> None:
         while True:
@@ -1631,31 +1649,21 @@ class Parser:
                 b1 = self.flag()
                 self.expect_punct("/")
                 b2 = self.flag()
-            if fo.marker & FOM_FLAGS:
-                self.fail("flags cannot be redefined")
-            fo.marker |= FOM_FLAGS
+            self._once(fo, FOM_FLAGS, "flags cannot be redefined")
             fo.flags = (fo.flags[0] | b1, fo.flags[1] | b2)
         elif word in ("icmp-type", "icmp6-type"):
             spec = self.icmpspec()
-            if fo.marker & FOM_ICMP:
-                self.fail("icmp-type cannot be redefined")
-            fo.marker |= FOM_ICMP
+            self._once(fo, FOM_ICMP, "icmp-type cannot be redefined")
             fo.icmpspec = spec
         elif word == "prio":
             self.advance()
             value = self.number()
-            if fo.marker & FOM_PRIO:
-                self.fail("prio cannot be redefined")
-            if value < 0 or value > IFQ_MAXPRIO:
-                self.fail(f"prio must be 0 - {IFQ_MAXPRIO}")
-            fo.marker |= FOM_PRIO
-            fo.prio = value
+            self._once(fo, FOM_PRIO, "prio cannot be redefined")
+            fo.prio = self._in_range(value, 0, IFQ_MAXPRIO, f"prio must be 0 - {IFQ_MAXPRIO}")
         elif word == "tos":
             self.advance()
             value = self.tos()
-            if fo.marker & FOM_TOS:
-                self.fail("tos cannot be redefined")
-            fo.marker |= FOM_TOS
+            self._once(fo, FOM_TOS, "tos cannot be redefined")
             fo.tos = value
         elif word in ("no", "keep", "modulate", "synproxy"):
             self.advance()
@@ -1666,9 +1674,7 @@ class Parser:
             if word != "no" and self.accept_punct("("):
                 options = self.state_opt_list()
                 self.expect_punct(")")
-            if fo.marker & FOM_KEEP:
-                self.fail("modulate or keep cannot be redefined")
-            fo.marker |= FOM_KEEP
+            self._once(fo, FOM_KEEP, "modulate or keep cannot be redefined")
             fo.keep_action = action
             fo.keep_options = options
         elif word == "fragment":
@@ -1844,44 +1850,30 @@ class Parser:
             word = t.value if t.kind == lx.KEYWORD else None
             if word == "no-df":
                 self.advance()
-                if "nodf" in seen:
-                    self.fail("no-df cannot be respecified")
-                seen.add("nodf")
+                self._seen_once(seen, "no-df")
                 fo.nodf = True
             elif word == "min-ttl":
                 self.advance()
                 value = self.number()
-                if "minttl" in seen:
-                    self.fail("min-ttl cannot be respecified")
-                if value < 0 or value > 255:
-                    self.fail(f"illegal min-ttl value {value}")
-                seen.add("minttl")
+                self._seen_once(seen, "min-ttl")
+                fo.minttl = self._in_range(value, 0, 255, f"illegal min-ttl value {value}")
                 fo.marker |= FOM_MINTTL
-                fo.minttl = value
             elif word == "max-mss":
                 self.advance()
                 value = self.number()
-                if "maxmss" in seen:
-                    self.fail("max-mss cannot be respecified")
-                if value < 0 or value > 65535:
-                    self.fail(f"illegal max-mss value {value}")
-                seen.add("maxmss")
+                self._seen_once(seen, "max-mss")
+                fo.max_mss = self._in_range(value, 0, 65535, f"illegal max-mss value {value}")
                 fo.marker |= FOM_MAXMSS
-                fo.max_mss = value
             elif word == "reassemble":
                 self.advance()
                 what = str(self.expect(lx.STRING).value)
                 if what.lower() != "tcp":
                     self.fail(f"scrub reassemble supports only tcp, not '{what}'")
-                if "reass" in seen:
-                    self.fail("reassemble tcp cannot be respecified")
-                seen.add("reass")
+                self._seen_once(seen, "reassemble tcp")
                 fo.marker |= FOM_SCRUB_TCP
             elif word == "random-id":
                 self.advance()
-                if "randomid" in seen:
-                    self.fail("random-id cannot be respecified")
-                seen.add("randomid")
+                self._seen_once(seen, "random-id")
                 fo.randomid = True
             else:
                 raise _SyntaxError
@@ -1928,9 +1920,7 @@ class Parser:
                 if not 0 <= a <= IFQ_MAXPRIO:
                     self.fail(f"prio must be 0 - {IFQ_MAXPRIO}")
                 b = a
-            if fo.marker & FOM_SETPRIO:
-                self.fail("prio cannot be redefined")
-            fo.marker |= FOM_SETPRIO
+            self._once(fo, FOM_SETPRIO, "prio cannot be redefined")
             fo.set_prio = (a, b)
         elif word == "queue":
             self.advance()
@@ -1938,19 +1928,15 @@ class Parser:
         elif word == "tos":
             self.advance()
             value = self.tos()
-            if fo.marker & FOM_SETTOS:
-                self.fail("tos cannot be respecified")
-            fo.marker |= FOM_SETTOS
+            self._once(fo, FOM_SETTOS, "tos cannot be respecified")
             fo.settos = value
         elif word == "delay":
             self.advance()
             value = self.number()
             if fo.delay:
                 self.fail("delay cannot be respecified")
-            if value < 0 or value > 0xFFFF:
-                self.fail(f"illegal delay value {value} (0-{0xFFFF})")
+            fo.delay = self._in_range(value, 0, 0xFFFF, f"illegal delay value {value} (0-{0xFFFF})")
             fo.marker |= FOM_SETDELAY
-            fo.delay = value
         else:
             raise _SyntaxError
 
@@ -3057,16 +3043,16 @@ class Parser:
                         upperlimit = self.scspec()
                     else:
                         break
-                self._queue_once(qo, QOM_BWSPEC, "bandwidth")
+                self._once(qo, QOM_BWSPEC, "bandwidth cannot be respecified")
                 qo.linkshare, qo.realtime, qo.upperlimit = linkshare, realtime, upperlimit
             elif word == "parent":
                 self.advance()
                 parent = str(self.expect(lx.STRING).value)
-                self._queue_once(qo, QOM_PARENT, "parent")
+                self._once(qo, QOM_PARENT, "parent cannot be respecified")
                 qo.parent = parent
             elif word == "default":
                 self.advance()
-                self._queue_once(qo, QOM_DEFAULT, "default")
+                self._once(qo, QOM_DEFAULT, "default cannot be respecified")
                 qo.flags |= PFQS_DEFAULT
             elif word == "qlimit":
                 qo.qlimit = self._queue_number(qo, QOM_QLIMIT, "qlimit", 0, 65535)
@@ -3081,22 +3067,12 @@ class Parser:
                 return qo
             first = False
 
-    def _queue_once(self, qo: QueueOpts, bit: int, what: str) -> None:
-        """Record queue option `bit`, failing as pfctl does when the option was given already."""
-        if qo.marker & bit:
-            self.fail(f"{what} cannot be respecified")
-        qo.marker |= bit
-
     def _queue_number(self, qo: QueueOpts, bit: int, what: str, low: int, high: int) -> int:
         """Parse `<keyword> number` for a queue option that may be given once and lies in [low, high]."""
         self.advance()
         value = self.number()
-        if qo.marker & bit:
-            self.fail(f"{what} cannot be respecified")
-        if value < low or value > high:
-            self.fail(f"{what} out of range: max {high}")
-        qo.marker |= bit
-        return value
+        self._once(qo, bit, f"{what} cannot be respecified")
+        return self._in_range(value, low, high, f"{what} out of range: max {high}")
 
     def scspec(self) -> tuple[tuple[int, int], int, tuple[int, int]]:
         m2 = self.bandwidth()
