@@ -27,6 +27,9 @@ KEYWORDS = frozenset(
 STRING, NUMBER, KEYWORD, PUNCT, NEWLINE, EOF, ERROR = "STRING", "NUMBER", "KEYWORD", "PUNCT", "NL", "EOF", "ERROR"
 NE, LE, GE, PORTBINARY = "NE", "LE", "GE", "PORTBINARY"
 
+# the operators of two characters: first character -> second character -> token kind
+_TWO_CHAR_OPERATORS = {"!": {"=": NE}, "<": {">": PORTBINARY, "=": LE}, ">": {"<": PORTBINARY, "=": GE}}
+
 BUFSIZE = 8096  # yylex()'s buffer; longer words are "string too long"
 _START_EXPAND, _DONE_EXPAND = "\x01", "\x02"
 _END_NUMBER = set(" \t\n\r\v\f),/}=")
@@ -242,24 +245,10 @@ class Lexer:
                     return self._findeol()
                 buf.append(c)
             return self._token(STRING, "".join(buf))
-        if c == "!":
+        if c is not None and c in _TWO_CHAR_OPERATORS:
             nxt = self._lgetc()
-            if nxt == "=":
-                return self._token(NE, "!=")
-            self._ungetc(nxt)
-        elif c == "<":
-            nxt = self._lgetc()
-            if nxt == ">":
-                return self._token(PORTBINARY, "<>")
-            if nxt == "=":
-                return self._token(LE, "<=")
-            self._ungetc(nxt)
-        elif c == ">":
-            nxt = self._lgetc()
-            if nxt == "<":
-                return self._token(PORTBINARY, "><")
-            if nxt == "=":
-                return self._token(GE, ">=")
+            if nxt is not None and nxt in _TWO_CHAR_OPERATORS[c]:
+                return self._token(_TWO_CHAR_OPERATORS[c][nxt], c + nxt)
             self._ungetc(nxt)
 
         if c is not None and (c == "-" or (c.isascii() and c.isdigit())):
