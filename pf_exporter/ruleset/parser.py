@@ -17,6 +17,7 @@ import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from ..abi.constants import (
     AF_INET,
@@ -175,6 +176,9 @@ QOM_BWSPEC, QOM_PARENT, QOM_DEFAULT, QOM_QLIMIT, QOM_FLOWS, QOM_QUANTUM = 0x01, 
 
 class _SyntaxError(Exception):
     pass
+
+
+_T = TypeVar("_T")
 
 
 class _Abort(Exception):
@@ -684,30 +688,10 @@ class Parser:
                 self.fail(f"unknown ruleset-optimization {value}")
         elif word == "timeout":
             self.advance()
-            if self.accept_punct("{"):
-                self.optnl()
-                self.timeout_spec()
-                self.optnl()
-                while not self.at_punct("}"):
-                    self.comma()
-                    self.timeout_spec()
-                    self.optnl()
-                self.advance()
-            else:
-                self.timeout_spec()
+            self._list(self.timeout_spec)
         elif word == "limit":
             self.advance()
-            if self.accept_punct("{"):
-                self.optnl()
-                self.limit_spec()
-                self.optnl()
-                while not self.at_punct("}"):
-                    self.comma()
-                    self.limit_spec()
-                    self.optnl()
-                self.advance()
-            else:
-                self.limit_spec()
+            self._list(self.limit_spec)
         elif word == "loginterface":
             self.advance()
             if self.accept_kw("all"):
@@ -904,17 +888,7 @@ class Parser:
     def interface(self) -> list[NodeIf] | None:
         if not self.accept_kw("on"):
             return None
-        if self.accept_punct("{"):
-            self.optnl()
-            items = [self.if_item_not()]
-            self.optnl()
-            while not self.at_punct("}"):
-                self.comma()
-                items.append(self.if_item_not())
-                self.optnl()
-            self.advance()
-            return items
-        return [self.if_item_not()]
+        return self._list(self.if_item_not)
 
     def if_item_not(self) -> NodeIf:
         neg = self.accept_punct("!")
@@ -1237,17 +1211,7 @@ class Parser:
         return op
 
     def portspec(self) -> list[NodePort]:
-        if self.accept_punct("{"):
-            self.optnl()
-            items = [self.port_item()]
-            self.optnl()
-            while not self.at_punct("}"):
-                self.comma()
-                items.append(self.port_item())
-                self.optnl()
-            self.advance()
-            return items
-        return [self.port_item()]
+        return self._list(self.port_item)
 
     def port_item(self) -> NodePort:
         op = self.unaryop()
@@ -1270,7 +1234,8 @@ class Parser:
             return NodePort((a, b), PF_OP_RRG)
         return NodePort((a, b), PF_OP_EQ)
 
-    def _id_list(self, item: Callable[[], tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    def _list(self, item: Callable[[], _T]) -> list[_T]:
+        """One `item`, or `{ item [,] item ... }` with newlines allowed between the items."""
         if self.accept_punct("{"):
             self.optnl()
             items = [item()]
@@ -1318,17 +1283,7 @@ class Parser:
     def proto(self) -> list[int] | None:
         if not self.accept_kw("proto"):
             return None
-        if self.accept_punct("{"):
-            self.optnl()
-            items = [self.proto_item()]
-            self.optnl()
-            while not self.at_punct("}"):
-                self.comma()
-                items.append(self.proto_item())
-                self.optnl()
-            self.advance()
-            return items
-        return [self.proto_item()]
+        return self._list(self.proto_item)
 
     def proto_item(self) -> int:
         t = self.peek()
@@ -1349,17 +1304,7 @@ class Parser:
 
     def icmpspec(self) -> list[NodeIcmp]:
         inet6 = self.advance().value == "icmp6-type"
-        if self.accept_punct("{"):
-            self.optnl()
-            items = [self.icmp_item(inet6)]
-            self.optnl()
-            while not self.at_punct("}"):
-                self.comma()
-                items.append(self.icmp_item(inet6))
-                self.optnl()
-            self.advance()
-            return items
-        return [self.icmp_item(inet6)]
+        return self._list(lambda: self.icmp_item(inet6))
 
     def icmp_item(self, inet6: bool) -> NodeIcmp:
         kind = "icmp6" if inet6 else "icmp"
@@ -1633,11 +1578,11 @@ class Parser:
         word = t.value
         if word == "user":
             self.advance()
-            items = self._id_list(lambda: self._id_item("user"))
+            items = self._list(lambda: self._id_item("user"))
             fo.uid = items + (fo.uid or [])
         elif word == "group":
             self.advance()
-            items = self._id_list(lambda: self._id_item("group"))
+            items = self._list(lambda: self._id_item("group"))
             fo.gid = items + (fo.gid or [])
         elif word == "flags":
             self.advance()
