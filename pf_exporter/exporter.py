@@ -336,10 +336,16 @@ def _rows_text(m: RowMetric, append: Callable[[str], None]) -> None:
         p = get(v)
         if p is None:
             p = cache[v] = render(v)
-        if type(x) is int and -1_000_000 < x < 1_000_000:
-            add(f"{p}{x}.0\n")
-        else:
-            add(f"{p}{_go_float(x)}\n")
+        if type(x) is int:
+            if -1_000_000 < x < 1_000_000:
+                add(f"{p}{x}.0\n")
+                continue
+            if 1_000_000 <= x < _BIG:  # _go_float's exponent form, inline: most counters are here
+                d = str(x)
+                t = d.rstrip("0")
+                add(f"{p}{t[0]}.{t[1:]}e+{len(d) - 1:02d}\n" if len(t) > 1 else f"{p}{t}e+{len(d) - 1:02d}\n")
+                continue
+        add(f"{p}{_go_float(x)}\n")
     if len(cache) > 2 * len(m.rows) + _PREFIX_SLACK:
         cache.clear()
     append("".join(out))
@@ -352,33 +358,49 @@ def generate_text(registry: CollectorRegistry) -> bytes:
     (:class:`RowMetric`) are rendered from their rows with each series' ``name{labels}``
     cached between scrapes; other families sort each label set's names once per family.
     Anything else falls back to ``generate_latest``."""
+    return b"".join(generate_chunks(registry))
+
+
+def generate_chunks(registry: CollectorRegistry) -> list[bytes]:
+    """:func:`generate_text`'s bytes as one chunk per family (their concatenation is the
+    exposition): only one family's text is ever held as ``str``, so a server can send the
+    chunks one after another without building the whole body twice (text, then bytes)."""
     metrics = list(registry.collect())
     if any(m.type not in ("counter", "gauge") for m in metrics):
-        return generate_latest(_Fixed(metrics))  # type: ignore[arg-type]
-    out: list[str] = []
-    append = out.append
+        return [generate_latest(_Fixed(metrics))]  # type: ignore[arg-type]
+    chunks: list[bytes] = []
     for m in metrics:
-        name = m.name + "_total" if m.type == "counter" else m.name
-        doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
-        append(f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n")
-        if type(m) is RowMetric:
-            _rows_text(m, append)
-            continue
-        orders: dict[tuple[str, ...], list[str]] = {}
-        for s in m.samples:
-            if s.timestamp is not None or s.exemplar is not None:
-                return generate_latest(_Fixed(metrics))  # type: ignore[arg-type]
-            labels = s.labels
-            if labels:
-                keys = tuple(labels)
-                order = orders.get(keys)
-                if order is None:
-                    order = orders[keys] = sorted(keys)
-                text = ",".join([f'{k}="{_escape_label(labels[k])}"' for k in order])
-                append(f"{s.name}{{{text}}} {_go_float(s.value)}\n")
-            else:
-                append(f"{s.name} {_go_float(s.value)}\n")
-    return "".join(out).encode()
+        text = _family_text(m)
+        if text is None:
+            return [generate_latest(_Fixed(metrics))]  # type: ignore[arg-type]
+        chunks.append(text.encode())
+    return chunks
+
+
+def _family_text(m: Metric) -> str | None:
+    """One family in the text format; None when it holds what only generate_latest writes."""
+    name = m.name + "_total" if m.type == "counter" else m.name
+    doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
+    out: list[str] = [f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n"]
+    append = out.append
+    if type(m) is RowMetric:
+        _rows_text(m, append)
+        return "".join(out)
+    orders: dict[tuple[str, ...], list[str]] = {}
+    for s in m.samples:
+        if s.timestamp is not None or s.exemplar is not None:
+            return None
+        labels = s.labels
+        if labels:
+            keys = tuple(labels)
+            order = orders.get(keys)
+            if order is None:
+                order = orders[keys] = sorted(keys)
+            text = ",".join([f'{k}="{_escape_label(labels[k])}"' for k in order])
+            append(f"{s.name}{{{text}}} {_go_float(s.value)}\n")
+        else:
+            append(f"{s.name} {_go_float(s.value)}\n")
+    return "".join(out)
 
 
 class _Fixed:

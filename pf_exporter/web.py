@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import errno
-import gzip
 import hashlib
 import html
 import ipaddress
@@ -29,6 +28,7 @@ import ssl
 import threading
 import time
 import urllib.parse
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -40,7 +40,7 @@ import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
-from .exporter import generate_text, request_arrived
+from .exporter import generate_chunks, generate_text, request_arrived
 
 log = logging.getLogger(__name__)
 
@@ -678,18 +678,21 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("http: " + format, *args, extra={"client": self.client_address[0]})
 
-    def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
+    def _send(self, code: int, body: bytes | list[bytes], ctype: str = "text/plain; charset=utf-8",
               extra: dict[str, str] | None = None) -> None:
+        """Answer with *body* (bytes, or chunks sent one after another)."""
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         for k, v in self.server.app.config.headers.items():
             self.send_header(k, v)
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
+        chunks = [body] if isinstance(body, bytes) else body
+        self.send_header("Content-Length", str(sum(map(len, chunks))))
         self.end_headers()
         if self.command != "HEAD":
-            self.wfile.write(body)
+            for chunk in chunks:
+                self.wfile.write(chunk)
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks up do_<METHOD> and answers 501 when it is missing; every method
@@ -785,17 +788,32 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         try:
             with request_arrived(self.arrived):
-                body = encoder(registry)
+                # the text format family by family: the body is never held as str and bytes at once
+                chunks = generate_chunks(registry) if encoder is generate_text else [encoder(registry)]
         except Exception as e:  # the collectors isolate their own failures; this is a bug
             log.exception("scrape failed")
             self._send(500, f"scrape failed: {e}\n".encode())
             return
         extra = {}
         if "gzip" in self.headers.get("Accept-Encoding", ""):
-            body = gzip.compress(body, compresslevel=1)
+            chunks = _gzip_chunks(chunks)
             extra["Content-Encoding"] = "gzip"
-        log.debug("scrape", extra={"seconds": round(time.perf_counter() - start, 6), "bytes": len(body)})
-        self._send(200, body, ctype, extra)
+        size = sum(map(len, chunks))
+        log.debug("scrape", extra={"seconds": round(time.perf_counter() - start, 6), "bytes": size})
+        self._send(200, chunks, ctype, extra)
+
+
+def _gzip_chunks(chunks: list[bytes]) -> list[bytes]:
+    """gzip (level 1) of the concatenation of *chunks*, each input chunk dropped once compressed."""
+    z = zlib.compressobj(1, zlib.DEFLATED, 31)
+    out = []
+    chunks.reverse()
+    while chunks:
+        piece = z.compress(chunks.pop())
+        if piece:
+            out.append(piece)
+    out.append(z.flush())
+    return out
 
 
 class _Server(ThreadingHTTPServer):

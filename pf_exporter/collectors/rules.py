@@ -89,16 +89,20 @@ class RulesCollector(Collector):
 
     @staticmethod
     def _per_rule(rulesets: list, f: dict[str, Family]) -> None:
-        evals, packets = f["pf_rule_evaluations_total"].add, f["pf_rule_packets_total"].add
-        nbytes, states = f["pf_rule_bytes_total"].add, f["pf_rule_states"].add
-        created = f["pf_rule_states_created_total"].add
+        # one row per series straight onto the families' row lists: several per rule, 10k+ rules
+        evals, packets = f["pf_rule_evaluations_total"].rows.append, f["pf_rule_packets_total"].rows.append
+        nbytes, states = f["pf_rule_bytes_total"].rows.append, f["pf_rule_states"].rows.append
+        created = f["pf_rule_states_created_total"].rows.append
         for rs in rulesets:
+            path = rs.path
             for r in rs.rules:
-                key = (rs.path, str(r.number), r.label, r.action, r.direction)
-                evals(key, r.evaluations)
-                packets((*key, "in"), r.packets_in)
-                packets((*key, "out"), r.packets_out)
-                nbytes((*key, "in"), r.bytes_in)
-                nbytes((*key, "out"), r.bytes_out)
-                states(key, r.states_current)
-                created(key, r.states_total)
+                key = (path, str(r.number), r.label, r.action, r.direction)
+                k_in = (*key, "in")
+                k_out = (*key, "out")
+                evals((key, r.evaluations))
+                packets((k_in, r.packets_in))
+                packets((k_out, r.packets_out))
+                nbytes((k_in, r.bytes_in))
+                nbytes((k_out, r.bytes_out))
+                states((key, r.states_current))
+                created((key, r.states_total))
