@@ -1693,34 +1693,15 @@ class Parser:
             self._scrub_opts(fo)
             self.expect_punct(")")
         elif word == "nat-to":
-            self.advance()
-            pool = self.redirpool()
-            po = self.pool_opts()
-            if fo.nat.rdr is not None:
-                self.fail("cannot respecify nat-to/binat-to")
-            fo.nat.rdr = pool
-            fo.nat.pool_opts = po
+            self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to")
         elif word == "af-to":
             self.advance()
             self._afto(fo)
         elif word == "rdr-to":
-            self.advance()
-            pool = self.redirpool()
-            po = self.pool_opts()
-            if fo.rdr.rdr is not None:
-                self.fail("cannot respecify rdr-to")
-            fo.rdr.rdr = pool
-            fo.rdr.pool_opts = po
+            self._redirect_to(fo.rdr, "cannot respecify rdr-to")
         elif word == "binat-to":
-            self.advance()
-            pool = self.redirpool()
-            po = self.pool_opts()
-            if fo.nat.rdr is not None:
-                self.fail("cannot respecify nat-to/binat-to")
-            fo.nat.rdr = pool
+            self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to").staticport = True
             fo.nat.binat = True
-            fo.nat.pool_opts = po
-            po.staticport = True
         elif word in ("route-to", "reply-to", "dup-to"):
             self.advance()
             hosts = self.redirspec()
@@ -1783,6 +1764,17 @@ class Parser:
         if scaled < 0.0 or scaled > UINT_MAX:
             self.fail(f"invalid probability: {_fmt_g(p * 100)}%")
         fo.prob = int(scaled) or 1
+
+    def _redirect_to(self, spec: RedirSpec, message: str) -> PoolOpts:
+        """`nat-to`/`rdr-to`/`binat-to` <pool> <pool options> into `spec`; fail with `message` if it is set."""
+        self.advance()
+        pool = self.redirpool()
+        po = self.pool_opts()
+        if spec.rdr is not None:
+            self.fail(message)
+        spec.rdr = pool
+        spec.pool_opts = po
+        return po
 
     def _scrub_opts(self, fo: FilterOpts) -> None:
         seen: set[str] = set()
