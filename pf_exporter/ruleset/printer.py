@@ -101,6 +101,8 @@ _ANCHOR_ACTIONS = ("anchor", "anchor", "anchor", "anchor", "nat-anchor", "nat-an
 _POOL_ROUTE, _POOL_NAT, _POOL_RDR = 0, 1, 2
 
 _PROTOCOL_NAMES = netdb.builtin_protocols()[1]
+# the log options, in the order pfctl prints them
+_LOG_OPTIONS = ((PF_LOG_ALL, "all"), (PF_LOG_MATCHES, "matches"), (PF_LOG_USER, "user"))
 
 
 def format_addr(aw: AddrWrap, af: int, verbose: bool = False) -> str:
@@ -272,13 +274,7 @@ def format_rule(r: Rule, anchor_call: str = "", verbose: bool = False, debug: bo
     if r.log:
         out += " log"
         if r.log & ~PF_LOG or r.logif:
-            opts = []
-            if r.log & PF_LOG_ALL:
-                opts.append("all")
-            if r.log & PF_LOG_MATCHES:
-                opts.append("matches")
-            if r.log & PF_LOG_USER:
-                opts.append("user")
+            opts = [word for bit, word in _LOG_OPTIONS if r.log & bit]
             if r.logif:
                 opts.append(f"to pflog{r.logif}")
             out += " (" + ", ".join(opts) + ")"
