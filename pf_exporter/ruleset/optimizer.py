@@ -200,6 +200,19 @@ class Optimizer:
         tbl.rulecount += 1
         return tbl
 
+    def _fold_into_table(self, p1: _OptRule, p2: _OptRule, side: str) -> bool:
+        """Put the `side` ("src" or "dst") addresses of p1 and p2 into one table that both rules use;
+        True when the table has grown big enough that p2 is dropped (p1 stands for both)."""
+        r1, r2 = p1.rule, p2.rule
+        a1, a2 = getattr(r1, side), getattr(r2, side)
+        tbl: _OptTable | None = getattr(p1, f"{side}_tbl")
+        if tbl is None:
+            tbl = self._add_to_table(None, r1.af, a1.addr, a1.weight)
+            setattr(p1, f"{side}_tbl", tbl)
+        self._add_to_table(tbl, r1.af, a2.addr, a2.weight)
+        setattr(p2, f"{side}_tbl", tbl)
+        return tbl.rulecount >= TABLE_THRESHOLD
+
     def _combine_rules(self, block: _Block) -> None:
         rules = block.rules
         i = 0
@@ -214,23 +227,13 @@ class Optimizer:
                 removed = False
                 if (src_eq and not dst_eq and p1.src_tbl is None and p2.dst_tbl is None and p2.src_tbl is None
                         and _combineable(r1, r2) and _addrs_combineable(r1.dst, r2.dst)):
-                    if p1.dst_tbl is None:
-                        p1.dst_tbl = self._add_to_table(None, r1.af, r1.dst.addr, r1.dst.weight)
-                    self._add_to_table(p1.dst_tbl, r1.af, r2.dst.addr, r2.dst.weight)
-                    p2.dst_tbl = p1.dst_tbl
-                    if p1.dst_tbl.rulecount >= TABLE_THRESHOLD:
-                        del rules[j]
-                        removed = True
+                    removed = self._fold_into_table(p1, p2, "dst")
                 elif (not src_eq and dst_eq and p1.dst_tbl is None and p2.src_tbl is None and p2.dst_tbl is None
                       and _combineable(r1, r2) and _addrs_combineable(r1.src, r2.src)):
-                    if p1.src_tbl is None:
-                        p1.src_tbl = self._add_to_table(None, r1.af, r1.src.addr, r1.src.weight)
-                    self._add_to_table(p1.src_tbl, r1.af, r2.src.addr, r2.src.weight)
-                    p2.src_tbl = p1.src_tbl
-                    if p1.src_tbl.rulecount >= TABLE_THRESHOLD:
-                        del rules[j]
-                        removed = True
-                if not removed:
+                    removed = self._fold_into_table(p1, p2, "src")
+                if removed:
+                    del rules[j]
+                else:
                     j += 1
             i += 1
         kept: list[_OptRule] = []
