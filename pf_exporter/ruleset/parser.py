@@ -1308,35 +1308,27 @@ class Parser:
 
     def icmp_item(self, inet6: bool) -> NodeIcmp:
         kind = "icmp6" if inet6 else "icmp"
+        itype = self._icmp_number(lambda name: netdb.icmp_type_by_name(name, inet6), f"illegal {kind}-type",
+                                  f"unknown {kind}-type") + 1
+        code = 0
+        if self.accept_kw("code"):
+            code = self._icmp_number(lambda name: netdb.icmp_code_by_name(itype - 1, name, inet6),
+                                     "illegal icmp-code", f"unknown {kind}-code") + 1
+        return NodeIcmp(itype, code, IPPROTO_ICMPV6 if inet6 else IPPROTO_ICMP)
+
+    def _icmp_number(self, by_name: Callable[[str], int | None], illegal: str, unknown: str) -> int:
+        """An icmp type or code: a number 0-255 (else `<illegal> <number>`) or a name `by_name` knows
+        (else `<unknown> <name>`)."""
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
             value = int(t.value)  # type: ignore[arg-type]
-            if value < 0 or value > 255:
-                self.fail(f"illegal {kind}-type {value}")
-            itype = value + 1
-        else:
-            name = str(self.expect(lx.STRING).value)
-            number = netdb.icmp_type_by_name(name, inet6)
-            if number is None:
-                self.fail(f"unknown {kind}-type {name}")
-            itype = number + 1  # type: ignore[operator]
-        code = 0
-        if self.accept_kw("code"):
-            t = self.peek()
-            if t.kind == lx.NUMBER:
-                self.advance()
-                value = int(t.value)  # type: ignore[arg-type]
-                if value < 0 or value > 255:
-                    self.fail(f"illegal icmp-code {value}")
-                code = value + 1
-            else:
-                name = str(self.expect(lx.STRING).value)
-                c = netdb.icmp_code_by_name(itype - 1, name, inet6)
-                if c is None:
-                    self.fail(f"unknown {kind}-code {name}")
-                code = c + 1  # type: ignore[operator]
-        return NodeIcmp(itype, code, IPPROTO_ICMPV6 if inet6 else IPPROTO_ICMP)
+            return self._in_range(value, 0, 255, f"{illegal} {value}")
+        name = str(self.expect(lx.STRING).value)
+        number = by_name(name)
+        if number is None:
+            self.fail(f"{unknown} {name}")
+        return number  # type: ignore[return-value]
 
     def flag(self) -> int:
         text = str(self.expect(lx.STRING).value)
