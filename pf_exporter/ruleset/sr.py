@@ -35,13 +35,18 @@ def resolve_anchor(ruleset_path: str, call: str) -> str:
     return "/".join([*parts, rest]) if rest else "/".join(parts)
 
 
+def _anchor_pattern(anchor: str) -> tuple[str, bool, bool]:
+    """pfctl's -a argument: (path, wildcard, recurse); "a/*" shows a's children, "a*" a and below."""
+    if anchor.endswith("/*"):
+        return anchor[:-2], True, True
+    if anchor.endswith("*"):
+        return anchor[:-1], False, True
+    return anchor, False, False
+
+
 def format_show_rules(ruleset: Ruleset, anchor: str = "") -> str:
     """The output of ``pfctl -a ANCHOR -sr`` after *ruleset* was loaded (without -v)."""
-    wildcard = recurse = False
-    if anchor.endswith("/*"):
-        anchor, wildcard, recurse = anchor[:-2], True, True
-    elif anchor.endswith("*"):
-        anchor, recurse = anchor[:-1], True
+    anchor, wildcard, recurse = _anchor_pattern(anchor)
     lines: list[str] = []
     _show(ruleset, anchor, 0, wildcard, recurse, lines)
     return "".join(line + "\n" for line in lines)
@@ -128,11 +133,7 @@ def show_kernel_rules(source: KernelRules, anchor: str = "", *, verbose: int = 0
     """``pfctl [-a ANCHOR] -s rules`` with -v (verbose=1), -vv (2) and -g (debug)."""
     from .structs import decode_rule
 
-    wildcard = recurse = False
-    if anchor.endswith("/*"):
-        anchor, wildcard, recurse = anchor[:-2], True, True
-    elif anchor.endswith("*"):
-        anchor, recurse = anchor[:-1], True
+    anchor, wildcard, recurse = _anchor_pattern(anchor)
     lines: list[str] = []
 
     def indent(depth: int) -> str:
