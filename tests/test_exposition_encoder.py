@@ -12,7 +12,14 @@ from test_collectors import FakePf
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.collectors.base import counter, gauge
-from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry, generate_text
+from pf_exporter.exporter import (
+    ExporterInfo,
+    PfExporter,
+    build_collectors,
+    build_registry,
+    generate_chunks,
+    generate_text,
+)
 
 
 class Static:
@@ -39,6 +46,16 @@ def test_same_bytes_for_the_whole_fake_exposition() -> None:
     r = registry_of(metrics)
     assert generate_text(r) == generate_latest(r)
 
+
+
+def test_chunks_are_one_per_family_and_add_up_to_the_exposition() -> None:
+    e = PfExporter(FakePf(), build_collectors(COLLECTORS, frozenset({"limiters"}), per_rule=True),
+                   ExporterInfo("7.9", "amd64"))
+    r = registry_of(list(e.collect()))
+    chunks = generate_chunks(r)
+    assert len(chunks) == len(list(r.collect()))
+    assert all(c.startswith(b"# HELP ") for c in chunks)
+    assert b"".join(chunks) == generate_latest(r)
 
 values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64),

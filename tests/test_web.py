@@ -96,6 +96,16 @@ def test_gzip_when_the_client_accepts_it(serve) -> None:
     status, headers, body = get(serve(), headers={"Accept-Encoding": "gzip"})
     assert headers["content-encoding"] == "gzip"
     assert b"pf_running 1.0" in gzip.decompress(body)
+    assert headers["content-length"] == str(len(body))
+
+
+def test_gzip_body_is_the_plain_body_compressed(serve) -> None:
+    url = serve()
+    _, plain_headers, plain = get(url)
+    _, headers, packed = get(url, headers={"Accept-Encoding": "gzip"})
+    assert plain_headers["content-length"] == str(len(plain))
+    drop = [line for line in gzip.decompress(packed).splitlines() if b"duration_seconds" not in line]
+    assert drop == [line for line in plain.splitlines() if b"duration_seconds" not in line]
 
 
 def test_openmetrics_when_asked(serve) -> None:
