@@ -165,6 +165,12 @@ PF_HINTS = {"normal": _HINT_NORMAL, "satellite": _HINT_SATELLITE, "high-latency"
 # node_state_opt types
 (SO_MAX, SO_NOSYNC, SO_SRCTRACK, SO_MAX_SRC_STATES, SO_MAX_SRC_CONN, SO_MAX_SRC_CONN_RATE,
  SO_MAX_SRC_NODES, SO_OVERLOAD, SO_STATELOCK, SO_TIMEOUT, SO_SLOPPY, SO_PFLOW) = range(12)
+# the per-source limits among the state options: Rule field, option name, rule flags they turn on
+_SOURCE_LIMITS = {
+    SO_MAX_SRC_STATES: ("max_src_states", "max-src-states", PFRULE_SRCTRACK),
+    SO_MAX_SRC_CONN: ("max_src_conn", "max-src-conn", PFRULE_SRCTRACK | PFRULE_RULESRCTRACK),
+    SO_MAX_SRC_NODES: ("max_src_nodes", "max-src-nodes", PFRULE_SRCTRACK | PFRULE_RULESRCTRACK),
+}
 SRCTRACK_NONE, SRCTRACK, SRCTRACK_GLOBAL, SRCTRACK_RULE = range(4)
 
 # filter_opts markers
@@ -2089,24 +2095,18 @@ class Parser:
                     self.fail("state option 'source-track' multiple definitions")
                 srctrack = o.value  # type: ignore[assignment]
                 r.rule_flag |= PFRULE_SRCTRACK
-            elif o.type == SO_MAX_SRC_STATES:
-                if r.max_src_states:
-                    self.fail("state option 'max-src-states' multiple definitions")
+            elif o.type in _SOURCE_LIMITS:
+                attr, name, flags = _SOURCE_LIMITS[o.type]
+                if getattr(r, attr):
+                    self.fail(f"state option '{name}' multiple definitions")
                 if not o.value:
-                    self.fail("'max-src-states' must be > 0")
-                r.max_src_states = o.value  # type: ignore[assignment]
-                r.rule_flag |= PFRULE_SRCTRACK
+                    self.fail(f"'{name}' must be > 0")
+                setattr(r, attr, o.value)
+                r.rule_flag |= flags
             elif o.type == SO_OVERLOAD:
                 if r.overload_tblname:
                     self.fail("multiple 'overload' table definitions")
                 r.overload_tblname, r.flush = o.value  # type: ignore[misc]
-            elif o.type == SO_MAX_SRC_CONN:
-                if r.max_src_conn:
-                    self.fail("state option 'max-src-conn' multiple definitions")
-                if not o.value:
-                    self.fail("'max-src-conn' must be > 0")
-                r.max_src_conn = o.value  # type: ignore[assignment]
-                r.rule_flag |= PFRULE_SRCTRACK | PFRULE_RULESRCTRACK
             elif o.type == SO_MAX_SRC_CONN_RATE:
                 limit, seconds = o.value  # type: ignore[misc]
                 if r.max_src_conn_rate[0]:
@@ -2116,13 +2116,6 @@ class Parser:
                 if limit > PF_THRESHOLD_MAX:
                     self.fail(f"'max-src-conn-rate' maximum rate must be < {PF_THRESHOLD_MAX}")
                 r.max_src_conn_rate = (limit, seconds)
-                r.rule_flag |= PFRULE_SRCTRACK | PFRULE_RULESRCTRACK
-            elif o.type == SO_MAX_SRC_NODES:
-                if r.max_src_nodes:
-                    self.fail("state option 'max-src-nodes' multiple definitions")
-                if not o.value:
-                    self.fail("'max-src-nodes' must be > 0")
-                r.max_src_nodes = o.value  # type: ignore[assignment]
                 r.rule_flag |= PFRULE_SRCTRACK | PFRULE_RULESRCTRACK
             elif o.type == SO_STATELOCK:
                 if statelock:
