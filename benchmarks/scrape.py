@@ -25,10 +25,12 @@ configurations' workers run at once and take turns, so load changes hit them ali
 
 Columns: p50/p95 ms: sequential scrapes over one keep-alive connection (Accept: text 0.0.4,
 no gzip); us/sample: p50 / samples; ioctls/scrape and replay ms: per kernel walk; peak RSS
-MB: the worker's VmHWM over the timed scrapes minus the mapped replay answers; collect ms:
+MB: the highest of the worker's VmHWM per scrape (reset before each; scrapes of their own, before
+any floor timing) minus the mapped replay answers; collect ms:
 reading pf and building the families, replay excluded; encode ms: the exporter's text
 encoder on those families; generate_latest ms: prometheus_client's on the same families
-(the floor); p50/floor: their ratio; Prometheus-Accept p50 ms: with the Accept header
+(the floor, timed right after each timed scrape, so both see the same load); p50/floor:
+their ratio; Prometheus-Accept p50 ms: with the Accept header
 Prometheus 3 sends by default, and gzip.  ``xlarge`` is built here from ``large`` when the
 simulator has none (see ``_register_xlarge``).
 """
@@ -484,6 +486,10 @@ def measure_floor(exporter: Any, transport: ReplayTransport, check: bool) -> dic
     text_s = time.perf_counter() - t0
     if check and text != latest:
         raise SystemExit("generate_text differs from generate_latest on these families")
+    # The exporter keeps its last collection (single flight): these families, with the samples
+    # generate_latest built on them, would otherwise be freed inside the next timed scrape.
+    del fixed, latest, text
+    exporter._last = None
     return {"collect_s": collect_s, "collect_replay_s": replay_s, "generate_latest_s": latest_s,
             "generate_text_s": text_s}
 
@@ -648,7 +654,7 @@ class Result:
     walks_per_scrape: float
     replay_ms: float  # the stand-in kernel's share of one scrape
     exporter_p50_ms: float  # p50 minus the replay share
-    peak_rss_mb: float  # worker VmHWM over the timed scrapes, minus the replayed answers
+    peak_rss_mb: float  # highest worker VmHWM of one scrape (reset before each), replay left out
     idle_rss_mb: float
     generate_latest_ms: float  # prometheus_client's floor for the same families
     generate_text_ms: float  # the exporter's encoder on the same families
@@ -673,8 +679,8 @@ class Run:
     prom: list[float] = field(default_factory=list)
     floors: list[dict[str, float]] = field(default_factory=list)
     body: bytes = b""
-    s0: dict = field(default_factory=dict)
-    s1: dict = field(default_factory=dict)
+    acc: dict[str, float] = field(default_factory=dict)  # walks, ioctls, replay_s over the timed scrapes
+    peak: float = 0.0  # the highest per-scrape peak RSS (MB, replayed answers left out)
     conc: dict[str, Any] = field(default_factory=dict)
 
 
@@ -691,20 +697,35 @@ def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int
             r.conn = http.client.HTTPConnection("127.0.0.1", r.worker.port, timeout=600)
             for _ in range(2):  # buffer sizes settle, answers paged in
                 scrape(r.conn)
-            r.worker.ask("reset_peak")
-            r.s0 = r.worker.ask("stats")
-        for _ in range(n):
+        # Peak RSS first, per scrape (reset before each, read after it), before any floor timing
+        # (generate_latest's copies) has grown the heap.
+        for _ in range(max(3, n // 4)):
             for r in runs:
+                assert r.worker is not None
+                r.worker.ask("reset_peak")
+                scrape(r.conn)
+                after = r.worker.ask("stats")
+                r.peak = max(r.peak, after["VmHWM"] - after["replay_mapped_mb"])
+        # Then each timed scrape followed by its floor (generate_latest on freshly collected
+        # families), so a scrape and its floor see the same machine load and the ratio holds on
+        # a busy host.
+        for i in range(n):
+            for r in runs:
+                w = r.worker
+                assert w is not None
+                before = w.ask("stats")
                 t, r.body = scrape(r.conn)
+                after = w.ask("stats")
                 r.times.append(t)
-        for r in runs:
-            r.s1 = r.worker.ask("stats")  # type: ignore[union-attr]
+                for k in ("walks", "ioctls", "replay_s"):
+                    r.acc[k] = r.acc.get(k, 0) + after[k] - before[k]
+                r.floors.append(w.ask("floor check" if i == 0 else "floor"))
         for _ in range(max(3, n // 4)):
             for r in runs:
                 r.prom.append(scrape(r.conn, ACCEPT_PROMETHEUS, gzip=True)[0])
-        for i in range(floor_n):
+        for _ in range(floor_n - n):  # more floor timings than scrapes were asked for
             for r in runs:
-                r.floors.append(r.worker.ask("floor check" if i == 0 else "floor"))  # type: ignore[union-attr]
+                r.floors.append(r.worker.ask("floor"))  # type: ignore[union-attr]
         for r in runs:
             if concurrency and not r.per_rule:
                 walk_counts, errors, served = [], [], 0
@@ -730,11 +751,11 @@ def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int
 
 def _result(r: Run, n: int) -> Result:
     assert r.worker is not None
-    s0, s1 = r.s0, r.s1
-    walks = s1["walks"] - s0["walks"]
+    acc = r.acc
+    walks = int(acc["walks"])
     samples = count_samples(r.body)
     p50 = median(r.times)
-    replay = (s1["replay_s"] - s0["replay_s"]) / max(1, walks)
+    replay = acc["replay_s"] / max(1, walks)
 
     def floor(key: str) -> float:
         return median([f[key] for f in r.floors])
@@ -743,9 +764,9 @@ def _result(r: Run, n: int) -> Result:
     return Result(
         name=r.name, scenario=r.scenario, per_rule=r.per_rule, rules=r.meta["rules"], scrapes=n, samples=samples,
         body_bytes=len(r.body), p50_ms=p50 * 1e3, p95_ms=percentile(r.times, 0.95) * 1e3,
-        us_per_sample=p50 * 1e6 / max(1, samples), ioctls_per_scrape=(s1["ioctls"] - s0["ioctls"]) / max(1, walks),
+        us_per_sample=p50 * 1e6 / max(1, samples), ioctls_per_scrape=acc["ioctls"] / max(1, walks),
         walks_per_scrape=walks / n, replay_ms=replay * 1e3, exporter_p50_ms=(p50 - replay) * 1e3,
-        peak_rss_mb=s1["VmHWM"] - s1["replay_mapped_mb"], idle_rss_mb=r.worker.started.get("VmRSS", 0.0),
+        peak_rss_mb=r.peak, idle_rss_mb=r.worker.started.get("VmRSS", 0.0),
         generate_latest_ms=latest * 1e3, generate_text_ms=floor("generate_text_s") * 1e3,
         collect_ms=median([f["collect_s"] - f["collect_replay_s"] for f in r.floors]) * 1e3,
         floor_ratio=p50 / latest, prometheus_p50_ms=median(r.prom) * 1e3, concurrent=r.conc,
@@ -967,7 +988,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=int, default=32, help="clients scraping at the same moment (0: skip)")
     p.add_argument("--rounds", type=int, default=3, help="rounds of concurrent scrapes (default 3)")
     p.add_argument("--floor-iterations", type=int, default=5,
-                   help="repetitions of generate_latest / encoding / collection timings (median; default 5)")
+                   help="repetitions of generate_latest / encoding / collection timings (median; one after "
+                        "each timed scrape, more when this is larger than --scrapes; default 5)")
     p.add_argument("--release", default=RELEASE, help=f"simulated OpenBSD release (default {RELEASE})")
     p.add_argument("--cache", help="where recordings are kept (default: $TMPDIR/pf_exporter-bench)")
     p.add_argument("--rerecord", action="store_true", help="record the scenarios again")
