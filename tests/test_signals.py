@@ -468,8 +468,11 @@ def test_signals_delivered_to_a_listener_thread_still_reach_the_main_loop(
     monkeypatch.setattr(cli.Service, "reload", reload)
     problems: list[str] = []
 
+    earlier = {t.ident for t in threading.enumerate()}  # listener threads other tests may have left ending
+
     def listener_thread() -> threading.Thread | None:
-        return next((t for t in threading.enumerate() if t.name.startswith("http-")), None)
+        return next((t for t in threading.enumerate() if t.name.startswith("http-") and t.ident not in earlier),
+                    None)
 
     def send() -> None:
         try:
