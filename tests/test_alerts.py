@@ -3,33 +3,19 @@ and unit-tested (firing and not firing) by `promtool test rules`."""
 
 from __future__ import annotations
 
-import importlib.util
-import os
 import re
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tooling import load_dashboard_module, promtool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
 
 
-def _load_mixin() -> Any:
-    if "pf_mixin_mixin" in sys.modules:  # shared with the other mixin tests
-        return sys.modules["pf_mixin_mixin"]
-    spec = importlib.util.spec_from_file_location("pf_mixin_mixin", DASHBOARDS / "mixin.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mixin = _load_mixin()
+mixin = load_dashboard_module("mixin")
 
 # What issue 5 asks to be paged or told about, with severities.
 EXPECTED_ALERTS = {
@@ -47,15 +33,6 @@ EXPECTED_ALERTS = {
     "PfCongestion": "warning",
     "PfRulesetChanged": "info",
 }
-
-
-def promtool_or_skip() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: `apt-get install -y prometheus` (CI must run this test)")
-    pytest.skip("promtool not installed (apt-get install -y prometheus)")
 
 
 def promtool(*args: str) -> subprocess.CompletedProcess[str]:

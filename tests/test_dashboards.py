@@ -5,37 +5,23 @@ from __future__ import annotations
 
 import functools
 import gzip
-import importlib.util
 import json
-import os
 import re
-import shutil
 import subprocess
-import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from tooling import load_dashboard_module, promtool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
 
 
-def _load(name: str) -> Any:
-    if f"pf_mixin_{name}" in sys.modules:  # shared with the other mixin tests
-        return sys.modules[f"pf_mixin_{name}"]
-    spec = importlib.util.spec_from_file_location(f"pf_mixin_{name}", DASHBOARDS / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mixin = _load("mixin")
-build = _load("build")
+mixin = load_dashboard_module("mixin")
+build = load_dashboard_module("build")
 
 # --- what the exporter exports ------------------------------------------------------------------
 # Metric -> {label: the values seen}.  Every series also carries the target labels job and instance.
@@ -363,15 +349,6 @@ def test_the_lint_leaves_out_what_only_non_default_flags_export():
 
 
 # --- the queries parse -------------------------------------------------------------------------
-
-def promtool_or_skip() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: `apt-get install -y prometheus` (CI must run this test)")
-    pytest.skip("promtool not installed (apt-get install -y prometheus)")
-
 
 SAMPLE_VALUES = {"job": "pf", "instance": "fw1:9100", "interface": ".*", "anchor": ".*", "label": ".*"}
 

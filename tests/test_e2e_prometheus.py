@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import re
-import shutil
 import socket
 import subprocess
 import sys
@@ -26,6 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
+from tooling import load_dashboard_module, tool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
@@ -36,27 +35,11 @@ JOB = "pf"
 pytestmark = pytest.mark.timeout(BUDGET_SECONDS + 10)
 
 
-def _load_mixin() -> Any:
-    if "pf_mixin_mixin" in sys.modules:  # shared with the other mixin tests
-        return sys.modules["pf_mixin_mixin"]
-    spec = importlib.util.spec_from_file_location("pf_mixin_mixin", DASHBOARDS / "mixin.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-mixin = _load_mixin()
+mixin = load_dashboard_module("mixin")
 
 
 def prometheus_or_skip() -> str:
-    path = shutil.which("prometheus")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("prometheus is missing: `apt-get install -y prometheus` (CI must run this test)")
-    pytest.skip("prometheus not installed (apt-get install -y prometheus)")
+    return tool_or_skip("prometheus", "apt-get install -y prometheus")
 
 
 def exporter_cli_or_skip() -> None:

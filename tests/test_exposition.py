@@ -14,12 +14,12 @@ import gzip
 import os
 import platform
 import re
-import shutil
 import subprocess
 from functools import cache
 from pathlib import Path
 
 import pytest
+from tooling import promtool_or_skip
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.exporter import (
@@ -95,15 +95,6 @@ def test_every_collector_succeeds(scenario: str) -> None:
     text = exposition(scenario, CASES[scenario])
     for name in COLLECTORS:
         assert f'pf_scrape_collector_success{{collector="{name}"}} 1.0' in text
-
-
-def promtool_or_skip() -> str:
-    path = shutil.which("promtool")
-    if path:
-        return path
-    if os.environ.get("CI") == "true":
-        pytest.fail("promtool is missing: `apt-get install -y prometheus` (CI must run this test)")
-    pytest.skip("promtool not installed (apt-get install -y prometheus)")
 
 
 @pytest.mark.parametrize(("scenario", "release"), [("small", "7.9"), ("large", "7.9"), ("small", "7.6"),

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from tooling import tool_or_skip
 
 SCRIPT = Path(__file__).resolve().parent.parent / "rc.d" / "pf_exporter"
 PREFIX = "/usr/local/pf_exporter"
@@ -138,12 +139,7 @@ def wait_for(condition: Callable[[], bool], tries: int = 400) -> None:
 
 
 def shell_or_skip(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{name} is required under CI=true: apt-get install -y ksh mksh")
-        pytest.skip(f"{name} not installed (apt-get install -y ksh mksh)")
-    return path
+    return tool_or_skip(name, "apt-get install -y ksh mksh")
 
 
 SHELLS = ["ksh", "mksh"]
