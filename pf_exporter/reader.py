@@ -305,49 +305,50 @@ class Reader:
 
     def state_limiters(self) -> list[model.StateLimiter]:
         """DIOCGETNSTATELIM from the lowest id up (7.9+; empty before).  ENOENT ends the list."""
-        if not self.abi.has_limiters:
-            return []
-        out = []
-        ioc = self.abi.new("pfioc_statelim")
-        wanted = C.PF_STATELIM_ID_MIN
-        while wanted <= C.PF_STATELIM_ID_MAX:
-            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
-            ioc.id = wanted
-            try:
-                self.device.ioctl("DIOCGETNSTATELIM", ioc)
-            except PfNotFound:
-                break
-            out.append(model.StateLimiter(
+        return [
+            model.StateLimiter(
                 id=ioc.id, name=_str(ioc.name), description=_str(ioc.description), limit=ioc.limit,
                 rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds, inuse=ioc.inuse, admitted=ioc.admitted,
-                hardlimited=ioc.hardlimited, ratelimited=ioc.ratelimited))
-            wanted = ioc.id + 1
-        return out
+                hardlimited=ioc.hardlimited, ratelimited=ioc.ratelimited)
+            for ioc in self._limiters("DIOCGETNSTATELIM", "pfioc_statelim", C.PF_STATELIM_ID_MIN,
+                                      C.PF_STATELIM_ID_MAX)
+        ]
 
     def source_limiters(self) -> list[model.SourceLimiter]:
         """DIOCGETNSOURCELIM from the lowest id up (7.9+).  ESRCH ends this list."""
-        if not self.abi.has_limiters:
-            return []
-        out = []
-        ioc = self.abi.new("pfioc_sourcelim")
-        wanted = C.PF_SOURCELIM_ID_MIN
-        while wanted <= C.PF_SOURCELIM_ID_MAX:
-            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
-            ioc.id = wanted
-            try:
-                self.device.ioctl("DIOCGETNSOURCELIM", ioc)
-            except PfNotFound:
-                break
-            out.append(model.SourceLimiter(
+        return [
+            model.SourceLimiter(
                 id=ioc.id, name=_str(ioc.name), description=_str(ioc.description), entries=ioc.entries,
                 limit=ioc.limit, rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds,
                 overload_table=_str(ioc.overload_tblname), overload_hwm=ioc.overload_hwm,
                 overload_lwm=ioc.overload_lwm, inet_prefix=ioc.inet_prefix, inet6_prefix=ioc.inet6_prefix,
                 nentries=ioc.nentries, inuse=ioc.inuse, addrallocs=ioc.addrallocs, addrnomem=ioc.addrnomem,
                 admitted=ioc.admitted, addrlimited=ioc.addrlimited, hardlimited=ioc.hardlimited,
-                ratelimited=ioc.ratelimited))
+                ratelimited=ioc.ratelimited)
+            for ioc in self._limiters("DIOCGETNSOURCELIM", "pfioc_sourcelim", C.PF_SOURCELIM_ID_MIN,
+                                      C.PF_SOURCELIM_ID_MAX)
+        ]
+
+    def _limiters(self, request: str, tag: str, lowest: int, highest: int) -> Iterator[ctypes.Structure]:
+        """Yield each limiter the kernel has, asking for the next id up from *lowest* (7.9+; none before).
+
+        The same struct is reused and yielded each time: read it before asking for the next.
+        The end of the list is ENOENT for state limiters and ESRCH for source limiters
+        (both PfNotFound).
+        """
+        if not self.abi.has_limiters:
+            return
+        ioc = self.abi.new(tag)
+        wanted = lowest
+        while wanted <= highest:
+            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
+            ioc.id = wanted
+            try:
+                self.device.ioctl(request, ioc)
+            except PfNotFound:
+                return
+            yield ioc
             wanted = ioc.id + 1
-        return out
 
     # --- states ----------------------------------------------------------------------
 
