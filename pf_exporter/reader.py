@@ -14,11 +14,11 @@ import dataclasses
 import socket
 import struct
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from . import model
 from .abi import constants as C
-from .device import Device, PfBusy, PfError, PfNotFound
+from .device import Device, PfBusy, PfError, PfInvalid, PfNotFound
 
 # pfctl's words for pf_rule.action (sbin/pfctl/pfctl_parser.c print_rule).
 ACTION_NAMES = {
@@ -229,6 +229,21 @@ class Reader:
             return [model.Ruleset(path, tuple(self._walk(path))) for path in ["", *self._anchor_tree()]]
 
         return self._retry("DIOCGETRULE", walk)
+
+    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[model.Ruleset]:
+        """The rule tree one ruleset at a time (the main ruleset first, then *anchors*, by
+        default read with :meth:`anchors`), so only one ruleset's rules are held at once.
+        Each ruleset's walk is restarted on its own when it changes under the walk; an anchor
+        removed since *anchors* was read (DIOCGETRULES: EINVAL) is left out."""
+        yield model.Ruleset("", tuple(self._retry("DIOCGETRULE", lambda: self._walk(""))))
+        for path in self.anchors() if anchors is None else anchors:
+            try:
+                rules = self._retry("DIOCGETRULE", lambda path=path: self._walk(path))  # type: ignore[misc]
+            except PfInvalid as e:
+                if e.request != "DIOCGETRULES":
+                    raise
+                continue  # the anchor is gone (the main ruleset's walk proved the request itself)
+            yield model.Ruleset(path, tuple(rules))
 
     def _retry(self, what: str, fn):  # type: ignore[no-untyped-def]
         last: PfBusy | None = None

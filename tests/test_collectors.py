@@ -125,14 +125,17 @@ class FakePf:
         self._call("anchors")
         return ["relayd", "relayd/web"]
 
-    def rulesets(self) -> list[model.Ruleset]:
+    def iter_rulesets(self, anchors=None):  # type: ignore[no-untyped-def]
         self._call("rulesets")
-        return [
-            model.Ruleset("", (make_rule("", 0, ""), make_rule("", 1, "ssh"), make_rule("", 2, "ssh", direction="out"),
-                               make_rule("", 3, "web", action="block", direction=""))),
-            model.Ruleset("relayd", (make_rule("relayd", 0, "ssh"),)),
-            model.Ruleset("relayd/web", ()),
-        ]
+        rulesets = {
+            "": (make_rule("", 0, ""), make_rule("", 1, "ssh"), make_rule("", 2, "ssh", direction="out"),
+                 make_rule("", 3, "web", action="block", direction="")),
+            "relayd": (make_rule("relayd", 0, "ssh"),),
+            "relayd/web": (),
+        }
+        yield model.Ruleset("", rulesets[""])
+        for path in self.anchors() if anchors is None else anchors:
+            yield model.Ruleset(path, rulesets[path])
 
     def queues(self) -> list[model.Queue]:
         self._call("queues")

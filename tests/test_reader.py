@@ -221,6 +221,17 @@ def test_status_times_come_from_the_simulated_clock(sim, reader):
     assert reader.status().enabled_seconds == 0
 
 
+def test_rulesets_stream_one_at_a_time_and_skip_anchors_removed_since_the_tree_was_read(sim, reader, device):
+    assert list(reader.iter_rulesets()) == expected_rulesets(sim)
+    anchors = reader.anchors()
+    got = list(reader.iter_rulesets(["gone/meanwhile", *anchors]))
+    assert got == expected_rulesets(sim)  # the vanished anchor is left out, the others are all there
+    assert sim.open_tickets() == 0
+    with pytest.raises(PfError):  # any other failure of an anchor's walk still fails the walk
+        sim.inject("DIOCGETRULE", errno.EIO, after=0)
+        list(reader.iter_rulesets(anchors))
+
+
 def test_the_large_scenario_reads_whole(large_sim):
     sim = large_sim
     dev = Device(sim.abi, sim.open(False))

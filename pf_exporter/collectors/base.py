@@ -8,7 +8,7 @@ the landing page, the README table and the tests all read the same declarations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, Protocol
@@ -132,7 +132,7 @@ class PfSource(Protocol):
     def interfaces(self) -> list[model.Interface]: ...
     def tables(self) -> list[model.Table]: ...
     def anchors(self) -> list[str]: ...
-    def rulesets(self) -> list[model.Ruleset]: ...
+    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[model.Ruleset]: ...
     def queues(self) -> list[model.Queue]: ...
     def state_limiters(self) -> list[model.StateLimiter]: ...
     def source_limiters(self) -> list[model.SourceLimiter]: ...
@@ -145,11 +145,12 @@ class ScrapeView:
     The limits collector needs the status, tables and anchors that other collectors also
     read; memoising them here keeps one scrape to one ioctl walk per kind.  A read that
     fails raises again for every collector that asks (each then reports failure).
-    ``states()`` is never memoised: it streams.
+    ``rulesets()`` and ``states()`` are never memoised: they stream (one ruleset's rules, one
+    buffer of states held at a time); ``rulesets()`` walks the anchors read by ``anchors()``.
     """
 
     _MEMO = frozenset(
-        {"status", "limits", "timeouts", "interfaces", "tables", "anchors", "rulesets", "queues",
+        {"status", "limits", "timeouts", "interfaces", "tables", "anchors", "queues",
          "state_limiters", "source_limiters"}
     )
 
@@ -190,8 +191,9 @@ class ScrapeView:
     def anchors(self) -> list[str]:
         return self._get("anchors")
 
-    def rulesets(self) -> list[model.Ruleset]:
-        return self._get("rulesets")
+    def rulesets(self) -> Iterator[model.Ruleset]:
+        """The main ruleset, then every anchor of :meth:`anchors`, one at a time."""
+        return self.source.iter_rulesets(self.anchors())
 
     def queues(self) -> list[model.Queue]:
         return self._get("queues")

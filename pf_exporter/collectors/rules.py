@@ -7,8 +7,11 @@ debugging rulesets, at one series set per rule.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client.core import Metric
 
+from ..model import Ruleset
 from .base import Collector, Family, ScrapeView, counter, emit, gauge
 
 _L = ("anchor", "label")
@@ -47,16 +50,20 @@ class RulesCollector(Collector):
         self.per_rule = per_rule
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
-        rulesets = pf.rulesets()  # the main ruleset ("") and every anchor
+        # One pass over the rule tree, one ruleset held at a time (10k+ rules must not all be alive).
         labels: dict[tuple[str, str], list[int]] = {}
         f = self.families()
         nrules = f["pf_rules"].add
-        for rs in rulesets:
-            nrules((rs.path,), len(rs.rules))
+        per_rule = self._per_rule(f) if self.per_rule else None
+        anchors = 0
+        for rs in pf.rulesets():  # the main ruleset ("") and every anchor
+            path = rs.path
+            anchors += path != ""
+            nrules((path,), len(rs.rules))
             for r in rs.rules:
                 if not r.label:
                     continue
-                key = (rs.path, r.label)
+                key = (path, r.label)
                 a = labels.get(key)
                 if a is None:
                     labels[key] = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out,
@@ -70,30 +77,33 @@ class RulesCollector(Collector):
                     a[5] += r.states_current
                     a[6] += r.states_total
                     a[7] += 1
-        f["pf_anchors"].add1(sum(1 for rs in rulesets if rs.path))
+            if per_rule is not None:
+                per_rule(rs)
+        f["pf_anchors"].add1(anchors)
         evals, packets = f["pf_label_evaluations_total"].add, f["pf_label_packets_total"].add
         nbytes, states = f["pf_label_bytes_total"].add, f["pf_label_states"].add
         created, count = f["pf_label_states_created_total"].add, f["pf_label_rules"].add
-        for (anchor, label), a in labels.items():
-            evals((anchor, label), a[0])
-            packets((anchor, label, "in"), a[1])
-            packets((anchor, label, "out"), a[2])
-            nbytes((anchor, label, "in"), a[3])
-            nbytes((anchor, label, "out"), a[4])
-            states((anchor, label), a[5])
-            created((anchor, label), a[6])
-            count((anchor, label), a[7])
-        if self.per_rule:
-            self._per_rule(rulesets, f)
+        for key, a in labels.items():
+            k_in, k_out = (*key, "in"), (*key, "out")
+            evals(key, a[0])
+            packets(k_in, a[1])
+            packets(k_out, a[2])
+            nbytes(k_in, a[3])
+            nbytes(k_out, a[4])
+            states(key, a[5])
+            created(key, a[6])
+            count(key, a[7])
         return emit(f.values())
 
     @staticmethod
-    def _per_rule(rulesets: list, f: dict[str, Family]) -> None:
-        # one row per series straight onto the families' row lists: several per rule, 10k+ rules
+    def _per_rule(f: dict[str, Family]) -> Callable[[Ruleset], None]:
+        """Adds one ruleset's per-rule series: rows straight onto the families' row lists
+        (several per rule, 10k+ rules)."""
         evals, packets = f["pf_rule_evaluations_total"].rows.append, f["pf_rule_packets_total"].rows.append
         nbytes, states = f["pf_rule_bytes_total"].rows.append, f["pf_rule_states"].rows.append
         created = f["pf_rule_states_created_total"].rows.append
-        for rs in rulesets:
+
+        def add(rs: Ruleset) -> None:
             path = rs.path
             for r in rs.rules:
                 key = (path, str(r.number), r.label, r.action, r.direction)
@@ -106,3 +116,5 @@ class RulesCollector(Collector):
                 nbytes((k_out, r.bytes_out))
                 states((key, r.states_current))
                 created((key, r.states_total))
+
+        return add
