@@ -34,21 +34,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
 from . import logsetup, openbsd, privsep
-from .admin import (
-    AdminConfig,
-    AdminConfigError,
-    AdminServer,
-    add_admin_flags,
-    admin_config_from_args,
-    admin_files,
-    build_admin_server,
-    reload_admin,
-)
+from .admin.flags import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args
 from .collectors import COLLECTORS
 from .exporter import SELF_SPECS, VERSION, ExporterInfo, PfExporter, build_collectors, build_registry
 from .web import (
@@ -61,6 +52,9 @@ from .web import (
     WebConfigError,
     load_web_config,
 )
+
+if TYPE_CHECKING:
+    from .admin.server import AdminServer
 
 log = logging.getLogger("pf_exporter")
 
@@ -387,7 +381,11 @@ class Service:
 
     def admin_files(self) -> list[str]:
         """The admin API's web config and the TLS files it names now (none when admin is off)."""
-        return admin_files(self.admin) if self.admin is not None else []
+        if self.admin is None:
+            return []
+        from .admin.config import admin_files
+
+        return admin_files(self.admin)
 
     def token_files(self) -> list[str]:
         """The admin API's token file, re-read whenever it changes."""
@@ -478,6 +476,8 @@ def add_admin(service: Service, config: AdminConfig) -> None:
     root; it serves once :meth:`AdminServer.start` is called, after the privilege drop)."""
     if service.pf.writable is None:
         raise StartupError("the admin API needs pf opened for writing (build_service(..., writable=True))")
+    from .admin.config import build_admin_server, reload_admin  # only with the admin API on: a few MB
+
     try:
         server = build_admin_server(config, service.pf.writable, service.pf.source,
                                     logging.getLogger("pf_exporter.admin"))

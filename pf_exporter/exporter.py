@@ -8,7 +8,6 @@ so registering it does no I/O); :func:`build_registry` puts it in a private regi
 from __future__ import annotations
 
 import contextlib
-import importlib.metadata
 import logging
 import platform
 import threading
@@ -21,20 +20,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
 from prometheus_client.utils import floatToGoString
 
+from . import __version__
 from .collectors import COLLECTORS, Collector, Family, MetricSpec, PfSource, ScrapeView
 from .collectors.base import RowMetric, gauge
 
 log = logging.getLogger(__name__)
 
 
-def _version() -> str:
-    try:
-        return importlib.metadata.version("pf_exporter")
-    except importlib.metadata.PackageNotFoundError:
-        return "0+unknown"
-
-
-VERSION = _version()
+VERSION = __version__
 
 SELF_SPECS = (
     gauge("pf_scrape_collector_duration_seconds", "How long the collector took in this scrape", "collector"),

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import bcrypt
-import yaml
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
@@ -139,6 +138,8 @@ def _string(where: str, value: Any) -> str:
 
 def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
     """Validate a web-config document; relative file names are relative to *base*."""
+    import yaml  # only with --web.config.file: not every exporter needs a YAML parser in memory
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as e:

@@ -70,6 +70,24 @@ def test_version(capsys) -> None:
     assert capsys.readouterr().out.startswith("pf_exporter ")
 
 
+def test_the_version_is_the_installed_distributions() -> None:
+    import importlib.metadata
+
+    import pf_exporter
+
+    assert pf_exporter.__version__ == importlib.metadata.version("pf_exporter")
+
+
+def test_an_exporter_without_admin_or_web_config_does_not_load_them() -> None:
+    # the admin API, the ruleset compiler and the YAML parser cost memory only when used
+    code = ("import sys, pf_exporter.cli; "
+            "print(sorted(m for m in sys.modules if m.startswith(('yaml', 'pf_exporter.ruleset', "
+            "'pf_exporter.admin.'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}).stdout
+    assert out.strip() == "['pf_exporter.admin.flags']"
+
+
 def pf_exporter(*argv: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parent.parent)}
     return subprocess.run([sys.executable, "-m", "pf_exporter", *argv], capture_output=True, text=True,
