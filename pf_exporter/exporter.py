@@ -167,7 +167,9 @@ class PfExporter:
                 if last is not None and (self.clock() - last.started <= self.max_cache_age
                                          or (arrived is not None and arrived <= last.finished)):
                     return last.metrics  # fresh enough, or this request arrived while it ran
-                self._last = None  # freed before the next collection is built
+                # freed before the next collection is built (the local too: it would live on
+                # through the whole collection)
+                self._last = last = None
                 flight = self._flight = _Flight(self.clock())
                 lead = True
         if lead:

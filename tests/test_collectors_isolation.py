@@ -138,6 +138,34 @@ def test_a_scrape_after_a_finished_collection_reads_pf_again() -> None:
     assert exporter.scrapes == 3
 
 
+def test_the_previous_collection_is_freed_before_the_next_one_is_built() -> None:
+    """Only one scrape's families are ever alive: the kept last collection must not live on
+    (e.g. in a local variable) while the next collection is built."""
+    import gc
+    import weakref
+
+    pf = FakePf()
+    seen: list[bool] = []
+
+    class Probe(Collector):
+        name = "probe"
+        specs = ()
+        previous: weakref.ref | None = None
+
+        def collect(self, view: ScrapeView) -> list:
+            gc.collect()
+            if Probe.previous is not None:
+                seen.append(Probe.previous() is None)
+            return []
+
+    exporter = PfExporter(pf, [*build_collectors(["status"]), Probe()], INFO)
+    for _ in range(3):
+        metrics = list(exporter.collect())
+        Probe.previous = weakref.ref(metrics[0])
+        del metrics
+    assert seen == [True, True]
+
+
 def test_a_request_that_arrived_while_a_collection_ran_shares_it_even_if_served_after() -> None:
     """Arrival is stamped by the HTTP layer; a request whose thread ran late still shares."""
     now = [100.0]
