@@ -317,8 +317,13 @@ _PREFIXES: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], str]] = {}
 _PREFIX_SLACK = 1024
 
 
-def _rows_text(m: RowMetric, append: Callable[[str], None]) -> None:
-    spec = m.spec
+# A family's series are encoded this many at a time: the text held at once stays small (some
+# hundred kB) however many series a family has.
+SLICE_ROWS = 2048
+
+
+def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], total: int) -> str:
+    """The text of *rows* of a family of *total* series (for the prefix cache's bound)."""
     key = (spec.name, spec.labels)
     cache = _PREFIXES.get(key)
     if cache is None:
@@ -327,7 +332,7 @@ def _rows_text(m: RowMetric, append: Callable[[str], None]) -> None:
     render = _prefix_renderer(*key)
     out = []
     add = out.append
-    for v, x in m.rows:
+    for v, x in rows:
         p = get(v)
         if p is None:
             p = cache[v] = render(v)
@@ -341,9 +346,9 @@ def _rows_text(m: RowMetric, append: Callable[[str], None]) -> None:
                 add(f"{p}{t[0]}.{t[1:]}e+{len(d) - 1:02d}\n" if len(t) > 1 else f"{p}{t}e+{len(d) - 1:02d}\n")
                 continue
         add(f"{p}{_go_float(x)}\n")
-    if len(cache) > 2 * len(m.rows) + _PREFIX_SLACK:
+    if len(cache) > 2 * total + _PREFIX_SLACK:
         cache.clear()
-    append("".join(out))
+    return "".join(out)
 
 
 def generate_text(registry: CollectorRegistry) -> bytes:
@@ -356,35 +361,50 @@ def generate_text(registry: CollectorRegistry) -> bytes:
     return b"".join(generate_chunks(registry))
 
 
-def generate_chunks(registry: CollectorRegistry) -> list[bytes]:
-    """:func:`generate_text`'s bytes as one chunk per family (their concatenation is the
-    exposition): only one family's text is ever held as ``str``, so a server can send the
-    chunks one after another without building the whole body twice (text, then bytes)."""
+def generate_chunks(registry: CollectorRegistry) -> Iterator[bytes]:
+    """:func:`generate_text`'s bytes in pieces (their concatenation is the exposition).
+
+    The registry is collected when this is called (a failing collection raises here, before
+    anything is sent); the text is then encoded as the pieces are taken, each family on its
+    own and a large one :data:`SLICE_ROWS` series at a time, so a server can send the body
+    while it is written without ever holding all of it."""
     metrics = list(registry.collect())
-    if any(m.type not in ("counter", "gauge") for m in metrics):
-        return [generate_latest(_Fixed(metrics))]  # type: ignore[arg-type]
-    chunks: list[bytes] = []
+    if not all(_encodable(m) for m in metrics):
+        return iter([generate_latest(_Fixed(metrics))])  # type: ignore[arg-type]
+    return _chunks(metrics)
+
+
+def _encodable(m: Metric) -> bool:
+    """Whether the text encoder writes *m* (else generate_latest writes the exposition)."""
+    if m.type not in ("counter", "gauge"):
+        return False
+    return type(m) is RowMetric or all(s.timestamp is None and s.exemplar is None for s in m.samples)
+
+
+def _chunks(metrics: list[Metric]) -> Iterator[bytes]:
     for m in metrics:
-        text = _family_text(m)
-        if text is None:
-            return [generate_latest(_Fixed(metrics))]  # type: ignore[arg-type]
-        chunks.append(text.encode())
-    return chunks
+        name = m.name + "_total" if m.type == "counter" else m.name
+        doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
+        head = f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n"
+        if type(m) is not RowMetric:
+            yield (head + _samples_text(m)).encode()
+            continue
+        rows, spec = m.rows, m.spec
+        total = len(rows)
+        if total <= SLICE_ROWS:
+            yield (head + _rows_text(spec, rows, total)).encode()
+            continue
+        yield head.encode()
+        for i in range(0, total, SLICE_ROWS):
+            yield _rows_text(spec, rows[i:i + SLICE_ROWS], total).encode()
 
 
-def _family_text(m: Metric) -> str | None:
-    """One family in the text format; None when it holds what only generate_latest writes."""
-    name = m.name + "_total" if m.type == "counter" else m.name
-    doc = m.documentation.replace("\\", r"\\").replace("\n", r"\n")
-    out: list[str] = [f"# HELP {name} {doc}\n# TYPE {name} {m.type}\n"]
+def _samples_text(m: Metric) -> str:
+    """A family that is not a RowMetric: its samples, each label set's names sorted once."""
+    out: list[str] = []
     append = out.append
-    if type(m) is RowMetric:
-        _rows_text(m, append)
-        return "".join(out)
     orders: dict[tuple[str, ...], list[str]] = {}
     for s in m.samples:
-        if s.timestamp is not None or s.exemplar is not None:
-            return None
         labels = s.labels
         if labels:
             keys = tuple(labels)

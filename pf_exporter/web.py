@@ -29,7 +29,7 @@ import threading
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -63,6 +63,9 @@ _ACCEPT_RESOURCE_ERRORS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOM
 
 # The admin API's paths: the metrics listener answers them with 404, whatever the method.
 ADMIN_PREFIX = "/api/"
+# A /metrics body up to this size is sent with a Content-Length once complete; a longer one is
+# sent while it is written (chunked), so the exporter never holds a whole large exposition.
+STREAM_BUFFER = 64 * 1024
 
 
 class WebConfigError(ValueError):
@@ -679,21 +682,75 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
         log.debug("http: " + format, *args, extra={"client": self.client_address[0]})
 
-    def _send(self, code: int, body: bytes | list[bytes], ctype: str = "text/plain; charset=utf-8",
+    def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
               extra: dict[str, str] | None = None) -> None:
-        """Answer with *body* (bytes, or chunks sent one after another)."""
+        """Answer with *body*."""
+        self._head(code, ctype, extra)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _head(self, code: int, ctype: str, extra: dict[str, str] | None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         for k, v in self.server.app.config.headers.items():
             self.send_header(k, v)
         for k, v in (extra or {}).items():
             self.send_header(k, v)
-        chunks = [body] if isinstance(body, bytes) else body
-        self.send_header("Content-Length", str(sum(map(len, chunks))))
-        self.end_headers()
-        if self.command != "HEAD":
+
+    def _send_stream(self, chunks: Iterator[bytes], ctype: str, gzip: bool) -> int:
+        """Answer 200 with the concatenation of *chunks* (gzipped with *gzip*), sent while they
+        are made: a body that ends within the first :data:`STREAM_BUFFER` bytes goes out with a
+        Content-Length, a longer one with ``Transfer-Encoding: chunked`` (HTTP/1.0 clients: until
+        the connection closes).  Returns the bytes sent (HEAD: those a GET would have sent)."""
+        z = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None
+        extra = {"Content-Encoding": "gzip"} if gzip else None
+        buf = bytearray()
+        sent = 0
+        streaming = False
+        chunked = self.request_version != "HTTP/1.0"
+        head = self.command == "HEAD"
+        write = self.wfile.write
+        try:
             for chunk in chunks:
-                self.wfile.write(chunk)
+                buf += z.compress(chunk) if z is not None else chunk
+                if len(buf) < STREAM_BUFFER or head:
+                    continue
+                if not streaming:
+                    streaming = True
+                    self._head(200, ctype, extra)
+                    if chunked:
+                        self.send_header("Transfer-Encoding", "chunked")
+                    else:
+                        self.close_connection = True
+                        self.send_header("Connection", "close")
+                    self.end_headers()
+                write(b"%x\r\n%b\r\n" % (len(buf), buf) if chunked else buf)
+                sent += len(buf)
+                buf.clear()
+            if z is not None:
+                buf += z.flush()
+        except Exception:
+            if not streaming:
+                raise
+            # a bug in the encoder after the answer began: end the connection without the last
+            # chunk, so the client sees a broken body rather than a short exposition
+            log.exception("scrape failed while its body was being sent")
+            self.close_connection = True
+            return sent
+        if not streaming:
+            self._head(200, ctype, extra)
+            self.send_header("Content-Length", str(len(buf)))
+            self.end_headers()
+            if not head:
+                write(buf)
+            return len(buf)
+        if chunked:
+            write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), buf) if buf else b"0\r\n\r\n")
+        else:
+            write(buf)
+        return sent + len(buf)
 
     def __getattr__(self, name: str) -> Any:
         # http.server looks up do_<METHOD> and answers 501 when it is missing; every method
@@ -789,32 +846,21 @@ class _Handler(BaseHTTPRequestHandler):
         start = time.perf_counter()
         try:
             with request_arrived(self.arrived):
-                # the text format family by family: the body is never held as str and bytes at once
-                chunks = generate_chunks(registry) if encoder is generate_text else [encoder(registry)]
+                # the text format a slice at a time: the body is never held whole
+                chunks = generate_chunks(registry) if encoder is generate_text else iter([encoder(registry)])
         except Exception as e:  # the collectors isolate their own failures; this is a bug
             log.exception("scrape failed")
             self._send(500, f"scrape failed: {e}\n".encode())
             return
-        extra = {}
-        if "gzip" in self.headers.get("Accept-Encoding", ""):
-            chunks = _gzip_chunks(chunks)
-            extra["Content-Encoding"] = "gzip"
-        size = sum(map(len, chunks))
+        try:
+            size = self._send_stream(chunks, ctype, "gzip" in self.headers.get("Accept-Encoding", ""))
+        except OSError:
+            raise  # the client went away (ssl.SSLError is one too): the server's own handling
+        except Exception as e:  # the encoder failed before anything was sent
+            log.exception("scrape failed")
+            self._send(500, f"scrape failed: {e}\n".encode())
+            return
         log.debug("scrape", extra={"seconds": round(time.perf_counter() - start, 6), "bytes": size})
-        self._send(200, chunks, ctype, extra)
-
-
-def _gzip_chunks(chunks: list[bytes]) -> list[bytes]:
-    """gzip (level 1) of the concatenation of *chunks*, each input chunk dropped once compressed."""
-    z = zlib.compressobj(1, zlib.DEFLATED, 31)
-    out = []
-    chunks.reverse()
-    while chunks:
-        piece = z.compress(chunks.pop())
-        if piece:
-            out.append(piece)
-    out.append(z.flush())
-    return out
 
 
 class _Server(ThreadingHTTPServer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
@@ -52,10 +53,34 @@ def test_chunks_are_one_per_family_and_add_up_to_the_exposition() -> None:
     e = PfExporter(FakePf(), build_collectors(COLLECTORS, frozenset({"limiters"}), per_rule=True),
                    ExporterInfo("7.9", "amd64"))
     r = registry_of(list(e.collect()))
-    chunks = generate_chunks(r)
+    chunks = list(generate_chunks(r))
     assert len(chunks) == len(list(r.collect()))
     assert all(c.startswith(b"# HELP ") for c in chunks)
     assert b"".join(chunks) == generate_latest(r)
+
+
+def test_a_large_family_is_encoded_a_slice_at_a_time() -> None:
+    from pf_exporter.exporter import SLICE_ROWS
+
+    f = counter("pf_many_total", "many series", "id").new()
+    n = 2 * SLICE_ROWS + 5
+    for i in range(n):
+        f.add((str(i),), i * 1_000_003)
+    r = registry_of([f.metric])
+    chunks = list(generate_chunks(r))
+    assert len(chunks) == 1 + 3  # HELP/TYPE, then three slices
+    assert [c.count(b"\n") for c in chunks] == [2, SLICE_ROWS, SLICE_ROWS, 5]
+    assert b"".join(chunks) == generate_latest(r)
+
+
+def test_the_collection_happens_when_chunks_are_asked_for_not_when_they_are_taken() -> None:
+    class Failing:
+        def collect(self):  # type: ignore[no-untyped-def]
+            raise RuntimeError("pf is gone")
+
+    with pytest.raises(RuntimeError):
+        generate_chunks(Failing())  # type: ignore[arg-type]
+
 
 values = st.one_of(
     st.integers(min_value=-(2**63), max_value=2**64),

@@ -1,0 +1,139 @@
+"""Large /metrics bodies are sent while they are written (chunked), small ones with a Content-Length."""
+
+from __future__ import annotations
+
+import gzip
+import http.client
+import socket
+
+import pytest
+from prometheus_client import CollectorRegistry, generate_latest
+
+from pf_exporter.collectors.base import counter, gauge
+from pf_exporter.web import STREAM_BUFFER, MetricsServer, WebApp, WebConfig
+
+TIMEOUT = 10.0
+
+
+class Fixed:
+    def __init__(self, metrics: list) -> None:
+        self.metrics = metrics
+
+    def describe(self) -> list:
+        return []
+
+    def collect(self) -> list:
+        return self.metrics
+
+
+def families(n: int, broken_at: int | None = None) -> list:
+    c = counter("pf_stream_packets_total", "many series", "table", "direction").new()
+    for i in range(n):
+        c.add((f"table{i:06d}", "in"), "not a number" if i == broken_at else i * 1_000_003)
+    g = gauge("pf_stream_tail", "a small family after it").new()
+    g.add1(1)
+    return [c.metric, g.metric]
+
+
+def registry_of(metrics: list) -> CollectorRegistry:
+    r = CollectorRegistry(auto_describe=False)
+    r.register(Fixed(metrics))  # type: ignore[arg-type]
+    return r
+
+
+@pytest.fixture
+def serve():
+    servers: list[MetricsServer] = []
+
+    def start(metrics: list) -> tuple[str, int]:
+        registry = registry_of(metrics)
+        app = WebApp(lambda only: registry, "/metrics", "test", [], [], WebConfig())
+        s = MetricsServer(["127.0.0.1:0"], app, poll_interval=0.01)
+        s.start()
+        servers.append(s)
+        return s.addresses[0][:2]
+
+    yield start
+    for s in servers:
+        s.shutdown()
+
+
+def request(addr: tuple[str, int], method: str = "GET", headers: dict[str, str] | None = None,
+            conn: http.client.HTTPConnection | None = None) -> tuple[http.client.HTTPResponse, bytes]:
+    conn = conn or http.client.HTTPConnection(*addr, timeout=TIMEOUT)
+    conn.request(method, "/metrics", headers=headers or {})
+    r = conn.getresponse()
+    return r, r.read()
+
+
+def test_a_large_body_is_chunked_and_is_the_exposition(serve) -> None:
+    metrics = families(20_000)
+    want = generate_latest(registry_of(metrics))
+    assert len(want) > 10 * STREAM_BUFFER
+    r, body = request(serve(metrics))
+    assert r.status == 200
+    assert r.getheader("Transfer-Encoding") == "chunked" and r.getheader("Content-Length") is None
+    assert body == want
+
+
+def test_the_connection_stays_usable_after_a_chunked_answer(serve) -> None:
+    metrics = families(20_000)
+    addr = serve(metrics)
+    conn = http.client.HTTPConnection(*addr, timeout=TIMEOUT)
+    try:
+        bodies = [request(addr, conn=conn)[1] for _ in range(3)]
+    finally:
+        conn.close()
+    assert bodies[0] == bodies[1] == bodies[2] == generate_latest(registry_of(metrics))
+
+
+def test_a_small_body_keeps_its_content_length(serve) -> None:
+    r, body = request(serve(families(10)))
+    assert r.getheader("Content-Length") == str(len(body)) and r.getheader("Transfer-Encoding") is None
+
+
+def test_gzip_of_a_large_body_is_streamed_too(serve) -> None:
+    metrics = families(100_000)
+    r, body = request(serve(metrics), headers={"Accept-Encoding": "gzip"})
+    assert r.getheader("Content-Encoding") == "gzip" and r.getheader("Transfer-Encoding") == "chunked"
+    assert gzip.decompress(body) == generate_latest(registry_of(metrics))
+
+
+def test_head_says_how_long_the_body_is_without_sending_it(serve) -> None:
+    metrics = families(20_000)
+    addr = serve(metrics)
+    r, body = request(addr, "HEAD")
+    assert body == b"" and r.getheader("Content-Length") == str(len(generate_latest(registry_of(metrics))))
+
+
+def test_http_1_0_clients_get_the_body_until_the_connection_closes(serve) -> None:
+    metrics = families(20_000)
+    addr = serve(metrics)
+    with socket.create_connection(addr, timeout=TIMEOUT) as s:
+        s.sendall(b"GET /metrics HTTP/1.0\r\nHost: x\r\n\r\n")
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.0 200") or head.startswith(b"HTTP/1.1 200")
+    assert b"Transfer-Encoding" not in head and b"Content-Length" not in head and b"Connection: close" in head
+    assert body == generate_latest(registry_of(metrics))
+
+
+def test_an_encoder_failure_after_the_answer_began_breaks_the_body_visibly(serve) -> None:
+    # a short but well-formed exposition would be worse than a failed scrape
+    addr = serve(families(20_000, broken_at=15_000))
+    conn = http.client.HTTPConnection(*addr, timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/metrics")
+        r = conn.getresponse()
+        assert r.status == 200
+        with pytest.raises(http.client.IncompleteRead):
+            r.read()
+    finally:
+        conn.close()
+
+
+def test_an_encoder_failure_before_anything_was_sent_is_a_500(serve) -> None:
+    r, body = request(serve(families(10, broken_at=3)))
+    assert r.status == 500 and b"scrape failed" in body
