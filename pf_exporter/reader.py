@@ -497,6 +497,7 @@ class _RuleDecoder:
     FIELDS = ("nr", "anchor_call", "rule.action", "rule.direction", "rule.quick", "rule.log", "rule.ifname",
               "rule.ifnot", "rule.af", "rule.proto", "rule.label", "rule.evaluations", "rule.packets",
               "rule.bytes", "rule.states_cur", "rule.states_tot", "rule.src_nodes", "rule.max_states")
+    TEXT_CACHE = 16384  # decoded names and labels kept (see _decode_text)
 
     def __init__(self, cls: type) -> None:
         located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
@@ -517,6 +518,7 @@ class _RuleDecoder:
         for i, at, n in slots:
             where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
         self._where = tuple(where)
+        self._text: dict[bytes, str] = {}
         if model.Rule._fields != _RULE_FIELDS:
             raise AssertionError("model.Rule changed; update _RuleDecoder.decode")
 
@@ -524,8 +526,19 @@ class _RuleDecoder:
         v = self.struct.unpack_from(pr)
         (i_nr, i_call, i_act, i_dir, i_quick, i_log, i_if, i_ifnot, i_af, i_proto, i_label, i_ev, i_pk, i_by,
          i_cur, i_tot, i_src, i_max) = self._where
-        call = v[i_call].split(b"\0", 1)[0].decode("utf-8", "replace")
-        ifname = v[i_if].split(b"\0", 1)[0].decode("utf-8", "replace")
+        text = self._text
+        raw = v[i_call]
+        call = text.get(raw)
+        if call is None:
+            call = self._decode_text(raw)
+        raw = v[i_if]
+        ifname = text.get(raw)
+        if ifname is None:
+            ifname = self._decode_text(raw)
+        raw = v[i_label]
+        label = text.get(raw)
+        if label is None:
+            label = self._decode_text(raw)
         action = v[i_act]
         af = v[i_af]
         pk, by = -i_pk - 1, -i_by - 1
@@ -533,8 +546,16 @@ class _RuleDecoder:
             anchor, v[i_nr], "anchor" if call else ACTION_NAMES.get(action) or str(action),
             DIRECTION_NAMES.get(v[i_dir], ""), bool(v[i_quick]), bool(v[i_log]),
             "!" + ifname if v[i_ifnot] and ifname else ifname, FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}",
-            v[i_proto], v[i_label].split(b"\0", 1)[0].decode("utf-8", "replace"), call, v[i_ev],
+            v[i_proto], label, call, v[i_ev],
             v[pk], v[pk + 1], v[by], v[by + 1], v[i_cur], v[i_tot], v[i_src], v[i_max]))
+
+    def _decode_text(self, raw: bytes) -> str:
+        """A NUL-padded name or label as text, remembered by its raw bytes: rules repeat the same
+        few labels and interfaces, so each is decoded (and held in memory) once."""
+        if len(self._text) >= self.TEXT_CACHE:
+            self._text.clear()  # label churn must not grow the cache without bound
+        s = self._text[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return s
 
 
 _new_tuple = tuple.__new__

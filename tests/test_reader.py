@@ -449,3 +449,14 @@ def test_the_rule_struct_decoder_agrees_with_ctypes_on_every_abi(release, arch) 
         assert got._asdict() == want._asdict()
         with pytest.raises(AttributeError):
             got.label = "x"  # type: ignore[misc]
+
+
+def test_decoded_rule_names_are_shared_and_their_cache_is_bounded(large_sim):
+    r = Reader(Device(large_sim.abi, large_sim.open(False)))
+    decoder = r._rule_decoder
+    decoder.TEXT_CACHE = 100  # fewer than the scenario's 1,000 labels
+    rulesets = r.rulesets()
+    assert rulesets == expected_rulesets(large_sim)  # decoding is unchanged by the cache
+    assert len(decoder._text) <= 100
+    labels = [ru.label for rs in rulesets for ru in rs.rules if ru.label]
+    assert len({id(x) for x in labels}) < len(labels)  # one str per label while it is cached
