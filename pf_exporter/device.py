@@ -164,6 +164,21 @@ class Device:
                 raise self._map(e.errno or errno.EIO, name) from None
         return arg
 
+    def caller(self, name: str) -> Callable[[object], None]:
+        """``call(arg)``: :meth:`ioctl` of request *name*, looked up once, for walks that issue it
+        thousands of times (DIOCGETRULE per rule)."""
+        number = self.abi.request(name).number
+        lock = self.lock
+
+        def call(arg: object) -> None:
+            with lock:
+                try:
+                    self.transport.ioctl(number, arg)  # self.transport: a renewed descriptor is used at once
+                except OSError as e:
+                    raise self._map(e.errno or errno.EIO, name) from None
+
+        return call
+
     def _map(self, err: int, name: str) -> PfError:
         if err == errno.EPERM and self.abi.request(name).writes and self.writable:
             return PfSecurelevelError(err, name, "securelevel > 1 forbids changing pf")

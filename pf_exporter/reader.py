@@ -266,13 +266,15 @@ class Reader:
             pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
             _set_str(pr, "anchor", anchor)
             decode = self._rule_decoder.decode
+            get_rule = dev.caller("DIOCGETRULE")
+            append = out.append
             for i in range(nr):
                 pr.nr = i
                 try:
-                    dev.ioctl("DIOCGETRULE", pr)
+                    get_rule(pr)
                 except PfNotFound:
                     break  # the last rule numbers need not be contiguous
-                out.append(decode(anchor, pr))
+                append(decode(anchor, pr))
         return out
 
     # --- queues --------------------------------------------------------------------
