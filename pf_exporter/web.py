@@ -710,12 +710,17 @@ class _Handler(BaseHTTPRequestHandler):
         sent = 0
         streaming = False
         chunked = self.request_version != "HTTP/1.0"
-        head = self.command == "HEAD"
         write = self.wfile.write
+        if self.command == "HEAD":  # the headers a GET would get: its length, without holding the body
+            size = sum(len(z.compress(c)) for c in chunks) + len(z.flush()) if z is not None else sum(map(len, chunks))
+            self._head(200, ctype, extra)
+            self.send_header("Content-Length", str(size))
+            self.end_headers()
+            return size
         try:
             for chunk in chunks:
                 buf += z.compress(chunk) if z is not None else chunk
-                if len(buf) < STREAM_BUFFER or head:
+                if len(buf) < STREAM_BUFFER:
                     continue
                 if not streaming:
                     streaming = True
@@ -743,8 +748,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._head(200, ctype, extra)
             self.send_header("Content-Length", str(len(buf)))
             self.end_headers()
-            if not head:
-                write(buf)
+            write(buf)
             return len(buf)
         if chunked:
             write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), buf) if buf else b"0\r\n\r\n")

@@ -137,3 +137,11 @@ def test_an_encoder_failure_after_the_answer_began_breaks_the_body_visibly(serve
 def test_an_encoder_failure_before_anything_was_sent_is_a_500(serve) -> None:
     r, body = request(serve(families(10, broken_at=3)))
     assert r.status == 500 and b"scrape failed" in body
+
+
+def test_head_with_gzip_gives_the_length_of_the_gzipped_body(serve) -> None:
+    addr = serve(families(20_000))
+    r, body = request(addr, "HEAD", headers={"Accept-Encoding": "gzip"})
+    _, packed = request(addr, headers={"Accept-Encoding": "gzip"})
+    assert body == b"" and r.getheader("Content-Encoding") == "gzip"
+    assert r.getheader("Content-Length") == str(len(packed))
