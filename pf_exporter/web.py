@@ -702,58 +702,76 @@ class _Handler(BaseHTTPRequestHandler):
     def _send_stream(self, chunks: Iterator[bytes], ctype: str, gzip: bool) -> int:
         """Answer 200 with the concatenation of *chunks* (gzipped with *gzip*), sent while they
         are made: a body that ends within the first :data:`STREAM_BUFFER` bytes goes out with a
-        Content-Length, a longer one with ``Transfer-Encoding: chunked`` (HTTP/1.0 clients: until
-        the connection closes).  Returns the bytes sent (HEAD: those a GET would have sent)."""
+        Content-Length, a longer one with ``Transfer-Encoding: chunked``.  Clients older than
+        HTTP/1.1 get the whole body with a Content-Length (a body ended by closing the connection
+        could not tell a failed scrape from a short one).  Returns the bytes sent (HEAD: those a
+        GET would have sent)."""
         z = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None
         extra = {"Content-Encoding": "gzip"} if gzip else None
-        buf = bytearray()
-        sent = 0
-        streaming = False
-        chunked = self.request_version != "HTTP/1.0"
-        write = self.wfile.write
         if self.command == "HEAD":  # the headers a GET would get: its length, without holding the body
             size = sum(len(z.compress(c)) for c in chunks) + len(z.flush()) if z is not None else sum(map(len, chunks))
             self._head(200, ctype, extra)
             self.send_header("Content-Length", str(size))
             self.end_headers()
             return size
+        limit = STREAM_BUFFER if _http_version(self.request_version) >= (1, 1) else float("inf")
+        buf = bytearray()
+        sent = 0
+        streaming = False
+        write = self.wfile.write
+        for chunk in chunks:  # a failure before the first write: the caller answers 500
+            if z is not None:
+                chunk = z.compress(chunk)
+            if len(buf) + len(chunk) < limit:
+                buf += chunk
+                continue
+            if not streaming:
+                streaming = True
+                self._head(200, ctype, extra)
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+            if buf:
+                buf += chunk
+                write(b"%x\r\n%b\r\n" % (len(buf), buf))
+                sent += len(buf)
+                buf.clear()
+            else:  # a large piece on its own (OpenMetrics: the whole body): framed without a copy
+                write(b"%x\r\n" % len(chunk))
+                write(chunk)
+                write(b"\r\n")
+                sent += len(chunk)
+            break
+        if streaming:
+            return self._stream_rest(chunks, z, sent)
+        if z is not None:
+            buf += z.flush()
+        self._head(200, ctype, extra)
+        self.send_header("Content-Length", str(len(buf)))
+        self.end_headers()
+        write(buf)
+        return len(buf)
+
+    def _stream_rest(self, chunks: Iterator[bytes], z: Any, sent: int) -> int:
+        """The chunks after the first one sent, then the last chunk.  An encoder failure now ends the
+        connection without the last chunk: the client sees a broken body, not a short exposition."""
+        write = self.wfile.write
+        buf = bytearray()
         try:
             for chunk in chunks:
                 buf += z.compress(chunk) if z is not None else chunk
-                if len(buf) < STREAM_BUFFER:
-                    continue
-                if not streaming:
-                    streaming = True
-                    self._head(200, ctype, extra)
-                    if chunked:
-                        self.send_header("Transfer-Encoding", "chunked")
-                    else:
-                        self.close_connection = True
-                        self.send_header("Connection", "close")
-                    self.end_headers()
-                write(b"%x\r\n%b\r\n" % (len(buf), buf) if chunked else buf)
-                sent += len(buf)
-                buf.clear()
+                if len(buf) >= STREAM_BUFFER:
+                    write(b"%x\r\n%b\r\n" % (len(buf), buf))
+                    sent += len(buf)
+                    buf.clear()
             if z is not None:
                 buf += z.flush()
+        except OSError:
+            raise  # the client went away: the server's own (quiet) handling
         except Exception:
-            if not streaming:
-                raise
-            # a bug in the encoder after the answer began: end the connection without the last
-            # chunk, so the client sees a broken body rather than a short exposition
             log.exception("scrape failed while its body was being sent")
             self.close_connection = True
             return sent
-        if not streaming:
-            self._head(200, ctype, extra)
-            self.send_header("Content-Length", str(len(buf)))
-            self.end_headers()
-            write(buf)
-            return len(buf)
-        if chunked:
-            write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), buf) if buf else b"0\r\n\r\n")
-        else:
-            write(buf)
+        write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), buf) if buf else b"0\r\n\r\n")
         return sent + len(buf)
 
     def __getattr__(self, name: str) -> Any:
@@ -865,6 +883,15 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(500, f"scrape failed: {e}\n".encode())
             return
         log.debug("scrape", extra={"seconds": round(time.perf_counter() - start, 6), "bytes": size})
+
+
+def _http_version(text: str) -> tuple[int, int]:
+    """("HTTP/1.1" ->) (1, 1); (0, 9) for anything http.server let through that is not HTTP/x.y."""
+    try:
+        major, minor = text.split("/", 1)[1].split(".", 1)
+        return int(major), int(minor)
+    except (IndexError, ValueError):
+        return (0, 9)
 
 
 class _Server(ThreadingHTTPServer):
