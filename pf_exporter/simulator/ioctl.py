@@ -597,22 +597,24 @@ def diocrclraddrs(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> Non
     io.pfrio_ndel = sim.tables.clr_addrs(table_req(io.pfrio_table), io.pfrio_flags | USERIOCTL)
 
 
+def _addrs_op(sim: Simulator, io: ctypes.Structure, op: Callable[..., int]) -> int:
+    """The shape DIOCRADDADDRS, DIOCRDELADDRS and DIOCRCLRASTATS share: a pfr_addr array in, the
+    table operation, per-address feedback written back into the caller's array."""
+    _esize(sim, io, "pfr_addr")
+    arr, addrs = _addrs_in(sim, io)
+    return op(table_req(io.pfrio_table), addrs, io.pfrio_flags | USERIOCTL, _feedback(arr))
+
+
 @handles("DIOCRADDADDRS")
 def diocraddaddrs(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> None:
     """DIOCRADDADDRS: pfr_add_addrs()."""
-    _esize(sim, io, "pfr_addr")
-    arr, addrs = _addrs_in(sim, io)
-    io.pfrio_nadd = sim.tables.add_addrs(table_req(io.pfrio_table), addrs, io.pfrio_flags | USERIOCTL,
-                                         _feedback(arr))
+    io.pfrio_nadd = _addrs_op(sim, io, sim.tables.add_addrs)
 
 
 @handles("DIOCRDELADDRS")
 def diocrdeladdrs(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> None:
     """DIOCRDELADDRS: pfr_del_addrs()."""
-    _esize(sim, io, "pfr_addr")
-    arr, addrs = _addrs_in(sim, io)
-    io.pfrio_ndel = sim.tables.del_addrs(table_req(io.pfrio_table), addrs, io.pfrio_flags | USERIOCTL,
-                                         _feedback(arr))
+    io.pfrio_ndel = _addrs_op(sim, io, sim.tables.del_addrs)
 
 
 @handles("DIOCRSETADDRS")
@@ -690,10 +692,7 @@ def diocrgetastats(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
 @handles("DIOCRCLRASTATS")
 def diocrclrastats(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> None:
     """DIOCRCLRASTATS: pfr_clr_astats()."""
-    _esize(sim, io, "pfr_addr")
-    arr, addrs = _addrs_in(sim, io)
-    io.pfrio_nadd = sim.tables.clr_astats(table_req(io.pfrio_table), addrs, io.pfrio_flags | USERIOCTL,
-                                          _feedback(arr))
+    io.pfrio_nadd = _addrs_op(sim, io, sim.tables.clr_astats)
 
 
 @handles("DIOCRTSTADDRS")

@@ -487,10 +487,7 @@ class TableStore:
         accept_flags(flags, C.PFR_FLAG_DUMMY | C.PFR_FLAG_FEEDBACK)
         if not self.validate_table(t, 0, bool(flags & USERIOCTL)):
             raise KernelError(errno.EINVAL)
-        for a in addrs:
-            if not a.valid():
-                self._reset_feedback(addrs, flags, feedback)
-                raise KernelError(errno.EINVAL)
+        self._check_addrs(addrs, flags, feedback)
         try:
             kt = self._active_table(t)
             if kt.flags & C.PFR_TFLAG_CONST:
@@ -531,10 +528,7 @@ class TableStore:
         """pfr_del_addrs(): returns ndel."""
         accept_flags(flags, C.PFR_FLAG_DUMMY | C.PFR_FLAG_FEEDBACK)
         kt = self._writable_table(t, flags)
-        for a in addrs:
-            if not a.valid():
-                self._reset_feedback(addrs, flags, feedback)
-                raise KernelError(errno.EINVAL)
+        self._check_addrs(addrs, flags, feedback)
         marked: set[tuple[int, bytes, int]] = set()
         for i, a in enumerate(addrs):
             p = kt.entries.get(a.key)
@@ -561,10 +555,7 @@ class TableStore:
         """pfr_set_addrs(): make the table hold exactly *addrs*; returns (nadd, ndel, nchange, size2)."""
         accept_flags(flags, C.PFR_FLAG_DUMMY | C.PFR_FLAG_FEEDBACK)
         kt = self._writable_table(t, flags)
-        for a in addrs:
-            if not a.valid():
-                self._reset_feedback(addrs, flags, feedback)
-                raise KernelError(errno.EINVAL)
+        self._check_addrs(addrs, flags, feedback)
         marked: set[tuple[int, bytes, int]] = set()
         adds: dict[tuple[int, bytes, int], Addr] = {}
         changes: list[KEntry] = []
@@ -692,6 +683,14 @@ class TableStore:
             for p in work:
                 p.clear(tz)
         return len(work)
+
+    @classmethod
+    def _check_addrs(cls, addrs: list[Addr], flags: int, feedback: Callable[[int, Addr, int], None]) -> None:
+        """EINVAL for an invalid address (pfr_validate_addr()), after resetting the feedback."""
+        for a in addrs:
+            if not a.valid():
+                cls._reset_feedback(addrs, flags, feedback)
+                raise KernelError(errno.EINVAL)
 
     @staticmethod
     def _reset_feedback(addrs: list[Addr], flags: int, feedback: Callable[[int, Addr, int], None]) -> None:
