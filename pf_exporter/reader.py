@@ -119,6 +119,13 @@ class Reader:
             out[name] = pl.limit
         return out
 
+    def syncookie_watermarks(self) -> tuple[int, int]:
+        """DIOCGETSYNFLWATS: (high, low) in states.  Adaptive syncookies switch on when the
+        half-open states exceed *high* and off when the syncookies in flight drop below *low*."""
+        w = self.abi.new("pfioc_synflwats")
+        self.device.ioctl("DIOCGETSYNFLWATS", w)
+        return w.hiwat, w.lowat
+
     def timeouts(self) -> dict[str, int]:
         """DIOCGETTIMEOUT for every PFTM_* (`pfctl -st`)."""
         out = {}

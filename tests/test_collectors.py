@@ -94,6 +94,10 @@ class FakePf:
         return {"states": 100000, "src-nodes": 10000, "frags": 65536, "tables": 1000, "table-entries": 200000,
                 "pktdelay-pkts": 10000, "anchors": 512}
 
+    def syncookie_watermarks(self) -> tuple[int, int]:
+        self._call("syncookie_watermarks")
+        return 25_000, 12_500
+
     def timeouts(self) -> dict[str, int]:
         self._call("timeouts")
         return {"tcp.first": 120, "tcp.established": 86400, "adaptive.start": 60000, "adaptive.end": 120000,
@@ -232,6 +236,8 @@ def test_status_exports_pfctl_si_v() -> None:
     assert value(m, "pf_syncookies_mode", mode="adaptive") == 1
     assert value(m, "pf_syncookies_mode", mode="never") == 0
     assert value(m, "pf_syncookies_inflight") == 3
+    assert value(m, "pf_syncookies_watermark_states", level="high") == 25_000
+    assert value(m, "pf_syncookies_watermark_states", level="low") == 12_500
     assert value(m, "pf_loginterface_packets_total", interface="em0", family="inet", direction="in",
                  action="block") == 12
     assert value(m, "pf_loginterface_bytes_total", interface="em0", family="inet6", direction="out") == 1400

@@ -460,3 +460,10 @@ def test_decoded_rule_names_are_shared_and_their_cache_is_bounded(large_sim):
     assert len(decoder._text) <= 100
     labels = [ru.label for rs in rulesets for ru in rs.rules if ru.label]
     assert len({id(x) for x in labels}) < len(labels)  # one str per label while it is cached
+
+
+def test_syncookie_watermarks_are_the_kernels_and_follow_a_change(sim, reader):
+    assert reader.syncookie_watermarks() == (C.PFSTATE_HIWAT * C.PF_SYNCOOKIES_HIWATPCT // 100,
+                                             C.PFSTATE_HIWAT * C.PF_SYNCOOKIES_LOWATPCT // 100)
+    sim.synflwats = (5000, 2500)  # what `set syncookies adaptive (start 25%, end 12.5%)` of 20,000 states sets
+    assert reader.syncookie_watermarks() == (5000, 2500)

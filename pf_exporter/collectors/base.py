@@ -129,6 +129,7 @@ class PfSource(Protocol):
     def status(self) -> model.Status: ...
     def limits(self) -> dict[str, int]: ...
     def timeouts(self) -> dict[str, int]: ...
+    def syncookie_watermarks(self) -> tuple[int, int]: ...
     def interfaces(self) -> list[model.Interface]: ...
     def tables(self) -> list[model.Table]: ...
     def anchors(self) -> list[str]: ...
@@ -150,7 +151,7 @@ class ScrapeView:
     """
 
     _MEMO = frozenset(
-        {"status", "limits", "timeouts", "interfaces", "tables", "anchors", "queues",
+        {"status", "limits", "timeouts", "syncookie_watermarks", "interfaces", "tables", "anchors", "queues",
          "state_limiters", "source_limiters"}
     )
 
@@ -181,6 +182,9 @@ class ScrapeView:
 
     def timeouts(self) -> dict[str, int]:
         return self._get("timeouts")
+
+    def syncookie_watermarks(self) -> tuple[int, int]:
+        return self._get("syncookie_watermarks")
 
     def interfaces(self) -> list[model.Interface]:
         return self._get("interfaces")

@@ -30,6 +30,9 @@ class StatusCollector(Collector):
         gauge("pf_syncookies_active", "1 while pf answers SYNs with syncookies"),
         gauge("pf_syncookies_mode", "The configured `set syncookies` mode (1 for the active mode)", "mode"),
         gauge("pf_syncookies_inflight", "Syncookies sent and not yet validated or expired"),
+        gauge("pf_syncookies_watermark_states", "Adaptive syncookies (`set syncookies adaptive (start, end)`): "
+              "level high: half-open states above which they start; level low: half-open states plus "
+              "syncookies in flight below which they end", "level"),
         counter("pf_loginterface_packets_total", "Packets on the `set loginterface` interface",
                 "interface", "family", "direction", "action"),
         counter("pf_loginterface_bytes_total", "Bytes on the `set loginterface` interface",
@@ -62,6 +65,9 @@ class StatusCollector(Collector):
         for mode in modes:
             f["pf_syncookies_mode"].add((mode,), flag(mode == s.syncookies_mode))
         f["pf_syncookies_inflight"].add1(sum(s.syncookies_inflight))
+        high, low = pf.syncookie_watermarks()
+        f["pf_syncookies_watermark_states"].add(("high",), high)
+        f["pf_syncookies_watermark_states"].add(("low",), low)
         if s.loginterface:
             ifname = s.loginterface
             for (family, direction, action), value in s.loginterface_packets.items():
