@@ -380,6 +380,13 @@ def overview() -> Json:
     lay.add(timeseries("Limit counters", "pf's limit counters per second (`pfctl -si -v`: max-src-states, "
                        "synfloods detected, ...): how often per-rule and per-source limits were hit.", "cps",
                        [target(rate("pf_limit_counters_total"), "{{counter}}")]), 8, 8)
+    lay.add(timeseries("Half-open states and syncookies", "Half-open TCP states against the start watermark of "
+                       "`set syncookies adaptive` (above it pf answers SYNs with syncookies: a SYN flood), "
+                       "syncookies in flight, and whether syncookies are active (`pfctl -si -v`).", "short",
+                       [target(sel("pf_states_halfopen"), "half-open states"),
+                        target(sel("pf_syncookies_watermark_states", 'level="high"'), "syncookies start", ref="B"),
+                        target(sel("pf_syncookies_inflight"), "syncookies in flight", ref="C"),
+                        target(sel("pf_syncookies_active"), "syncookies active (1)", ref="D")]), 24, 7)
 
     lay.row("Traffic by interface")
     on_if = 'interface=~"$interface"'

@@ -32,6 +32,7 @@ EXPECTED_ALERTS = {
     "PfQueueDrops": "warning",
     "PfCongestion": "warning",
     "PfRulesetChanged": "info",
+    "PfSynflood": "warning",  # adaptive syncookies switched on
 }
 
 
