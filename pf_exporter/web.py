@@ -642,6 +642,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pf_exporter"
     sys_version = ""
 
+    def version_string(self) -> str:
+        return self.server_version  # no Python version, and no trailing space after the name
+
     def setup(self) -> None:
         sock = self.request
         sock.settimeout(self.timeout)

@@ -475,3 +475,8 @@ def _no_thread_leak_across_tests() -> Iterator[None]:
     before = threading.active_count()
     yield
     assert threading.active_count() < before + 64
+
+
+def test_the_server_header_names_the_exporter_only(serve) -> None:
+    _, headers, _ = get(serve())
+    assert headers["server"] == "pf_exporter"  # no Python version, no trailing space

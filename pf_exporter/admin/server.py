@@ -156,6 +156,9 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "pf_exporter-admin"
     sys_version = ""
 
+    def version_string(self) -> str:
+        return self.server_version  # no Python version, and no trailing space after the name
+
     # --- connection set-up ---------------------------------------------------------------
 
     def setup(self) -> None:
