@@ -889,7 +889,10 @@ def main_bench(args: argparse.Namespace) -> int:
               f"{r.exporter_p50_ms:.1f} ms; idle RSS {r.idle_rss_mb:.1f} MB; body {r.body_bytes / 1e6:.2f} MB")
     print()
     for what, measured, limit, met in verdicts(results):
-        print(f"target {what}: {measured:.2f} <= {limit:g}: {'met' if met else 'MISSED'}")
+        if "(raw" in what:  # the replayed kernel included: shown beside the target, not the target itself
+            print(f"  for comparison, {what}: {measured:.2f} (limit {limit:g} would be {'met' if met else 'missed'})")
+        else:
+            print(f"target {what}: {measured:.2f} <= {limit:g}: {'met' if met else 'MISSED'}")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": [asdict(r) for r in results], "recordings": metas,
                                                "targets": [list(v) for v in verdicts(results)]}, indent=2))
