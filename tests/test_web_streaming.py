@@ -8,6 +8,7 @@ import socket
 
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
+from test_web import client_context
 
 from pf_exporter.collectors.base import counter, gauge
 from pf_exporter.web import STREAM_BUFFER, MetricsServer, WebApp, WebConfig
@@ -171,3 +172,27 @@ def test_head_with_gzip_gives_the_length_of_the_gzipped_body(serve) -> None:
     _, packed = request(addr, headers={"Accept-Encoding": "gzip"})
     assert body == b"" and r.getheader("Content-Encoding") == "gzip"
     assert r.getheader("Content-Length") == str(len(packed))
+
+
+def test_a_large_body_is_streamed_over_tls_too(pki) -> None:
+    from pf_exporter.web import load_web_config
+
+    f = pki / "web-streaming.yml"
+    f.write_text("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")
+    metrics = families(50_000)
+    registry = registry_of(metrics)
+    app = WebApp(lambda only: registry, "/metrics", "test", [], [], load_web_config(str(f)))
+    server = MetricsServer(["127.0.0.1:0"], app, poll_interval=0.01)
+    server.start()
+    try:
+        host, port = server.addresses[0][:2]
+        conn = http.client.HTTPSConnection(host, port, timeout=TIMEOUT, context=client_context(pki))
+        try:
+            r, body = request((host, port), conn=conn)
+            again = request((host, port), conn=conn)[1]  # the same TLS connection, after a chunked answer
+        finally:
+            conn.close()
+    finally:
+        server.shutdown()
+    assert r.getheader("Transfer-Encoding") == "chunked"
+    assert body == again == generate_latest(registry)
