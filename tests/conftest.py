@@ -9,12 +9,11 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from tooling import make_pki
 
 from pf_exporter.abi import SUPPORTED_RELEASES
 from pf_exporter.device import Device
@@ -90,19 +89,5 @@ def large_sim() -> Simulator:
 
 @pytest.fixture(scope="session")
 def pki(tmp_path_factory) -> Path:
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, made with openssl(1)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl(1) is needed to make test certificates")
-    d = tmp_path_factory.mktemp("pki")
-
-    def ossl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=test-ca")
-    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:prometheus.example")):
-        ossl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={name}")
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
-    return d
+    """A CA, a server certificate for 127.0.0.1 and a client certificate (tooling.make_pki)."""
+    return make_pki(tmp_path_factory.mktemp("pki"))

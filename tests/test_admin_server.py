@@ -7,17 +7,16 @@ import argparse
 import http.client
 import json
 import os
-import shutil
 import socket
 import ssl
 import stat
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from test_admin_harness import TOKEN, Admin, raw_exchange, start_admin, token_file
+from tooling import make_pki
 
 from pf_exporter.admin import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args
 from pf_exporter.admin.config import build_admin_server
@@ -180,20 +179,7 @@ def test_unix_socket(tmp_path: Path) -> None:
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A CA, a server certificate for 127.0.0.1 and a client certificate with CN deploy-bot (openssl(1))."""
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl(1) is needed to make test certificates")
-    d = tmp_path_factory.mktemp("admin-pki")
-
-    def ossl(*args: str) -> None:
-        subprocess.run(["openssl", *args], cwd=d, check=True, capture_output=True)
-
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=admin-test-ca")
-    for name, cn, san in (("server", "server", "IP:127.0.0.1"), ("client", "deploy-bot", "DNS:deploy.example")):
-        ossl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
-        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    d = make_pki(tmp_path_factory.mktemp("admin-pki"), "deploy-bot", "DNS:deploy.example", "admin-test-ca")
     (d / "mtls.yml").write_text("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n"
                                 "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: ca.pem\n")
     return d

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -39,3 +40,22 @@ def load_dashboard_module(name: str) -> ModuleType:
     sys.modules[key] = module
     spec.loader.exec_module(module)
     return module
+
+
+def make_pki(d: Path, client_cn: str = "client", client_san: str = "DNS:prometheus.example",
+             ca_cn: str = "test-ca") -> Path:
+    """In *d*: a CA (ca.pem), a server certificate for 127.0.0.1/localhost (server.pem/.key) and a
+    client certificate (client.pem/.key) with *client_cn* and *client_san*, made with openssl(1)."""
+    openssl = tool_or_skip("openssl", "apt-get install -y openssl")
+
+    def ossl(*args: str) -> None:
+        subprocess.run([openssl, *args], cwd=d, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ossl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", f"/CN={ca_cn}")
+    for name, cn, san in (("server", "server", "IP:127.0.0.1,DNS:localhost"), ("client", client_cn, client_san)):
+        ossl("req", *ec, "-keyout", f"{name}.key", "-out", f"{name}.csr", "-subj", f"/CN={cn}")
+        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n")
+        ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
+    return d
