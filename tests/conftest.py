@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -91,3 +92,17 @@ def large_sim() -> Simulator:
 def pki(tmp_path_factory) -> Path:
     """A CA, a server certificate for 127.0.0.1 and a client certificate (tooling.make_pki)."""
     return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def restore_root_logger() -> Iterator[None]:
+    """Takes away the root logger's handlers, level and warnings capture that a test's logging set-up added."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    yield
+    for h in list(root.handlers):
+        if h not in handlers:
+            root.removeHandler(h)
+            h.close()
+    root.setLevel(level)
+    logging.captureWarnings(False)

@@ -10,12 +10,10 @@ so ``cli.main`` starts, stops at once and returns its exit status.
 from __future__ import annotations
 
 import errno
-import logging
 import os
 import shutil
 import subprocess
 import syslog as real_syslog
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,18 +25,7 @@ from test_privsep import PF_GID, PF_UID, FakeKernel
 from pf_exporter import cli, logsetup, openbsd
 from pf_exporter.device import Device
 
-
-@pytest.fixture(autouse=True)
-def restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    logging.captureWarnings(False)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest: handlers added here go away
 
 
 @pytest.fixture(scope="module")

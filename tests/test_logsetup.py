@@ -7,24 +7,12 @@ import json
 import logging
 import re
 import syslog as real_syslog
-from collections.abc import Iterator
 
 import pytest
 
 from pf_exporter.logsetup import LogfmtFormatter, logfmt_value, parse_level, setup_logging
 
-
-@pytest.fixture(autouse=True)
-def restore_root_logger() -> Iterator[None]:
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    logging.captureWarnings(False)
+pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest: handlers added here go away
 
 
 def lines(stream: io.StringIO) -> list[str]:

@@ -437,21 +437,6 @@ def test_idle_tls_connections_are_closed_at_shutdown_too(tmp_path: Path) -> None
 # --- a signal the kernel hands to another thread ----------------------------------------------------
 
 
-@pytest.fixture
-def restore_root_logger() -> Iterator[None]:
-    import logging
-
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    yield
-    for h in list(root.handlers):
-        if h not in handlers:
-            root.removeHandler(h)
-            h.close()
-    root.setLevel(level)
-    logging.captureWarnings(False)
-
-
 @pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="needs the main thread")
 def test_signals_delivered_to_a_listener_thread_still_reach_the_main_loop(
         monkeypatch: pytest.MonkeyPatch, restore_root_logger: None) -> None:
