@@ -8,9 +8,9 @@ import ctypes
 import os
 
 import pytest
+from test_ruleset_loaded import load
 
 from pf_exporter.abi import select_abi
-from pf_exporter.abi.constants import PF_TRANS_RULESET, PF_TRANS_TABLE, PFR_FLAG_ADDRSTOO
 from pf_exporter.ruleset import RulesetError, format_rule
 from pf_exporter.ruleset.compile import CompiledRuleset, compile_ruleset
 from pf_exporter.ruleset.corpus import corpus_reader, load_cases
@@ -51,25 +51,6 @@ def test_structs_decode_to_the_same_rule(case: str, release: str, arch: str) -> 
         assert format_rule(decode_rule(cr.rule), cr.anchor_call) == format_rule(cr.source, cr.anchor_call)
 
 
-def _load(device, compiled: CompiledRuleset) -> None:  # type: ignore[no-untyped-def]
-    abi = compiled.abi
-    trans = compiled.transaction()
-    io = abi.new("pfioc_trans", size=len(trans), esize=ctypes.sizeof(abi.layout.pfioc_trans_e),
-                 array=ctypes.addressof(trans))
-    device.ioctl("DIOCXBEGIN", io)
-    tickets = {(e.type, e.anchor.decode()): e.ticket for e in trans}
-    for t in compiled.tables:
-        addrs = (abi.layout.pfr_addr * max(1, len(t.addresses)))(*t.addresses)
-        tio = abi.new("pfioc_table", pfrio_table=t.table, pfrio_buffer=ctypes.addressof(addrs),
-                      pfrio_esize=ctypes.sizeof(abi.layout.pfr_addr), pfrio_size=len(t.addresses),
-                      pfrio_ticket=tickets[(PF_TRANS_TABLE, t.path)],
-                      pfrio_flags=PFR_FLAG_ADDRSTOO if t.source.init_addr else 0)
-        device.ioctl("DIOCRINADEFINE", tio)
-    for pr in compiled.pfioc_rules(lambda path: tickets[(PF_TRANS_RULESET, path)]):
-        device.ioctl("DIOCADDRULE", pr)
-    device.ioctl("DIOCXCOMMIT", io)
-
-
 def _read_back(device, abi, path: str) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
     pr = abi.new("pfioc_rule")
     pr.anchor = path.encode()
@@ -99,7 +80,7 @@ def test_simulator_round_trip(case: str) -> None:
     sim = Simulator("empty", release="7.8", arch="amd64")
     device = simulated_device(sim, writable=True)
     compiled = _compile(_text(case), anchor="regress", abi=sim.abi)
-    _load(device, compiled)
+    load(device, compiled)
     got: list[tuple[str, str]] = []
     for path in compiled.ruleset_paths:
         got += _read_back(device, sim.abi, path)
