@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from test_admin_harness import TOKEN, token_file
 from test_cli import one_line_error, pf_exporter
-from test_cli_hardening import Recorder, hardening, restore_root_logger, start
+from test_cli_hardening import Recorder, hardening, start
 from test_openbsd import FakeLibc
 from test_privsep import FakeKernel
 from test_signals import WAIT, exporters, free_port, install, make_cert, wait_until
@@ -34,7 +34,8 @@ from pf_exporter.exporter import ExporterInfo
 from pf_exporter.reader import Reader
 from pf_exporter.simulator import Simulator, simulated_device
 
-__all__ = ["exporters", "restore_root_logger"]  # fixtures used here, defined with their own tests
+__all__ = ["exporters"]  # a fixture used here, defined with its own tests
+pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest
 
 
 def call(port: int, method: str, path: str, body: Any = None, *, token: str | None = TOKEN,
