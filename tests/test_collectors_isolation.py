@@ -245,3 +245,40 @@ def test_before_scrape_runs_before_pf_is_read() -> None:
     exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=lambda: pf.calls.append("tick"))
     list(exporter.collect())
     assert pf.calls[:2] == ["tick", "status"]
+
+
+def test_a_scrape_reads_each_list_of_pf_once(sim_device) -> None:
+    """One kernel walk per kind per scrape: the anchor tree is read once (limits counts the
+    anchors, rules walks them), the rules once, the tables once."""
+    from collections import Counter
+
+    from pf_exporter.reader import Reader
+
+    device = sim_device(scenario="small")
+    asked: Counter[str] = Counter()
+    transport = device.transport
+    names = {req.number: name for name, req in device.abi.requests.items()}
+
+    class Counting:
+        writable = transport.writable
+
+        def ioctl(self, request: int, arg: object) -> None:
+            asked[names[request]] += 1
+            transport.ioctl(request, arg)
+
+        def close(self) -> None:
+            transport.close()
+
+        def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+            return getattr(transport, name)
+
+    device.transport = Counting()  # type: ignore[assignment]
+    sim = transport.sim
+    exporter = PfExporter(Reader(device), build_collectors(ALL - {"states"}, INFO.features), INFO)
+    list(exporter.collect())
+    rulesets = sim.all_rulesets()
+    assert asked["DIOCGETRULESETS"] == len(rulesets)  # once per node of the tree: the root and each anchor
+    assert asked["DIOCGETRULES"] == len(rulesets)  # each ruleset's walk opened once
+    assert asked["DIOCGETRULESET"] == len(rulesets) - 1  # each anchor's name once
+    assert asked["DIOCXEND"] == asked["DIOCGETRULES"]  # every walk's ticket released
+    assert asked["DIOCGETSTATUS"] == asked["DIOCRGETTSTATS"] == asked["DIOCIGETIFACES"] == 1
