@@ -550,6 +550,8 @@ def harden(service: Service, run_as: privsep.RunAs, hardening: Hardening | None 
             tls_files=service.tls_files() + admin[1:],
             token_files=tokens,
             unix_sockets=list(unix_sockets),
+            # reopened by name at securelevel > 1 (the read-write one only with the admin API)
+            devices=[] if service.args.simulate else [(service.args.device, "rw" if service.pf.writable else "r")],
         )
     except openbsd.SandboxError as e:
         raise StartupError(f"cannot plan unveil(2): {e}") from None

@@ -242,6 +242,7 @@ def unveil_plan(
     tls_files: Iterable[str | os.PathLike[str]] = (),
     token_files: Iterable[str | os.PathLike[str]] = (),
     unix_sockets: Iterable[str | os.PathLike[str]] = (),
+    devices: Iterable[tuple[str | os.PathLike[str], str]] = (),
     python_paths: Iterable[str] | None = None,
     execpromises: str | None = "",
 ) -> SandboxPlan:
@@ -249,7 +250,10 @@ def unveil_plan(
 
     ``tls_files`` are the cert/key/client-CA paths named in the web config(s) (for both the
     metrics and the admin listener); ``token_files`` the admin bearer-token files;
-    ``unix_sockets`` an admin unix socket, unveiled "c" so it can be removed at exit.
+    ``unix_sockets`` an admin unix socket, unveiled "c" so it can be removed at exit;
+    ``devices`` (path, permissions) pairs: ``/dev/pf``, which the exporter reopens at
+    securelevel > 1 (the kernel then refuses DIOCXEND, so walk tickets are only released by
+    closing the descriptor).
     Relative paths are made absolute against the current directory, so build the plan
     before any chdir.  A symlinked file is unveiled under both names.  Only the files are
     visible, not their directories; a file replaced by rename (acme-client, certbot) stays
@@ -271,6 +275,8 @@ def unveil_plan(
             add(path, "r")
     for path in unix_sockets:
         add(path, "c")
+    for path, perms in devices:
+        add(path, perms)
     for path in python_library_paths() if python_paths is None else python_paths:
         add(path, "r")
 

@@ -22,7 +22,7 @@ from test_logsetup import FakeSyslog
 from test_openbsd import FakeLibc
 from test_privsep import PF_GID, PF_UID, FakeKernel
 
-from pf_exporter import cli, logsetup, openbsd
+from pf_exporter import cli, logsetup, openbsd, privsep
 from pf_exporter.device import Device
 
 pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest: handlers added here go away
@@ -350,3 +350,22 @@ def test_log_syslog_sends_the_log_and_start_up_errors_to_syslog_daemon(
     assert "ts=" not in message  # syslogd stamps the time
     # stderr still gets the one line (rc.d's daemon_logger, or a terminal)
     assert capsys.readouterr().err.startswith("pf_exporter: cannot drop privileges")
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_pf_device_stays_visible_to_be_reopened_at_securelevel_2(monkeypatch: pytest.MonkeyPatch,
+                                                                  writable: bool) -> None:
+    """At securelevel > 1 the device renews its descriptor by opening the path again: unveil
+    must leave it visible (read-write only when the admin API has a read-write descriptor)."""
+    rec = Recorder(monkeypatch)
+    h = hardening(rec, FakeKernel(), FakeLibc(), euid=1000, sysname="OpenBSD")
+    args = cli.build_parser().parse_args(["--simulate", "--web.listen-address", "127.0.0.1:0",
+                                          "--pf.device", "/dev/pf"])
+    service = cli.build_service(args, writable=writable)
+    try:
+        service.args.simulate = False  # as on OpenBSD, where the descriptors come from --pf.device
+        cli.harden(service, privsep.RunAs(None), h)
+    finally:
+        service.close()
+    unveiled = [(e[1].decode(), e[2].decode()) for e in rec.events if e[0] == "unveil" and e[1] is not None]
+    assert ("/dev/pf", "rw" if writable else "r") in unveiled
