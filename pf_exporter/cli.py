@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import grp
 import logging
@@ -514,6 +515,15 @@ def decide_run_as(args: argparse.Namespace, hardening: Hardening) -> privsep.Run
         raise StartupError(str(e)) from None
 
 
+def _uids(user: str, hardening: Hardening) -> tuple[int, ...]:
+    """(uid of *user*,), or () when it cannot be looked up (the privilege drop then says why)."""
+    getpwnam = (hardening.syscalls or privsep.Syscalls.from_os()).getpwnam
+    try:
+        return (int(getpwnam(user).pw_uid),)
+    except (KeyError, OSError):
+        return ()
+
+
 def absolute_paths(args: argparse.Namespace) -> None:
     """Make the configured file names absolute: start-up changes to "/" before dropping privileges.
     (TLS files named in a web config are resolved against the config file's directory.)"""
@@ -601,6 +611,8 @@ def start(args: argparse.Namespace, hardening: Hardening | None = None, *, pf: P
     run_as = decide_run_as(args, h)
     absolute_paths(args)
     admin = admin_config(args)
+    if admin is not None and run_as.user is not None:
+        admin = dataclasses.replace(admin, token_owners=_uids(run_as.user, h))
     service = build_service(args, pf=pf, writable=admin is not None)
     try:
         if admin is not None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import os
 import re
 import shutil
 import signal
@@ -26,7 +27,7 @@ from test_admin_harness import TOKEN, token_file
 from test_cli import one_line_error, pf_exporter
 from test_cli_hardening import Recorder, hardening, start
 from test_openbsd import FakeLibc
-from test_privsep import FakeKernel
+from test_privsep import PF_GID, PF_UID, FakeKernel
 from test_signals import WAIT, exporters, free_port, install, make_cert, wait_until
 
 from pf_exporter import cli
@@ -284,6 +285,22 @@ def test_writable_pf_and_the_admin_listener_come_before_the_drop_and_stay_visibl
     assert not sock.exists()  # ... as it was, by the stop
     assert rec.pf is not None and rec.pf.writable.transport.closed and rec.device.transport.closed
     assert "auth: token" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="chown(2) to another user needs root")
+def test_a_token_file_owned_by_the_run_as_user_is_accepted_so_it_can_be_reread_after_the_drop(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    tokens = token_file(tmp_path)
+    os.chown(tokens, PF_UID, PF_GID)  # mode 0600, owned by _pf_exporter (the fake kernel's uid 871)
+    rec = Recorder(monkeypatch)
+    h = hardening(rec, FakeKernel(), FakeLibc(), euid=0, sysname="OpenBSD")
+    assert start("--admin.listen-address", "127.0.0.1:0", "--admin.token-file", str(tokens), h=h) == 0, \
+        capsys.readouterr().err
+    # owned by anyone else it is still refused
+    os.chown(tokens, PF_UID + 1, PF_GID)
+    assert start("--admin.listen-address", "127.0.0.1:0", "--admin.token-file", str(tokens), h=h) == 1
+    assert f"owned by uid {PF_UID + 1}; it must belong to root or to the user the exporter runs as" in \
+        capsys.readouterr().err
 
 
 # --- SIGHUP and SIGTERM, in process ----------------------------------------------------------------

@@ -18,7 +18,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,8 +84,10 @@ def parse_token_file(text: str, path: str) -> dict[str, bytes]:
     return tokens
 
 
-def read_token_file(path: str) -> tuple[dict[str, bytes], tuple[int, ...]]:
-    """Open *path* safely and parse it; returns the tokens and a change signature."""
+def read_token_file(path: str, owners: Collection[int] = ()) -> tuple[dict[str, bytes], tuple[int, ...]]:
+    """Open *path* safely and parse it; returns the tokens and a change signature.  The file must
+    belong to root, to this process's user or to one of *owners* (the ``--run-as`` user, who reads
+    it again after the privilege drop)."""
     try:
         # O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer (start-up hangs);
         # fstat below refuses anything but a regular file
@@ -106,10 +108,12 @@ def read_token_file(path: str) -> tuple[dict[str, bytes], tuple[int, ...]]:
                 f"token file {path} is accessible by group or others (mode {stat.S_IMODE(st.st_mode):04o}); "
                 f"run: chmod 600 {path}"
             )
-        if st.st_uid not in (os.geteuid(), 0):
+        allowed = {os.geteuid(), 0, *owners}
+        if st.st_uid not in allowed:
+            who = ", ".join(str(u) for u in sorted(allowed))
             raise TokenFileError(
-                f"token file {path} is owned by uid {st.st_uid}, neither this process's user "
-                f"(uid {os.geteuid()}) nor root; chown it"
+                f"token file {path} is owned by uid {st.st_uid}; it must belong to root or to the user the "
+                f"exporter runs as (uid {who}); chown it"
             )
         if st.st_size > 1 << 20:
             raise TokenFileError(f"token file {path} is larger than 1 MiB")
@@ -131,11 +135,12 @@ def _signature(st: os.stat_result) -> tuple[int, ...]:
 class TokenStore:
     """The named tokens of one file, re-read when the file changes."""
 
-    def __init__(self, path: str, logger: logging.Logger | None = None) -> None:
+    def __init__(self, path: str, logger: logging.Logger | None = None, owners: Collection[int] = ()) -> None:
         self.path = path
+        self.owners = tuple(owners)
         self.log = logger or logging.getLogger("pf_exporter.admin")
         self._lock = threading.Lock()
-        self._tokens, self._sig = read_token_file(path)  # refuse to start on a bad file
+        self._tokens, self._sig = read_token_file(path, self.owners)  # refuse to start on a bad file
         self._broken: str | None = None
 
     @property
@@ -150,7 +155,7 @@ class TokenStore:
         with self._lock:
             if sig != self._sig:
                 try:
-                    self._tokens, self._sig = read_token_file(self.path)
+                    self._tokens, self._sig = read_token_file(self.path, self.owners)
                     if self._broken:
                         self.log.warning("admin token file %s is valid again", self.path)
                     else:

@@ -61,7 +61,7 @@ def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any
     tokens = None
     if config.token_file:
         try:
-            tokens = TokenStore(config.token_file, logger)
+            tokens = TokenStore(config.token_file, logger, config.token_owners)
         except TokenFileError as e:
             raise AdminConfigError(f"bad --admin.token-file: {e}") from None
     basic = BasicAuth(web.basic_auth_users) if web.basic_auth_users else None

@@ -23,6 +23,9 @@ class AdminConfig:
     audit_log: str | None = None
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
     socket_mode: int = 0o600
+    # uids besides root and the current user that may own the token file: the --run-as user,
+    # who must read it again after the privilege drop (set by the CLI, not a flag)
+    token_owners: tuple[int, ...] = ()
 
 
 def _octal_mode(text: str) -> int:
