@@ -313,14 +313,10 @@ def parse_state(value: object, path: str) -> StateSpec:
         if isinstance(raw, str) and raw.startswith("<") and raw.endswith(">"):
             raw = raw[1:-1]
         overload = check_table_name(raw, f.sub("overload"))
-    flush = f.get_str("flush", "") or ""
-    if flush not in ("", "rule", "global"):
-        raise ValidationError(f.sub("flush"), f"{f.sub('flush')} must be \"rule\" or \"global\"")
+    flush = f.get_choice("flush", ("rule", "global"), 'be "rule" or "global"')
     if flush and not overload:
         raise ValidationError(f.sub("flush"), f"{f.sub('flush')} needs an overload table")
-    track = f.get_str("source_track", "") or ""
-    if track not in ("", "rule", "global"):
-        raise ValidationError(f.sub("source_track"), f"{f.sub('source_track')} must be \"rule\" or \"global\"")
+    track = f.get_choice("source_track", ("rule", "global"), 'be "rule" or "global"')
     timeouts: list[tuple[str, int]] = []
     if f.has("timeouts"):
         tf = Fields(f.raw("timeouts"), f.sub("timeouts"))
@@ -385,15 +381,11 @@ def parse_rule(value: object, path: str) -> RuleSpec:
             raise ValidationError(f.sub("return"), f"{f.sub('return')} is only for block rules")
         if block_return not in BLOCK_RETURNS:
             raise ValidationError(f.sub("return"), f"{f.sub('return')} must be one of {', '.join(BLOCK_RETURNS)}")
-    direction = f.get_str("direction", "") or ""
-    if direction not in ("", "in", "out"):
-        raise ValidationError(f.sub("direction"), f"{f.sub('direction')} must be \"in\" or \"out\" (omit for both)")
+    direction = f.get_choice("direction", ("in", "out"), 'be "in" or "out" (omit for both)')
     interface, ifnot = ("", False)
     if f.has("interface"):
         interface, ifnot = check_interface(f.raw("interface"), f.sub("interface"))
-    af = f.get_str("af", "") or ""
-    if af not in ("", "inet", "inet6"):
-        raise ValidationError(f.sub("af"), f"{f.sub('af')} must be \"inet\" or \"inet6\"")
+    af = f.get_choice("af", ("inet", "inet6"), 'be "inet" or "inet6"')
     proto = check_proto(f.raw("proto"), f.sub("proto")) if f.has("proto") else 0
     src = parse_host(f.raw("from"), f.sub("from")) if f.has("from") else Host()
     dst = parse_host(f.raw("to"), f.sub("to")) if f.has("to") else Host()

@@ -67,6 +67,14 @@ class Fields:
             raise ValidationError(self.sub(key), f"{self.sub(key)} is longer than {max_len} characters")
         return v
 
+    def get_choice(self, key: str, choices: tuple[str, ...], must: str) -> str:
+        """A string member that is one of *choices*, or "" (absent or empty); otherwise the error
+        says the member *must* ... (e.g. 'be "in" or "out"')."""
+        v = self.get_str(key, "") or ""
+        if v and v not in choices:
+            raise ValidationError(self.sub(key), f"{self.sub(key)} must {must}")
+        return v
+
     def get_bool(self, key: str, default: bool = False) -> bool:
         v = self.raw(key)
         if v is None:
