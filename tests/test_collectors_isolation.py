@@ -96,32 +96,39 @@ def test_collectors_needing_a_missing_feature_are_left_out() -> None:
     assert "limiters" not in names and "status" in names
 
 
-def test_32_concurrent_scrapes_share_the_running_collection() -> None:
-    """The first scrape's walk is held open until the 31 others have joined it: one walk, 32 answers."""
-    pf = FakePf()
-    release = threading.Event()
-    exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=lambda: release.wait(30))
+def scrape_concurrently(exporter: PfExporter, n: int, release: threading.Event) -> tuple[list[dict], list]:
+    """*n* threads scrape at once; the first one's walk waits on *release*, which is set once the
+    other n - 1 have joined it.  Returns the scrapes' samples and their exceptions."""
     results: list[dict] = []
     errors: list[BaseException] = []
 
     def one() -> None:
         try:
             got = samples(list(exporter.collect()))
-        except BaseException as e:  # collected, asserted below
+        except BaseException as e:  # collected, asserted by the caller
             errors.append(e)
         else:
             results.append(got)
 
-    threads = [threading.Thread(target=one) for _ in range(32)]
+    threads = [threading.Thread(target=one) for _ in range(n)]
     for t in threads:
         t.start()
     deadline = time.monotonic() + 30
-    while exporter.waiting < 31 and time.monotonic() < deadline:
+    while exporter.waiting < n - 1 and time.monotonic() < deadline:
         time.sleep(0.005)
-    assert exporter.waiting == 31
+    assert exporter.waiting == n - 1
     release.set()
     for t in threads:
         t.join(30)
+    return results, errors
+
+
+def test_32_concurrent_scrapes_share_the_running_collection() -> None:
+    """The first scrape's walk is held open until the 31 others have joined it: one walk, 32 answers."""
+    pf = FakePf()
+    release = threading.Event()
+    exporter = PfExporter(pf, build_collectors(["status"]), INFO, before_scrape=lambda: release.wait(30))
+    results, errors = scrape_concurrently(exporter, 32, release)
     assert errors == []
     assert len(results) == 32
     assert exporter.scrapes == 1
@@ -210,23 +217,7 @@ def test_a_failed_shared_collection_fails_every_scrape_sharing_it() -> None:
         raise OSError(5, "clock broke")
 
     exporter = PfExporter(FakePf(), build_collectors(["status"]), INFO, before_scrape=boom)
-    errors: list[BaseException] = []
-
-    def one() -> None:
-        try:
-            list(exporter.collect())
-        except BaseException as e:  # collected, asserted below
-            errors.append(e)
-
-    threads = [threading.Thread(target=one) for _ in range(4)]
-    for t in threads:
-        t.start()
-    deadline = time.monotonic() + 30
-    while exporter.waiting < 3 and time.monotonic() < deadline:
-        time.sleep(0.005)
-    release.set()
-    for t in threads:
-        t.join(30)
+    _, errors = scrape_concurrently(exporter, 4, release)
     assert len(errors) == 4
     assert exporter.scrapes == 1
     assert exporter.waiting == 0
