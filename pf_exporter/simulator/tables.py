@@ -706,13 +706,7 @@ class TableStore:
         rs = self.sim.find_or_create_ruleset(anchor)
         if rs is None:
             raise KernelError(errno.ENOMEM)
-        work = []
-        for kt in self.ordered():
-            if not kt.flags & C.PFR_TFLAG_INACTIVE or self.skip_table(anchor, kt, 0):
-                continue
-            kt.nflags = kt.flags & ~C.PFR_TFLAG_INACTIVE
-            work.append(kt)
-        self._setflags_all(work)
+        self._drop_inactive(anchor)
         rs.tticket = (rs.tticket + 1) & 0xFFFFFFFF
         rs.topen = True
         return rs.tticket
@@ -760,11 +754,8 @@ class TableStore:
         kt.shadow = Shadow(tflags, shadow_entries if flags & C.PFR_FLAG_ADDRSTOO else None)
         return xadd, len(shadow_entries)
 
-    def ina_rollback(self, anchor: str, ticket: int) -> int:
-        """pfr_ina_rollback(): a stale ticket is silently ignored."""
-        rs = self.sim.find_ruleset(anchor)
-        if rs is None or not rs.topen or ticket != rs.tticket:
-            return 0
+    def _drop_inactive(self, anchor: str) -> int:
+        """Clear PFR_TFLAG_INACTIVE on the anchor's tables (pfr_ina_begin/pfr_ina_rollback); how many."""
         work = []
         for kt in self.ordered():
             if not kt.flags & C.PFR_TFLAG_INACTIVE or self.skip_table(anchor, kt, 0):
@@ -772,9 +763,17 @@ class TableStore:
             kt.nflags = kt.flags & ~C.PFR_TFLAG_INACTIVE
             work.append(kt)
         self._setflags_all(work)
+        return len(work)
+
+    def ina_rollback(self, anchor: str, ticket: int) -> int:
+        """pfr_ina_rollback(): a stale ticket is silently ignored."""
+        rs = self.sim.find_ruleset(anchor)
+        if rs is None or not rs.topen or ticket != rs.tticket:
+            return 0
+        dropped = self._drop_inactive(anchor)
         rs.topen = False
         self.sim.remove_if_empty_ruleset(rs)
-        return len(work)
+        return dropped
 
     def ina_check(self, anchor: str, ticket: int) -> bool:
         rs = self.sim.find_ruleset(anchor)
