@@ -106,3 +106,25 @@ def restore_root_logger() -> Iterator[None]:
             h.close()
     root.setLevel(level)
     logging.captureWarnings(False)
+
+
+@pytest.fixture
+def serve():  # type: ignore[no-untyped-def]
+    """Factory: ``serve(app=None, addresses=("127.0.0.1:0",), **MetricsServer options)`` -> a
+    started metrics server (default app: test_web.make_app(), a fake pf); shut down afterwards."""
+    from test_web import make_app
+
+    from pf_exporter.web import MetricsServer
+
+    servers: list[MetricsServer] = []
+
+    def start(app=None, addresses=("127.0.0.1:0",), **kwargs) -> MetricsServer:  # type: ignore[no-untyped-def]
+        s = MetricsServer(list(addresses), app or make_app(), poll_interval=0.01, **kwargs)
+        s.start()
+        servers.append(s)
+        return s
+
+    yield start
+    for s in servers:
+        s.shutdown()
+

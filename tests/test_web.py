@@ -48,21 +48,6 @@ def make_app(config: WebConfig | None = None, telemetry_path: str = "/metrics") 
                   config or WebConfig())
 
 
-@pytest.fixture
-def serve():
-    servers: list[MetricsServer] = []
-
-    def start(app: WebApp | None = None, addresses=("127.0.0.1:0",)) -> MetricsServer:
-        s = MetricsServer(list(addresses), app or make_app(), poll_interval=0.01)
-        s.start()
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.shutdown()
-
-
 def get(server: MetricsServer, path: str = "/metrics", headers: dict[str, str] | None = None,
         context: ssl.SSLContext | None = None) -> tuple[int, dict[str, str], bytes]:
     host, port = server.addresses[0]

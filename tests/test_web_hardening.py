@@ -19,22 +19,7 @@ import bcrypt
 import pytest
 from test_web import TIMEOUT, get, make_app
 
-from pf_exporter.web import BasicAuth, ConnectionGuard, MetricsServer, WebApp, parse_web_config
-
-
-@pytest.fixture
-def serve():
-    servers: list[MetricsServer] = []
-
-    def start(app: WebApp | None = None, **kwargs) -> MetricsServer:
-        s = MetricsServer(["127.0.0.1:0"], app or make_app(), poll_interval=0.01, **kwargs)
-        s.start()
-        servers.append(s)
-        return s
-
-    yield start
-    for s in servers:
-        s.shutdown()
+from pf_exporter.web import BasicAuth, ConnectionGuard, MetricsServer, parse_web_config
 
 
 def raw_request(server: MetricsServer, data: bytes) -> bytes:
