@@ -383,11 +383,9 @@ class TableStore:
             for name, anchor, tflags in adds:
                 kt = self.create_ktable(name, anchor, tflags, tzero, attach=True)
                 if anchor:
-                    root = self.lookup(name, "")
-                    if root is None:
-                        root = self.create_ktable(name, "", 0, 0, attach=True)
-                        self.insert_ktable(root)
-                    kt.root = root
+                    kt.root, new = self._root_table(name)
+                    if new:
+                        self.insert_ktable(kt.root)
                 self.insert_ktable(kt)
             self._setflags_all(changes)
         return xadd
@@ -739,11 +737,9 @@ class TableStore:
             kt = self.create_ktable(name, anchor, tflags, 0, attach=True)
             new_tables.append(kt)
             if anchor:
-                root = self.lookup(name, "")
-                if root is None:
-                    root = self.create_ktable(name, "", 0, 0, attach=True)
-                    new_tables.append(root)
-                kt.root = root
+                kt.root, new = self._root_table(name)
+                if new:
+                    new_tables.append(kt.root)
         elif not kt.flags & C.PFR_TFLAG_INACTIVE:
             xadd = 1
         if flags & C.PFR_FLAG_DUMMY:
@@ -753,6 +749,14 @@ class TableStore:
             self.insert_ktable(nt)
         kt.shadow = Shadow(tflags, shadow_entries if flags & C.PFR_FLAG_ADDRSTOO else None)
         return xadd, len(shadow_entries)
+
+    def _root_table(self, name: str) -> tuple[KTable, bool]:
+        """The main ruleset's table *name* that an anchor's table of that name hangs off (pfr's
+        kt_root), created (not yet inserted) when missing; and whether it was created."""
+        root = self.lookup(name, "")
+        if root is not None:
+            return root, False
+        return self.create_ktable(name, "", 0, 0, attach=True), True
 
     def _drop_inactive(self, anchor: str) -> int:
         """Clear PFR_TFLAG_INACTIVE on the anchor's tables (pfr_ina_begin/pfr_ina_rollback); how many."""
