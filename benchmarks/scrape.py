@@ -14,7 +14,7 @@ runs the exporter's scrapes against the simulator through a recording transport 
 every ioctl's answer (the argument struct as the kernel leaves it, the bytes written to the
 caller's buffer, the errno), keyed by the request number and a checksum of the argument the
 exporter passed (buffer pointers masked).  The *worker* process is the exporter as the CLI
-wires it (``cli.build_service``: Reader, collectors, single-flight exporter, the real HTTP
+wires it (``cli.build_service``: the pf library, collectors, single-flight exporter, the real HTTP
 server on 127.0.0.1) on a :class:`ReplayTransport` that answers each ioctl by copying the
 recorded bytes out of a memory-mapped file.  What remains of the stand-in kernel is a
 checksum, a binary search and a memmove per ioctl; it is timed and reported separately
@@ -355,7 +355,7 @@ def record(scenario: str, directory: Path, release: str = RELEASE, collectors: I
     """Run the exporter's scrapes on the simulator through a Recorder and save the answers."""
     from pf_exporter.device import Device
     from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry, generate_text
-    from pf_exporter.reader import Reader
+    from pf_exporter.pf import PacketFilter
     from pf_exporter.simulator import Simulator
 
     _register_xlarge()
@@ -364,9 +364,10 @@ def record(scenario: str, directory: Path, release: str = RELEASE, collectors: I
     built = time.perf_counter() - t0
     rec = Recorder(sim.open(False), sim.abi)
     device = Device(sim.abi, rec)
-    features = frozenset({"limiters"}) if sim.abi.has_limiters else frozenset()
+    features = sim.abi.features
     names = list(collectors) if collectors is not None else default_collectors()
-    exporter = PfExporter(Reader(device), build_collectors(names, features), ExporterInfo(release, ARCH, features))
+    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(names, features),
+                          ExporterInfo(release, ARCH, features))
     registry = build_registry(exporter)
     t0 = time.perf_counter()
     generate_text(registry)  # cold buffer sizes
@@ -461,14 +462,13 @@ def build_worker(directory: Path, per_rule: bool) -> tuple[Any, ReplayTransport]
     from pf_exporter.abi import select_abi
     from pf_exporter.device import Device
     from pf_exporter.exporter import ExporterInfo
-    from pf_exporter.reader import Reader
+    from pf_exporter.pf import PacketFilter
 
     meta = json.loads((directory / "meta.json").read_text())
     abi = select_abi(meta["release"], meta["arch"])
     transport = ReplayTransport(directory, abi)
     device = Device(abi, transport)
-    features = frozenset({"limiters"}) if abi.has_limiters else frozenset()
-    pf = cli.Pf(Reader(device), ExporterInfo(abi.release, abi.arch, features), device.close)
+    pf = cli.Pf(PacketFilter.from_device(device), ExporterInfo(abi.release, abi.arch, abi.features), device.close)
     argv = ["--web.listen-address", "127.0.0.1:0", "--collector.disable-defaults"]
     argv += [f"--collector.{n}" for n in meta["collectors"]]
     if per_rule:

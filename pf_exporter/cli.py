@@ -1,7 +1,7 @@
 """``pf_exporter`` command line: flags in node_exporter's style, start-up, serving, shutdown.
 
 This is the one module that knows the concrete classes and wires them:
-pf (real ``/dev/pf`` or the simulator) -> Reader -> collectors -> exporter -> HTTP.
+pf (the library on the real ``/dev/pf`` or the simulator) -> collectors -> exporter -> HTTP.
 Start-up problems end the process with exit status 1 and one line on stderr that says
 what to do.
 
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("pf_exporter")
 
 SCENARIOS = ("small", "large")
-DEFAULT_SIMULATED_RELEASE = "7.9"
 
 # SIGTERM/SIGINT: how long the scrapes under way may take to finish before the process exits anyway
 # (rc.subr waits 30 s, daemon_timeout, before it gives up on a stop).
@@ -202,130 +201,82 @@ def enabled_collectors(args: argparse.Namespace) -> list[str]:
 class Pf:
     """The opened pf: what the exporter reads from and what it says about it.
 
-    ``writable`` is a second, read-write descriptor, opened only when asked for (the admin API);
-    the metrics never use it.
+    ``writable`` is a second handle on its own read-write descriptor, opened only when asked for
+    (the admin API); the metrics never use it.
     """
 
-    source: Any  # a pf_exporter.reader.Reader
+    source: Any  # a pf_exporter.pf.PacketFilter, read-only
     info: ExporterInfo
     close: Callable[[], None] = lambda: None
     before_scrape: Callable[[], None] | None = None
-    writable: Any | None = None  # a pf_exporter.device.Device opened O_RDWR
-
-
-def close_device(device: Any, timeout: float | None = None) -> None:
-    """Close a pf descriptor once no rule walk holds it (bounded: exit would close it anyway)."""
-    if device.lock.acquire(timeout=PF_CLOSE_TIMEOUT if timeout is None else timeout):
-        try:
-            device.close()
-        finally:
-            device.lock.release()
-    else:
-        log.warning("a pf request is still running; its descriptor is closed at exit, which releases its tickets")
+    writable: Any | None = None  # a pf_exporter.pf.PacketFilter opened read-write
 
 
 def open_pf(args: argparse.Namespace, *, writable: bool = False) -> Pf:
     """Open the real /dev/pf (or the simulator) read-only and check that pf answers.
 
-    With ``writable`` a second, read-write descriptor is opened too (``Pf.writable``), for the
+    With ``writable`` a second, read-write handle is opened too (``Pf.writable``), for the
     admin API: only root can open it, so this happens before any privilege drop.
     """
-    from .abi import UnsupportedRelease, select_abi
-    from .device import PfError, PfNotPresent, open_device
-    from .reader import Reader
+    from .pf import PacketFilter, PfError, PfNotPresent, PfUnsupported
+    from .pf.backend import DEFAULT_SIMULATED_RELEASE
 
     before_scrape = None
     rw = None
     try:
         if args.simulate:
-            device, before_scrape, rw = _simulated_device(args, writable)
+            try:
+                ro = PacketFilter.simulated(args.scenario, args.release or DEFAULT_SIMULATED_RELEASE, seed=1,
+                                            writable=False, state_fill=args.state_fill)
+            except PfUnsupported as e:
+                raise StartupError(f"cannot simulate: {e}") from None
+            before_scrape = _traffic_clock(ro)
         else:
-            abi = select_abi(args.release)
-            device = open_device(abi, args.device)
-            if writable:
-                try:
-                    rw = open_device(abi, args.device, writable=True)
-                except PfError:
-                    device.close()
-                    raise
-    except UnsupportedRelease as e:
+            ro = PacketFilter.open(args.device, release=args.release)
+        if writable:
+            try:
+                rw = ro.reopen(True)
+            except PfError:
+                ro.close()
+                raise
+    except PfUnsupported as e:
         raise StartupError(str(e)) from None
     except PfError as e:
         hint = "; without pf (not on OpenBSD) try --simulate" if isinstance(e, PfNotPresent) else ""
         raise StartupError(f"cannot open pf{' for writing' if writable else ''}: {e}{hint}") from None
-    devices = [d for d in (device, rw) if d is not None]
+    handles = [h for h in (ro, rw) if h is not None]
 
     def close() -> None:
-        for d in devices:
-            close_device(d)
+        for h in handles:
+            close_handle(h)
 
-    reader = Reader(device)
-    abi = device.abi
     try:
-        reader.status()
+        ro.status()
     except PfError as e:
         close()
         raise StartupError(
-            f"pf does not answer DIOCGETSTATUS: {e}; check that this is OpenBSD {abi.release} (--pf.release)"
+            f"pf does not answer DIOCGETSTATUS: {e}; check that this is OpenBSD {ro.release} (--pf.release)"
         ) from None
-    features = frozenset({"limiters"}) if abi.has_limiters else frozenset()
-    return Pf(reader, ExporterInfo(abi.release, abi.arch, features), close, before_scrape, rw)
+    return Pf(ro, ExporterInfo(ro.release, ro.arch, ro.features), close, before_scrape, rw)
 
 
-def _simulated_device(args: argparse.Namespace, writable: bool = False) -> tuple[Any, Callable[[], None], Any]:
-    """A Device on the simulator (and a writable one if asked), and the hook that lets simulated
-    traffic flow in step with real time (run before every scrape, so rates look alive in Prometheus)."""
-    from .device import Device
-    from .simulator import Simulator
+def close_handle(pf: Any) -> None:
+    """Close a pf handle once no request holds it (bounded: exit would close it anyway)."""
+    if not pf.close(PF_CLOSE_TIMEOUT):
+        log.warning("a pf request is still running; its descriptor is closed at exit, which releases its tickets")
 
-    try:
-        sim = Simulator(args.scenario, release=args.release or DEFAULT_SIMULATED_RELEASE, arch="amd64",
-                        seed=1, state_fill=args.state_fill)
-    except ValueError as e:
-        raise StartupError(f"cannot simulate: {e}") from None
-    # The kernel serialises the ioctls of every descriptor (the pf lock); the simulator does not,
-    # so its descriptors share one lock: the metrics' reads, the admin API's changes and the
-    # simulated traffic never interleave inside one call.
-    sim_lock = threading.RLock()
 
-    def descriptor(rw: bool) -> Device:
-        return Device(sim.abi, _LockedTransport(sim.open(rw), sim_lock),
-                      reopen=lambda: _LockedTransport(sim.open(rw), sim_lock))
-
-    device = descriptor(False)
-    rw = descriptor(True) if writable else None
+def _traffic_clock(pf: Any) -> Callable[[], None]:
+    """The hook that lets simulated traffic flow in step with real time (run before every scrape,
+    so rates look alive in Prometheus)."""
     last = [time.monotonic()]
 
     def advance() -> None:
         now = time.monotonic()
-        with device.lock, sim_lock:
-            sim.advance(max(0.0, now - last[0]))
+        pf.simulate_traffic(now - last[0])
         last[0] = now
 
-    return device, advance, rw
-
-
-class _LockedTransport:
-    """A simulated descriptor whose calls hold a lock shared by every descriptor of the simulator."""
-
-    def __init__(self, inner: Any, lock: Any) -> None:
-        self._inner = inner
-        self._lock = lock
-
-    @property
-    def writable(self) -> bool:
-        return bool(self._inner.writable)
-
-    def ioctl(self, request: int, arg: object) -> None:
-        with self._lock:
-            self._inner.ioctl(request, arg)
-
-    def close(self) -> None:
-        with self._lock:
-            self._inner.close()
-
-    def __getattr__(self, name: str) -> Any:  # closed, uptime, open_tickets, ...
-        return getattr(self._inner, name)
+    return advance
 
 
 def load_config(args: argparse.Namespace) -> WebConfig:
@@ -480,8 +431,7 @@ def add_admin(service: Service, config: AdminConfig) -> None:
     from .admin.config import build_admin_server, reload_admin  # only with the admin API on: a few MB
 
     try:
-        server = build_admin_server(config, service.pf.writable, service.pf.source,
-                                    logging.getLogger("pf_exporter.admin"))
+        server = build_admin_server(config, service.pf.writable, logging.getLogger("pf_exporter.admin"))
     except AdminConfigError as e:
         raise StartupError(str(e)) from None
     service.admin, service.admin_config = server, config

@@ -16,79 +16,14 @@ from contextlib import contextmanager
 from typing import Protocol
 
 from .abi import Abi
-
-
-class PfError(OSError):
-    """A pf ioctl failed; ``errno`` and ``request`` say which and why."""
-
-    def __init__(self, err: int, request: str, detail: str = "") -> None:
-        msg = f"{request}: {os.strerror(err)}"
-        if detail:
-            msg += f" ({detail})"
-        super().__init__(err, msg)
-        self.request = request
-
-    def __str__(self) -> str:
-        return self.strerror or ""
-
-
-class PfPermissionError(PfError):
-    """EACCES/EPERM: read-only descriptor, securelevel > 1, or no access to /dev/pf.
-
-    On a read-only descriptor the kernel answers an *unknown* request number with
-    EACCES too (pfioctl checks FWRITE first), so an ABI mismatch can look like this;
-    :class:`Device` re-labels that case as :class:`PfAbiMismatch`.
-    """
-
-
-class PfSecurelevelError(PfPermissionError):
-    """EPERM on a write: the kernel's securelevel is above 1."""
-
-
-class PfBusy(PfError):
-    """EBUSY: the ruleset changed under a ticket, or too many tickets are open."""
-
-
-class PfAbiMismatch(PfError):
-    """ENODEV/ENOTTY: the kernel does not know this request number (wrong release/arch)."""
-
-
-class PfNotFound(PfError):
-    """ENOENT/ESRCH: no such rule, anchor, table or queue (also 'end of list')."""
-
-
-class PfExists(PfError):
-    """EEXIST: e.g. DIOCSTART while pf is already running."""
-
-
-class PfInvalid(PfError):
-    """EINVAL: the kernel rejected an argument."""
-
-
-class PfStaleTicket(PfError):
-    """ENXIO: the ticket is not (or no longer) this descriptor's."""
-
-
-class PfNotPresent(PfError):
-    """/dev/pf does not exist or cannot be opened: pf(4) is not available here."""
-
-
-_ERRNO_CLASSES: dict[int, type[PfError]] = {
-    errno.EACCES: PfPermissionError,
-    errno.EPERM: PfPermissionError,
-    errno.EBUSY: PfBusy,
-    errno.ENODEV: PfAbiMismatch,
-    errno.ENOTTY: PfAbiMismatch,
-    errno.ENOENT: PfNotFound,
-    errno.ESRCH: PfNotFound,
-    errno.EEXIST: PfExists,
-    errno.EINVAL: PfInvalid,
-    errno.ENXIO: PfStaleTicket,
-}
-
-
-def error_for(err: int, request: str, detail: str = "") -> PfError:
-    return _ERRNO_CLASSES.get(err, PfError)(err, request, detail)
+from .errors import (
+    PfAbiMismatch,
+    PfError,
+    PfNotPresent,
+    PfPermissionError,
+    PfSecurelevelError,
+    error_for,
+)
 
 
 class Transport(Protocol):

@@ -4,7 +4,8 @@
         dev = sim_device(release="7.6", scenario="small")   # a Device on a read-only fd
         sim = dev.transport.sim                              # the Simulator behind it
 
-    def test_y(sim, device, reader): ...                     # small scenario, 7.9, read-only
+    def test_y(sim, device, pf): ...                         # small scenario, 7.9, read-only
+                                                             # (pf: the library on that device)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from tooling import make_pki
 
 from pf_exporter.abi import SUPPORTED_RELEASES
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import SimClock, Simulator
 
 RELEASES = SUPPORTED_RELEASES  # 7.6 .. current
@@ -78,8 +79,9 @@ def wdevice(sim: Simulator) -> Iterator[Device]:
 
 
 @pytest.fixture
-def reader(device: Device) -> Reader:
-    return Reader(device)
+def pf(device: Device, sim: Simulator) -> PacketFilter:
+    """The pf library (:class:`PacketFilter`) on the read-only ``device``."""
+    return PacketFilter.from_device(device, sim)
 
 
 @pytest.fixture(scope="session")

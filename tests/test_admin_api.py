@@ -129,10 +129,21 @@ def test_kill_states_by_id_and_by_rule(admin: Admin, ) -> None:
     status, body, _ = admin.call("DELETE", "/api/v1/states", {"id": f"{st.id:016x}"})
     assert (status, body["killed"]) == (200, 0)
 
-    rule_nr = next(iter(sim.states.values())).rule.nr
-    expected = [s for s in sim.states.values() if s.rule.nr == rule_nr]
-    status, body, _ = admin.call("DELETE", "/api/v1/states", {"rule": rule_nr})
+    rule = next(iter(sim.states.values())).rule
+    expected = [s for s in sim.states.values() if s.rule is rule]
+    status, body, _ = admin.call("DELETE", "/api/v1/states", {"rule": rule.nr, "anchor": rule.ruleset.path})
     assert (status, body["killed"]) == (200, len(expected))
+    assert not [s for s in sim.states.values() if s.rule is rule]
+
+
+def test_a_rule_filter_must_name_its_anchor(admin: Admin) -> None:
+    """Every anchor numbers its rules from 0: {"rule": 3} alone would mean rule 3 everywhere."""
+    before = len(admin.sim.states)
+    status, body, _ = admin.call("DELETE", "/api/v1/states", {"rule": 3})
+    assert status == 400 and body["error"]["field"] == "anchor" and "ruleset the rule is in" in body["error"]["message"]
+    status, body, _ = admin.call("DELETE", "/api/v1/states", {"anchor": "office"})
+    assert status == 400 and body["error"]["field"] == "anchor"
+    assert len(admin.sim.states) == before
 
 
 def test_clear_all_states(admin: Admin) -> None:

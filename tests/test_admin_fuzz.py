@@ -12,13 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pf_exporter.admin.api import AdminApi, Request, parse_query
-from pf_exporter.admin.compile import default_compiler
 from pf_exporter.admin.errors import ApiError
-from pf_exporter.admin.pfops import PfAdmin
 from pf_exporter.admin.rules import STATE_KEYS
 from pf_exporter.admin.validate import KILL_KEYS
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow],
@@ -34,8 +32,7 @@ class Harness:
     def fresh(self) -> None:
         self.sim = Simulator("small", release="7.9")
         wdev = Device(self.sim.abi, self.sim.open(True))
-        reader = Reader(Device(self.sim.abi, self.sim.open(False)))
-        self.api = AdminApi(PfAdmin(wdev), reader, default_compiler(self.sim.abi, reader))
+        self.api = AdminApi(PacketFilter.from_device(wdev, self.sim))
 
     def call(self, method: str, target: str, body: bytes, ctype: str = "application/json") -> int:
         path, _, query = target.partition("?")

@@ -12,7 +12,7 @@ from typing import Any
 
 from pf_exporter.admin import AdminConfig, AdminServer, build_admin_server
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator
 
 TOKEN = "test-token-0123456789abcdef-deploy"
@@ -76,7 +76,7 @@ def start_admin(directory: Path, sim: Simulator | None = None, *, allow_main: bo
     audit = directory / "audit.log"
     config = AdminConfig(listen_address=listen, token_file=str(token_file(directory)),
                          allow_main_ruleset=allow_main, audit_log=str(audit), request_timeout=request_timeout)
-    server = build_admin_server(config, wdev, Reader(rdev))
+    server = build_admin_server(config, PacketFilter.from_device(wdev, sim))
     server.start()
     return Admin(sim, server, wdev, audit, opened=[wdev, rdev])
 

@@ -22,7 +22,7 @@ from pf_exporter.admin import AdminConfig, AdminConfigError, add_admin_flags, ad
 from pf_exporter.admin.config import build_admin_server
 from pf_exporter.admin.server import is_loopback, parse_admin_address
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator
 
 
@@ -33,59 +33,59 @@ def admin(tmp_path: Path) -> Iterator[Admin]:
     a.close()
 
 
-def devices(sim: Simulator, writable: bool = True) -> tuple[Device, Reader]:
-    return Device(sim.abi, sim.open(writable)), Reader(Device(sim.abi, sim.open(False)))
+def handle(sim: Simulator, writable: bool = True) -> PacketFilter:
+    return PacketFilter.from_device(Device(sim.abi, sim.open(writable)), sim)
 
 
 # --- start-up refusals ------------------------------------------------------------------------------
 
 
 def test_refuses_to_start_without_authentication(tmp_path: Path) -> None:
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     with pytest.raises(AdminConfigError, match="refuses to start without authentication"):
-        build_admin_server(AdminConfig("127.0.0.1:0"), wdev, reader)
+        build_admin_server(AdminConfig("127.0.0.1:0"), wpf)
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:0", ":0", "[::]:0", "192.0.2.1:10074"])
 def test_refuses_plain_http_off_loopback(tmp_path: Path, listen: str) -> None:
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     config = AdminConfig(listen, token_file=str(token_file(tmp_path)))
     with pytest.raises(AdminConfigError, match="needs|not a loopback address"):
-        build_admin_server(config, wdev, reader)
+        build_admin_server(config, wpf)
 
 
 def test_refuses_a_token_file_others_can_read(tmp_path: Path) -> None:
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     tokens = token_file(tmp_path)
     tokens.chmod(0o644)
     with pytest.raises(AdminConfigError) as e:
-        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(tokens)), wdev, reader)
+        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(tokens)), wpf)
     assert "chmod 600" in str(e.value) and TOKEN not in str(e.value)
 
 
 def test_refuses_an_audit_log_others_can_write(tmp_path: Path) -> None:
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     audit = tmp_path / "audit.log"
     audit.write_text("")
     audit.chmod(0o666)
     config = AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)), audit_log=str(audit))
     with pytest.raises(AdminConfigError, match=f"cannot open --admin.audit-log {audit}: group or others may write"):
-        build_admin_server(config, wdev, reader)
+        build_admin_server(config, wpf)
 
 
 def test_refuses_a_read_only_device(tmp_path: Path) -> None:
-    wdev, reader = devices(Simulator("empty"), writable=False)
+    wpf = handle(Simulator("empty"), writable=False)
     with pytest.raises(AdminConfigError, match="writable"):
-        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path))), wdev, reader)
+        build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path))), wpf)
 
 
 def test_refuses_basic_auth_and_tokens_together(tmp_path: Path) -> None:
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     web = tmp_path / "web.yml"
     web.write_text("basic_auth_users:\n  ops: $2b$04$" + "a" * 53 + "\n")
     with pytest.raises(AdminConfigError, match="use one of them"):
         build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)),
-                                       web_config_file=str(web)), wdev, reader)
+                                       web_config_file=str(web)), wpf)
 
 
 def test_loopback_detection() -> None:
@@ -200,10 +200,10 @@ def tls_get(port: int, pki: Path, *, cert: bool, token: str | None = None) -> tu
 
 def test_mutual_tls_identity_is_the_client_cn(tmp_path: Path, pki: Path) -> None:
     sim = Simulator("small")
-    wdev, reader = devices(sim)
+    wpf = handle(sim)
     audit = tmp_path / "audit.log"
     server = build_admin_server(AdminConfig("127.0.0.1:0", web_config_file=str(pki / "mtls.yml"),
-                                            audit_log=str(audit)), wdev, reader)
+                                            audit_log=str(audit)), wpf)
     server.start()
     try:
         assert server.tls
@@ -216,11 +216,11 @@ def test_mutual_tls_identity_is_the_client_cn(tmp_path: Path, pki: Path) -> None
 
 
 def test_mutual_tls_and_token_are_both_required_when_both_are_configured(tmp_path: Path, pki: Path) -> None:
-    wdev, reader = devices(Simulator("small"))
+    wpf = handle(Simulator("small"))
     audit = tmp_path / "audit.log"
     server = build_admin_server(AdminConfig("127.0.0.1:0", token_file=str(token_file(tmp_path)),
                                             web_config_file=str(pki / "mtls.yml"), audit_log=str(audit)),
-                                wdev, reader)
+                                wpf)
     server.start()
     try:
         assert tls_get(server.port, pki, cert=True)[0] == 401
@@ -418,10 +418,10 @@ def test_basic_auth_users_of_the_admin_web_config(tmp_path: Path) -> None:
 
     web = tmp_path / "web.yml"
     web.write_text(f"basic_auth_users:\n  ops: {bcrypt.hashpw(b'open sesame', bcrypt.gensalt(4)).decode()}\n")
-    wdev, reader = devices(Simulator("empty"))
+    wpf = handle(Simulator("empty"))
     audit = tmp_path / "audit.log"
     server = build_admin_server(AdminConfig("127.0.0.1:0", web_config_file=str(web), audit_log=str(audit)),
-                                wdev, reader)
+                                wpf)
     server.start()
     try:
         def status(password: str | None) -> int:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,9 +36,9 @@ def _run(*args: str, timeout: int = 120) -> str:
     return proc.stdout
 
 
-def _read_all(reader: Reader) -> tuple:
-    return (reader.status(), reader.limits(), reader.timeouts(), reader.interfaces(), reader.tables(),
-            reader.rulesets(), reader.queues(), reader.state_limiters(), reader.source_limiters())
+def _read_all(pf: PacketFilter) -> tuple:
+    return (pf.status(), dict(pf.limits()), dict(pf.timeouts()), pf.interfaces(), pf.tables(),
+            list(pf.iter_rulesets()), pf.queues(), pf.state_limiters(), pf.source_limiters())
 
 
 def test_replay_answers_what_the_simulator_answered(tmp_path: Path) -> None:
@@ -46,7 +46,8 @@ def test_replay_answers_what_the_simulator_answered(tmp_path: Path) -> None:
     bench.record("small", tmp_path)
     sim = Simulator("small")  # the same seed: the same pf the recording saw
     replay = bench.ReplayTransport(tmp_path, sim.abi)
-    assert _read_all(Reader(Device(sim.abi, replay))) == _read_all(Reader(Device(sim.abi, sim.open())))
+    replayed = PacketFilter.from_device(Device(sim.abi, replay))
+    assert _read_all(replayed) == _read_all(PacketFilter.from_device(Device(sim.abi, sim.open())))
     assert replay.misses == 0 and replay.count > 0 and replay.seconds > 0
 
 
@@ -54,9 +55,9 @@ def test_replay_refuses_a_request_it_never_saw(tmp_path: Path) -> None:
     bench = _bench()
     bench.record("small", tmp_path)
     abi = Simulator("small").abi
-    reader = Reader(Device(abi, bench.ReplayTransport(tmp_path, abi)))
+    reader = PacketFilter.from_device(Device(abi, bench.ReplayTransport(tmp_path, abi)))
     with pytest.raises(bench.ReplayMiss, match="no recorded answer for DIOCRGETASTATS"):
-        reader.table_addresses("", "spamd")
+        reader.table_addresses("spamd")
 
 
 def test_benchmark_reports_every_figure(tmp_path: Path) -> None:

@@ -31,9 +31,10 @@ from test_privsep import PF_GID, PF_UID, FakeKernel
 from test_signals import WAIT, exporters, free_port, install, make_cert, wait_until
 
 from pf_exporter import cli
+from pf_exporter.device import Device
 from pf_exporter.exporter import ExporterInfo
-from pf_exporter.reader import Reader
-from pf_exporter.simulator import Simulator, simulated_device
+from pf_exporter.pf import PacketFilter
+from pf_exporter.simulator import Simulator
 
 __all__ = ["exporters"]  # a fixture used here, defined with its own tests
 pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest
@@ -208,7 +209,7 @@ def test_a_refused_admin_api_closes_both_descriptors_and_the_metrics_listener(
     assert start("--admin.listen-address", "127.0.0.1:0", h=h) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith(
         "pf_exporter: the admin API refuses to start without authentication")
-    assert rec.pf is not None and rec.pf.writable.transport.closed and rec.device.transport.closed
+    assert rec.pf is not None and rec.pf.writable.backend.device.transport.closed and rec.device.transport.closed
     assert all(s.socket.fileno() == -1 for server in rec.servers for s in server.servers)
     assert "chdir" not in rec.names() and "setuid" not in rec.names()  # refused before any drop
 
@@ -283,7 +284,7 @@ def test_writable_pf_and_the_admin_listener_come_before_the_drop_and_stay_visibl
     assert rules[str(web)] == rules[str(conf / "server.pem")] == rules[str(conf / "server.key")] == "r"
     assert rules[str(sock)] == "c"  # removed at exit
     assert not sock.exists()  # ... as it was, by the stop
-    assert rec.pf is not None and rec.pf.writable.transport.closed and rec.device.transport.closed
+    assert rec.pf is not None and rec.pf.writable.backend.device.transport.closed and rec.device.transport.closed
     assert "auth: token" in capsys.readouterr().err
 
 
@@ -311,16 +312,16 @@ class AdminPf:
 
     def __init__(self) -> None:
         self.sim = Simulator("small", release="7.9")
-        self.device = simulated_device(self.sim)
-        self.writable = simulated_device(self.sim, writable=True)
+        self.ro = PacketFilter.from_device(Device(self.sim.abi, self.sim.open(False)), self.sim)
+        self.rw = PacketFilter.from_device(Device(self.sim.abi, self.sim.open(True)), self.sim)
+        self.device, self.writable = self.ro.backend.device, self.rw.backend.device
 
     def pf(self) -> cli.Pf:
         def close() -> None:
-            cli.close_device(self.device)
-            cli.close_device(self.writable)
+            cli.close_handle(self.ro)
+            cli.close_handle(self.rw)
 
-        return cli.Pf(Reader(self.device), ExporterInfo("7.9", "amd64", frozenset({"limiters"})), close=close,
-                      writable=self.writable)
+        return cli.Pf(self.ro, ExporterInfo("7.9", "amd64", frozenset({"limiters"})), close=close, writable=self.rw)
 
 
 @pytest.fixture
@@ -367,8 +368,9 @@ def test_sigterm_lets_an_admin_change_under_way_finish_before_pf_is_closed(tmp_p
     [(status, body)] = result
     assert status == 200 and body["added"] == 1
     assert held.writable.transport.closed and held.device.transport.closed
-    after = Reader(simulated_device(held.sim)).table_addresses("", "bruteforce", stats=False)
-    assert "192.0.2.201" in [a.address for a in after]  # committed, not cut off
+    after = PacketFilter.from_device(Device(held.sim.abi, held.sim.open(False))).table_addresses(
+        "bruteforce", counters=False)
+    assert "192.0.2.201" in [str(a) for a in after]  # committed, not cut off
 
 
 def served_cert(port: int) -> bytes:

@@ -79,7 +79,7 @@ class Recorder:
     @property
     def device(self) -> Device:
         assert self.pf is not None
-        return self.pf.source.device
+        return self.pf.source.backend.device
 
 
 def hardening(rec: Recorder, kernel: FakeKernel | None = None, libc: FakeLibc | None = None,
@@ -162,9 +162,9 @@ def test_writable_pf_is_opened_before_the_drop_when_asked(tmp_path: Path, monkey
     """The admin API's second descriptor: opened O_RDWR with the read-only one, closed with it."""
     pf = cli.open_pf(cli.build_parser().parse_args(["--simulate"]), writable=True)
     assert pf.writable is not None and pf.writable.writable
-    assert not pf.source.device.transport.writable
+    assert not pf.source.backend.device.transport.writable
     pf.close()
-    assert pf.writable.transport.closed and pf.source.device.transport.closed
+    assert pf.writable.backend.device.transport.closed and pf.source.backend.device.transport.closed
 
 
 # --- every failure stops start-up with one line -----------------------------------------------------

@@ -1,14 +1,13 @@
-"""Each collector, fed hand-built model values, exports exactly these series."""
+"""Each collector, fed hand-built library values, exports exactly these series."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections import Counter
 
 import pytest
 from prometheus_client.core import Metric
 
-from pf_exporter import model
 from pf_exporter.collectors import COLLECTORS, ScrapeView
 from pf_exporter.collectors.interfaces import InterfacesCollector
 from pf_exporter.collectors.limiters import LimitersCollector
@@ -19,6 +18,7 @@ from pf_exporter.collectors.states import StatesCollector
 from pf_exporter.collectors.status import StatusCollector
 from pf_exporter.collectors.tables import TablesCollector
 from pf_exporter.collectors.timeouts import TimeoutsCollector
+from pf_exporter.pf import types as model
 
 PFRES = ("match", "bad-offset", "state-mismatch")
 LCNT = ("max states per rule", "max-src-states")
@@ -42,14 +42,14 @@ def make_status(**over: object) -> model.Status:
     return model.Status(**values)  # type: ignore[arg-type]
 
 
-def make_rule(anchor: str, number: int, label: str, **over: object) -> model.Rule:
+def make_rule(anchor: str, number: int, label: str, **over: object) -> model.RuleCounters:
     values: dict[str, object] = dict(
         anchor=anchor, number=number, action="pass", direction="in", quick=False, log=False, interface="",
         family="", protocol=0, label=label, anchor_call="", evaluations=10, packets_in=1, packets_out=2,
         bytes_in=100, bytes_out=200, states_current=3, states_total=4, src_nodes=0, max_states=0,
     )
     values.update(over)
-    return model.Rule(**values)  # type: ignore[arg-type]
+    return model.RuleCounters(**values)  # type: ignore[arg-type]
 
 
 def make_queue(name: str, parent: str = "", flow: model.FlowQueueStats | None = None) -> model.Queue:
@@ -62,17 +62,13 @@ def make_queue(name: str, parent: str = "", flow: model.FlowQueueStats | None = 
 
 
 def make_state(i: int, interface: str = "em0", family: str = "inet", protocol: int = 6,
-               direction: str = "out") -> model.State:
-    return model.State(
-        id=i, creatorid=1, interface=interface, family=family, protocol=protocol, direction=direction,
-        wire=(("192.0.2.1", 1000 + i), ("198.51.100.1", 80)), stack=(("192.0.2.1", 1000 + i), ("198.51.100.1", 80)),
-        src_state=4, dst_state=4, packets=(1, 1), bytes=(60, 60), rule=0, anchor=0xFFFFFFFF, creation=1, expire=2,
-        timeout=2,
-    )
+               direction: str = "out") -> tuple[str, str, int, str]:
+    """A state as the states collector counts it: (interface, family, protocol, direction)."""
+    return (interface, family, protocol, direction)
 
 
 class FakePf:
-    """A stand-in for :class:`pf_exporter.reader.Reader`; ``fail`` names methods that raise."""
+    """A stand-in for :class:`pf_exporter.pf.PacketFilter`; ``fail`` names methods that raise."""
 
     def __init__(self, fail: tuple[str, ...] = ()) -> None:
         self.fail = set(fail)
@@ -159,9 +155,9 @@ class FakePf:
             overload_table="", overload_hwm=0, overload_lwm=0, inet_prefix=32, inet6_prefix=64, nentries=7,
             inuse=30, addrallocs=70, addrnomem=0, admitted=400, addrlimited=1, hardlimited=2, ratelimited=0)]
 
-    def states(self) -> Iterator[model.State]:
+    def count_states(self) -> Counter[tuple[str, str, int, str]]:
         self._call("states")
-        return iter(self.state_list)
+        return Counter(self.state_list)
 
 
 def samples(metrics: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
@@ -393,9 +389,9 @@ def test_states_memory_stays_bounded_by_the_number_of_keys() -> None:
     """100k states stream through; only the handful of distinct keys are kept."""
 
     class Many(FakePf):
-        def states(self) -> Iterator[model.State]:
+        def count_states(self) -> Counter[tuple[str, str, int, str]]:
             proto = (6, 17, 1)
-            return (make_state(i, protocol=proto[i % 3]) for i in range(100_000))
+            return Counter(make_state(i, protocol=proto[i % 3]) for i in range(100_000))
 
     m = run(StatesCollector(), Many())
     got = samples(m)
@@ -405,8 +401,8 @@ def test_states_memory_stays_bounded_by_the_number_of_keys() -> None:
 
 def test_unknown_protocol_is_shown_by_number() -> None:
     class Odd(FakePf):
-        def states(self) -> Iterator[model.State]:
-            return iter([make_state(1, protocol=253)])
+        def count_states(self) -> Counter[tuple[str, str, int, str]]:
+            return Counter([make_state(1, protocol=253)])
 
     assert value(run(StatesCollector(), Odd()), "pf_state_entries", interface="em0", family="inet",
                  protocol="253", direction="out") == 1

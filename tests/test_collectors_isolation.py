@@ -243,7 +243,7 @@ def test_a_scrape_reads_each_list_of_pf_once(sim_device) -> None:
     anchors, rules walks them), the rules once, the tables once."""
     from collections import Counter
 
-    from pf_exporter.reader import Reader
+    from pf_exporter.pf import PacketFilter
 
     device = sim_device(scenario="small")
     asked: Counter[str] = Counter()
@@ -265,7 +265,7 @@ def test_a_scrape_reads_each_list_of_pf_once(sim_device) -> None:
 
     device.transport = Counting()  # type: ignore[assignment]
     sim = transport.sim
-    exporter = PfExporter(Reader(device), build_collectors(ALL - {"states"}, INFO.features), INFO)
+    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(ALL - {"states"}, INFO.features), INFO)
     list(exporter.collect())
     rulesets = sim.all_rulesets()
     assert asked["DIOCGETRULESETS"] == len(rulesets)  # once per node of the tree: the root and each anchor

@@ -10,8 +10,8 @@ import threading
 import pytest
 
 from pf_exporter.abi import select_abi
-from pf_exporter.device import (
-    Device,
+from pf_exporter.device import Device, open_device
+from pf_exporter.errors import (
     PfAbiMismatch,
     PfBusy,
     PfNotFound,
@@ -19,9 +19,8 @@ from pf_exporter.device import (
     PfPermissionError,
     PfSecurelevelError,
     PfStaleTicket,
-    open_device,
 )
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator
 
 
@@ -30,14 +29,14 @@ def test_request_of_another_release_on_a_read_only_fd_is_an_abi_mismatch_not_a_p
     dev = Device(select_abi("7.8", "amd64"), sim.open(False))  # pf_rule is 16 bytes shorter in 7.8
     dev.ioctl("DIOCGETSTATUS", dev.abi.new("pf_status"))  # same struct in both: works
     with pytest.raises(PfAbiMismatch, match="--pf.release"):
-        Reader(dev).rules("")
+        PacketFilter.from_device(dev).rule_counters("")
 
 
 def test_request_of_another_release_on_a_writable_fd_is_an_abi_mismatch():
     sim = Simulator("small", release="7.6")
     dev = Device(select_abi("7.7", "amd64"), sim.open(True))  # queue structs grew in 7.7
     with pytest.raises(PfAbiMismatch):
-        Reader(dev).queues()
+        PacketFilter.from_device(dev).queues()
 
 
 def test_write_on_a_read_only_fd_says_it_needs_a_writable_one(device):
@@ -92,14 +91,14 @@ def test_a_looked_up_caller_behaves_like_ioctl(sim, device):
 
 
 def test_concurrent_readers_share_one_descriptor_safely(sim, device):
-    r = Reader(device)
-    want = [len(rs.rules) for rs in r.rulesets()]
+    r = PacketFilter.from_device(device)
+    want = [len(rs.rules) for rs in r.iter_rulesets()]
     errors: list[BaseException] = []
 
     def work():
         try:
             for _ in range(30):
-                assert [len(rs.rules) for rs in r.rulesets()] == want
+                assert [len(rs.rules) for rs in r.iter_rulesets()] == want
                 r.status()
         except BaseException as e:  # noqa: BLE001
             errors.append(e)
@@ -132,14 +131,13 @@ def test_xend_argument_is_a_pointer_to_the_ticket(sim, device):
 def test_at_securelevel_2_kept_tickets_are_released_by_renewing_the_descriptor():
     """DIOCXEND is refused at securelevel > 1, so the device reopens /dev/pf before the
     kernel's 512-ticket limit is reached; closing the old descriptor releases its tickets."""
-    from pf_exporter.reader import Reader
     from pf_exporter.simulator import simulated_device
 
     sim = Simulator("small", securelevel=2)
     dev = simulated_device(sim)
-    r = Reader(dev)
+    r = PacketFilter.from_device(dev)
     for _ in range(1500):
-        r.rules("office")
+        r.rule_counters("office")
     assert dev.kept_tickets < Device.KEPT_TICKET_LIMIT
     assert sim.open_tickets() == dev.kept_tickets
 

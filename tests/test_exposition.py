@@ -31,7 +31,7 @@ from pf_exporter.exporter import (
     build_registry,
     generate_text,
 )
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator, simulated_device
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -50,7 +50,7 @@ def _exposition(scenario: str, per_rule: bool, release: str) -> str:
     sim = Simulator(scenario, release=release, arch="amd64", seed=1)
     device = simulated_device(sim)
     features = frozenset({"limiters"}) if device.abi.has_limiters else frozenset()
-    exporter = PfExporter(Reader(device), build_collectors(COLLECTORS, features, per_rule=per_rule),
+    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(COLLECTORS, features, per_rule=per_rule),
                           ExporterInfo(device.abi.release, device.abi.arch, features))
     return generate_text(build_registry(exporter)).decode()
 

@@ -11,10 +11,10 @@ import pytest
 from test_ruleset_loaded import load
 
 from pf_exporter.abi import select_abi
+from pf_exporter.pf._compile import CompiledRuleset, compile_ruleset
+from pf_exporter.pf._structs import decode_queue, decode_rule, decode_table_address
 from pf_exporter.ruleset import RulesetError, format_rule
-from pf_exporter.ruleset.compile import CompiledRuleset, compile_ruleset
 from pf_exporter.ruleset.corpus import corpus_reader, load_cases
-from pf_exporter.ruleset.structs import decode_queue, decode_rule, decode_table_address
 from pf_exporter.simulator import Simulator, simulated_device
 
 CORPUS = os.path.join(os.path.dirname(__file__), "data", "pfctl-regress")

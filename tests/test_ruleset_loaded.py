@@ -1,20 +1,19 @@
 """The corpus's ``.loaded`` files: ``pfctl -a regress -f pfN.in`` then
 ``pfctl -a 'regress/*' -gvvsr``.  Here: compile_ruleset() for anchor "regress", load the
-structs into the simulator in one transaction, read the rules back with DIOCGETRULE and
-print them as ``-gvvsr`` does (skip steps, queue and counter lines included)."""
+structs into the simulator with the pf library's transaction, read the rules back with
+:meth:`PacketFilter.ruleset_text` (DIOCGETRULE) and print them as ``-gvvsr`` does (skip
+steps, queue and counter lines included)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import re
 
 import pytest
 
-from pf_exporter.abi.constants import PF_TRANS_RULESET, PF_TRANS_TABLE, PFR_FLAG_ADDRSTOO
-from pf_exporter.ruleset.compile import CompiledRuleset, compile_ruleset
+from pf_exporter.pf import PacketFilter
+from pf_exporter.pf._compile import CompiledRuleset, compile_ruleset
 from pf_exporter.ruleset.corpus import corpus_reader
-from pf_exporter.ruleset.sr import show_kernel_rules
 from pf_exporter.simulator import Simulator, simulated_device
 from pf_exporter.simulator.scenarios import Loader
 
@@ -23,42 +22,6 @@ LOADED = sorted(f[:-len(".loaded")] for f in os.listdir(CORPUS) if f.endswith(".
 
 # Differences between the simulator and the kernel that recorded these files (none at present).
 SIMULATOR_GAPS: dict[str, str] = {}
-
-
-class _Kernel:
-    """KernelRules over a simulated /dev/pf."""
-
-    def __init__(self, device) -> None:  # type: ignore[no-untyped-def]
-        self.device = device
-        self.abi = device.abi
-
-    def rules(self, path: str) -> list[tuple[ctypes.Structure, str]]:
-        pr = self.abi.new("pfioc_rule")
-        pr.anchor = path.encode()
-        self.device.ioctl("DIOCGETRULES", pr)
-        ticket, count = pr.ticket, pr.nr
-        out = []
-        for _ in range(count):
-            pr = self.abi.new("pfioc_rule", ticket=ticket)
-            pr.anchor = path.encode()
-            self.device.ioctl("DIOCGETRULE", pr)
-            rule = self.abi.new("pf_rule")
-            ctypes.memmove(ctypes.addressof(rule), ctypes.addressof(pr.rule), ctypes.sizeof(rule))
-            out.append((rule, pr.anchor_call.decode()))
-        self.device.ioctl("DIOCXEND", ctypes.c_uint32(ticket))
-        return out
-
-    def children(self, path: str) -> list[str]:
-        prs = self.abi.new("pfioc_ruleset")
-        prs.path = path.encode()
-        self.device.ioctl("DIOCGETRULESETS", prs)
-        names = []
-        for nr in range(prs.nr):
-            q = self.abi.new("pfioc_ruleset", nr=nr)
-            q.path = path.encode()
-            self.device.ioctl("DIOCGETRULESET", q)
-            names.append(q.name.decode())
-        return names
 
 
 def corpus_simulator() -> Simulator:
@@ -71,22 +34,9 @@ def corpus_simulator() -> Simulator:
 
 
 def load(device, compiled: CompiledRuleset) -> None:  # type: ignore[no-untyped-def]
-    abi = compiled.abi
-    trans = compiled.transaction()
-    io = abi.new("pfioc_trans", size=len(trans), esize=ctypes.sizeof(abi.layout.pfioc_trans_e),
-                 array=ctypes.addressof(trans))
-    device.ioctl("DIOCXBEGIN", io)
-    tickets = {(e.type, e.anchor.decode()): e.ticket for e in trans}
-    for t in compiled.tables:
-        addrs = (abi.layout.pfr_addr * max(1, len(t.addresses)))(*t.addresses)
-        tio = abi.new("pfioc_table", pfrio_table=t.table, pfrio_buffer=ctypes.addressof(addrs),
-                      pfrio_esize=ctypes.sizeof(abi.layout.pfr_addr), pfrio_size=len(t.addresses),
-                      pfrio_ticket=tickets[(PF_TRANS_TABLE, t.path)],
-                      pfrio_flags=PFR_FLAG_ADDRSTOO if t.source.init_addr else 0)
-        device.ioctl("DIOCRINADEFINE", tio)
-    for pr in compiled.pfioc_rules(lambda path: tickets[(PF_TRANS_RULESET, path)]):
-        device.ioctl("DIOCADDRULE", pr)
-    device.ioctl("DIOCXCOMMIT", io)
+    """Load *compiled* with the pf library's one transaction (DIOCXBEGIN, DIOCRINADEFINE, DIOCADDRULE,
+    DIOCXCOMMIT)."""
+    PacketFilter.from_device(device).backend.load(compiled)
 
 
 def _params(gaps: dict[str, str]) -> list[object]:
@@ -103,7 +53,8 @@ def _load_and_show(case: str, optimize: bool) -> tuple[str, str]:
     device = simulated_device(sim, writable=True)
     load(device, compile_ruleset(text, sim.abi, "regress", read_file=corpus_reader(CORPUS), optimize=optimize))
     # the Makefile shows .loaded with -a 'regress/*' and .optimized with -a regress
-    shown = show_kernel_rules(_Kernel(device), "regress" if optimize else "regress/*", verbose=2, debug=True)
+    shown = PacketFilter.from_device(device).ruleset_text("regress" if optimize else "regress/*", verbose=2,
+                                                          debug=True)
     return re.sub(r"__automatic_[0-9a-f]*_", "__automatic_", shown), expected
 
 

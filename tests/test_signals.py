@@ -28,9 +28,10 @@ import bcrypt
 import pytest
 
 from pf_exporter import cli
+from pf_exporter.device import Device
 from pf_exporter.exporter import ExporterInfo
-from pf_exporter.reader import Reader
-from pf_exporter.simulator import Simulator, simulated_device
+from pf_exporter.pf import PacketFilter
+from pf_exporter.simulator import Simulator
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 30.0  # seconds: the bound on every wait (the happy path takes a fraction of it)
@@ -321,13 +322,14 @@ class HeldWalk:
 
     def __init__(self) -> None:
         self.sim = Simulator("small", release="7.9")
-        self.device = simulated_device(self.sim)
+        self.handle = PacketFilter.from_device(Device(self.sim.abi, self.sim.open(False)), self.sim)
+        self.device = self.handle.backend.device
         self.inside, self.release = threading.Event(), threading.Event()
         self.sim.hook("DIOCGETRULE", lambda sim: (self.inside.set(), self.release.wait(WAIT)))
 
     def pf(self) -> cli.Pf:
-        return cli.Pf(Reader(self.device), ExporterInfo("7.9", "amd64", frozenset({"limiters"})),
-                      close=lambda: cli.close_device(self.device))
+        return cli.Pf(self.handle, ExporterInfo("7.9", "amd64", frozenset({"limiters"})),
+                      close=lambda: cli.close_handle(self.handle))
 
     @property
     def tickets(self) -> int:

@@ -13,7 +13,7 @@ import pytest
 
 from pf_exporter.abi import constants as C
 from pf_exporter.device import Device
-from pf_exporter.reader import Reader
+from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator, build_rule
 
 
@@ -92,7 +92,7 @@ def rw(sim):
 
 # --- transactions ---------------------------------------------------------------------------
 
-def test_anchor_transaction_loads_rules_and_tables_atomically(sim, rw, reader):
+def test_anchor_transaction_loads_rules_and_tables_atomically(sim, rw, pf):
     tr = Trans(sim, (C.PF_TRANS_RULESET, "admin/blocklist"), (C.PF_TRANS_TABLE, "admin/blocklist"))
     call(rw, "DIOCXBEGIN", tr.io)
     arr = addrs(sim, "198.51.100.0/24", "203.0.113.9")
@@ -105,32 +105,32 @@ def test_anchor_transaction_loads_rules_and_tables_atomically(sim, rw, reader):
              src="<blocked>", label="blocklist")
     add_rule(sim, rw, "admin/blocklist", tr.ticket(0), action="pass", direction="out", label="blocklist-out")
     # nothing is visible before the commit
-    assert "admin/blocklist" not in [rs.path for rs in reader.rulesets() if rs.rules]
-    assert "blocked" not in {t.name for t in reader.tables()}
+    assert "admin/blocklist" not in [rs.path for rs in pf.iter_rulesets() if rs.rules]
+    assert "blocked" not in {t.name for t in pf.tables()}
     call(rw, "DIOCXCOMMIT", tr.io)
-    got = {rs.path: rs for rs in reader.rulesets()}
+    got = {rs.path: rs for rs in pf.iter_rulesets()}
     assert [(r.number, r.action, r.label) for r in got["admin/blocklist"].rules] == [
         (0, "block", "blocklist"), (1, "pass", "blocklist-out")]
-    assert "admin" in got and reader.anchors().index("admin/blocklist") == reader.anchors().index("admin") + 1
-    t = next(t for t in reader.tables() if t.name == "blocked")
+    assert "admin" in got and pf.anchors().index("admin/blocklist") == pf.anchors().index("admin") + 1
+    t = next(t for t in pf.tables() if t.name == "blocked")
     assert (t.anchor, t.addresses, t.rule_references) == ("admin/blocklist", 2, 1)
     assert "active" in t.flags and "referenced" in t.flags
     assert sim.open_tickets() == 0
 
 
-def test_main_ruleset_commit_changes_the_checksum_and_replaces_rules(sim, rw, reader):
-    before = reader.status().checksum
+def test_main_ruleset_commit_changes_the_checksum_and_replaces_rules(sim, rw, pf):
+    before = pf.status().checksum
     tr = Trans(sim, (C.PF_TRANS_RULESET, ""))
     call(rw, "DIOCXBEGIN", tr.io)
     add_rule(sim, rw, "", tr.ticket(0), action="block", label="lockdown")
     add_rule(sim, rw, "", tr.ticket(0), action="pass", direction="in", on="em1", label="lan")
     call(rw, "DIOCXCOMMIT", tr.io)
-    assert reader.status().checksum != before
-    assert [r.label for r in reader.rules("")] == ["lockdown", "lan"]
+    assert pf.status().checksum != before
+    assert [r.label for r in pf.rule_counters("")] == ["lockdown", "lan"]
     # nothing calls the anchors any more, but they keep their rules (and children), so they stay
-    assert reader.anchors() == ["ftp-proxy", "ftp-proxy/21345.1", "office", "office/guests", "relayd",
+    assert pf.anchors() == ["ftp-proxy", "ftp-proxy/21345.1", "office", "office/guests", "relayd",
                                 "relayd/web"]
-    assert reader.queues() == []  # a main-ruleset load replaces the queues too
+    assert pf.queues() == []  # a main-ruleset load replaces the queues too
 
 
 def test_commit_with_a_stale_ticket_is_ebusy_and_changes_nothing(sim, rw):
@@ -199,17 +199,17 @@ def _add_err(sim, fd, anchor, ticket, call_anchor="", **spec):
     return ei.value.errno
 
 
-def test_relative_anchor_calls_come_back_as_written(sim, rw, reader):
+def test_relative_anchor_calls_come_back_as_written(sim, rw, pf):
     tr = Trans(sim, (C.PF_TRANS_RULESET, "office/guests"))
     call(rw, "DIOCXBEGIN", tr.io)
     add_rule(sim, rw, "office/guests", tr.ticket(0), call_anchor="../vip/*", action="anchor")
     add_rule(sim, rw, "office/guests", tr.ticket(0), call_anchor="/relayd", action="anchor")
     call(rw, "DIOCXCOMMIT", tr.io)
-    assert [r.anchor_call for r in reader.rules("office/guests")] == ["../vip/*", "/relayd"]
-    assert "office/vip" in reader.anchors()
+    assert [r.anchor_call for r in pf.rule_counters("office/guests")] == ["../vip/*", "/relayd"]
+    assert "office/vip" in pf.anchors()
 
 
-def test_options_wait_for_commit(sim, rw, reader):
+def test_options_wait_for_commit(sim, rw, pf):
     tr = Trans(sim, (C.PF_TRANS_RULESET, "office"))
     call(rw, "DIOCXBEGIN", tr.io)
     io = sim.layout.pfioc_iface()
@@ -217,17 +217,17 @@ def test_options_wait_for_commit(sim, rw, reader):
     call(rw, "DIOCSETSTATUSIF", io)
     call(rw, "DIOCSETDEBUG", ctypes.c_uint32(7))
     call(rw, "DIOCSETHOSTID", ctypes.c_uint32(struct.unpack("<I", struct.pack(">I", 0x01020304))[0]))
-    assert reader.status().loginterface == "em0"
+    assert pf.status().loginterface == "em0"
     call(rw, "DIOCXCOMMIT", tr.io)
-    st = reader.status()
+    st = pf.status()
     assert (st.loginterface, st.debug, st.hostid) == ("em1", 7, 0x01020304)
     call(rw, "DIOCSETSTATUSIF", sim.layout.pfioc_iface())  # an empty name clears it at once
-    assert reader.status().loginterface == ""
+    assert pf.status().loginterface == ""
 
 
 # --- table addresses ---------------------------------------------------------------------------
 
-def test_add_addresses_counts_new_ones_and_reports_feedback(sim, rw, reader):
+def test_add_addresses_counts_new_ones_and_reports_feedback(sim, rw, pf):
     arr = addrs(sim, "192.0.2.200", "192.0.2.10", "192.0.2.200", "!192.0.2.11")
     io = table_io(sim, "spamd", arr=arr, flags=C.PFR_FLAG_FEEDBACK | C.PFR_FLAG_DUMMY)
     before = sim.fingerprint()
@@ -238,25 +238,25 @@ def test_add_addresses_counts_new_ones_and_reports_feedback(sim, rw, reader):
     io = table_io(sim, "spamd", arr=arr)
     call(rw, "DIOCRADDADDRS", io)
     assert io.pfrio_nadd == 1
-    assert next(t for t in reader.tables() if t.name == "spamd").addresses == 26
-    assert "192.0.2.200" in {a.address for a in reader.table_addresses("", "spamd")}
+    assert next(t for t in pf.tables() if t.name == "spamd").addresses == 26
+    assert "192.0.2.200" in {str(a) for a in pf.table_addresses("spamd")}
 
 
-def test_delete_set_and_clear_addresses(sim, rw, reader):
+def test_delete_set_and_clear_addresses(sim, rw, pf):
     io = table_io(sim, "admins", arr=addrs(sim, "192.168.1.10", "192.0.2.1"))
     call(rw, "DIOCRDELADDRS", io)
     assert io.pfrio_ndel == 1
     io = table_io(sim, "admins", arr=addrs(sim, "!192.168.1.11", "10.99.0.2", "10.99.0.3", "10.99.0.4"))
     call(rw, "DIOCRSETADDRS", io)
     assert (io.pfrio_nadd, io.pfrio_ndel, io.pfrio_nchange) == (2, 0, 1)
-    got = {str(a) for a in reader.table_addresses("", "admins")}
+    got = {str(a) for a in pf.table_addresses("admins")}
     assert got == {"!192.168.1.11", "10.99.0.2", "10.99.0.3", "10.99.0.4"}
     io = table_io(sim, "admins", arr=addrs(sim, "10.99.0.2"))
     call(rw, "DIOCRSETADDRS", io)
     assert (io.pfrio_nadd, io.pfrio_ndel, io.pfrio_nchange) == (0, 3, 0)
     io = table_io(sim, "admins", esize_tag=None)
     call(rw, "DIOCRCLRADDRS", io)
-    assert io.pfrio_ndel == 1 and reader.table_addresses("", "admins") == []
+    assert io.pfrio_ndel == 1 and pf.table_addresses("admins") == []
 
 
 def test_table_address_errors_change_nothing(sim, rw):
@@ -275,7 +275,7 @@ def test_table_address_errors_change_nothing(sim, rw):
     assert sim.fingerprint() == before
 
 
-def test_add_and_delete_tables(sim, rw, reader):
+def test_add_and_delete_tables(sim, rw, pf):
     L = sim.layout
     arr = (L.pfr_table * 2)()
     set_str(arr[0], "pfrt_name", "fresh")
@@ -283,12 +283,12 @@ def test_add_and_delete_tables(sim, rw, reader):
     set_str(arr[1], "pfrt_name", "spamd")
     io = L.pfioc_table(pfrio_buffer=ctypes.addressof(arr), pfrio_esize=ctypes.sizeof(L.pfr_table), pfrio_size=2)
     call(rw, "DIOCRADDTABLES", io)
-    assert io.pfrio_nadd == 1 and "fresh" in {t.name for t in reader.tables()}
+    assert io.pfrio_nadd == 1 and "fresh" in {t.name for t in pf.tables()}
     arr[1].pfrt_flags = 0
     arr[0].pfrt_flags = 0
     call(rw, "DIOCRDELTABLES", io)
     assert io.pfrio_ndel == 2
-    assert {"fresh", "spamd"}.isdisjoint(t.name for t in reader.tables())
+    assert {"fresh", "spamd"}.isdisjoint(t.name for t in pf.tables())
     spamd = sim.tables.lookup("spamd", "")  # a rule still refers to it: inactive, not gone
     assert spamd.flags == C.PFR_TFLAG_REFERENCED and sim.tables.lookup("fresh", "") is None
 
@@ -306,16 +306,16 @@ def _kill(sim, fd, **kw):
     return psk
 
 
-def test_kill_states_by_label_interface_and_network(sim, rw, reader):
+def test_kill_states_by_label_interface_and_network(sim, rw, pf):
     by_label = sum(1 for s in sim.states.values() if s.rule.label == "lan-in")
     assert by_label > 0
     assert _kill(sim, rw, psk_label="lan-in").psk_killed == by_label
     assert all(s.rule.label != "lan-in" for s in sim.states.values())
-    assert next(r for r in reader.rules("") if r.label == "lan-in").states_current == 0
+    assert next(r for r in pf.rule_counters("") if r.label == "lan-in").states_current == 0
 
     on_wg0 = sum(1 for s in sim.states.values() if s.kif == "wg0")
     assert on_wg0 and _kill(sim, rw, psk_ifname="wg0").psk_killed == on_wg0
-    assert all(s.interface != "wg0" for s in reader.states())
+    assert all(s.interface != "wg0" for s in pf.states())
 
     psk = sim.layout.pfioc_state_kill(psk_af=C.AF_INET)
     ctypes.memmove(ctypes.addressof(psk.psk_src.addr.v.a.addr), bytes([192, 168, 0, 0]), 4)
@@ -323,7 +323,7 @@ def test_kill_states_by_label_interface_and_network(sim, rw, reader):
     want = sum(1 for s in sim.states.values() if s.af == C.AF_INET and s.src[:2] == bytes([192, 168]))
     call(rw, "DIOCKILLSTATES", psk)
     assert want and psk.psk_killed == want
-    assert reader.status().states == len(sim.states)
+    assert pf.status().states == len(sim.states)
 
 
 def test_kill_states_by_port_range_and_exact_connection(sim, rw):
@@ -368,7 +368,7 @@ def test_killed_and_expired_states_count_as_removals(sim, rw):
 
 
 def test_writable_device_maps_errors_to_named_exceptions(sim):
-    from pf_exporter.device import PfBusy, PfExists, PfInvalid, PfPermissionError
+    from pf_exporter.errors import PfBusy, PfExists, PfInvalid, PfPermissionError
 
     ro = Device(sim.abi, sim.open(False))
     rw = Device(sim.abi, sim.open(True))
@@ -380,7 +380,7 @@ def test_writable_device_maps_errors_to_named_exceptions(sim):
         rw.ioctl("DIOCSETLIMIT", sim.layout.pfioc_limit(index=C.PF_LIMIT_STATES, limit=1))
     with pytest.raises(PfInvalid):
         rw.ioctl("DIOCGETLIMIT", sim.layout.pfioc_limit(index=99))
-    Reader(rw).status()
+    PacketFilter.from_device(rw).status()
 
 
 def test_every_release_accepts_the_same_transaction():
@@ -391,10 +391,11 @@ def test_every_release_accepts_the_same_transaction():
         call(fd, "DIOCXBEGIN", tr.io)
         add_rule(sim, fd, "", tr.ticket(0), action="pass", label=f"r{release}")
         call(fd, "DIOCXCOMMIT", tr.io)
-        assert [r.label for r in Reader(Device(sim.abi, sim.open(False))).rules()] == [f"r{release}"]
+        ro = PacketFilter.from_device(Device(sim.abi, sim.open(False)))
+        assert [r.label for r in ro.rule_counters()] == [f"r{release}"]
 
 
-def test_dynamic_interface_addresses_show_their_address_count(sim, rw, reader):
+def test_dynamic_interface_addresses_show_their_address_count(sim, rw, pf):
     """pfi_dynaddr_copyout(): `(lo0)` stands for 127.0.0.1 in inet and ::1, fe80::1 in inet6."""
     tr = Trans(sim, (C.PF_TRANS_RULESET, "dyn"))
     call(rw, "DIOCXBEGIN", tr.io)

@@ -61,8 +61,14 @@ class Abi:
     requests: dict[str, Request] = field(repr=False, compare=False)
 
     @property
+    def features(self) -> frozenset[str]:
+        """What this release's pf has beyond the 7.6 baseline (the one place that says):
+        ``"limiters"``: 7.9's state and source limiters."""
+        return _features(self.release)
+
+    @property
     def has_limiters(self) -> bool:
-        return "DIOCGETSTATELIM" in self.requests
+        return "limiters" in self.features
 
     @property
     def native(self) -> bool:
@@ -93,6 +99,11 @@ class Abi:
         return getattr(self.layout, req.arg)
 
 
+@cache
+def _features(release: str) -> frozenset[str]:
+    return frozenset() if release in ("7.6", "7.7", "7.8") else frozenset({"limiters"})
+
+
 def _normalise_release(release: str) -> str:
     return _RELEASE_ALIASES.get(release, release)
 
@@ -101,7 +112,7 @@ def _normalise_release(release: str) -> str:
 def _build(release: str, arch: str) -> Abi:
     layout = build_layout(records_for(release), arch)
     table = dict(REQUESTS)
-    if release not in ("7.6", "7.7", "7.8"):
+    if "limiters" in _features(release):
         table.update(LIMITER_REQUESTS)
     requests: dict[str, Request] = {}
     for name, (direction, num, arg) in table.items():

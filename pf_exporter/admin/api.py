@@ -1,7 +1,8 @@
 """The admin API's routes: a request (method, path, query, body) in, a JSON response out.
 
 HTTP transport, authentication and the audit log live in :mod:`.server`; this module is
-plain functions over :class:`~.pfops.PfAdmin` so every route can be tested without sockets.
+plain functions over the pf library (:class:`pf_exporter.pf.PacketFilter`, a writable handle)
+so every route can be tested without sockets.
 
 Routes (all under ``/api/v1``):
 
@@ -31,21 +32,34 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..device import (
+from ..abi import constants as C
+from ..pf import (
+    AddressMatch,
+    PacketFilter,
     PfAbiMismatch,
     PfBusy,
     PfError,
     PfInvalid,
+    PfInvalidArgument,
+    PfLoadError,
     PfNotFound,
     PfNotPresent,
     PfPermissionError,
     PfSecurelevelError,
+    PortMatch,
 )
 from . import rules as rulejson
-from .compile import CompileError, Compiler
+from .compile import Compiled, CompileError, Compiler
 from .errors import ApiError, ValidationError
-from .pfops import LoadFailed, PfAdmin, RuleLoad
-from .validate import check_anchor_path, check_table_name, parse_address_list, parse_kill_filter, type_name
+from .validate import (
+    KillFilter,
+    PortSpec,
+    check_anchor_path,
+    check_table_name,
+    parse_address_list,
+    parse_kill_filter,
+    type_name,
+)
 
 log = logging.getLogger("pf_exporter.admin")
 
@@ -89,10 +103,9 @@ class AdminOptions:
 class AdminApi:
     """Route table and handlers.  One mutating request at a time (``mutation_lock``)."""
 
-    def __init__(self, admin: PfAdmin, reader: Any, compiler: Compiler, options: AdminOptions | None = None) -> None:
-        self.pf = admin
-        self.reader = reader
-        self.compiler = compiler
+    def __init__(self, pf: PacketFilter, compiler: Compiler | None = None, options: AdminOptions | None = None) -> None:
+        self.pf = pf
+        self.compiler = compiler or Compiler(pf)
         self.options = options or AdminOptions()
         self.mutation_lock = threading.Lock()
 
@@ -220,9 +233,8 @@ class AdminApi:
     # --- handlers ------------------------------------------------------------------
 
     def get_status(self, req: Request, params: dict[str, Any]) -> Response:
-        st = self.reader.status()
-        limits = dict(self.reader.limits())
-        abi = self.pf.abi
+        st = self.pf.status()
+        limits = dict(self.pf.limits())
         body = {
             "running": st.running,
             "enabled_seconds": st.enabled_seconds,
@@ -232,43 +244,50 @@ class AdminApi:
             "limits": limits,
             "ruleset_checksum": st.checksum,
             "hostid": f"{st.hostid:08x}",
-            "release": abi.release,
-            "arch": abi.arch,
+            "release": self.pf.release,
+            "arch": self.pf.arch,
             "admin": {"allow_main_ruleset": self.options.allow_main_ruleset},
         }
         return Response(200, body)
 
     def set_running(self, req: Request, params: dict[str, Any]) -> Response:
-        changed = self.pf.set_running(params["running"])
+        changed = self.pf.enable() if params["running"] else self.pf.disable()
         return Response(200, {"running": params["running"], "changed": changed})
 
     def get_anchors(self, req: Request, params: dict[str, Any]) -> Response:
-        tree = self.pf.anchor_tree("")
-        paths: list[str] = []
+        paths = self.pf.anchors()
+        children: dict[str, list[str]] = {}
+        for path in paths:
+            children.setdefault(path.rpartition("/")[0], []).append(path)
 
-        def walk(node: dict[str, Any]) -> None:
-            for c in node["children"]:
-                paths.append(c["path"])
+        def node(path: str) -> dict[str, Any]:
+            kids = sorted(children.get(path, []), key=lambda p: p.rpartition("/")[2])
+            return {"path": path, "name": path.rsplit("/", 1)[-1], "rules": self.pf.rule_count(path),
+                    "children": [node(k) for k in kids]}
+
+        tree = node("")
+        ordered: list[str] = []
+
+        def walk(n: dict[str, Any]) -> None:
+            for c in n["children"]:
+                ordered.append(c["path"])
                 walk(c)
 
         walk(tree)
-        return Response(200, {"tree": tree, "anchors": paths})
+        return Response(200, {"tree": tree, "anchors": ordered})
 
     def get_rules(self, req: Request, params: dict[str, Any]) -> Response:
         anchor = self._anchor(params, for_write=False)
         try:
-            raw = self.pf.read_rules(anchor)
+            raw = self.pf.rule_specs(anchor)
         except (PfInvalid, PfNotFound):
             raise ApiError(404, f"no anchor {anchor!r}; GET {PREFIX}/anchors lists them") from None
         rules = [rulejson.decode_rule(r, call) for r, call in raw]
         tables: dict[str, Any] = {}
-        for name, flags in self.pf.tables(anchor):
-            t: dict[str, Any] = {}
-            for key, bit in (("persist", 1), ("const", 2), ("counters", 64)):
-                if flags & bit:
-                    t[key] = True
-            t["addresses"] = [str(a) for a in self.pf.table_addresses(anchor, name)]
-            tables[name] = t
+        for table in self.pf.tables(anchor):
+            t: dict[str, Any] = {key: True for key in ("persist", "const", "counters") if key in table.flags}
+            t["addresses"] = [str(a) for a in self.pf.table_addresses(table.name, anchor, counters=False)]
+            tables[table.name] = t
         body: dict[str, Any] = {"anchor": anchor, "rules": rules, "tables": tables,
                                 "text": pfconf_text(raw, tables)}
         return Response(200, body)
@@ -300,52 +319,30 @@ class AdminApi:
             raise ValidationError(e.field, e.message, line=e.line, column=e.column) from None
         params.update({"rules": compiled.rule_count, "tables": compiled.table_count, "dry_run": dry_run,
                        "format": source, "body_sha256": hashlib.sha256(req.body).hexdigest()})
-        if len(compiled.loads) > 1:
-            params["anchors"] = [x.anchor for x in compiled.loads]
+        if len(compiled.anchors) > 1:
+            params["anchors"] = compiled.anchors
         body: dict[str, Any] = {"anchor": anchor, "rules": compiled.rule_count, "tables": compiled.table_count,
-                                "anchors": [x.anchor for x in compiled.loads], "dry_run": dry_run,
-                                "changed": False}
+                                "anchors": compiled.anchors, "dry_run": dry_run, "changed": False}
         if compiled.warnings:
             body["warnings"] = compiled.warnings
         if dry_run:
             return Response(200, body)
         # compiled above without the lock: a big body does not hold up other changes
         with self._change():
-            if anchor == "":
-                self._check_main_ruleset_side_effects()
             try:
-                self.pf.replace_rulesets(compiled.loads)
-            except LoadFailed as e:
-                raise load_error(e) from None
+                self.pf.load(compiled.plan)
+            except PfLoadError as e:
+                raise load_error(e, compiled) from None
         body["changed"] = True
         return Response(200, body)
-
-    def _check_main_ruleset_side_effects(self) -> None:
-        # pf_commit_rules on the main ruleset also commits queues and state/source
-        # limiters (net/pf_ioctl.c); a rules-only load would silently remove them.
-        lost = []
-        queues = self.pf.queue_count()
-        if queues:
-            lost.append(f"{queues} queue(s)")
-        if self.pf.abi.has_limiters:
-            n = len(self.reader.state_limiters()) + len(self.reader.source_limiters())
-            if n:
-                lost.append(f"{n} state/source limiter(s)")
-        if lost:
-            raise ApiError(
-                409,
-                f"the main ruleset also defines {' and '.join(lost)}, which a rules-only load would remove; "
-                "load the main ruleset with pfctl -f, or use an anchor",
-            )
 
     def delete_states(self, req: Request, params: dict[str, Any]) -> Response:
         flt = parse_kill_filter(self._json(req, required=False))
         params.update(flt.params())
-        ids = None
-        if flt.rule is not None:
-            ids = iter([(s.id, s.creatorid) for s in self.reader.states()
-                        if s.rule == flt.rule and (not flt.interface or s.interface == flt.interface)])
-        killed = self.pf.kill_states(flt, ids)
+        try:
+            killed = self.pf.kill_states(all=flt.all, **kill_conditions(flt))
+        except PfInvalidArgument as e:
+            raise ValidationError(_KILL_FIELDS.get(e.request), e.detail) from None
         params["killed"] = killed
         return Response(200, {"killed": killed, "all": flt.all})
 
@@ -390,28 +387,28 @@ class AdminApi:
 
     def get_addresses(self, req: Request, params: dict[str, Any]) -> Response:
         anchor, name = self._table_params(params, for_write=False)
-        addrs = self._table_op(lambda: self.pf.table_addresses(anchor, name), anchor, name)
+        addrs = self._table_op(lambda: self.pf.table_addresses(name, anchor, counters=False), anchor, name)
         return Response(200, {"anchor": anchor, "table": name, "count": len(addrs),
                               "addresses": [str(a) for a in addrs]})
 
     def post_addresses(self, req: Request, params: dict[str, Any]) -> Response:
         anchor, name = self._table_params(params)
         addrs = self._addresses_body(req, params)
-        res = self._table_op(lambda: self.pf.add_addresses(anchor, name, addrs), anchor, name)
+        res = self._table_op(lambda: self.pf.add_addresses(name, _matches(addrs), anchor), anchor, name)
         params["added"] = res.added
         return Response(200, {"anchor": anchor, "table": name, "added": res.added, "deleted": 0, "changed": 0})
 
     def delete_addresses(self, req: Request, params: dict[str, Any]) -> Response:
         anchor, name = self._table_params(params)
         addrs = self._addresses_body(req, params)
-        res = self._table_op(lambda: self.pf.delete_addresses(anchor, name, addrs), anchor, name)
+        res = self._table_op(lambda: self.pf.delete_addresses(name, _matches(addrs), anchor), anchor, name)
         params["deleted"] = res.deleted
         return Response(200, {"anchor": anchor, "table": name, "added": 0, "deleted": res.deleted, "changed": 0})
 
     def put_addresses(self, req: Request, params: dict[str, Any]) -> Response:
         anchor, name = self._table_params(params)
         addrs = self._addresses_body(req, params)
-        res = self._table_op(lambda: self.pf.replace_addresses(anchor, name, addrs), anchor, name)
+        res = self._table_op(lambda: self.pf.replace_addresses(name, _matches(addrs), anchor), anchor, name)
         params.update({"added": res.added, "deleted": res.deleted, "changed": res.changed})
         return Response(200, {"anchor": anchor, "table": name, "added": res.added, "deleted": res.deleted,
                               "changed": res.changed})
@@ -420,7 +417,6 @@ class AdminApi:
 def pfconf_text(raw: list[tuple[Any, str]], tables: dict[str, Any]) -> str:
     """The anchor as pf.conf text, the way ``pfctl -a ANCHOR -sr`` prints rules."""
     from ..ruleset.printer import format_rule
-    from ..ruleset.structs import decode_rule
 
     lines = []
     for name, t in tables.items():
@@ -428,7 +424,7 @@ def pfconf_text(raw: list[tuple[Any, str]], tables: dict[str, Any]) -> str:
                                   None)
         lines.append(rulejson.render_table(spec) + (" { " + ", ".join(t["addresses"]) + " }" if t["addresses"]
                                                      else " { }"))
-    lines += [format_rule(decode_rule(r), call) for r, call in raw]
+    lines += [format_rule(r, call) for r, call in raw]
     return "".join(line + "\n" for line in lines)
 
 
@@ -458,25 +454,56 @@ def pf_error(e: PfError) -> ApiError:
     return ApiError(500, f"pf failed: {e}")
 
 
-def load_error(e: LoadFailed) -> ApiError:
-    """A rolled-back ruleset load: name the rule or table pf refused, with its position."""
-    base = pf_error(e.error)
-    item = e.item
-    if item is None or base.status != 400:
+def load_error(e: PfLoadError, compiled: Compiled) -> ApiError:
+    """A refused, rolled-back ruleset load: name the rule or table pf refused, with its position."""
+    if e.stage == "conflict":
+        return ApiError(409, e.detail)
+    if e.cause is None:
+        return ValidationError(None, e.detail, line=e.line, column=e.column)
+    base = pf_error(e.cause)
+    if e.stage not in ("table", "rule") or base.status != 400:
         if e.stage == "commit" and base.status == 409:
             base.message = ("pf is busy: someone else began changing this anchor during the load (EBUSY at "
                             "commit); the load was rolled back and nothing changed, retry")
         else:
             base.message = f"{base.message}; the load was rolled back, nothing changed"
         return base
-    what = "rule" if isinstance(item, RuleLoad) else "table"
-    where = item.source or what
+    source = compiled.source_of(e.line) or e.stage
+    from_json = e.line in compiled.sources
     return ValidationError(
-        item.source or None,
-        f"pf rejected {where} ({e.error.request}: {e.error.strerror}); the load was rolled back, nothing changed",
-        line=item.line,
-        column=item.column,
+        source,
+        f"pf rejected {source} ({e.cause.request}: {e.cause.strerror}); the load was rolled back, nothing changed",
+        line=None if from_json else e.line,
+        column=None if from_json else e.column,
     )
+
+
+_PORT_OPS = {C.PF_OP_EQ: "=", C.PF_OP_NE: "!=", C.PF_OP_LT: "<", C.PF_OP_LE: "<=", C.PF_OP_GT: ">",
+             C.PF_OP_GE: ">=", C.PF_OP_IRG: "><", C.PF_OP_XRG: "<>", C.PF_OP_RRG: ":"}
+_KILL_FIELDS = {"source": "from", "destination": "to", "source_port": "from.port", "destination_port": "to.port",
+                "rule": "rule", "anchor": "anchor", "family": "af", "protocol": "proto"}
+
+
+def _port(p: PortSpec | None) -> PortMatch | None:
+    return None if p is None else PortMatch(_PORT_OPS[p.op], p.low, p.high)
+
+
+def _matches(addrs: Any) -> list[AddressMatch]:
+    return [AddressMatch(a.network, a.negated) for a in addrs]
+
+
+def kill_conditions(flt: KillFilter) -> dict[str, Any]:
+    """A validated kill filter as the library's state conditions."""
+    src, dst = flt.src.address, flt.dst.address
+    return {
+        "family": flt.family or None, "protocol": flt.proto or None, "interface": flt.interface or None,
+        "source": None if src is None else AddressMatch(src.network, src.negated),
+        "destination": None if dst is None else AddressMatch(dst.network, dst.negated),
+        "source_port": _port(flt.src.port), "destination_port": _port(flt.dst.port),
+        "label": flt.label or None, "rdomain": flt.rdomain or None, "id": flt.state_id,
+        "creator_id": flt.creator_id or None, "rule": flt.rule,
+        "anchor": flt.anchor if flt.rule is not None else None,
+    }
 
 
 def parse_query(query: str) -> dict[str, list[str]]:

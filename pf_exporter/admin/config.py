@@ -2,8 +2,8 @@
 
 The CLI adds the flags with :func:`add_admin_flags`, turns the parsed arguments into an
 :class:`AdminConfig` with :func:`admin_config_from_args` (None when the admin API is off,
-the default), opens a second, writable ``/dev/pf`` descriptor at start-up (before any
-privilege drop) and calls :func:`build_admin_server`.  Every refusal to start is an
+the default), opens a second, writable pf handle at start-up (before any privilege drop)
+and calls :func:`build_admin_server`.  Every refusal to start is an
 :class:`AdminConfigError` whose message says what to change.
 """
 
@@ -13,27 +13,26 @@ import logging
 import ssl
 from typing import Any
 
-from ..device import Device
+from ..pf import PacketFilter
 from .api import AdminApi, AdminOptions
 from .audit import AuditLog
 from .auth import Authenticator, TokenFileError, TokenStore
 from .compile import Compiler
 from .flags import AdminConfig, AdminConfigError
-from .pfops import PfAdmin
 from .server import AdminApp, AdminListenError, AdminServer, is_loopback, parse_admin_address
 
 
-def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any,
-                       logger: logging.Logger | None = None, compiler: Compiler | None = None) -> AdminServer:
+def build_admin_server(config: AdminConfig, pf: PacketFilter, logger: logging.Logger | None = None,
+                       compiler: Compiler | None = None) -> AdminServer:
     """Check the security settings and bind the admin listener (it serves after ``start()``).
 
     Refuses (AdminConfigError) without authentication, with plain HTTP on anything but
-    loopback or a unix socket, and with a read-only device.
+    loopback or a unix socket, and with a read-only pf handle.
     """
     from ..web import BasicAuth, WebConfig, WebConfigError, build_ssl_context, load_web_config
 
     logger = logger or logging.getLogger("pf_exporter.admin")
-    if not writable_device.writable:
+    if not pf.writable:
         raise AdminConfigError("the admin API needs a writable /dev/pf descriptor; the CLI opens one when "
                                "--admin.listen-address is given (run as root)")
     try:
@@ -76,12 +75,7 @@ def build_admin_server(config: AdminConfig, writable_device: Device, reader: Any
         )
     auth = Authenticator(tokens, client_certs, basic)
 
-    admin = PfAdmin(writable_device)
-    if compiler is None:
-        from .compile import default_compiler
-
-        compiler = default_compiler(writable_device.abi, reader)
-    api = AdminApi(admin, reader, compiler,
+    api = AdminApi(pf, compiler,
                    AdminOptions(allow_main_ruleset=config.allow_main_ruleset, mutation_wait=config.request_timeout))
     try:
         audit = AuditLog(logging.getLogger(logger.name + ".audit"), config.audit_log)

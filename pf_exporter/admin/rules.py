@@ -43,13 +43,15 @@ without ``addresses`` a table keeps the addresses it has (like ``table <t> persi
 
 from __future__ import annotations
 
-import ctypes
 import ipaddress
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..abi import constants as C
+from ..ruleset.model import Pool as KPool
+from ..ruleset.model import Rule as KRule
+from ..ruleset.model import RuleAddr as KRuleAddr
 from .errors import ValidationError
 from .validate import (
     AF_FAMILY,
@@ -566,10 +568,6 @@ def _render_state(s: StateSpec) -> str:
 _ACTION_NAMES = {C.PF_PASS: "pass", C.PF_DROP: "block", C.PF_MATCH: "match"}
 
 
-def _cstr(value: bytes) -> str:
-    return value.split(b"\0", 1)[0].decode(errors="replace")
-
-
 def _mask_prefix(mask: bytes, bits: int) -> int | None:
     n = int.from_bytes(mask[: bits // 8], "big")
     prefix = bin(n).count("1")
@@ -578,16 +576,15 @@ def _mask_prefix(mask: bytes, bits: int) -> int | None:
     return prefix
 
 
-def _decode_host(ra: ctypes.Structure, af: int, unsupported: list[str], side: str) -> Any:
+def _decode_host(ra: KRuleAddr, af: int, unsupported: list[str], side: str) -> Any:
     aw = ra.addr
-    kind = int(aw.type)
-    neg = bool(ra.neg)
+    kind = aw.type
+    neg = ra.neg
     out: dict[str, Any] = {}
     if kind == C.PF_ADDR_TABLE:
-        out["table"] = _cstr(bytes(aw.v.tblname))
+        out["table"] = aw.tblname
     elif kind == C.PF_ADDR_ADDRMASK:
-        addr = bytes(ctypes.string_at(ctypes.addressof(aw.v.a.addr), 16))
-        mask = bytes(ctypes.string_at(ctypes.addressof(aw.v.a.mask), 16))
+        addr, mask = aw.addr, aw.mask
         if any(addr) or any(mask):
             bits = 32 if af == C.AF_INET else 128
             prefix = _mask_prefix(mask, bits)
@@ -608,11 +605,9 @@ def _decode_host(ra: ctypes.Structure, af: int, unsupported: list[str], side: st
         out["negate"] = True
     elif neg:
         unsupported.append(f"{side} negation")
-    op = int(ra.port_op)
+    op = ra.port_op
     if op:
-        from .pfops import port_host_order
-
-        spec = PortSpec(op, port_host_order(int(ra.port[0])), port_host_order(int(ra.port[1])))
+        spec = PortSpec(op, ra.port[0], ra.port[1])
         if op not in (C.PF_OP_EQ, C.PF_OP_NE, C.PF_OP_LT, C.PF_OP_LE, C.PF_OP_GT, C.PF_OP_GE, C.PF_OP_IRG,
                       C.PF_OP_XRG, C.PF_OP_RRG):
             unsupported.append(f"{side} port operator {op}")
@@ -634,18 +629,18 @@ def _host_form(out: dict[str, Any]) -> Any:
     return out
 
 
-def _pool_used(pool: ctypes.Structure) -> bool:
-    t = int(pool.addr.type)
+def _pool_used(pool: KPool) -> bool:
+    t = pool.addr.type
     if t == C.PF_ADDR_NONE:
         return False
     if t == C.PF_ADDR_ADDRMASK:
-        raw = bytes(ctypes.string_at(ctypes.addressof(pool.addr), ctypes.sizeof(pool.addr.v)))
-        return any(raw) or bool(_cstr(bytes(pool.ifname)))
+        return any(pool.addr.addr) or any(pool.addr.mask) or bool(pool.ifname)
     return True
 
 
-def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
-    """A kernel ``struct pf_rule`` as a JSON rule; features outside the schema are listed in ``unsupported``.
+def decode_rule(r: KRule, anchor_call: str = "") -> dict[str, Any]:
+    """A rule read from the kernel (as the pf library gives it, :meth:`PacketFilter.rule_specs`) as a JSON
+    rule; features outside the schema are listed in ``unsupported``.
 
     A rule with ``unsupported`` members cannot be sent back unchanged (the member is not
     part of the schema), so a client cannot silently drop what it does not understand.
@@ -680,7 +675,7 @@ def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
         out["log"] = True
         if int(r.log) & ~C.PF_LOG:
             unsupported.append("log options")
-    ifname = _cstr(bytes(r.ifname))
+    ifname = r.ifname
     if ifname:
         out["interface"] = ("!" if r.ifnot else "") + ifname
     af = int(r.af)
@@ -712,7 +707,7 @@ def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
     if state is not None:
         out["state"] = state
     for key, fld in (("label", "label"), ("tag", "tagname"), ("tagged", "match_tagname")):
-        v = _cstr(bytes(getattr(r, fld)))
+        v = getattr(r, fld)
         if v:
             out[key] = v
     if r.match_tag_not:
@@ -723,7 +718,7 @@ def decode_rule(r: ctypes.Structure, anchor_call: str = "") -> dict[str, Any]:
     return out
 
 
-def _decode_state(r: ctypes.Structure, flags: int) -> Any:
+def _decode_state(r: KRule, flags: int) -> Any:
     ks = int(r.keep_state)
     if ks == 0:
         return "none" if int(r.action) == C.PF_PASS else None
@@ -732,9 +727,9 @@ def _decode_state(r: ctypes.Structure, flags: int) -> Any:
                      ("max_src_conn", "max_src_conn")):
         if getattr(r, fld):
             s[key] = int(getattr(r, fld))
-    if r.max_src_conn_rate.limit:
-        s["max_src_conn_rate"] = f"{r.max_src_conn_rate.limit}/{r.max_src_conn_rate.seconds}"
-    ov = _cstr(bytes(r.overload_tblname))
+    if r.max_src_conn_rate[0]:
+        s["max_src_conn_rate"] = f"{r.max_src_conn_rate[0]}/{r.max_src_conn_rate[1]}"
+    ov = r.overload_tblname
     if ov:
         s["overload"] = ov
         if r.flush:
@@ -755,24 +750,24 @@ def _decode_state(r: ctypes.Structure, flags: int) -> Any:
     return s if len(s) > 1 else s["type"]
 
 
-def _check_unsupported(r: ctypes.Structure, flags: int, unsupported: list[str]) -> None:
+def _check_unsupported(r: KRule, flags: int, unsupported: list[str]) -> None:
     checks = [
         ("nat-to", _pool_used(r.nat)),
         ("rdr-to", _pool_used(r.rdr)),
         ("route-to/reply-to/dup-to", bool(r.rt) or _pool_used(r.route)),
-        ("received-on", bool(_cstr(bytes(r.rcv_ifname)))),
-        ("queue", bool(_cstr(bytes(r.qname)))),
+        ("received-on", bool(r.rcv_ifname)),
+        ("queue", bool(r.qname)),
         ("probability", bool(r.prob)),
         ("tos", bool(r.tos)),
         ("min-ttl", bool(r.min_ttl)),
         ("max-mss", bool(r.max_mss)),
         ("allow-opts", bool(r.allow_opts)),
-        ("user/group", bool(r.uid.op or r.gid.op)),
+        ("user/group", bool(r.uid[0] or r.gid[0])),
         ("os fingerprint", int(r.os_fingerprint) not in (0, 0xFFFFFFFF)),
         ("rtable", int(r.rtableid) > 0),
         ("on rdomain", int(r.onrdomain) > 0),
         ("prio/set prio", bool(r.prio) or bool(r.set_prio[0] or r.set_prio[1])),
-        ("max-pkt-rate", bool(r.pktrate.limit)),
+        ("max-pkt-rate", bool(r.pktrate[0])),
         ("divert", bool(r.divert.type)),
         ("af-to", bool(flags & C.PFRULE_AFTO)),
         ("once", bool(flags & C.PFRULE_ONCE)),
@@ -784,7 +779,7 @@ def _check_unsupported(r: ctypes.Structure, flags: int, unsupported: list[str]) 
         if used:
             unsupported.append(name)
     for lim in ("statelim", "sourcelim"):
-        if hasattr(r, lim) and getattr(r, lim).id:
+        if getattr(r, lim)[0]:
             unsupported.append(lim.replace("lim", " limiter"))
 
 

@@ -331,9 +331,9 @@ class PortSpec:
         if op == C.PF_OP_RRG:
             return f"{a}:{b}"
         if op == C.PF_OP_IRG:
-            return f"{a} <> {b}"
-        if op == C.PF_OP_XRG:
             return f"{a} >< {b}"
+        if op == C.PF_OP_XRG:
+            return f"{a} <> {b}"
         return f"{_OP_TEXT[op]} {a}"
 
     def json(self) -> int | str:
@@ -342,15 +342,16 @@ class PortSpec:
         if self.op == C.PF_OP_RRG:
             return f"{self.low}:{self.high}"
         if self.op == C.PF_OP_IRG:
-            return f"{self.low}<>{self.high}"
-        if self.op == C.PF_OP_XRG:
             return f"{self.low}><{self.high}"
+        if self.op == C.PF_OP_XRG:
+            return f"{self.low}<>{self.high}"
         return f"{_OP_TEXT[self.op]}{self.low}"
 
 
 _OP_TEXT = {C.PF_OP_NE: "!=", C.PF_OP_LT: "<", C.PF_OP_LE: "<=", C.PF_OP_GT: ">", C.PF_OP_GE: ">="}
 _UNARY = {"!=": C.PF_OP_NE, "<=": C.PF_OP_LE, ">=": C.PF_OP_GE, "<": C.PF_OP_LT, ">": C.PF_OP_GT, "=": C.PF_OP_EQ}
-_BINARY = (("<>", C.PF_OP_IRG), ("><", C.PF_OP_XRG), (":", C.PF_OP_RRG))
+# pf.conf(5): "><" is the range without its ends (PF_OP_IRG), "<>" everything outside it (PF_OP_XRG)
+_BINARY = (("<>", C.PF_OP_XRG), ("><", C.PF_OP_IRG), (":", C.PF_OP_RRG))
 _PORT_HELP = "write 22, \"1024:65535\" (inclusive range), \">=1024\", \"!=80\", \"1000<>2000\" or \"1000><2000\""
 
 
@@ -404,6 +405,7 @@ class KillFilter:
     state_id: int | None = None
     creator_id: int = 0
     rule: int | None = None
+    anchor: str = ""  # the ruleset of ``rule`` ("" the main ruleset)
 
     def params(self) -> dict[str, object]:
         """The filter as audit-log parameters: ``all`` always, the rest only when given."""
@@ -424,10 +426,12 @@ class KillFilter:
             out["id"] = f"{self.state_id:016x}"
         if self.rule is not None:
             out["rule"] = self.rule
+            out["anchor"] = self.anchor
         return out
 
 
-KILL_KEYS = ("all", "af", "proto", "from", "to", "interface", "label", "rdomain", "id", "creator_id", "rule")
+KILL_KEYS = ("all", "af", "proto", "from", "to", "interface", "label", "rdomain", "id", "creator_id", "rule",
+             "anchor")
 
 
 def parse_endpoint(value: object, field: str, *, allow_tables: bool = False) -> tuple[Fields | None, Endpoint]:
@@ -463,7 +467,8 @@ def parse_kill_filter(body: object) -> KillFilter:
 
     Refuses an empty filter: killing every state needs ``{"all": true}`` (optionally with
     ``"interface"``).  ``"id"`` (a state id) cannot be combined with anything but
-    ``"creator_id"``; ``"rule"`` only with ``"interface"``.
+    ``"creator_id"``; ``"rule"`` needs ``"anchor"`` (the ruleset the rule is in, "" for the main
+    ruleset: rule numbers repeat in every anchor) and combines only with ``"interface"``.
     """
     if body is None:
         body = {}
@@ -492,6 +497,9 @@ def parse_kill_filter(body: object) -> KillFilter:
     state_id = _parse_id(f.raw("id"), "id") if f.has("id") else None
     creator_id = _parse_id(f.raw("creator_id"), "creator_id") if f.has("creator_id") else 0
     rule = f.get_int("rule", None, lo=0, hi=2**32 - 2)
+    anchor = f.get_str("anchor")
+    if anchor is not None:
+        anchor = check_anchor_path(anchor, "anchor", for_write=False) if anchor else ""
     f.done(KILL_KEYS)
 
     fams = {ep.address.family for ep in (src, dst) if ep.address is not None}
@@ -523,11 +531,16 @@ def parse_kill_filter(body: object) -> KillFilter:
         if extra:
             raise ValidationError(sorted(extra)[0], "\"id\" names one state; it cannot be combined with other filters")
         return KillFilter(state_id=state_id, creator_id=creator_id)
+    if anchor is not None and rule is None:
+        raise ValidationError("anchor", "\"anchor\" names the ruleset of a \"rule\"; give the rule number too")
     if rule is not None:
-        extra = given - {"rule", "interface"}
+        if anchor is None:
+            raise ValidationError("anchor", "\"rule\" needs \"anchor\": the ruleset the rule is in (\"\" for the main "
+                                  "ruleset), since every anchor numbers its rules from 0")
+        extra = given - {"rule", "interface", "anchor"}
         if extra:
-            raise ValidationError(sorted(extra)[0], "\"rule\" can only be combined with \"interface\"")
-        return KillFilter(rule=rule, interface=interface)
+            raise ValidationError(sorted(extra)[0], "\"rule\" can only be combined with \"anchor\" and \"interface\"")
+        return KillFilter(rule=rule, anchor=anchor, interface=interface)
     # Members that are present but match everything ("from": "any", "to": {}, "rdomain": 0,
     # "all": false) do not count: a filter without one real criterion would kill every state.
     criteria = (family, proto, src.address, dst.address, src.port, dst.port, interface, label, rdomain)

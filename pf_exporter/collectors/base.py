@@ -1,6 +1,6 @@
 """What every collector shares: metric declarations, the per-scrape view of pf, the base class.
 
-A collector turns :mod:`pf_exporter.model` values into Prometheus metric families.  It
+A collector turns :mod:`pf_exporter.pf` values into Prometheus metric families.  It
 declares every family it can emit as a :class:`MetricSpec` (name, type, labels, help), so
 the landing page, the README table and the tests all read the same declarations.
 """
@@ -8,7 +8,8 @@ the landing page, the README table and the tests all read the same declarations.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, ClassVar, Protocol
@@ -16,7 +17,7 @@ from typing import Any, ClassVar, Protocol
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
 
-from .. import model
+from ..pf import types as pft
 
 _NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -124,20 +125,20 @@ def _sample_maker(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str, ..
 
 
 class PfSource(Protocol):
-    """What collectors read: the public interface of :class:`pf_exporter.reader.Reader`."""
+    """What collectors read: the part of :class:`pf_exporter.pf.PacketFilter` they use."""
 
-    def status(self) -> model.Status: ...
-    def limits(self) -> dict[str, int]: ...
-    def timeouts(self) -> dict[str, int]: ...
+    def status(self) -> pft.Status: ...
+    def limits(self) -> Mapping[str, int]: ...
+    def timeouts(self) -> Mapping[str, int]: ...
     def syncookie_watermarks(self) -> tuple[int, int]: ...
-    def interfaces(self) -> list[model.Interface]: ...
-    def tables(self) -> list[model.Table]: ...
+    def interfaces(self) -> list[pft.Interface]: ...
+    def tables(self) -> list[pft.Table]: ...
     def anchors(self) -> list[str]: ...
-    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[model.Ruleset]: ...
-    def queues(self) -> list[model.Queue]: ...
-    def state_limiters(self) -> list[model.StateLimiter]: ...
-    def source_limiters(self) -> list[model.SourceLimiter]: ...
-    def states(self) -> Iterator[model.State]: ...
+    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[pft.Ruleset]: ...
+    def queues(self) -> list[pft.Queue]: ...
+    def state_limiters(self) -> list[pft.StateLimiter]: ...
+    def source_limiters(self) -> list[pft.SourceLimiter]: ...
+    def count_states(self) -> Counter[tuple[str, str, int, str]]: ...
 
 
 class ScrapeView:
@@ -146,14 +147,9 @@ class ScrapeView:
     The limits collector needs the status, tables and anchors that other collectors also
     read; memoising them here keeps one scrape to one ioctl walk per kind.  A read that
     fails raises again for every collector that asks (each then reports failure).
-    ``rulesets()`` and ``states()`` are never memoised: they stream (one ruleset's rules, one
+    ``rulesets()`` and ``count_states()`` are never memoised: they stream (one ruleset's rules, one
     buffer of states held at a time); ``rulesets()`` walks the anchors read by ``anchors()``.
     """
-
-    _MEMO = frozenset(
-        {"status", "limits", "timeouts", "syncookie_watermarks", "interfaces", "tables", "anchors", "queues",
-         "state_limiters", "source_limiters"}
-    )
 
     def __init__(self, source: PfSource, release: str = "") -> None:
         self.source = source
@@ -174,42 +170,43 @@ class ScrapeView:
         self._cache[name] = value
         return value
 
-    def status(self) -> model.Status:
+    def status(self) -> pft.Status:
         return self._get("status")
 
-    def limits(self) -> dict[str, int]:
+    def limits(self) -> Mapping[str, int]:
         return self._get("limits")
 
-    def timeouts(self) -> dict[str, int]:
+    def timeouts(self) -> Mapping[str, int]:
         return self._get("timeouts")
 
     def syncookie_watermarks(self) -> tuple[int, int]:
         return self._get("syncookie_watermarks")
 
-    def interfaces(self) -> list[model.Interface]:
+    def interfaces(self) -> list[pft.Interface]:
         return self._get("interfaces")
 
-    def tables(self) -> list[model.Table]:
+    def tables(self) -> list[pft.Table]:
         return self._get("tables")
 
     def anchors(self) -> list[str]:
         return self._get("anchors")
 
-    def rulesets(self) -> Iterator[model.Ruleset]:
+    def rulesets(self) -> Iterator[pft.Ruleset]:
         """The main ruleset, then every anchor of :meth:`anchors`, one at a time."""
         return self.source.iter_rulesets(self.anchors())
 
-    def queues(self) -> list[model.Queue]:
+    def queues(self) -> list[pft.Queue]:
         return self._get("queues")
 
-    def state_limiters(self) -> list[model.StateLimiter]:
+    def state_limiters(self) -> list[pft.StateLimiter]:
         return self._get("state_limiters")
 
-    def source_limiters(self) -> list[model.SourceLimiter]:
+    def source_limiters(self) -> list[pft.SourceLimiter]:
         return self._get("source_limiters")
 
-    def states(self) -> Iterator[model.State]:
-        return self.source.states()
+    def count_states(self) -> Counter[tuple[str, str, int, str]]:
+        """States counted by (interface, family, protocol, direction)."""
+        return self.source.count_states()
 
 
 class Collector:
@@ -240,5 +237,3 @@ def emit(families: Iterable[Family]) -> list[Metric]:
 def flag(b: bool) -> float:
     return 1.0 if b else 0.0
 
-
-CollectorFactory = Callable[..., Collector]

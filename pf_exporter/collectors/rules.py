@@ -11,12 +11,11 @@ from collections.abc import Callable
 
 from prometheus_client.core import Metric
 
-from ..model import Ruleset
+from ..pf import Ruleset
 from .base import Collector, Family, ScrapeView, counter, emit, gauge
 
 _L = ("anchor", "label")
 _R = ("anchor", "number", "label", "action", "direction")
-DIRECTIONS = ("in", "out")
 
 
 class RulesCollector(Collector):

@@ -1,13 +1,11 @@
 """Aggregated counts of the state table (DIOCGETSTATES), never one series per state.
 
 Off by default: walking 100k+ states costs a kernel copy of the whole table.  Memory
-stays bounded: states are streamed from the reader and only a count per
-(interface, family, protocol, direction) is kept.
+stays bounded: only the raw state buffer and a count per (interface, family, protocol,
+direction) are kept; addresses are not decoded.
 """
 
 from __future__ import annotations
-
-from collections import Counter
 
 from prometheus_client.core import Metric
 
@@ -35,8 +33,7 @@ class StatesCollector(Collector):
     )
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
-        counts: Counter[tuple[str, str, int, str]] = Counter()
-        counts.update((s.interface, s.family, s.protocol, s.direction) for s in pf.states())
+        counts = pf.count_states()
         f = self.families()
         add = f["pf_state_entries"].add
         for (ifname, family, proto, direction), n in sorted(counts.items()):

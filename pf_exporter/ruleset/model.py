@@ -151,6 +151,8 @@ class Rule:
     return_icmp: int = 0
     return_icmp6: int = 0
     nr: int = 0
+    statelim: tuple[int, int] = (0, 0)  # 7.9+: (limiter id, limiter_action); id 0 = none
+    sourcelim: tuple[int, int] = (0, 0)
     # not in the kernel struct: the ruleset an anchor rule calls, and the name it is called by
     anchor: Anchor | None = None
     anchor_call: str = ""

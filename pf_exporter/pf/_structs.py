@@ -19,7 +19,7 @@ from ..abi.constants import (
     PFRKE_ROUTE,
     PFTM_MAX,
 )
-from .model import AddrWrap, Divert, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
+from ..ruleset.model import AddrWrap, Divert, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
 
 
 def _htons(value: int) -> int:
@@ -148,6 +148,10 @@ def encode_rule(abi: Abi, r: Rule) -> ctypes.Structure:
     out.divert.type = r.divert.type
     out.divert.port = _htons(r.divert.port)
     _put_bytes(out.divert.addr, r.divert.addr)
+    for name in ("statelim", "sourcelim"):  # 7.9+
+        if hasattr(out, name):
+            lim = getattr(out, name)
+            lim.id, lim.limiter_action = getattr(r, name)
     return out
 
 
@@ -172,6 +176,10 @@ def decode_rule(raw: ctypes.Structure) -> Rule:
     r.gid = (int(raw.gid.op), int(raw.gid.gid[0]), int(raw.gid.gid[1]))
     r.set_prio = (int(raw.set_prio[0]), int(raw.set_prio[1]))
     r.divert = Divert(type=int(raw.divert.type), addr=_raw(raw.divert.addr), port=_ntohs(raw.divert.port))
+    for name in ("statelim", "sourcelim"):  # 7.9+
+        if hasattr(raw, name):
+            lim = getattr(raw, name)
+            setattr(r, name, (int(lim.id), int(lim.limiter_action)))
     return r
 
 

@@ -2,10 +2,12 @@
 transaction loads: rules per ruleset path (the target anchor and the inline anchors
 below it), tables with their addresses, queues and options.
 
-The admin API calls :func:`compile_ruleset`; on bad input it raises
-:class:`~.errors.RulesetError` whose ``line``, ``column`` and ``message`` locate the
-first error.  Reading files (``include``, ``load anchor``, ``table ... file``) is off
-unless a reader is passed, so a ruleset sent over the network cannot read the disk.
+:func:`compile_ruleset` raises :class:`~pf_exporter.ruleset.errors.RulesetError` whose
+``line``, ``column`` and ``message`` locate the first error; :func:`compile_load` adds what
+the library's :meth:`~pf_exporter.pf.PacketFilter.load` cannot load yet and raises
+:class:`~pf_exporter.errors.PfLoadError`.  Reading files (``include``, ``load anchor``,
+``table ... file``) is off unless a reader is passed, so a ruleset sent over the network
+cannot read the disk.
 """
 
 from __future__ import annotations
@@ -15,13 +17,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ..abi import Abi
-from ..abi.constants import PF_TRANS_RULESET, PF_TRANS_TABLE
-from .errors import Diagnostic, RulesetError
-from .host import Host, corpus_host
-from .model import QueueSpec, Rule, TableDef
-from .parser import Options
-from .pfctl import Ruleset, anchor_call, run_pfctl
-from .structs import encode_queue, encode_rule, encode_table, encode_table_address
+from ..abi.constants import PF_ANCHOR_MAXPATH, PF_TRANS_RULESET, PF_TRANS_TABLE
+from ..errors import PfLoadError, Problem
+from ..ruleset.errors import Diagnostic, RulesetError
+from ..ruleset.host import Host, Interface, corpus_host
+from ..ruleset.model import QueueSpec, Rule, TableDef
+from ..ruleset.parser import Options
+from ..ruleset.pfctl import Ruleset, anchor_call, run_pfctl
+from ._structs import encode_queue, encode_rule, encode_table, encode_table_address
 
 
 class FileAccessDisabled(OSError):
@@ -175,3 +178,68 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
 
     for q in ruleset.queues:
         queues(q)
+
+
+def host_from_interfaces(names: list[str]) -> Host:
+    """A compile host knowing the interface names pf reports, without addresses: ``on em0``
+    and ``(em0)`` work; ``from em0`` (the interface's current addresses) does not."""
+    host = Host()
+    for i, name in enumerate(names, 1):
+        host.interfaces.append(Interface(name=name, index=i, groups=("all",)))
+    return host
+
+
+def _problems(e: RulesetError, filename: str) -> list[Problem]:
+    """The first located error (what pfctl reports first), then the other errors."""
+    first = Problem(_clean(e.message, filename), e.line or None, e.column or None, e.message)
+    rest = [Problem(_clean(d.message, filename), d.line or None, d.column or None, d.text)
+            for d in e.diagnostics if d.is_error and (d.message, d.line or None) != (e.message, first.line)]
+    return [first, *rest]
+
+
+def _clean(text: str, filename: str) -> str:
+    return text.removeprefix(filename + ":").strip()
+
+
+def _refuse(message: str, line: int | None = None, column: int | None = None) -> PfLoadError:
+    return PfLoadError("compile", message, problems=[Problem(message, line, column, message)])
+
+
+def compile_load(text: str, abi: Abi, anchor: str = "", *, host: Host | None = None, filename: str = "stdin",
+                 max_rules: int | None = None, max_table_addresses: int | None = None,
+                 max_macro_expansion: int | None = None) -> CompiledRuleset:
+    """*text* compiled for a load into *anchor* by :meth:`PacketFilter.load`: what does not compile,
+    and what the load cannot apply, raise :class:`PfLoadError` (stage "compile") naming the line."""
+    try:
+        compiled = compile_ruleset(text, abi, anchor, host=host or Host(), filename=filename, max_rules=max_rules,
+                                   max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion)
+    except RulesetError as e:
+        problems = _problems(e, filename)
+        raise PfLoadError("compile", problems[0].message, problems=problems) from None
+    if compiled.queues:
+        raise _refuse("queue definitions are not loaded here; load queues with pfctl -f")
+    # `set` lines that reach the kernel (limits, timeouts, skip, debug, ...) are not applied here.
+    # block-policy, state-policy and state-defaults only shape the rules as they are compiled, and
+    # ruleset-optimization has no effect (no optimizer runs), so those are fine.  (In an anchor
+    # compile_ruleset refuses the former itself.)
+    option_lines = compiled.ruleset.option_lines if compiled.ruleset is not None else []
+    if option_lines:
+        raise _refuse(f"the set option on line {option_lines[0]} is not applied by this load (only block-policy, "
+                      "state-policy and state-defaults, which shape the rules, and ruleset-optimization are "
+                      "accepted); remove it, or load the ruleset with pfctl -f", option_lines[0], 1)
+    for cr in compiled.rules:
+        # pf keeps anchor paths in MAXPATHLEN buffers and refuses paths longer than
+        # PF_ANCHOR_MAXPATH; inline anchors nest below the target anchor and can outgrow it
+        for path in (cr.path, cr.anchor_call):
+            if len(path.encode()) > PF_ANCHOR_MAXPATH:
+                raise _refuse(f"this rule's anchor path ({path[:40]}...) is {len(path.encode())} bytes, longer "
+                              f"than pf's limit of {PF_ANCHOR_MAXPATH}; use shorter anchor names or fewer levels "
+                              "of nesting", cr.source.line or None, 1)
+    for path in compiled.ruleset_paths:
+        if anchor and path != anchor and not path.startswith(anchor + "/"):
+            raise _refuse(f"the ruleset would change anchor {path!r} outside {anchor!r}")
+    for ct in compiled.tables:
+        if ct.path not in compiled.ruleset_paths:
+            raise _refuse(f"table <{ct.source.name}> belongs to anchor {ct.path!r} outside {anchor!r}",
+                          ct.source.line or None)
+    return compiled

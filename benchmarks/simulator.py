@@ -1,6 +1,6 @@
-"""Measure the simulator and the reader on a scenario (a script, not a test).
+"""Measure the simulator and the pf library's reads on a scenario (a script, not a test).
 
-    python -m pf_exporter.simulator.bench [--scenario large] [--release 7.9] [--repeat 3]
+    python benchmarks/simulator.py [--scenario large] [--release 7.9] [--repeat 3]
 
 Prints the build time and the best of --repeat runs for each read, in CPU time of this
 process (time.process_time), so other load on the machine disturbs it less.
@@ -12,8 +12,14 @@ import argparse
 import time
 from collections.abc import Callable
 
-from ..reader import Reader
-from . import Simulator, simulated_device
+from pf_exporter.pf import PacketFilter
+from pf_exporter.simulator import Simulator
+
+
+def _device(sim: Simulator):  # type: ignore[no-untyped-def]
+    from pf_exporter.device import Device
+
+    return Device(sim.abi, sim.open(False))
 
 
 def _best(fn: Callable[[], object], repeat: int) -> float:
@@ -37,16 +43,15 @@ def main(argv: list[str] | None = None) -> None:
           f"({sum(len(rs.active) for rs in sim.all_rulesets())} rules, {len(sim.anchors)} anchors, "
           f"{len(sim.tables.tables)} tables, {len(sim.kifs)} kifs, {len(sim.queues)} queues, "
           f"{len(sim.states)} states)")
-    r = Reader(simulated_device(sim))
+    r = PacketFilter.from_device(_device(sim), sim)
     reads: list[tuple[str, Callable[[], object]]] = [
         ("status", r.status),
         ("limits + timeouts", lambda: (r.limits(), r.timeouts())),
         ("interfaces", r.interfaces),
         ("tables", r.tables),
-        ("rulesets (all rules, all anchors)", r.rulesets),
+        ("rulesets (all rules, all anchors)", lambda: list(r.iter_rulesets())),
         ("queues", r.queues),
         ("limiters", lambda: (r.state_limiters(), r.source_limiters())),
-        ("snapshot (everything but states)", r.snapshot),
         ("states (read and decode all)", lambda: sum(1 for _ in r.states())),
         ("advance(15)", lambda: sim.advance(15)),
         ("fingerprint", sim.fingerprint),

@@ -1,0 +1,450 @@
+"""One decoder per kernel struct the library reads, each from the ABI layer's ctypes layout.
+
+``pf_status``, ``pfi_kif``, ``pfr_tstats``, ``pfr_addr``/``pfr_astats``, ``pf_rule`` (in
+:class:`RuleDecoder`, which also yields the full rule through :mod:`._structs`),
+``pfsync_state``, the queue structs and the 7.9 limiter structs.  Every function returns
+:mod:`.types` values; nothing here issues an ioctl.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ipaddress
+import struct
+from collections.abc import Callable
+from typing import Any
+
+from ..abi import constants as C
+from ..errors import PfInvalidArgument
+from . import types as T
+
+# pfctl's words for pf_rule.action (sbin/pfctl/pfctl_parser.c print_rule).
+ACTION_NAMES = {
+    C.PF_PASS: "pass", C.PF_DROP: "block", C.PF_SCRUB: "scrub", C.PF_NOSCRUB: "no scrub", C.PF_NAT: "nat",
+    C.PF_NONAT: "no nat", C.PF_BINAT: "binat", C.PF_NOBINAT: "no binat", C.PF_RDR: "rdr", C.PF_NORDR: "no rdr",
+    C.PF_SYNPROXY_DROP: "synproxy drop", C.PF_DEFER: "defer", C.PF_MATCH: "match", C.PF_DIVERT: "divert",
+    C.PF_RT: "rt", C.PF_AFRT: "afrt",
+}
+DIRECTION_NAMES = {C.PF_INOUT: "", C.PF_IN: "in", C.PF_OUT: "out"}
+FAMILY_NAMES = {0: "", C.AF_INET: "inet", C.AF_INET6: "inet6"}
+FAMILY_NUMBERS = {"inet": C.AF_INET, "inet6": C.AF_INET6}
+SYNCOOKIES_MODES = {C.PF_SYNCOOKIES_NEVER: "never", C.PF_SYNCOOKIES_ALWAYS: "always",
+                    C.PF_SYNCOOKIES_ADAPTIVE: "adaptive"}
+TABLE_FLAG_NAMES = (
+    (C.PFR_TFLAG_PERSIST, "persist"), (C.PFR_TFLAG_CONST, "const"), (C.PFR_TFLAG_COUNTERS, "counters"),
+    (C.PFR_TFLAG_ACTIVE, "active"), (C.PFR_TFLAG_INACTIVE, "inactive"), (C.PFR_TFLAG_REFERENCED, "referenced"),
+    (C.PFR_TFLAG_REFDANCHOR, "refdanchor"),
+)
+ACTIONS2 = ("pass", "block")  # pfik_packets[af][dir][action], pcounters[af][dir][PF_PASS|PF_DROP]
+PFQS_FLOWQUEUE = 0x0001
+NO_NUMBER = 0xFFFFFFFF  # pfsync_state.rule/anchor when there is none (-1 as u_int32_t)
+
+
+# --- strings ---------------------------------------------------------------------------------
+
+def cstr(raw: bytes) -> str:
+    """A NUL-terminated C string from a char array's bytes."""
+    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+
+
+def set_cstr(obj: ctypes.Structure, field: str, value: str) -> None:
+    """Store *value* NUL-padded: the kernel refuses names with bytes after the NUL (EINVAL)."""
+    desc = getattr(type(obj), field)
+    data = value.encode()
+    if len(data) >= desc.size or b"\0" in data:
+        raise PfInvalidArgument(field, f"{value!r} must be at most {desc.size - 1} bytes, without NUL")
+    ctypes.memmove(ctypes.addressof(obj) + desc.offset, data.ljust(desc.size, b"\0"), desc.size)
+
+
+def fill(dst: ctypes.Structure | ctypes.Array, data: bytes) -> None:  # type: ignore[type-arg]
+    ctypes.memmove(ctypes.addressof(dst), data, len(data))
+
+
+# --- status, interfaces, tables -----------------------------------------------------------------
+
+def decode_status(s: ctypes.Structure, uptime: int) -> T.Status:
+    """``pf_status`` with pfctl's counter names (`pfctl -si -v`); *uptime* computes "Enabled for"."""
+    running = bool(s.running)
+    pk: dict[tuple[str, str, str], int] = {}
+    by: dict[tuple[str, str], int] = {}
+    for af, fam in enumerate(T.FAMILIES):
+        for d, dirname in enumerate(T.DIRECTIONS):
+            for a, act in enumerate(ACTIONS2):
+                pk[(fam, dirname, act)] = s.pcounters[af][d][a]
+            by[(fam, dirname)] = s.bcounters[af][d]
+    return T.Status(
+        running=running, since=s.since, enabled_seconds=max(0, uptime - s.since) if running else 0,
+        states=s.states, states_halfopen=s.states_halfopen, src_nodes=s.src_nodes, fragments=s.fragments,
+        debug=s.debug,
+        hostid=int.from_bytes(int(s.hostid).to_bytes(4, "little" if _LITTLE else "big"), "big"),  # network order
+        reass=s.reass, stateid=s.stateid, syncookies_active=bool(s.syncookies_active),
+        syncookies_mode=SYNCOOKIES_MODES.get(s.syncookies_mode, str(s.syncookies_mode)),
+        syncookies_inflight=(s.syncookies_inflight[0], s.syncookies_inflight[1]),
+        loginterface=cstr(s.ifname), checksum=bytes(s.pf_chksum).hex(),
+        counters=dict(zip(C.PFRES_NAMES, s.counters, strict=True)),
+        limit_counters=dict(zip(C.LCNT_NAMES, s.lcounters, strict=True)),
+        state_operations=dict(zip(C.FCNT_NAMES, s.fcounters, strict=True)),
+        src_node_operations=dict(zip(C.FCNT_NAMES, s.scounters, strict=True)),
+        fragment_operations=dict(zip(C.FCNT_NAMES, s.ncounters, strict=True)),
+        loginterface_packets=pk, loginterface_bytes=by)
+
+
+_LITTLE = struct.pack("=H", 1) == b"\x01\x00"
+
+
+def decode_interface(k: ctypes.Structure) -> T.Interface:
+    pk: dict[tuple[str, str, str], int] = {}
+    by: dict[tuple[str, str, str], int] = {}
+    for af, fam in enumerate(T.FAMILIES):
+        for d, dirname in enumerate(T.DIRECTIONS):
+            for a, act in enumerate(ACTIONS2):
+                pk[(fam, dirname, act)] = k.pfik_packets[af][d][a]
+                by[(fam, dirname, act)] = k.pfik_bytes[af][d][a]
+    return T.Interface(
+        name=cstr(k.pfik_name), is_group=bool(k.pfik_group), skip=bool(k.pfik_flags & C.PFI_IFLAG_SKIP),
+        packets=pk, bytes=by, cleared=k.pfik_tzero, states=k.pfik_states, rules=k.pfik_rules,
+        routes=k.pfik_routes, src_nodes=k.pfik_srcnodes)
+
+
+def table_flags(bits: int) -> frozenset[str]:
+    return frozenset(name for bit, name in TABLE_FLAG_NAMES if bits & bit)
+
+
+def decode_table(ts: ctypes.Structure) -> T.Table:
+    t = ts.pfrts_t
+    pk = {}
+    by = {}
+    for d, dirname in enumerate(T.DIRECTIONS):
+        for op, act in enumerate(T.TABLE_ACTIONS):
+            pk[(dirname, act)] = ts.pfrts_packets[d][op]
+            by[(dirname, act)] = ts.pfrts_bytes[d][op]
+    return T.Table(
+        anchor=cstr(t.pfrt_anchor), name=cstr(t.pfrt_name), flags=table_flags(t.pfrt_flags),
+        addresses=ts.pfrts_cnt, packets=pk, bytes=by, matches=ts.pfrts_match, nomatches=ts.pfrts_nomatch,
+        cleared=ts.pfrts_tzero, rule_references=ts.pfrts_refcnt[C.PFR_REFCNT_RULE],
+        anchor_references=ts.pfrts_refcnt[C.PFR_REFCNT_ANCHOR])
+
+
+def decode_address(entry: ctypes.Structure, stats: bool) -> T.TableAddress:
+    """A ``pfr_addr`` (or, with *stats*, a ``pfr_astats`` and its counters)."""
+    a = entry.pfras_a if stats else entry
+    af = a.pfra_af
+    raw = bytes(a.pfra_u)
+    net: T.IPNetwork
+    if af == C.AF_INET:
+        net = ipaddress.IPv4Network((raw[:4], min(a.pfra_net, 32)), strict=False)
+    else:
+        net = ipaddress.IPv6Network((raw, min(a.pfra_net, 128)), strict=False)
+    ifname = cstr(a.pfra_ifname)
+    if not stats:
+        return T.TableAddress(net, bool(a.pfra_not), ifname)
+    pk = {}
+    by = {}
+    for d, dirname in enumerate(T.DIRECTIONS):
+        for op, act in enumerate(T.ADDRESS_ACTIONS):
+            pk[(dirname, act)] = entry.pfras_packets[d][op]
+            by[(dirname, act)] = entry.pfras_bytes[d][op]
+    return T.TableAddress(net, bool(a.pfra_not), ifname, pk, by, entry.pfras_tzero)
+
+
+def encode_address(entry: ctypes.Structure, network: T.IPNetwork, negated: bool) -> None:
+    """Fill one ``pfr_addr`` for *network*."""
+    fill(entry.pfra_u, network.network_address.packed)
+    entry.pfra_af = C.AF_INET if network.version == 4 else C.AF_INET6
+    entry.pfra_net = network.prefixlen
+    entry.pfra_not = 1 if negated else 0
+
+
+# --- rules -------------------------------------------------------------------------------------
+
+class RuleDecoder:
+    """The ``pfioc_rule`` decoder.  :meth:`counters` reads a rule's identity and counters with one
+    precomputed struct format (native byte order, offsets from this release/arch's ctypes layout)
+    instead of one ctypes attribute read per field, for walks of 10,000+ rules;
+    :meth:`spec` reads the whole ``struct pf_rule`` (:func:`._structs.decode_rule`) for printing."""
+
+    FIELDS = ("nr", "anchor_call", "rule.action", "rule.direction", "rule.quick", "rule.log", "rule.ifname",
+              "rule.ifnot", "rule.af", "rule.proto", "rule.label", "rule.evaluations", "rule.packets",
+              "rule.bytes", "rule.states_cur", "rule.states_tot", "rule.src_nodes", "rule.max_states")
+    TEXT_CACHE = 16384  # decoded names and labels kept (see _decode_text)
+
+    def __init__(self, cls: type) -> None:
+        located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
+        parts, pos, slots = ["="], 0, []
+        index = 0
+        for off, size, code, count, i in located:
+            if off < pos:
+                raise AssertionError(f"pfioc_rule field {self.FIELDS[i]} overlaps the one before it")
+            if off > pos:
+                parts.append(f"{off - pos}x")
+            parts.append(f"{count}{code}" if code != "s" else f"{size}s")
+            n = 1 if code == "s" else count
+            slots.append((i, index, n))
+            index += n
+            pos = off + size
+        self.struct = struct.Struct("".join(parts))
+        where = [0] * len(self.FIELDS)
+        for i, at, n in slots:
+            where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
+        self._where = tuple(where)
+        self._text: dict[bytes, str] = {}
+        if T.RuleCounters._fields != _RULE_FIELDS:
+            raise AssertionError("types.RuleCounters changed; update RuleDecoder.counters")
+
+    def counters(self, anchor: str, pr: ctypes.Structure) -> T.RuleCounters:
+        v = self.struct.unpack_from(pr)
+        (i_nr, i_call, i_act, i_dir, i_quick, i_log, i_if, i_ifnot, i_af, i_proto, i_label, i_ev, i_pk, i_by,
+         i_cur, i_tot, i_src, i_max) = self._where
+        text = self._text
+        raw = v[i_call]
+        call = text.get(raw)
+        if call is None:
+            call = self._decode_text(raw)
+        raw = v[i_if]
+        ifname = text.get(raw)
+        if ifname is None:
+            ifname = self._decode_text(raw)
+        raw = v[i_label]
+        label = text.get(raw)
+        if label is None:
+            label = self._decode_text(raw)
+        action = v[i_act]
+        af = v[i_af]
+        pk, by = -i_pk - 1, -i_by - 1
+        return _new_tuple(T.RuleCounters, (
+            anchor, v[i_nr], "anchor" if call else ACTION_NAMES.get(action) or str(action),
+            DIRECTION_NAMES.get(v[i_dir], ""), bool(v[i_quick]), bool(v[i_log]),
+            "!" + ifname if v[i_ifnot] and ifname else ifname, FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}",
+            v[i_proto], label, call, v[i_ev],
+            v[pk], v[pk + 1], v[by], v[by + 1], v[i_cur], v[i_tot], v[i_src], v[i_max]))
+
+    @staticmethod
+    def spec(pr: ctypes.Structure) -> KernelRule:
+        """The whole rule: its pf.conf meaning, anchor call and the kernel-only fields pfctl -sr -vvg prints."""
+        from ._structs import decode_rule
+
+        raw = pr.rule
+        return KernelRule(
+            rule=decode_rule(raw), anchor_call=cstr(pr.anchor_call), skip=tuple(int(s.nr) for s in raw.skip),
+            qid=int(raw.qid), pqid=int(raw.pqid), cuid=int(raw.cuid), cpid=int(raw.cpid),
+            anchor_wildcard=bool(raw.anchor_wildcard),
+            evaluations=int(raw.evaluations), packets=(int(raw.packets[0]), int(raw.packets[1])),
+            bytes=(int(raw.bytes[0]), int(raw.bytes[1])), states_cur=int(raw.states_cur),
+            states_tot=int(raw.states_tot))
+
+    def _decode_text(self, raw: bytes) -> str:
+        """A NUL-padded name or label as text, remembered by its raw bytes: rules repeat the same
+        few labels and interfaces, so each is decoded (and held in memory) once."""
+        if len(self._text) >= self.TEXT_CACHE:
+            self._text.clear()  # label churn must not grow the cache without bound
+        s = self._text[raw] = raw.split(b"\0", 1)[0].decode("utf-8", "replace")
+        return s
+
+
+class KernelRule:
+    """A rule as DIOCGETRULE returns it: the pf.conf rule (:class:`pf_exporter.ruleset.model.Rule`),
+    the anchor it calls, and the fields only the kernel sets (skip steps, queue ids, creator,
+    counters).  Internal to the library: its public form is :class:`.types.Rule`."""
+
+    __slots__ = ("rule", "anchor_call", "skip", "qid", "pqid", "cuid", "cpid", "anchor_wildcard",
+                 "evaluations", "packets", "bytes", "states_cur", "states_tot")
+
+    def __init__(self, **values: Any) -> None:
+        for k, v in values.items():
+            setattr(self, k, v)
+
+
+_new_tuple = tuple.__new__
+_RULE_FIELDS = ("anchor", "number", "action", "direction", "quick", "log", "interface", "family", "protocol",
+                "label", "anchor_call", "evaluations", "packets_in", "packets_out", "bytes_in", "bytes_out",
+                "states_current", "states_total", "src_nodes", "max_states")
+_CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
+
+
+def _locate(cls: type, path: str) -> tuple[int, int, str, int]:
+    """(offset, size, struct code, element count) of a dotted field path in a ctypes struct;
+    code "s" for char arrays."""
+    off = 0
+    ftype: type = cls
+    for name in path.split("."):
+        desc = getattr(ftype, name)
+        if getattr(desc, "is_bitfield", False) or (desc.size >> 16):
+            raise AssertionError(f"{path} is a bit-field; the rule decoder cannot read it")
+        off += desc.offset
+        ftype = dict(ftype._fields_)[name]  # type: ignore[attr-defined]
+    size = ctypes.sizeof(ftype)
+    leaf, count = ftype, 1
+    while issubclass(leaf, ctypes.Array):
+        count *= leaf._length_  # type: ignore[attr-defined]
+        leaf = leaf._type_  # type: ignore[attr-defined]
+    if leaf is ctypes.c_char:
+        return off, size, "s", 1
+    code = _CODES[ctypes.sizeof(leaf)]
+    if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+        code = code.lower()
+    return off, size, code, count
+
+
+# --- states ------------------------------------------------------------------------------------
+
+class StateDecoder:
+    """Decodes one ``pfsync_state`` (packed, every multi-byte field in network byte order) with a
+    struct format derived from the ABI layer's declaration."""
+
+    WANT = ("id", "ifname", "key.0.addr", "key.0.port", "key.0.af", "key.1.addr", "key.1.port", "key.1.af",
+            "src.state", "dst.state", "rule", "anchor", "creation", "expire", "packets", "bytes", "creatorid",
+            "af", "proto", "direction", "timeout")
+
+    def __init__(self, cls: type) -> None:
+        fmt, names = _network_format(cls)
+        self.struct = struct.Struct(fmt)
+        self.size = self.struct.size
+        if self.size != ctypes.sizeof(cls):
+            raise AssertionError("pfsync_state decoder does not cover the whole struct")
+        index: dict[str, list[int]] = {}
+        for i, n in enumerate(names):
+            for w in self.WANT:
+                if n == w or n.startswith(w + "."):
+                    index.setdefault(w, []).append(i)
+        ix = {k: tuple(v) for k, v in index.items()}
+        self._i = tuple(ix[k][0] for k in ("id", "creatorid", "ifname", "af", "proto", "direction", "src.state",
+                                             "dst.state", "rule", "anchor", "creation", "expire", "timeout",
+                                             "key.0.af", "key.1.af"))
+        self._keys = (*ix["key.0.addr"], *ix["key.0.port"], *ix["key.1.addr"], *ix["key.1.port"])
+        self._ctr = (*ix["packets"], *ix["bytes"])
+        self.summary_index = (ix["ifname"][0], ix["af"][0], ix["proto"][0], ix["direction"][0])
+
+    def decode(self, raw: ctypes.Array | bytes, offset: int) -> T.State:  # type: ignore[type-arg]
+        v = self.struct.unpack_from(raw, offset)
+        (i_id, i_cr, i_if, i_af, i_pr, i_dir, i_ss, i_ds, i_rule, i_anc, i_cre, i_exp, i_to, i_af0,
+         i_af1) = self._i
+        a00, a01, p00, p01, a10, a11, p10, p11 = self._keys
+        wire = _key(v[i_af0], v[a00], v[a01], v[p00], v[p01])
+        stack = _key(v[i_af1], v[a10], v[a11], v[p10], v[p11])
+        ph0, pl0, ph1, pl1, bh0, bl0, bh1, bl1 = (v[i] for i in self._ctr)
+        d = v[i_dir]
+        af = v[i_af]
+        # pf_ioctl.c DIOCKILLSTATES: outbound states are matched on the stack key, addr[1] being
+        # the source; inbound ones on the wire key, addr[0] being the source
+        if d == C.PF_OUT:
+            src = T.Endpoint(stack.addresses[1], stack.ports[1])
+            dst = T.Endpoint(stack.addresses[0], stack.ports[0])
+        else:
+            src = T.Endpoint(wire.addresses[0], wire.ports[0])
+            dst = T.Endpoint(wire.addresses[1], wire.ports[1])
+        rule, anchor = v[i_rule], v[i_anc]
+        return T.State(
+            id=v[i_id], creator_id=v[i_cr], interface=cstr(v[i_if]), family=FAMILY_NAMES.get(af) or f"af{af}",
+            protocol=v[i_pr], direction=DIRECTION_NAMES.get(d) or str(d), wire=wire, stack=stack, source=src,
+            destination=dst, src_state=v[i_ss], dst_state=v[i_ds], packets=(ph0 << 32 | pl0, ph1 << 32 | pl1),
+            bytes=(bh0 << 32 | bl0, bh1 << 32 | bl1), rule=None if rule == NO_NUMBER else rule,
+            anchor_rule=None if anchor == NO_NUMBER else anchor, creation=v[i_cre], expire=v[i_exp],
+            timeout=v[i_to])
+
+    def summaries(self, raw: ctypes.Array | bytes, count: int) -> Callable[[], Any]:  # type: ignore[type-arg]
+        """``(interface bytes, af, proto, direction)`` of each of *count* states, without decoding
+        addresses (what an aggregate needs), as a zero-argument generator factory."""
+        i_if, i_af, i_pr, i_dir = self.summary_index
+        unpack = self.struct.unpack_from
+        size = self.size
+
+        def gen() -> Any:
+            for n in range(count):
+                v = unpack(raw, n * size)
+                yield v[i_if], v[i_af], v[i_pr], v[i_dir]
+
+        return gen
+
+
+def _ip(af: int, raw: bytes) -> T.IPAddress:
+    if af == C.AF_INET:
+        return ipaddress.IPv4Address(raw[:4])
+    return ipaddress.IPv6Address(raw)
+
+
+def _key(af: int, a0: bytes, a1: bytes, p0: int, p1: int) -> T.StateKey:
+    return T.StateKey(FAMILY_NAMES.get(af) or f"af{af}", (_ip(af, a0), _ip(af, a1)), (p0, p1))
+
+
+def _network_format(cls: type) -> tuple[str, list[str]]:
+    """A big-endian struct format covering *cls* field by field, with dotted field names.
+
+    char arrays and pf_addr-sized unions become byte strings; integer arrays are flattened."""
+    parts: list[str] = [">"]
+    names: list[str] = []
+    pos = 0
+
+    def walk(t: type, base: int, prefix: str) -> None:
+        nonlocal pos
+        for fname, ftype in t._fields_:  # type: ignore[attr-defined]
+            off = base + getattr(t, fname).offset
+            name = prefix + fname
+            if off > pos:
+                parts.append(f"{off - pos}x")
+                pos = off
+            size = ctypes.sizeof(ftype)
+            leaf, count = ftype, 1
+            while issubclass(leaf, ctypes.Array):
+                count *= leaf._length_  # type: ignore[attr-defined]
+                leaf = leaf._type_  # type: ignore[attr-defined]
+            if issubclass(leaf, ctypes.Structure):
+                step = ctypes.sizeof(leaf)
+                for i in range(count):
+                    walk(leaf, off + i * step, f"{name}.{i}." if ftype is not leaf else name + ".")
+                continue
+            if issubclass(leaf, ctypes.Union) or leaf is ctypes.c_char:
+                parts.append(f"{size}s")
+                names.append(name)
+            else:
+                code = _CODES[ctypes.sizeof(leaf)]
+                if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+                    code = code.lower()
+                parts.append(f"{count}{code}")
+                names.extend([name] * count)
+            pos = off + size
+
+    walk(cls, 0, "")
+    if pos < ctypes.sizeof(cls):
+        parts.append(f"{ctypes.sizeof(cls) - pos}x")
+    return "".join(parts), names
+
+
+# --- queues and limiters -------------------------------------------------------------------------
+
+def decode_queue(layout: Any, spec: ctypes.Structure, buf: ctypes.Array, nbytes: int) -> T.Queue:  # type: ignore[type-arg]
+    """A ``pf_queuespec`` and the statistics DIOCGETQSTATS put in *buf*: fq_codel's when the kernel
+    answered with their size, else an HFSC class's."""
+    flow_stats = None
+    if nbytes == ctypes.sizeof(layout.fqcodel_stats):
+        st = layout.fqcodel_stats.from_buffer(buf)
+        flow_stats = T.FlowQueueStats(
+            flows=st.flows, target_ns=spec.flowqueue.target, interval_ns=spec.flowqueue.interval,
+            delay_sum=st.delaysum, delay_sum_squares=st.delaysumsq)
+    else:
+        st = layout.hfsc_class_stats.from_buffer(buf)
+    stats = T.QueueStats(
+        packets=st.xmit_cnt.packets, bytes=st.xmit_cnt.bytes, dropped_packets=st.drop_cnt.packets,
+        dropped_bytes=st.drop_cnt.bytes, length=st.qlength, limit=st.qlimit)
+    return T.Queue(
+        interface=cstr(spec.ifname), name=cstr(spec.qname), parent=cstr(spec.parent),
+        bandwidth=spec.linkshare.m2.absolute, min_bandwidth=spec.realtime.m2.absolute,
+        max_bandwidth=spec.upperlimit.m2.absolute, flags=spec.flags, qlimit=spec.qlimit,
+        flowqueue=bool(spec.flags & PFQS_FLOWQUEUE), stats=stats, flow_stats=flow_stats)
+
+
+def decode_state_limiter(ioc: ctypes.Structure) -> T.StateLimiter:
+    return T.StateLimiter(
+        id=ioc.id, name=cstr(ioc.name), description=cstr(ioc.description), limit=ioc.limit,
+        rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds, inuse=ioc.inuse, admitted=ioc.admitted,
+        hardlimited=ioc.hardlimited, ratelimited=ioc.ratelimited)
+
+
+def decode_source_limiter(ioc: ctypes.Structure) -> T.SourceLimiter:
+    return T.SourceLimiter(
+        id=ioc.id, name=cstr(ioc.name), description=cstr(ioc.description), entries=ioc.entries,
+        limit=ioc.limit, rate_limit=ioc.rate.limit, rate_seconds=ioc.rate.seconds,
+        overload_table=cstr(ioc.overload_tblname), overload_hwm=ioc.overload_hwm,
+        overload_lwm=ioc.overload_lwm, inet_prefix=ioc.inet_prefix, inet6_prefix=ioc.inet6_prefix,
+        nentries=ioc.nentries, inuse=ioc.inuse, addrallocs=ioc.addrallocs, addrnomem=ioc.addrnomem,
+        admitted=ioc.admitted, addrlimited=ioc.addrlimited, hardlimited=ioc.hardlimited,
+        ratelimited=ioc.ratelimited)

@@ -1,0 +1,617 @@
+"""pf through OpenBSD's ioctl interface: the library's one backend today.
+
+:class:`IoctlBackend` issues the requests pfctl issues on one :class:`~pf_exporter.device.Device`
+(the real ``/dev/pf`` or a simulated descriptor) and decodes the answers with :mod:`._codec`.
+It owns the library's policies, once each:
+
+- buffer growth (:meth:`IoctlBackend._grow`): variable-size reads ask the kernel how much
+  room it needs and grow until the answer fits, a bounded number of times;
+- retries (:meth:`IoctlBackend._retry`): a walk whose ruleset or queue set changed under
+  it (EBUSY) restarts, a bounded number of times;
+- the anchor walk (:meth:`IoctlBackend.anchors`) and the rule walk (:meth:`IoctlBackend._walk`),
+  one ticket at a time, always released with DIOCXEND;
+- the transaction (:meth:`IoctlBackend.transaction`): DIOCXBEGIN ... DIOCXCOMMIT, and
+  DIOCXROLLBACK on any failure at any step, DIOCXBEGIN included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import sys
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from ..abi import constants as C
+from ..device import Device
+from ..errors import PfBusy, PfError, PfInvalid, PfLoadError, PfNotFound
+from . import _codec as codec
+from . import types as T
+from ._codec import KernelRule, cstr, set_cstr
+
+MAX_GROW = 16  # buffer growth rounds before a variable-size read gives up
+R = TypeVar("R")
+
+# pfctl's port operators as pf_rule_addr.port_op / pfioc_state_kill port_op numbers
+PORT_OPS = {"=": C.PF_OP_EQ, "!=": C.PF_OP_NE, "<": C.PF_OP_LT, "<=": C.PF_OP_LE, ">": C.PF_OP_GT,
+            ">=": C.PF_OP_GE, "><": C.PF_OP_IRG, "<>": C.PF_OP_XRG, ":": C.PF_OP_RRG}
+
+
+def _net16(value: int) -> int:
+    """A host-order 16-bit value as the u_int16_t the kernel keeps in network byte order."""
+    return int.from_bytes(value.to_bytes(2, "big"), sys.byteorder)
+
+
+class Transaction:
+    """An open DIOCXBEGIN transaction: the tickets of its rulesets, and the calls that fill them."""
+
+    def __init__(self, backend: IoctlBackend, elems: ctypes.Array) -> None:  # type: ignore[type-arg]
+        self._backend = backend
+        self._elems = elems
+
+    def ticket(self, kind: int, anchor: str) -> int:
+        for e in self._elems:
+            if e.type == kind and cstr(e.anchor) == anchor:
+                return int(e.ticket)
+        raise KeyError(f"ruleset {anchor!r} is not part of this transaction")
+
+    def add_rule(self, anchor: str, rule: ctypes.Structure, anchor_call: str) -> None:
+        """DIOCADDRULE of one ``struct pf_rule`` into *anchor*'s inactive ruleset."""
+        b = self._backend
+        pr = b.abi.new("pfioc_rule", ticket=self.ticket(C.PF_TRANS_RULESET, anchor), nr=0, action=0)
+        set_cstr(pr, "anchor", anchor)
+        set_cstr(pr, "anchor_call", anchor_call)
+        codec.fill(pr.rule, bytes(rule))
+        b.device.ioctl("DIOCADDRULE", pr)
+
+    def define_table(self, anchor: str, table: ctypes.Structure, addresses: Sequence[ctypes.Structure] | None) -> None:
+        """DIOCRINADEFINE of one table into *anchor*'s inactive set; ``None`` addresses keep the
+        table's current ones at commit (pfr_commit_ktable without PFR_FLAG_ADDRSTOO, as pfctl does for
+        ``table <t> persist``)."""
+        b = self._backend
+        L = b.abi.layout
+        entries = list(addresses or [])
+        buf = (L.pfr_addr * max(len(entries), 1))(*entries)
+        io = b.abi.new("pfioc_table", pfrio_buffer=ctypes.addressof(buf), pfrio_esize=ctypes.sizeof(L.pfr_addr),
+                       pfrio_size=len(entries), pfrio_ticket=self.ticket(C.PF_TRANS_TABLE, anchor))
+        codec.fill(io.pfrio_table, bytes(table))
+        io.pfrio_flags = 0 if addresses is None else C.PFR_FLAG_ADDRSTOO
+        b.device.ioctl("DIOCRINADEFINE", io)
+
+
+class IoctlBackend:
+    """Every read and change of pf the library makes, as ioctl(2) requests on *device*."""
+
+    name = "openbsd-ioctl"
+
+    def __init__(self, device: Device, *, retries: int = 3, simulator: Any = None,
+                 opener: Callable[[bool], Device] | None = None, sim_lock: Any = None) -> None:
+        self.device = device
+        self.abi = device.abi
+        self.layout = device.abi.layout
+        self.retries = retries
+        self.simulator = simulator  # the Simulator behind a simulated descriptor, else None
+        self.sim_lock = sim_lock
+        self._opener = opener
+        self._iface_hint = 64
+        self._table_hint = 64
+        self._state_decoder: codec.StateDecoder | None = None
+        self._rule_decoder = codec.RuleDecoder(self.layout.pfioc_rule)
+
+    # --- identity ------------------------------------------------------------------
+
+    @property
+    def release(self) -> str:
+        return self.abi.release
+
+    @property
+    def arch(self) -> str:
+        return self.abi.arch
+
+    @property
+    def features(self) -> frozenset[str]:
+        return self.abi.features
+
+    @property
+    def writable(self) -> bool:
+        return self.device.writable
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Close the descriptor once no request holds it; with *timeout*, wait at most that long and
+        return False when a request still runs (exiting closes the descriptor anyway, and the
+        kernel's pfclose() then releases every ticket it held)."""
+        lock = self.device.lock
+        if not lock.acquire(timeout=-1 if timeout is None else timeout):
+            return False
+        try:
+            self.device.close()
+        finally:
+            lock.release()
+        return True
+
+    def reopen(self, writable: bool) -> IoctlBackend:
+        """A second backend on a new descriptor of the same pf (read-write or read-only)."""
+        if self._opener is None:
+            raise PfError(errno.EBADF, "reopen", "this handle was made from a device and cannot open another")
+        return IoctlBackend(self._opener(writable), retries=self.retries, simulator=self.simulator,
+                            opener=self._opener, sim_lock=self.sim_lock)
+
+    # --- policies ------------------------------------------------------------------
+
+    def _grow(self, request: str, first: int, attempt: Callable[[int], tuple[int, R | None]]) -> R:
+        """The one buffer-growth policy: ``attempt(n)`` reads with room for *n* entries and returns
+        (entries the kernel needs, the value or None when it did not fit)."""
+        n = max(1, first)
+        for _ in range(MAX_GROW):
+            needed, value = attempt(n)
+            if value is not None:
+                return value
+            n = max(n * 2, needed + max(16, needed // 8))
+        raise PfBusy(errno.EBUSY, request, f"the list kept growing while being read ({MAX_GROW} tries); retry")
+
+    def _retry(self, what: str, fn: Callable[[], R]) -> R:
+        """The one retry policy: restart *fn* when what it walks changed under it (EBUSY)."""
+        last: PfBusy | None = None
+        for _ in range(self.retries + 1):
+            try:
+                return fn()
+            except PfBusy as e:
+                if e.request == "DIOCGETRULES":
+                    # not a changing ruleset: pf_open_trans() refused a 513th ticket on this descriptor
+                    raise PfBusy(e.errno or errno.EBUSY, "DIOCGETRULES",
+                                 "this descriptor holds pf's maximum of 512 rule tickets (at securelevel > 1 "
+                                 "the kernel refuses DIOCXEND); reopen /dev/pf to release them") from None
+                last = e
+        raise PfBusy(errno.EBUSY, what,
+                     f"the ruleset kept changing during the walk ({self.retries + 1} attempts): {last}")
+
+    # --- status, limits, timeouts ----------------------------------------------------
+
+    def uptime(self) -> int:
+        """Seconds since boot: the transport's when it knows (the simulator), else the host's."""
+        fn = getattr(self.device.transport, "uptime", None)
+        if callable(fn):
+            return int(fn())
+        clock = getattr(time, "CLOCK_UPTIME", None)  # OpenBSD
+        if clock is None:
+            clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
+        return int(time.clock_gettime(clock))
+
+    def status(self) -> T.Status:
+        """DIOCGETSTATUS (`pfctl -si -v`)."""
+        s = self.abi.new("pf_status")
+        self.device.ioctl("DIOCGETSTATUS", s)
+        return codec.decode_status(s, self.uptime())
+
+    def limits(self) -> dict[str, int]:
+        """DIOCGETLIMIT for every PF_LIMIT_* (`pfctl -sm`)."""
+        out = {}
+        pl = self.abi.new("pfioc_limit")
+        for index, name in enumerate(C.LIMIT_NAMES):
+            pl.index = index
+            self.device.ioctl("DIOCGETLIMIT", pl)
+            out[name] = int(pl.limit)
+        return out
+
+    def timeouts(self) -> dict[str, int]:
+        """DIOCGETTIMEOUT for every PFTM_* (`pfctl -st`)."""
+        out = {}
+        pt = self.abi.new("pfioc_tm")
+        for index, name in C.TIMEOUT_NAMES.items():
+            pt.timeout = index
+            self.device.ioctl("DIOCGETTIMEOUT", pt)
+            out[name] = int(pt.seconds)
+        return out
+
+    def syncookie_watermarks(self) -> tuple[int, int]:
+        """DIOCGETSYNFLWATS: (high, low) in states."""
+        w = self.abi.new("pfioc_synflwats")
+        self.device.ioctl("DIOCGETSYNFLWATS", w)
+        return int(w.hiwat), int(w.lowat)
+
+    # --- interfaces ------------------------------------------------------------------
+
+    def interfaces(self) -> list[T.Interface]:
+        """DIOCIGETIFACES: every kif.  pfi_get_ifaces() fills at most size - 1 entries and answers
+        with the size passed when it ran out of room, so "fits" means an answer below the size."""
+        L = self.layout
+        esize = ctypes.sizeof(L.pfi_kif)
+
+        def attempt(n: int) -> tuple[int, list[T.Interface] | None]:
+            buf = (L.pfi_kif * n)()
+            io = self.abi.new("pfioc_iface", pfiio_buffer=ctypes.addressof(buf), pfiio_esize=esize, pfiio_size=n)
+            self.device.ioctl("DIOCIGETIFACES", io)
+            got = int(io.pfiio_size)
+            if got >= n:
+                return got, None
+            self._iface_hint = max(self._iface_hint, got + 16)
+            return got, [codec.decode_interface(buf[i]) for i in range(got)]
+
+        return self._grow("DIOCIGETIFACES", self._iface_hint, attempt)
+
+    # --- tables ----------------------------------------------------------------------
+
+    def _table_io(self, anchor: str, table: str, buf: Any, esize: int, size: int, flags: int = 0) -> Any:
+        io = self.abi.new("pfioc_table", pfrio_esize=esize, pfrio_size=size, pfrio_flags=flags)
+        if buf is not None:
+            io.pfrio_buffer = ctypes.addressof(buf)
+        set_cstr(io.pfrio_table, "pfrt_anchor", anchor)
+        set_cstr(io.pfrio_table, "pfrt_name", table)
+        return io
+
+    def tables(self, anchor: str | None = None) -> list[T.Table]:
+        """DIOCRGETTSTATS of one anchor's tables, or every anchor's (None: PFR_FLAG_ALLRSETS); only
+        active tables (the kernel also lists an anchor table's inactive root, as `pfctl -sT` hides)."""
+        L = self.layout
+        esize = ctypes.sizeof(L.pfr_tstats)
+        flags = C.PFR_FLAG_ALLRSETS if anchor is None else 0
+
+        def attempt(n: int) -> tuple[int, list[T.Table] | None]:
+            buf = (L.pfr_tstats * n)()
+            io = self._table_io(anchor or "", "", buf, esize, n, flags)
+            self.device.ioctl("DIOCRGETTSTATS", io)
+            got = int(io.pfrio_size)
+            if got > n:
+                return got, None
+            self._table_hint = max(self._table_hint, got + 16)
+            return got, [codec.decode_table(buf[i]) for i in range(got)
+                         if buf[i].pfrts_t.pfrt_flags & C.PFR_TFLAG_ACTIVE]
+
+        return self._grow("DIOCRGETTSTATS", self._table_hint, attempt)
+
+    def table_addresses(self, anchor: str, table: str, stats: bool = True) -> list[T.TableAddress]:
+        """DIOCRGETASTATS (or DIOCRGETADDRS without *stats*): the addresses of one table."""
+        L = self.layout
+        tag, request = ("pfr_astats", "DIOCRGETASTATS") if stats else ("pfr_addr", "DIOCRGETADDRS")
+        cls = getattr(L, tag)
+        esize = ctypes.sizeof(cls)
+
+        def attempt(n: int) -> tuple[int, list[T.TableAddress] | None]:
+            buf = (cls * n)()
+            io = self._table_io(anchor, table, buf, esize, n)
+            self.device.ioctl(request, io)
+            got = int(io.pfrio_size)
+            if got > n:
+                return got, None
+            return got, [codec.decode_address(buf[i], stats) for i in range(got)]
+
+        return self._grow(request, 64, attempt)
+
+    def change_addresses(self, request: str, anchor: str, table: str,
+                         entries: Sequence[tuple[T.IPNetwork, bool]]) -> T.TableChange:
+        """DIOCRADDADDRS / DIOCRDELADDRS / DIOCRSETADDRS with *entries* ((network, negated) pairs)."""
+        L = self.layout
+        buf = (L.pfr_addr * max(len(entries), 1))()
+        for slot, (net, neg) in zip(buf, entries, strict=False):
+            codec.encode_address(slot, net, neg)
+        io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries))
+        self.device.ioctl(request, io)
+        return T.TableChange(added=int(io.pfrio_nadd), deleted=int(io.pfrio_ndel), changed=int(io.pfrio_nchange))
+
+    # --- anchors and rules -------------------------------------------------------------
+
+    def children(self, path: str) -> list[str]:
+        """Names of the direct children of anchor *path* (DIOCGETRULESETS, then DIOCGETRULESET each)."""
+        pr = self.abi.new("pfioc_ruleset")
+        set_cstr(pr, "path", path)
+        self.device.ioctl("DIOCGETRULESETS", pr)
+        names = []
+        for i in range(pr.nr):
+            set_cstr(pr, "path", path)
+            pr.nr = i
+            self.device.ioctl("DIOCGETRULESET", pr)
+            names.append(cstr(pr.name))
+        return names
+
+    def anchors(self) -> list[str]:
+        """Every anchor path, depth first from the root (the library's one anchor walk)."""
+
+        def walk() -> list[str]:
+            out: list[str] = []
+
+            def visit(path: str, depth: int) -> None:
+                if depth > C.PF_ANCHOR_STACK_MAX:
+                    return  # deeper than pf itself evaluates; a tree cannot be, but bound the recursion
+                for name in self.children(path):
+                    child = f"{path}/{name}" if path else name
+                    out.append(child)
+                    visit(child, depth + 1)
+
+            visit("", 0)
+            return out
+
+        return self._retry("DIOCGETRULESET", walk)
+
+    def _walk(self, anchor: str, decode: Callable[[str, ctypes.Structure], R]) -> list[R]:
+        """The one rule walk: DIOCGETRULES, then DIOCGETRULE for each rule, one ticket held and released."""
+        out: list[R] = []
+        dev = self.device
+        with dev.ruleset_ticket(anchor) as (ticket, nr):
+            pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
+            set_cstr(pr, "anchor", anchor)
+            get_rule = dev.caller("DIOCGETRULE")
+            append = out.append
+            for i in range(nr):
+                pr.nr = i
+                try:
+                    get_rule(pr)
+                except PfNotFound:
+                    break  # the last rule numbers need not be contiguous
+                append(decode(anchor, pr))
+        return out
+
+    def rule_counters(self, anchor: str = "") -> list[T.RuleCounters]:
+        return self._retry("DIOCGETRULE", lambda: self._walk(anchor, self._rule_decoder.counters))
+
+    def kernel_rules(self, anchor: str = "") -> list[KernelRule]:
+        """Every rule of *anchor*, whole (for printing and JSON)."""
+        return self._retry("DIOCGETRULE", lambda: self._walk(anchor, lambda _a, pr: self._rule_decoder.spec(pr)))
+
+    def full_rules(self, anchor: str = "") -> list[tuple[T.RuleCounters, KernelRule]]:
+        """Every rule of *anchor*: its counters and the whole rule, from the same DIOCGETRULE answer."""
+        dec = self._rule_decoder
+        return self._retry("DIOCGETRULE", lambda: self._walk(anchor, lambda a, pr: (dec.counters(a, pr), dec.spec(pr))))
+
+    def rule_count(self, anchor: str) -> int:
+        with self.device.ruleset_ticket(anchor) as (_ticket, nr):
+            return int(nr)
+
+    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[T.Ruleset]:
+        """The rule tree's counters one ruleset at a time: the main ruleset, then *anchors* (by
+        default :meth:`anchors`).  Each walk is retried on its own; an anchor removed since the
+        list was read (DIOCGETRULES: EINVAL) is left out."""
+        yield T.Ruleset("", tuple(self.rule_counters("")))
+        for path in self.anchors() if anchors is None else anchors:
+            try:
+                rules = self.rule_counters(path)
+            except PfInvalid as e:
+                if e.request != "DIOCGETRULES":
+                    raise
+                continue  # the anchor is gone (the main ruleset's walk proved the request itself)
+            yield T.Ruleset(path, tuple(rules))
+
+    # --- queues ------------------------------------------------------------------------
+
+    def queue_count(self) -> int:
+        pq = self.abi.new("pfioc_queue")
+        self.device.ioctl("DIOCGETQUEUES", pq)
+        return int(pq.nr)
+
+    def queues(self) -> list[T.Queue]:
+        """DIOCGETQUEUES, then DIOCGETQSTATS for each queue; restarted if the queue set changes."""
+        return self._retry("DIOCGETQSTATS", self._queues)
+
+    def _queues(self) -> list[T.Queue]:
+        L = self.layout
+        pq = self.abi.new("pfioc_queue")
+        self.device.ioctl("DIOCGETQUEUES", pq)
+        buf = ctypes.create_string_buffer(max(ctypes.sizeof(L.hfsc_class_stats), ctypes.sizeof(L.fqcodel_stats)))
+        qs = self.abi.new("pfioc_qstats")
+        out = []
+        for i in range(pq.nr):
+            qs.ticket = pq.ticket
+            qs.nr = i
+            qs.buf = ctypes.addressof(buf)
+            qs.nbytes = len(buf)
+            self.device.ioctl("DIOCGETQSTATS", qs)
+            out.append(codec.decode_queue(L, qs.queue, buf, int(qs.nbytes)))
+        return out
+
+    # --- 7.9 limiters --------------------------------------------------------------------
+
+    def state_limiters(self) -> list[T.StateLimiter]:
+        """DIOCGETNSTATELIM from the lowest id up (7.9+; empty before).  ENOENT ends the list."""
+        return [codec.decode_state_limiter(ioc) for ioc in
+                self._limiters("DIOCGETNSTATELIM", "pfioc_statelim", C.PF_STATELIM_ID_MIN, C.PF_STATELIM_ID_MAX)]
+
+    def source_limiters(self) -> list[T.SourceLimiter]:
+        """DIOCGETNSOURCELIM from the lowest id up (7.9+).  ESRCH ends this list."""
+        return [codec.decode_source_limiter(ioc) for ioc in
+                self._limiters("DIOCGETNSOURCELIM", "pfioc_sourcelim", C.PF_SOURCELIM_ID_MIN,
+                               C.PF_SOURCELIM_ID_MAX)]
+
+    def _limiters(self, request: str, tag: str, lowest: int, highest: int) -> Iterator[ctypes.Structure]:
+        """Each limiter the kernel has, asking for the next id up (the same struct, reused: read it
+        before asking for the next)."""
+        if "limiters" not in self.features:
+            return
+        ioc = self.abi.new(tag)
+        wanted = lowest
+        while wanted <= highest:
+            ctypes.memset(ctypes.addressof(ioc), 0, ctypes.sizeof(ioc))
+            ioc.id = wanted
+            try:
+                self.device.ioctl(request, ioc)
+            except PfNotFound:
+                return
+            yield ioc
+            wanted = ioc.id + 1
+
+    # --- states ---------------------------------------------------------------------------
+
+    def _decoder(self) -> codec.StateDecoder:
+        if self._state_decoder is None:
+            self._state_decoder = codec.StateDecoder(self.layout.pfsync_state)
+        return self._state_decoder
+
+    def states(self, max_states: int | None = None) -> Iterator[T.State]:
+        """DIOCGETSTATES: every state (or the first *max_states*), decoded as they are consumed."""
+        raw, count = self._state_buffer(max_states)
+        dec = self._decoder()
+        esize = dec.size
+        for i in range(count):
+            yield dec.decode(raw, i * esize)
+
+    def count_states(self) -> Counter[tuple[str, str, int, str]]:
+        """States counted by (interface, family, protocol, direction), without decoding addresses."""
+        raw, count = self._state_buffer(None)
+        counts: Counter[tuple[bytes, int, int, int]] = Counter(self._decoder().summaries(raw, count)())
+        out: Counter[tuple[str, str, int, str]] = Counter()
+        for (ifname, af, proto, d), n in counts.items():
+            out[(cstr(ifname), codec.FAMILY_NAMES.get(af) or f"af{af}", proto,
+                 codec.DIRECTION_NAMES.get(d) or str(d))] += n
+        return out
+
+    def state_count(self) -> int:
+        """How many states the kernel has (DIOCGETSTATES with ps_len = 0), without reading them."""
+        ps = self.abi.new("pfioc_states")
+        self.device.ioctl("DIOCGETSTATES", ps)
+        return int(ps.ps_len) // ctypes.sizeof(self.layout.pfsync_state)
+
+    def _state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array, int]:  # type: ignore[type-arg]
+        """The raw pfsync_state array and how many states it holds.  The kernel answers ps_len = 0
+        with the bytes it needs and fills whole states up to ps_len with no truncation flag, so a
+        completely filled buffer is grown and read again."""
+        esize = ctypes.sizeof(self.layout.pfsync_state)
+        ps = self.abi.new("pfioc_states")
+        self.device.ioctl("DIOCGETSTATES", ps)
+        need = int(ps.ps_len) // esize
+        cap = None if max_states is None else max(0, max_states)
+
+        def attempt(n: int) -> tuple[int, tuple[ctypes.Array, int] | None]:  # type: ignore[type-arg]
+            want = n if cap is None else min(n, cap)
+            if want == 0:
+                return 0, ((ctypes.c_char * 0)(), 0)
+            buf = (ctypes.c_char * (want * esize))()
+            ps.ps_len = want * esize
+            ps.ps_u.psu_buf = ctypes.addressof(buf)
+            self.device.ioctl("DIOCGETSTATES", ps)
+            got = int(ps.ps_len) // esize
+            if got < want or (cap is not None and want == cap):
+                return got, (buf, got)
+            return want * 2, None
+
+        return self._grow("DIOCGETSTATES", need + max(16, need // 16), attempt)  # room for states born meanwhile
+
+    def kill_states(self, f: T.StateFilter) -> int:
+        """DIOCKILLSTATES with the kernel-side conditions of *f* (the caller checked the others)."""
+        psk = self.abi.new("pfioc_state_kill")
+        if f.family:
+            psk.psk_af = codec.FAMILY_NUMBERS[f.family]
+        psk.psk_proto = f.protocol or 0
+        for match, port, dst in ((f.source, f.source_port, psk.psk_src), (f.destination, f.destination_port,
+                                                                          psk.psk_dst)):
+            if match is not None:
+                net = match.network
+                codec.fill(dst.addr.v.a.addr, net.network_address.packed)
+                codec.fill(dst.addr.v.a.mask, net.netmask.packed)
+                dst.neg = 1 if match.negated else 0
+            if port is not None:
+                op, lo, hi = PORT_OPS[port.op], port.low, port.high
+                if op == C.PF_OP_EQ:
+                    # An exact port pair (PF_OP_EQ on both sides) switches DIOCKILLSTATES to a
+                    # state-key lookup that ignores masks, negation and labels (pfioctl); the
+                    # inclusive range p:p matches the same port through the general scan.
+                    op, hi = C.PF_OP_RRG, lo
+                dst.port_op = op
+                dst.port[0] = _net16(lo)
+                dst.port[1] = _net16(hi)
+        if f.interface:
+            set_cstr(psk, "psk_ifname", f.interface)
+        if f.label:
+            set_cstr(psk, "psk_label", f.label)
+        psk.psk_rdomain = f.rdomain
+        self.device.ioctl("DIOCKILLSTATES", psk)
+        return int(psk.psk_killed)
+
+    def kill_state_id(self, state_id: int, creator_id: int) -> int:
+        """DIOCKILLSTATES by id, as pfctl -k id does: the id travels big-endian (htobe64), the
+        creator id in network order; an id pf does not have is not an error (0 killed)."""
+        psk = self.abi.new("pfioc_state_kill")
+        psk.psk_pfcmp.id = int.from_bytes(state_id.to_bytes(8, "big"), sys.byteorder)
+        psk.psk_pfcmp.creatorid = int.from_bytes(creator_id.to_bytes(4, "big"), sys.byteorder)
+        try:
+            self.device.ioctl("DIOCKILLSTATES", psk)
+        except PfNotFound:
+            return 0
+        return int(psk.psk_killed)
+
+    def clear_states(self, interface: str = "") -> int:
+        """DIOCCLRSTATES: every state (of *interface* when given)."""
+        psk = self.abi.new("pfioc_state_kill")
+        if interface:
+            set_cstr(psk, "psk_ifname", interface)
+        self.device.ioctl("DIOCCLRSTATES", psk)
+        return int(psk.psk_killed)
+
+    # --- running ------------------------------------------------------------------------
+
+    def set_running(self, running: bool) -> bool:
+        """DIOCSTART / DIOCSTOP; False when pf already was so (EEXIST / ENOENT from pfioctl)."""
+        try:
+            self.device.ioctl("DIOCSTART" if running else "DIOCSTOP")
+        except PfError as e:
+            if e.errno == (errno.EEXIST if running else errno.ENOENT):
+                return False
+            raise
+        return True
+
+    # --- transactions ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def transaction(self, rulesets: Sequence[str], kinds: Sequence[int] = (C.PF_TRANS_RULESET, C.PF_TRANS_TABLE)
+                    ) -> Iterator[Transaction]:
+        """The library's one transaction: DIOCXBEGIN for *kinds* of each of *rulesets*, the body, then
+        DIOCXCOMMIT.  Any failure, at any step including DIOCXBEGIN itself, ends in DIOCXROLLBACK of
+        every element: DIOCXBEGIN copies each element's ticket out as soon as that element began
+        (pf_ioctl.c), so the rollback names exactly what was begun (elements that never began keep
+        ticket 0, which no open transaction has, and are ignored by the kernel).  The device lock is
+        held throughout, so no other request of this process interleaves."""
+        L = self.layout
+        entries = [(kind, path) for path in rulesets for kind in kinds]
+        elems = (L.pfioc_trans_e * len(entries))()
+        for e, (kind, path) in zip(elems, entries, strict=True):
+            e.type = kind
+            set_cstr(e, "anchor", path)
+        trans = self.abi.new("pfioc_trans", size=len(entries), esize=ctypes.sizeof(L.pfioc_trans_e),
+                             array=ctypes.addressof(elems))
+        with self.device.lock:
+            try:
+                self.device.ioctl("DIOCXBEGIN", trans)
+                yield Transaction(self, elems)
+                self.device.ioctl("DIOCXCOMMIT", trans)
+            except BaseException:
+                self._rollback(trans)
+                raise
+
+    def _rollback(self, trans: ctypes.Structure) -> None:
+        # DIOCXROLLBACK ignores stale tickets (pf_rollback_rules, pfr_ina_rollback), so it is safe
+        # after any failure; its own failure must not hide the original error.
+        try:
+            self.device.ioctl("DIOCXROLLBACK", trans)
+        except PfError:
+            pass
+
+    def load(self, plan: Any) -> None:
+        """Load a compiled ruleset (:class:`._compile.CompiledRuleset`) in one transaction; raises
+        :class:`PfLoadError` naming the part pf refused, after rolling back."""
+        stage, source, line = "begin", "", None
+        try:
+            with self.transaction(plan.ruleset_paths) as tx:
+                stage = "table"
+                for ct in plan.tables:
+                    source, line = _where(ct.source.line, "table")
+                    tx.define_table(ct.path, ct.table, ct.addresses if ct.source.init_addr else None)
+                stage = "rule"
+                for cr in plan.rules:
+                    source, line = _where(cr.source.line, "rule")
+                    tx.add_rule(cr.path, cr.rule, cr.anchor_call)
+                stage, source, line = "commit", "", None
+        except PfError as e:
+            raise PfLoadError(stage, _load_message(stage, e, source), cause=e, source=source, line=line) from None
+
+
+def _where(line: int, what: str) -> tuple[str, int | None]:
+    return (f"line {line}", line) if line else (what, None)
+
+
+def _load_message(stage: str, e: PfError, source: str) -> str:
+    if stage in ("table", "rule"):
+        return f"pf rejected {source or stage} ({e.request}: {e.strerror}); the load was rolled back, nothing changed"
+    if stage == "commit" and isinstance(e, PfBusy):
+        return ("pf is busy: someone else began changing this anchor during the load (EBUSY at commit); the load "
+                "was rolled back and nothing changed, retry")
+    return f"{e}; the load was rolled back, nothing changed"

@@ -1,0 +1,415 @@
+"""The values the pf library returns: frozen, typed, with pfctl's names.
+
+No ctypes object appears here.  Names and enumerations are spelled as pfctl prints
+them (``pfctl -si -v``, ``-sm``, ``-st``, ``-sI -v``, ``-vsT``, ``-vsr``, ``-vsq``, ``-ss``);
+counter mappings are keyed by pfctl's labels in the kernel's order; addresses are
+:mod:`ipaddress` objects.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+FAMILIES = ("inet", "inet6")
+DIRECTIONS = ("in", "out")
+TABLE_ACTIONS = ("block", "match", "pass", "xpass")  # PFR_OP_* order (pfr_tstats counters)
+ADDRESS_ACTIONS = ("block", "match", "pass")  # pfras_packets[dir][PFR_OP_BLOCK..PFR_OP_PASS]
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """DIOCGETSTATUS: every field of ``struct pf_status``."""
+
+    running: bool
+    since: int  # seconds since boot when pf was last enabled or disabled (kernel getuptime())
+    enabled_seconds: int  # how long pf has been enabled, as `pfctl -si` computes it (0 when stopped)
+    states: int
+    states_halfopen: int
+    src_nodes: int
+    fragments: int
+    debug: int  # syslog level (LOG_*), `set debug`
+    hostid: int  # host byte order, `set hostid`
+    reass: int  # PF_REASS_* flags, `set reassemble`
+    stateid: int
+    syncookies_active: bool
+    syncookies_mode: str  # "never" | "always" | "adaptive"
+    syncookies_inflight: tuple[int, int]
+    loginterface: str  # `set loginterface`, "" when unset
+    checksum: str  # ruleset MD5, 32 hex digits
+    counters: Mapping[str, int]  # PFRES_NAMES -> count (`pfctl -si` Counters)
+    limit_counters: Mapping[str, int]  # LCNT_NAMES -> count (Limit Counters)
+    state_operations: Mapping[str, int]  # searches/inserts/removals (fcounters)
+    src_node_operations: Mapping[str, int]  # searches/inserts/removals (scounters)
+    fragment_operations: Mapping[str, int]  # searches/inserts/removals (ncounters)
+    loginterface_packets: Mapping[tuple[str, str, str], int]  # (family, direction, "pass"|"block")
+    loginterface_bytes: Mapping[tuple[str, str], int]  # (family, direction)
+
+
+@dataclass(frozen=True, slots=True)
+class Interface:
+    """DIOCIGETIFACES: one ``pfi_kif`` (an interface, an interface group, or ``all``)."""
+
+    name: str
+    is_group: bool
+    skip: bool  # `set skip on`
+    # (family, direction, action) -> count; family inet|inet6, direction in|out, action pass|block
+    packets: Mapping[tuple[str, str, str], int]
+    bytes: Mapping[tuple[str, str, str], int]
+    cleared: int  # epoch seconds when counters were last cleared (pfik_tzero)
+    states: int
+    rules: int
+    routes: int
+    src_nodes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """DIOCRGETTSTATS: one active table (``pfr_tstats``), as ``pfctl -vsT`` shows it."""
+
+    anchor: str
+    name: str
+    flags: frozenset[str]  # persist, const, counters, active, inactive, referenced, refdanchor
+    addresses: int
+    packets: Mapping[tuple[str, str], int]  # (direction, action)
+    bytes: Mapping[tuple[str, str], int]
+    matches: int
+    nomatches: int
+    cleared: int  # epoch seconds
+    rule_references: int
+    anchor_references: int
+
+
+@dataclass(frozen=True, slots=True)
+class TableAddress:
+    """One address of a table (``pfr_addr``), with its counters when read with them (``pfr_astats``)."""
+
+    network: IPNetwork
+    negated: bool = False
+    interface: str = ""  # route-to tables: the interface of the entry
+    packets: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (direction, block|match|pass)
+    bytes: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    cleared: int = 0  # epoch seconds when its counters were last cleared
+
+    @property
+    def address(self) -> IPAddress:
+        return self.network.network_address
+
+    @property
+    def prefix(self) -> int:
+        return self.network.prefixlen
+
+    @property
+    def family(self) -> str:
+        return "inet" if self.network.version == 4 else "inet6"
+
+    def __str__(self) -> str:
+        """As pfctl -T show prints it: the address, ``/prefix`` unless a host, ``!`` when negated."""
+        s = ("!" if self.negated else "") + str(self.address)
+        return s if self.prefix == self.network.max_prefixlen else f"{s}/{self.prefix}"
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """DIOCGETRULE: one rule with its counters; ``text`` is the rule as ``pfctl -sr`` prints it."""
+
+    anchor: str  # "" for the main ruleset, else the anchor path
+    number: int
+    action: str  # pass | block | match | scrub | nat | rdr | binat | anchor | ... (pfctl's words)
+    direction: str  # in | out | "" (both)
+    quick: bool
+    log: bool
+    interface: str  # "" = any; "!em0" when negated
+    family: str  # inet | inet6 | ""
+    protocol: int  # 0 = any
+    label: str
+    anchor_call: str  # the anchor this rule calls, "" for ordinary rules
+    evaluations: int
+    packets_in: int
+    packets_out: int
+    bytes_in: int
+    bytes_out: int
+    states_current: int
+    states_total: int
+    src_nodes: int
+    max_states: int
+    text: str
+
+    @property
+    def packets(self) -> int:
+        return self.packets_in + self.packets_out
+
+    @property
+    def bytes(self) -> int:
+        return self.bytes_in + self.bytes_out
+
+
+class RuleCounters(NamedTuple):
+    """A rule's identity and counters, without its text: what monitoring reads per rule.
+
+    A NamedTuple (immutable like the dataclasses) because a scrape builds tens of thousands:
+    it costs one ``tuple.__new__`` and about a fifth of the memory of an instance with a dict."""
+
+    anchor: str
+    number: int
+    action: str
+    direction: str
+    quick: bool
+    log: bool
+    interface: str
+    family: str
+    protocol: int
+    label: str
+    anchor_call: str
+    evaluations: int
+    packets_in: int
+    packets_out: int
+    bytes_in: int
+    bytes_out: int
+    states_current: int
+    states_total: int
+    src_nodes: int
+    max_states: int
+
+
+@dataclass(frozen=True, slots=True)
+class Ruleset:
+    """One node of the rule tree: the main ruleset ("") or an anchor path, with its rules' counters."""
+
+    path: str
+    rules: tuple[RuleCounters, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    packets: int
+    bytes: int
+    dropped_packets: int
+    dropped_bytes: int
+    length: int
+    limit: int
+
+
+@dataclass(frozen=True, slots=True)
+class FlowQueueStats:
+    """fq_codel's extra statistics (``struct fqcodel_stats``)."""
+
+    flows: int
+    target_ns: int
+    interval_ns: int
+    delay_sum: int
+    delay_sum_squares: int
+
+
+@dataclass(frozen=True, slots=True)
+class Queue:
+    """DIOCGETQUEUE + DIOCGETQSTATS: one queue with its statistics (``pfctl -vsq``)."""
+
+    interface: str
+    name: str
+    parent: str  # "" for a root queue
+    bandwidth: int  # bits per second (linkshare m2), 0 when unset
+    min_bandwidth: int  # realtime m2
+    max_bandwidth: int  # upperlimit m2
+    flags: int
+    qlimit: int
+    flowqueue: bool  # fq_codel flow queue
+    stats: QueueStats
+    flow_stats: FlowQueueStats | None  # only for fq_codel queues
+
+
+@dataclass(frozen=True, slots=True)
+class StateLimiter:
+    """OpenBSD 7.9+: one state limiter (``pfioc_statelim``)."""
+
+    id: int
+    name: str
+    description: str
+    limit: int
+    rate_limit: int
+    rate_seconds: int
+    inuse: int
+    admitted: int
+    hardlimited: int
+    ratelimited: int
+
+
+@dataclass(frozen=True, slots=True)
+class SourceLimiter:
+    """OpenBSD 7.9+: one source limiter (``pfioc_sourcelim``)."""
+
+    id: int
+    name: str
+    description: str
+    entries: int  # maximum number of source entries
+    limit: int  # states per source
+    rate_limit: int
+    rate_seconds: int
+    overload_table: str
+    overload_hwm: int
+    overload_lwm: int
+    inet_prefix: int
+    inet6_prefix: int
+    nentries: int  # source entries in use
+    inuse: int  # states in use
+    addrallocs: int
+    addrnomem: int
+    admitted: int
+    addrlimited: int
+    hardlimited: int
+    ratelimited: int
+
+
+class Endpoint(NamedTuple):
+    """One end of a connection: an address and a port (0 for protocols without ports)."""
+
+    address: IPAddress
+    port: int
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if self.address.version == 6 and self.port else str(self.address)
+        return f"{host}:{self.port}" if self.port else host
+
+
+class StateKey(NamedTuple):
+    """``pf_state_key`` as exported: the two (address, port) pairs of one side of a state."""
+
+    family: str
+    addresses: tuple[IPAddress, IPAddress]
+    ports: tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """DIOCGETSTATES: one ``pfsync_state``.
+
+    ``source``/``destination`` are the connection's ends as pf's state kill filter
+    (``pfctl -k``) sees them: from the stack-side key for outbound states, from the
+    wire-side key for inbound ones.  ``rule`` is the number of the rule that created the
+    state in its ruleset, ``anchor_rule`` the number of the anchor rule that led to that
+    ruleset (None for the main ruleset)."""
+
+    id: int
+    creator_id: int
+    interface: str
+    family: str  # inet | inet6
+    protocol: int
+    direction: str  # in | out
+    wire: StateKey
+    stack: StateKey
+    source: Endpoint
+    destination: Endpoint
+    src_state: int
+    dst_state: int
+    packets: tuple[int, int]  # (from source, from destination)
+    bytes: tuple[int, int]
+    rule: int | None
+    anchor_rule: int | None
+    creation: int  # seconds the state has existed
+    expire: int  # seconds until it expires
+    timeout: int  # PFTM_* index
+
+
+@dataclass(frozen=True, slots=True)
+class TableChange:
+    """What a table edit did, as pfctl -T add/delete/replace reports it."""
+
+    added: int = 0
+    deleted: int = 0
+    changed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What :meth:`PacketFilter.load` loaded (or, with ``dry_run``, would load)."""
+
+    anchor: str
+    anchors: tuple[str, ...]  # every ruleset the load replaces: the anchor, then inline anchors below it
+    rules: int
+    tables: int
+    warnings: tuple[str, ...]
+    dry_run: bool
+    changed: bool
+
+
+
+
+PORT_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "><", "<>", ":")  # pfctl's port operators
+
+
+class PortMatch(NamedTuple):
+    """A port condition as pf.conf writes it: ``PortMatch("=", 22)``, ``PortMatch(":", 1024, 65535)``
+    (inclusive range), ``PortMatch("><", 1, 1024)`` (exclusive), ``PortMatch("<>", 1, 1024)`` (outside)."""
+
+    op: str
+    low: int
+    high: int = 0
+
+    def matches(self, port: int) -> bool:
+        op, lo, hi = self.op, self.low, self.high
+        return {
+            "=": port == lo, "!=": port != lo, "<": port < lo, "<=": port <= lo, ">": port > lo,
+            ">=": port >= lo, "><": lo < port < hi, "<>": port < lo or port > hi, ":": lo <= port <= hi,
+        }[op]
+
+    def __str__(self) -> str:
+        if self.op == ":":
+            return f"{self.low}:{self.high}"
+        if self.op in ("><", "<>"):
+            return f"{self.low} {self.op} {self.high}"
+        return f"{self.op} {self.low}" if self.op != "=" else str(self.low)
+
+
+@dataclass(frozen=True, slots=True)
+class AddressMatch:
+    """An address condition: a network, possibly negated (``!192.0.2.0/24``)."""
+
+    network: IPNetwork
+    negated: bool = False
+
+    def matches(self, address: IPAddress) -> bool:
+        inside = address.version == self.network.version and address in self.network
+        return inside != self.negated
+
+    def __str__(self) -> str:
+        return ("!" if self.negated else "") + str(self.network)
+
+
+@dataclass(frozen=True, slots=True)
+class StateFilter:
+    """Which states :meth:`PacketFilter.states` lists and :meth:`PacketFilter.kill_states` kills
+    (every condition given must hold; none given means every state).  ``source``/``destination``
+    are as pfctl -k reads them (see :class:`State`); ``address`` matches either end."""
+
+    family: str | None = None
+    protocol: int | None = None
+    interface: str | None = None
+    address: AddressMatch | None = None
+    source: AddressMatch | None = None
+    destination: AddressMatch | None = None
+    port: PortMatch | None = None
+    source_port: PortMatch | None = None
+    destination_port: PortMatch | None = None
+    label: str | None = None
+    id: int | None = None
+    creator_id: int | None = None
+    rule: int | None = None
+    anchor: str = ""  # the ruleset of ``rule``
+    rdomain: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return all(getattr(self, f) in (None, "", 0) for f in self.__slots__)  # type: ignore[attr-defined]
+
+
+__all__ = [
+    "ADDRESS_ACTIONS", "AddressMatch", "DIRECTIONS", "Endpoint", "FAMILIES", "FlowQueueStats", "IPAddress",
+    "IPNetwork", "Interface", "LoadResult", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
+    "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
+    "TABLE_ACTIONS", "Table", "TableAddress", "TableChange",
+]
