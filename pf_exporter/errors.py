@@ -98,7 +98,7 @@ class PfLimitError(PfError):
     request would have used."""
 
     def __init__(self, request: str, limit: str, value: int, needed: int, detail: str) -> None:
-        super().__init__(errno.ENOMEM, request, detail)
+        super().__init__(errno.ENOMEM, request, detail, message=detail)
         self.limit = limit
         self.value = value
         self.needed = needed

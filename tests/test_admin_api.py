@@ -146,6 +146,27 @@ def test_a_rule_filter_must_name_its_anchor(admin: Admin) -> None:
     assert len(admin.sim.states) == before
 
 
+def test_port_ranges_mean_what_pf_conf_says_when_loaded_and_read_back(admin: Admin) -> None:
+    """pf.conf(5): "1000><2000" is between the ends (ends excluded), "1000<>2000" everything outside."""
+    rules = [{"action": "pass", "direction": "in", "proto": "tcp", "to": {"port": "1000><2000"}},
+             {"action": "pass", "direction": "in", "proto": "tcp", "to": {"port": "1000<>2000"}}]
+    status, body, _ = admin.call("PUT", "/api/v1/anchors/ports/rules", {"rules": rules})
+    assert status == 200, body
+    status, body, _ = admin.call("GET", "/api/v1/anchors/ports/rules")
+    assert [r["to"]["port"] for r in body["rules"]] == ["1000><2000", "1000<>2000"]
+    assert "port 1000 >< 2000" in body["text"] and "port 1000 <> 2000" in body["text"]
+
+
+def test_a_port_range_kill_filter_kills_what_it_says(admin: Admin) -> None:
+    sim = admin.sim
+    tcp = [s for s in sim.states.values() if s.proto == C.IPPROTO_TCP]
+    outside = [s for s in tcp if not 1 <= int.from_bytes(s.dport.to_bytes(2, "little"), "big") <= 1000]
+    status, body, _ = admin.call("DELETE", "/api/v1/states", {"proto": "tcp", "to": {"port": "1<>1000"}})
+    assert status == 200 and body["killed"] == len(outside) > 0
+    assert all(1 <= int.from_bytes(s.dport.to_bytes(2, "little"), "big") <= 1000
+               for s in sim.states.values() if s.proto == C.IPPROTO_TCP)
+
+
 def test_clear_all_states(admin: Admin) -> None:
     assert admin.call("DELETE", "/api/v1/states", {})[0] == 400
     before = len(admin.sim.states)

@@ -37,7 +37,8 @@ class Request:
     writes: bool  # kernel refuses it on a read-only fd (pfioctl's FWRITE switch)
 
 
-# Requests pfioctl serves on a descriptor opened without FWRITE (net/pf_ioctl.c).
+# The project's one list of requests pfioctl serves on a descriptor opened without FWRITE
+# (net/pf_ioctl.c, its second switch); DIOCGETRULE only without PF_GET_CLR_CNTR.
 READ_ONLY_REQUESTS = frozenset(
     {
         "DIOCGETRULES", "DIOCGETRULE", "DIOCGETSTATE", "DIOCGETSTATUS", "DIOCGETSTATES",
@@ -47,6 +48,13 @@ READ_ONLY_REQUESTS = frozenset(
         "DIOCIGETIFACES", "DIOCGETSYNFLWATS", "DIOCXEND", "DIOCGETSTATELIM",
         "DIOCGETNSTATELIM", "DIOCGETSOURCELIM", "DIOCGETNSOURCELIM", "DIOCGETSOURCE",
         "DIOCGETNSOURCE",
+    }
+)
+# ... and the table requests it serves there only as a dry run (PFR_FLAG_DUMMY).
+READ_ONLY_IF_DUMMY = frozenset(
+    {
+        "DIOCRCLRTABLES", "DIOCRADDTABLES", "DIOCRDELTABLES", "DIOCRCLRTSTATS", "DIOCRCLRADDRS", "DIOCRADDADDRS",
+        "DIOCRDELADDRS", "DIOCRSETADDRS", "DIOCRSETTFLAGS",
     }
 )
 

@@ -41,6 +41,7 @@ from ..pf import (
     PfError,
     PfInvalid,
     PfInvalidArgument,
+    PfLimitError,
     PfLoadError,
     PfNotFound,
     PfNotPresent,
@@ -333,6 +334,8 @@ class AdminApi:
                 self.pf.load(compiled.plan)
             except PfLoadError as e:
                 raise load_error(e, compiled) from None
+            except PfLimitError as e:
+                raise limit_error(e) from None
         body["changed"] = True
         return Response(200, body)
 
@@ -452,6 +455,11 @@ def pf_error(e: PfError) -> ApiError:
     if isinstance(e, PfInvalid):
         return ApiError(400, f"pf rejected the request as invalid ({e.request})")
     return ApiError(500, f"pf failed: {e}")
+
+
+def limit_error(e: PfLimitError) -> ApiError:
+    """409: the change would pass one of pf's limits; the body names it, its value and what was needed."""
+    return ApiError(409, str(e), extra={"limit": e.limit, "limit_value": e.value, "needed": e.needed})
 
 
 def load_error(e: PfLoadError, compiled: Compiled) -> ApiError:

@@ -22,6 +22,7 @@ class ApiError(Exception):
         line: int | None = None,
         column: int | None = None,
         headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(message)
         self.status = status
@@ -30,6 +31,7 @@ class ApiError(Exception):
         self.line = line
         self.column = column
         self.headers = headers or {}
+        self.extra = extra or {}  # more members of the error body (e.g. the limit a request hit)
 
     def body(self) -> dict[str, Any]:
         err: dict[str, Any] = {"status": self.status, "message": self.message}
@@ -39,6 +41,7 @@ class ApiError(Exception):
             err["line"] = self.line
         if self.column is not None:
             err["column"] = self.column
+        err.update(self.extra)
         return {"error": err}
 
 

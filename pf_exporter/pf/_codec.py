@@ -12,6 +12,7 @@ import ctypes
 import ipaddress
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..abi import constants as C
@@ -241,17 +242,25 @@ class RuleDecoder:
         return s
 
 
+@dataclass(slots=True)
 class KernelRule:
     """A rule as DIOCGETRULE returns it: the pf.conf rule (:class:`pf_exporter.ruleset.model.Rule`),
     the anchor it calls, and the fields only the kernel sets (skip steps, queue ids, creator,
     counters).  Internal to the library: its public form is :class:`.types.Rule`."""
 
-    __slots__ = ("rule", "anchor_call", "skip", "qid", "pqid", "cuid", "cpid", "anchor_wildcard",
-                 "evaluations", "packets", "bytes", "states_cur", "states_tot")
-
-    def __init__(self, **values: Any) -> None:
-        for k, v in values.items():
-            setattr(self, k, v)
+    rule: Any  # pf_exporter.ruleset.model.Rule
+    anchor_call: str
+    skip: tuple[int, ...]
+    qid: int
+    pqid: int
+    cuid: int
+    cpid: int
+    anchor_wildcard: bool
+    evaluations: int
+    packets: tuple[int, int]
+    bytes: tuple[int, int]
+    states_cur: int
+    states_tot: int
 
 
 _new_tuple = tuple.__new__

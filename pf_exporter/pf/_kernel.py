@@ -561,6 +561,9 @@ class IoctlBackend:
         ticket 0, which no open transaction has, and are ignored by the kernel).  The device lock is
         held throughout, so no other request of this process interleaves."""
         L = self.layout
+        # the rules element before the tables element of each ruleset: rolling back the tables
+        # (pfr_ina_rollback) is what removes a ruleset left empty (pf_remove_if_empty_ruleset), and it
+        # only can once the rules element is closed
         entries = [(kind, path) for path in rulesets for kind in kinds]
         elems = (L.pfioc_trans_e * len(entries))()
         for e, (kind, path) in zip(elems, entries, strict=True):
@@ -611,6 +614,11 @@ def _where(line: int, what: str) -> tuple[str, int | None]:
 def _load_message(stage: str, e: PfError, source: str) -> str:
     if stage in ("table", "rule"):
         return f"pf rejected {source or stage} ({e.request}: {e.strerror}); the load was rolled back, nothing changed"
+    if stage == "begin" and e.errno in (errno.EINVAL, errno.ENOMEM):
+        # pf_begin_rules/pfr_ina_begin fail when pf_find_or_create_ruleset cannot make a ruleset:
+        # a name pf refuses, or the anchor pool is at `set limit anchors`
+        return (f"pf could not open the load's rulesets ({e.request}: {e.strerror}): an anchor name it refuses, or "
+                "its anchor limit (`set limit anchors`) is reached; the load was rolled back, nothing changed")
     if stage == "commit" and isinstance(e, PfBusy):
         return ("pf is busy: someone else began changing this anchor during the load (EBUSY at commit); the load "
                 "was rolled back and nothing changed, retry")

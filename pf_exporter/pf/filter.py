@@ -12,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..abi import constants as C
-from ..errors import PfError, PfInvalidArgument, PfLoadError, PfReadOnlyError, PfUnsupported
+from ..errors import PfError, PfInvalidArgument, PfLimitError, PfLoadError, PfReadOnlyError, PfUnsupported
 from . import types as T
 from ._codec import KernelRule
 from ._kernel import IoctlBackend
@@ -105,6 +105,7 @@ class PacketFilter:
 
     @property
     def arch(self) -> str:
+        """The architecture whose struct layouts this handle uses ("amd64", "arm64", "i386")."""
         return self.backend.arch
 
     @property
@@ -114,6 +115,7 @@ class PacketFilter:
 
     @property
     def writable(self) -> bool:
+        """Whether this handle may change pf (opened read-write)."""
         return self.backend.writable
 
     @property
@@ -281,6 +283,8 @@ class PacketFilter:
         *text* (or a :class:`LoadPlan`), atomically: one transaction that either commits whole or is
         rolled back, as ``pfctl -a anchor -f`` does.  With *dry_run* only compile (``pfctl -n``).
         Raises :class:`PfLoadError` when it does not compile or pf refuses a part; nothing changes then."""
+        if not dry_run:
+            self._writable("load")
         plan = text if isinstance(text, LoadPlan) else self.compile(text, anchor)
         if plan.release != self.release or plan.arch != self.arch:
             raise PfInvalidArgument("load", f"the plan was compiled for {plan.release}/{plan.arch}, not "
@@ -288,12 +292,30 @@ class PacketFilter:
         result = T.LoadResult(plan.anchor, plan.anchors, plan.rules, plan.tables, plan.warnings, dry_run, False)
         if dry_run:
             return result
-        self._writable("load")
         with self.backend.device.lock:
             if plan.anchor == "":
                 self._check_main_ruleset(plan)
+            self._check_anchor_limit(plan)
             self.backend.load(plan.compiled)
         return replace(result, changed=True)
+
+    def _check_anchor_limit(self, plan: LoadPlan) -> None:
+        """Refuse, before anything is created, a load that needs more new anchors than ``set limit
+        anchors`` leaves room for.  DIOCXBEGIN creates every ruleset of the load (and the anchors
+        on their paths) while the old ones still exist, so the kernel would fail part-way; the
+        rollback would clean up, but the caller deserves to be told which limit it hit."""
+        existing = set(self.backend.anchors())
+        needed: set[str] = set()
+        for path in plan.anchors:
+            parts = path.split("/") if path else []
+            needed |= {"/".join(parts[:i]) for i in range(1, len(parts) + 1)}
+        new = needed - existing
+        limit = self.backend.limits()["anchors"]
+        if new and len(existing) + len(new) > limit:
+            raise PfLimitError("load", "anchors", limit, len(existing) + len(new),
+                               f"this load needs {len(new)} new anchor(s), but pf's anchor limit is {limit} and "
+                               f"{len(existing)} exist; nothing was changed. Load fewer anchors, remove unused ones, "
+                               f"or raise the limit with `set limit anchors N` in the main ruleset")
 
     def _check_main_ruleset(self, plan: LoadPlan) -> None:
         # pf_commit_rules on the main ruleset also commits queues and state/source limiters

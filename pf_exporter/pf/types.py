@@ -98,14 +98,17 @@ class TableAddress:
 
     @property
     def address(self) -> IPAddress:
+        """The network's address (the host for a /32 or /128)."""
         return self.network.network_address
 
     @property
     def prefix(self) -> int:
+        """The prefix length."""
         return self.network.prefixlen
 
     @property
     def family(self) -> str:
+        """"inet" or "inet6"."""
         return "inet" if self.network.version == 4 else "inet6"
 
     def __str__(self) -> str:
@@ -142,10 +145,12 @@ class Rule:
 
     @property
     def packets(self) -> int:
+        """Packets in both directions, as `pfctl -vsr` prints them."""
         return self.packets_in + self.packets_out
 
     @property
     def bytes(self) -> int:
+        """Bytes in both directions."""
         return self.bytes_in + self.bytes_out
 
 
@@ -187,6 +192,8 @@ class Ruleset:
 
 @dataclass(frozen=True, slots=True)
 class QueueStats:
+    """A queue's statistics: what it sent, what it dropped, how full it is (``pfctl -vvsq``)."""
+
     packets: int
     bytes: int
     dropped_packets: int
@@ -351,6 +358,7 @@ class PortMatch(NamedTuple):
     high: int = 0
 
     def matches(self, port: int) -> bool:
+        """Whether *port* satisfies the condition, as pf_match_port() decides."""
         op, lo, hi = self.op, self.low, self.high
         return {
             "=": port == lo, "!=": port != lo, "<": port < lo, "<=": port <= lo, ">": port > lo,
@@ -373,6 +381,7 @@ class AddressMatch:
     negated: bool = False
 
     def matches(self, address: IPAddress) -> bool:
+        """Whether *address* is in the network (not in it, when negated)."""
         inside = address.version == self.network.version and address in self.network
         return inside != self.negated
 
@@ -404,6 +413,7 @@ class StateFilter:
 
     @property
     def empty(self) -> bool:
+        """True when no condition is given (the filter matches every state)."""
         return all(getattr(self, f) in (None, "", 0) for f in self.__slots__)  # type: ignore[attr-defined]
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS
 from ..abi import constants as C
 from ..abi.ioctls import IOC_IN, IOC_OUT, IOCPARM_MASK
 from .objects import U32, SimQueue, SimSourceLimiter, SimStateLimiter, cstr, field_bytes, set_cstr
@@ -42,18 +43,10 @@ SECURELEVEL_OK = frozenset({
     "DIOCCLRSRCNODES", "DIOCIGETIFACES", "DIOCSETIFFLAG", "DIOCCLRIFFLAG", "DIOCGETSYNFLWATS",
 })
 SECURELEVEL_DUMMY = frozenset({"DIOCRCLRTABLES", "DIOCRADDTABLES", "DIOCRDELTABLES", "DIOCRSETTFLAGS"})
-# pfioctl(): the requests a descriptor opened without FWRITE may issue (the second switch).
-READONLY_OK = frozenset({
-    "DIOCGETRULES", "DIOCGETSTATE", "DIOCGETSTATUS", "DIOCGETSTATES", "DIOCGETTIMEOUT", "DIOCGETLIMIT",
-    "DIOCGETSTATELIM", "DIOCGETNSTATELIM", "DIOCGETSOURCELIM", "DIOCGETNSOURCELIM", "DIOCGETSOURCE",
-    "DIOCGETNSOURCE", "DIOCGETRULESETS", "DIOCGETRULESET", "DIOCGETQUEUES", "DIOCGETQUEUE", "DIOCGETQSTATS",
-    "DIOCNATLOOK", "DIOCRGETTABLES", "DIOCRGETTSTATS", "DIOCRGETADDRS", "DIOCRGETASTATS", "DIOCRTSTADDRS",
-    "DIOCOSFPGET", "DIOCGETSRCNODES", "DIOCIGETIFACES", "DIOCGETSYNFLWATS", "DIOCXEND",
-})
-READONLY_DUMMY = frozenset({
-    "DIOCRCLRTABLES", "DIOCRADDTABLES", "DIOCRDELTABLES", "DIOCRCLRTSTATS", "DIOCRCLRADDRS", "DIOCRADDADDRS",
-    "DIOCRDELADDRS", "DIOCRSETADDRS", "DIOCRSETTFLAGS",
-})
+# pfioctl(): the requests a descriptor opened without FWRITE may issue (the second switch; the ABI
+# layer's list, DIOCGETRULE checked on its own), and those it may issue only as a dry run.
+READONLY_OK = READ_ONLY_REQUESTS - {"DIOCGETRULE"}
+READONLY_DUMMY = READ_ONLY_IF_DUMMY
 # Requests whose argument carries a pointer to a further user buffer.
 POINTER_ARGS = frozenset({"pfioc_table", "pfioc_iface", "pfioc_states", "pfioc_src_nodes", "pfioc_qstats",
                           "pfioc_trans", "pfioc_source"})

@@ -916,6 +916,21 @@ class Simulator:
         for rs in self.all_rulesets():
             yield from rs.active
 
+    def calling_rule(self, rs: SimAnchor) -> SimRule | None:
+        """The anchor rule through which pf evaluates ruleset *rs* (what a state created by one of
+        *rs*'s rules keeps as st->anchor, exported as pfsync_state.anchor): the first rule that
+        calls *rs*, or calls its parent with a wildcard (``anchor "parent/*"``); None for the main
+        ruleset."""
+        if rs is self.main:
+            return None
+        parent = rs.parent or self.main
+        for r in self.iter_rules():
+            if r.anchor is rs and not r.kr.anchor_wildcard:
+                return r
+            if r.anchor is parent and r.kr.anchor_wildcard:
+                return r
+        return None
+
 
 @functools.cache
 def _rule_spans(cls: type) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

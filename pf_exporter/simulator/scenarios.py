@@ -193,7 +193,8 @@ class Loader:
 class _Flow:
     """What connections matching one rule look like (computed once per rule)."""
 
-    __slots__ = ("rule", "af", "proto", "direction", "src", "dst", "dport", "kif", "rdr", "rdr_port", "nat", "log")
+    __slots__ = ("rule", "anchor", "af", "proto", "direction", "src", "dst", "dport", "kif", "rdr", "rdr_port", "nat",
+                 "log")
 
 
 Net = tuple[int, int, int]  # (first address as an integer, number of addresses, address length in bytes)
@@ -237,6 +238,7 @@ class StateMaker:
     def _flow(self, rule: SimRule) -> _Flow:
         f = _Flow()
         f.rule = rule
+        f.anchor = self.sim.calling_rule(rule.ruleset)  # st->anchor: the anchor rule that led to the rule
         f.af = rule.af
         f.proto = rule.proto
         f.direction = rule.direction or C.PF_IN
@@ -312,7 +314,7 @@ class StateMaker:
         st = self.sim.new_state(
             rule, f.kif, af, proto, direction, wire, stack, peers=peers, timeout=timeout,
             rate=r.uniform(0.05, 30), bpp=r.uniform(80, 1200), age=r.randrange(0, 3600) if age is None else age,
-            lifetime=r.expovariate(1 / 600.0) + 5, log=f.log,
+            lifetime=r.expovariate(1 / 600.0) + 5, log=f.log, anchor=f.anchor,
         )
         return st
 

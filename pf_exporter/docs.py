@@ -1,0 +1,197 @@
+"""Reference pages generated from the code, so they cannot drift from it (tests compare them).
+
+    python -m pf_exporter.docs            # rewrite docs/library.md
+    python -m pf_exporter.docs --check    # exit 1 if it is stale
+
+``library_reference()`` renders every public name of :mod:`pf_exporter.pf` from its
+signature and docstring, and the table of py-pf 0.2.3's ``PacketFilter`` methods with their
+equivalents here (:data:`PY_PF`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import inspect
+import re
+import sys
+from pathlib import Path
+
+# Every public method of py-pf 0.2.3's PacketFilter (pf/filter.py), in its order, with what does
+# the same here.  An equivalent is "PacketFilter.<name>" (a test checks it exists) or prose.
+PY_PF: tuple[tuple[str, str, str], ...] = (
+    ("enable()", "PacketFilter.enable", "returns whether pf was stopped before"),
+    ("disable()", "PacketFilter.disable", "returns whether pf was running before"),
+    ("set_debug(level)", "", "not yet: `set debug` in a main-ruleset load is also not applied yet"),
+    ("set_hostid(id)", "", "not yet"),
+    ("set_reassembly(flags)", "", "not yet"),
+    ("get_limit(limit=None)", "PacketFilter.limits", "all limits at once, by pfctl's names"),
+    ("set_limit(limit, value)", "", "not yet"),
+    ("get_timeout(timeout=None)", "PacketFilter.timeouts", "all timeouts at once, by pfctl's names"),
+    ("set_timeout(timeout, value)", "", "not yet"),
+    ("set_optimization(opt)", "", "not yet"),
+    ("get_optimization()", "", "not yet; `PacketFilter.timeouts` has the values it is derived from"),
+    ("get_ifaces(ifname='')", "PacketFilter.interfaces", "every interface and group; filter by `name`"),
+    ("set_ifflags(ifname, flags)", "", "not yet (`set skip on`)"),
+    ("clear_ifflags(ifname, flags)", "", "not yet"),
+    ("set_status_if(ifname)", "", "not yet (`set loginterface`); `Status.loginterface` reads it"),
+    ("get_status()", "PacketFilter.status", ""),
+    ("clear_status(ifname='')", "", "not yet (`pfctl -z`)"),
+    ("get_states()", "PacketFilter.states", "an iterator, with filters; `state_count()` without reading them"),
+    ("clear_states(ifname='')", "PacketFilter.kill_states", "`kill_states(all=True, interface=...)`"),
+    ("kill_states(af, proto, src, dst, ifname, label, rdomain)", "PacketFilter.kill_states",
+     "the same conditions plus ports, id, rule (with its anchor)"),
+    ("clear_rules(path='')", "PacketFilter.load", "`load('', anchor)` empties an anchor atomically"),
+    ("load_queues(*queues)", "", "not yet: queues in a load are refused"),
+    ("get_queues()", "PacketFilter.queues", "HFSC and fq_codel statistics as the kernel gives them"),
+    ("get_ruleset(path='', clear=False, **kw)", "PacketFilter.rules",
+     "rules with counters and pfctl's text; `ruleset_text()` for `pfctl -sr`; clearing counters not yet"),
+    ("load_ruleset(ruleset, path='', *types)", "PacketFilter.load",
+     "pf.conf text (or a compiled `LoadPlan`), one transaction with rollback"),
+    ("add_tables(*tables)", "", "not yet: tables are created by the loads that define them"),
+    ("clear_tables(filter=None)", "", "not yet"),
+    ("del_tables(*tables)", "", "not yet"),
+    ("get_tables(filter=None)", "PacketFilter.tables", "with their counters (py-pf's get_tstats)"),
+    ("test_addrs(table, *addrs)", "", "not yet"),
+    ("add_addrs(table, *addrs)", "PacketFilter.add_addresses", ""),
+    ("clear_addrs(table)", "PacketFilter.replace_addresses", "`replace_addresses(table, [])`"),
+    ("del_addrs(table, *addrs)", "PacketFilter.delete_addresses", ""),
+    ("set_addrs(table, *addrs)", "PacketFilter.replace_addresses", ""),
+    ("get_addrs(table)", "PacketFilter.table_addresses", "with per-address counters unless `counters=False`"),
+    ("get_tstats(filter=None)", "PacketFilter.tables", ""),
+    ("clear_tstats(*tables)", "", "not yet"),
+    ("get_synflood_watermarks()", "PacketFilter.syncookie_watermarks", ""),
+    ("set_synflood_watermarks(start, end)", "", "not yet"),
+    ("set_syncookies(mode)", "", "not yet; `Status.syncookies_mode` reads it"),
+)
+
+
+def _doc(obj: object) -> str:
+    """A docstring as Markdown: reST roles and double backquotes become plain code spans."""
+    text = inspect.cleandoc(obj.__doc__ or "").strip()
+    text = re.sub(r":(?:meth|class|func|mod|data|attr|exc):`~?([^`]+)`", lambda m: f"`{m.group(1).split('.')[-1]}`"
+                  if m.group(0).find("~") > 0 else f"`{m.group(1)}`", text)
+    return text.replace("``", "`")
+
+
+def _first_paragraph(obj: object) -> str:
+    return " ".join(_doc(obj).split("\n\n", 1)[0].split())
+
+
+def _signature(fn: object) -> str:
+    try:
+        sig = inspect.signature(fn)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return "(...)"
+    params = [p for name, p in sig.parameters.items() if name not in ("self", "cls")]
+    text = str(sig.replace(parameters=params, return_annotation=sig.return_annotation))
+    return re.sub(r"(: |-> )'([^']*)'", r"\1\2", text).replace("T.", "")
+
+
+def _methods(cls: type) -> list[str]:
+    out = []
+    for name, member in vars(cls).items():
+        if name.startswith("_"):
+            continue
+        if isinstance(member, property):
+            out.append(f"- **`{name}`** (property): {_doc(member)}")
+        elif isinstance(member, classmethod | staticmethod) or inspect.isfunction(member):
+            fn = member.__func__ if isinstance(member, classmethod | staticmethod) else member
+            kind = "classmethod " if isinstance(member, classmethod) else ""
+            text = _doc(fn).replace("\n", "\n  ")
+            out.append(f"- **`{kind}{name}{_signature(fn)}`**\n\n  {text}")
+    return out
+
+
+def _fields(cls: type) -> list[str]:
+    if dataclasses.is_dataclass(cls):
+        return [f"`{f.name}: {f.type}`" for f in dataclasses.fields(cls)]
+    if hasattr(cls, "_fields"):  # NamedTuple
+        return [f"`{n}: {getattr(t, '__forward_arg__', getattr(t, '__name__', t))}`"
+                for n, t in cls.__annotations__.items()]
+    return []
+
+
+def library_reference() -> str:
+    """docs/library.md."""
+    import pf_exporter.pf as pflib
+    from pf_exporter.pf import PacketFilter, PfError
+
+    lines = [
+        "# The pf library: reference",
+        "",
+        "<!-- generated by `python -m pf_exporter.docs` from the code; a test keeps it equal -->",
+        "",
+        _doc(pflib).split("\n\n::", 1)[0],
+        "",
+        "Import everything from `pf_exporter.pf`; the names below are the whole public API. "
+        "The README's *Python library* section has a worked example.",
+        "",
+        "## PacketFilter",
+        "",
+        _doc(PacketFilter),
+        "",
+        *[m + "\n" for m in _methods(PacketFilter)],
+        "## Values",
+        "",
+    ]
+    errors, values = [], []
+    for name in pflib.__all__:
+        obj = getattr(pflib, name)
+        if name == "PacketFilter":
+            continue
+        (errors if isinstance(obj, type) and issubclass(obj, BaseException) else values).append((name, obj))
+    for name, obj in values:
+        lines += [f"### {name}", "", _doc(obj), ""]
+        fields = _fields(obj)
+        if fields:
+            lines += ["Fields: " + ", ".join(fields) + ".", ""]
+        extra = [m for m in _methods(obj) if not m.startswith("- **`__")] if isinstance(obj, type) else []
+        if extra:
+            lines += [*[m + "\n" for m in extra]]
+    lines += ["## Errors", "", "Every error is a `PfError` (an `OSError` with `errno` and `request`):", ""]
+
+    def tree(cls: type, depth: int) -> None:
+        for sub in sorted(cls.__subclasses__(), key=lambda c: c.__name__):
+            if sub.__name__ in pflib.__all__:
+                lines.append(f"{'  ' * depth}- `{sub.__name__}`: {_first_paragraph(sub)}")
+                tree(sub, depth + 1)
+
+    lines.append(f"- `PfError`: {_first_paragraph(PfError)}")
+    tree(PfError, 1)
+    lines += ["", "## From py-pf", "",
+              "Every public method of py-pf 0.2.3's `PacketFilter` (`pf/filter.py`) and what does the same here.",
+              "Unlike py-pf, one handle keeps one descriptor open, every walk releases its ticket (DIOCXEND), "
+              "errors are typed, and nothing is changed unless the handle was opened writable.", "",
+              "| py-pf | pf_exporter.pf | notes |", "|---|---|---|"]
+    for method, ours, note in PY_PF:
+        lines.append(f"| `{method}` | {f'`{ours}()`' if ours else '—'} | {note} |")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+PAGES = {"library.md": library_reference}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="regenerate the reference pages in docs/")
+    ap.add_argument("--check", action="store_true", help="only check that they are current")
+    args = ap.parse_args(argv)
+    stale = []
+    for name, render in PAGES.items():
+        path = DOCS / name
+        text = render()
+        if args.check:
+            if not path.exists() or path.read_text() != text:
+                stale.append(name)
+        else:
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text)
+    if stale:
+        print(f"stale: {', '.join(stale)}; run python -m pf_exporter.docs", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The package's layers, checked on its source: imports go downward only, and only the ABI, the
+device, the pf library and the simulator (which plays the kernel) touch ctypes or issue ioctls."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parent.parent / "pf_exporter"
+
+# Bottom to top (docs/architecture.md); a unit may import only units of a lower rank.
+RANKS = {
+    "abi": 1, "errors": 1,  # pure data
+    "device": 2, "openbsd": 2, "privsep": 2, "ruleset": 2,  # the kernel handle, the OS, the pf.conf language
+    "simulator": 3,  # pf behind the same interface as the device
+    "pf": 4,  # the library
+    "collectors": 5,
+    "exporter": 6, "logsetup": 6,
+    "web": 7,
+    "admin": 8,
+    "cli": 9, "docs": 9,  # the composition root; the reference pages generated from everything
+    "__main__": 10, "__init__": 0, "__version__": 0,
+}
+# Who may import ctypes / fcntl or call ioctl, and why.
+LOW_LEVEL = {
+    "abi": "declares the kernel's structs",
+    "device": "owns the /dev/pf descriptor: the one fcntl.ioctl",
+    "pf": "the library: encodes and decodes the structs, the one access layer",
+    "simulator": "plays the kernel: answers with the structs' bytes",
+    "openbsd": "unveil(2)/pledge(2) through libc",
+}
+
+
+def _modules() -> list[tuple[str, Path]]:
+    out = []
+    for p in sorted(PACKAGE.rglob("*.py")):
+        rel = p.relative_to(PACKAGE.parent).with_suffix("")
+        out.append((".".join(rel.parts).removesuffix(".__init__"), p))
+    return out
+
+
+def _unit(module: str) -> str:
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else "__init__"
+
+
+def _imports(module: str, path: Path) -> set[str]:
+    package = module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):  # lazy imports inside functions count too
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+            else:
+                target = node.module or ""
+            if target.startswith("pf_exporter"):
+                out |= {target} if node.module else {f"{target}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("pf_exporter")}
+    return out
+
+
+def test_every_unit_has_a_layer() -> None:
+    assert {_unit(m) for m, _ in _modules()} <= set(RANKS)
+
+
+def test_imports_go_downward_only() -> None:
+    wrong = []
+    for module, path in _modules():
+        here = _unit(module)
+        for target in _imports(module, path):
+            there = _unit(target)
+            if there != here and RANKS[there] >= RANKS[here] and RANKS[there] != 0:
+                wrong.append(f"{module} imports {target} ({here} {RANKS[here]} -> {there} {RANKS[there]})")
+    assert wrong == []
+
+
+_LOW = re.compile(r"^\s*(import ctypes|from ctypes|import fcntl|from fcntl)|\bfcntl\.ioctl\(|\.ioctl\(", re.M)
+
+
+def test_only_the_abi_device_library_and_simulator_touch_ctypes_or_ioctl() -> None:
+    offenders = sorted(f"{module}: {m.group(0).strip()}" for module, path in _modules()
+                       if _unit(module) not in LOW_LEVEL for m in _LOW.finditer(path.read_text()))
+    assert offenders == []
+
+
+def test_only_the_device_calls_fcntl_ioctl() -> None:
+    callers = sorted(module for module, path in _modules() if "fcntl.ioctl(" in path.read_text())
+    assert callers == ["pf_exporter.device"]
+
+
+def test_collectors_admin_and_cli_reach_pf_only_through_the_library() -> None:
+    below = ("pf_exporter.device", "pf_exporter.simulator", "pf_exporter.pf._", "pf_exporter.pf.backend")
+    wrong = []
+    for module, path in _modules():
+        if _unit(module) in ("collectors", "admin", "exporter", "web"):
+            wrong += [f"{module} imports {t}" for t in _imports(module, path) if t.startswith(below)]
+    assert wrong == []
