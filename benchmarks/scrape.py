@@ -354,7 +354,8 @@ def default_collectors() -> list[str]:
 def record(scenario: str, directory: Path, release: str = RELEASE, collectors: Iterable[str] | None = None) -> dict:
     """Run the exporter's scrapes on the simulator through a Recorder and save the answers."""
     from pf_exporter.device import Device
-    from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry, generate_text
+    from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry
+    from pf_exporter.exposition import generate_text
     from pf_exporter.pf import PacketFilter
     from pf_exporter.simulator import Simulator
 
@@ -484,7 +485,8 @@ def measure_floor(exporter: Any, transport: ReplayTransport, check: bool) -> dic
     exporter's encoder on them; with *check*, also that both encoders wrote the same bytes."""
     from prometheus_client import generate_latest
 
-    from pf_exporter.exporter import build_registry, generate_text
+    from pf_exporter.exporter import build_registry
+    from pf_exporter.exposition import generate_text
 
     registry = build_registry(exporter)
     r0 = transport.seconds
@@ -970,7 +972,8 @@ def main_profile(args: argparse.Namespace) -> int:
     import cProfile
     import pstats
 
-    from pf_exporter.exporter import build_registry, generate_text
+    from pf_exporter.exporter import build_registry
+    from pf_exporter.exposition import generate_text
 
     cache = cache_dir(args)
     scenario = args.profile

@@ -49,10 +49,8 @@ from .web import (
     LandingEntry,
     MetricsServer,
     WebApp,
-    WebConfig,
-    WebConfigError,
-    load_web_config,
 )
+from .webconfig import WebConfig, WebConfigError, load_web_config
 
 if TYPE_CHECKING:
     from .admin.server import AdminServer
@@ -729,30 +727,3 @@ def main(argv: Sequence[str] | None = None, *, control: Control | None = None,
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())
-
-
-def flags_markdown() -> str:
-    """The README's flag table, generated from the parser (kept equal by a test)."""
-    lines = ["| flag | default | meaning |", "|---|---|---|"]
-    for action in build_parser()._actions:
-        if not action.option_strings or action.dest == "help":
-            continue
-        flags = " / ".join(f"`{o}`" for o in action.option_strings)
-        if action.metavar:
-            flags = " / ".join(f"`{o} {action.metavar}`" for o in action.option_strings)
-        default = action.default
-        if action.dest == "listen":
-            default = DEFAULT_LISTEN_ADDRESS
-        elif action.dest.startswith("collector_"):
-            default = "on" if COLLECTORS[action.dest.removeprefix("collector_")].default_enabled else "off"
-        elif action.dest == "admin_socket_mode":
-            default = f"{default:04o}"
-        elif isinstance(default, float) and default.is_integer():
-            default = int(default)
-        elif isinstance(default, bool) or default is None or action.dest == "version":
-            default = ""
-        meaning = re.sub(r"\s*\(default[^)]*\)$", "", action.help or "").replace("|", "\\|")
-        if action.choices:
-            meaning += f" (one of {', '.join(map(str, action.choices))})"
-        lines.append(f"| {flags} | {f'`{default}`' if default else ''} | {meaning} |")
-    return "\n".join(lines) + "\n"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from test_admin_harness import TOKEN, Admin, raw_exchange, start_admin, token_file
-from tooling import make_pki
+from tooling import make_pki, wait_until
 
 from pf_exporter.admin import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args
 from pf_exporter.admin.config import build_admin_server
@@ -343,16 +343,29 @@ def test_slow_client_is_disconnected(tmp_path: Path) -> None:
 
 
 def test_connection_cap(admin: Admin) -> None:
-    admin.server.server.slots = __import__("threading").BoundedSemaphore(2)
-    held = [socket.create_connection(("127.0.0.1", admin.port), timeout=10) for _ in range(2)]
+    """When every connection is inside a request, a new one is refused with 503 (a silent one
+    would instead make room: see the next tests)."""
+    import threading
+
+    admin.server.server.guard.max_connections = 2
+    inside, release = threading.Semaphore(0), threading.Event()
+    admin.sim.hook("DIOCRADDADDRS", lambda sim: (inside.release(), release.wait(20)), times=2)
+    results: list[int] = []
+    changes = [threading.Thread(target=lambda i=i: results.append(admin.call(
+        "POST", "/api/v1/tables/bruteforce/addresses", {"addresses": [f"192.0.2.{i}"]})[0])) for i in (1, 2)]
+    for t in changes:
+        t.start()
     try:
-        for s in held:
-            s.sendall(b"GET /api/v1/status HTTP/1.1\r\n")  # incomplete: holds its slot
+        assert inside.acquire(timeout=20)  # the first change is inside pf...
+        assert wait_until(lambda: admin.server.server.guard.open == 2)  # ...the second waits its turn
         answer = raw_exchange(admin.port, b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 503 ")
     finally:
-        for s in held:
-            s.close()
+        release.set()
+        for t in changes:
+            t.join(20)
+    assert results == [200, 200]
+    assert admin.call("GET", "/api/v1/status")[0] == 200
 
 
 def test_silent_clients_do_not_lock_out_a_real_request(admin: Admin) -> None:
@@ -371,7 +384,7 @@ def test_silent_clients_do_not_lock_out_a_real_request(admin: Admin) -> None:
 
 
 def test_unauthenticated_connections_of_all_peers_together_are_bounded(admin: Admin) -> None:
-    admin.server.server.max_pending = 3
+    admin.server.server.guard.max_waiting = 3
     held = [socket.create_connection(("127.0.0.1", admin.port), timeout=10) for _ in range(3)]
     try:
         assert admin.call("GET", "/api/v1/status")[0] == 200
@@ -383,7 +396,7 @@ def test_unauthenticated_connections_of_all_peers_together_are_bounded(admin: Ad
 
 def test_headers_have_a_short_deadline_the_body_the_request_timeout(tmp_path: Path) -> None:
     admin = start_admin(tmp_path, request_timeout=60.0)
-    admin.server.server.header_timeout = 0.5
+    admin.server.server.guard.header_timeout = 0.5
     try:
         with socket.create_connection(("127.0.0.1", admin.port), timeout=30) as s:
             s.sendall(b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n")  # headers never end

@@ -30,7 +30,7 @@ from test_openbsd import FakeLibc
 from test_privsep import PF_GID, PF_UID, FakeKernel
 from test_signals import WAIT, exporters, free_port, install, make_cert, wait_until
 
-from pf_exporter import cli
+from pf_exporter import cli, docs
 from pf_exporter.device import Device
 from pf_exporter.exporter import ExporterInfo
 from pf_exporter.pf import PacketFilter
@@ -222,7 +222,7 @@ def test_without_admin_pf_is_only_opened_read_only(monkeypatch: pytest.MonkeyPat
 
 
 def test_flags_table_lists_the_admin_flags() -> None:
-    table = cli.flags_markdown()
+    table = docs.flags_markdown()
     for flag in ("--admin.listen-address ADDRESS", "--admin.token-file FILE", "--admin.web.config.file FILE",
                  "--admin.allow-main-ruleset", "--admin.audit-log FILE"):
         assert f"| `{flag}` |" in table

@@ -7,7 +7,7 @@ import argparse
 import pytest
 from test_cli import fake_pf, parse
 
-from pf_exporter import cli
+from pf_exporter import cli, docs
 from pf_exporter.web import DEFAULT_MAX_CONNECTIONS
 
 
@@ -61,6 +61,6 @@ def test_without_the_flags_no_cache_and_the_default_cap() -> None:
 
 
 def test_flags_table_lists_the_new_flags() -> None:
-    table = cli.flags_markdown()
+    table = docs.flags_markdown()
     assert "| `--web.max-connections N` | `64` |" in table
     assert "| `--web.max-cache-age DURATION` | `0s` |" in table

@@ -29,8 +29,8 @@ from pf_exporter.exporter import (
     PfExporter,
     build_collectors,
     build_registry,
-    generate_text,
 )
+from pf_exporter.exposition import generate_text
 from pf_exporter.pf import PacketFilter
 from pf_exporter.simulator import Simulator, simulated_device
 

@@ -18,9 +18,8 @@ from pf_exporter.exporter import (
     PfExporter,
     build_collectors,
     build_registry,
-    generate_chunks,
-    generate_text,
 )
+from pf_exporter.exposition import generate_chunks, generate_text
 
 
 class Static:
@@ -60,7 +59,7 @@ def test_chunks_are_one_per_family_and_add_up_to_the_exposition() -> None:
 
 
 def test_a_large_family_is_encoded_a_slice_at_a_time() -> None:
-    from pf_exporter.exporter import SLICE_ROWS
+    from pf_exporter.exposition import SLICE_ROWS
 
     f = counter("pf_many_total", "many series", "id").new()
     n = 2 * SLICE_ROWS + 5
@@ -119,7 +118,7 @@ def test_registry_output_matches_too() -> None:
 
 
 def test_cached_series_names_do_not_grow_without_bound_when_label_values_churn() -> None:
-    from pf_exporter.exporter import _PREFIX_SLACK, _PREFIXES
+    from pf_exporter.exposition import _PREFIX_SLACK, _PREFIXES
 
     spec = gauge("pf_churn", "label values that never repeat", "id")
     for scrape in range(8):

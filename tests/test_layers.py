@@ -13,13 +13,15 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pf_exporter"
 RANKS = {
     "abi": 1, "errors": 1,  # pure data
     "device": 2, "openbsd": 2, "privsep": 2, "ruleset": 2,  # the kernel handle, the OS, the pf.conf language
+    "guard": 2, "webconfig": 2,  # the HTTP listeners' connection guard and web config (no pf at all)
     "simulator": 3,  # pf behind the same interface as the device
     "pf": 4,  # the library
     "collectors": 5,
-    "exporter": 6, "logsetup": 6,
+    "exporter": 6, "exposition": 6, "logsetup": 6,
     "web": 7,
     "admin": 8,
-    "cli": 9, "docs": 9,  # the composition root; the reference pages generated from everything
+    "cli": 9,  # the composition root
+    "docs": 10,  # the reference pages, generated from everything
     "__main__": 10, "__init__": 0, "__version__": 0,
 }
 # Who may import ctypes / fcntl or call ioctl, and why.

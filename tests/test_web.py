@@ -18,16 +18,8 @@ from test_collectors import FakePf
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry
-from pf_exporter.web import (
-    LandingEntry,
-    MetricsServer,
-    WebApp,
-    WebConfig,
-    WebConfigError,
-    load_web_config,
-    parse_listen_address,
-    parse_web_config,
-)
+from pf_exporter.web import LandingEntry, MetricsServer, WebApp, parse_listen_address
+from pf_exporter.webconfig import WebConfig, WebConfigError, load_web_config, parse_web_config
 
 TIMEOUT = 10.0
 

@@ -19,7 +19,9 @@ import bcrypt
 import pytest
 from test_web import TIMEOUT, get, make_app
 
-from pf_exporter.web import BasicAuth, ConnectionGuard, MetricsServer, parse_web_config
+from pf_exporter.guard import ConnectionGuard
+from pf_exporter.web import MetricsServer
+from pf_exporter.webconfig import BasicAuth, parse_web_config
 
 
 def raw_request(server: MetricsServer, data: bytes) -> bytes:

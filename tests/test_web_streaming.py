@@ -11,7 +11,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from test_web import client_context
 
 from pf_exporter.collectors.base import counter, gauge
-from pf_exporter.web import STREAM_BUFFER, MetricsServer, WebApp, WebConfig
+from pf_exporter.web import STREAM_BUFFER, MetricsServer, WebApp
+from pf_exporter.webconfig import WebConfig
 
 TIMEOUT = 10.0
 
@@ -175,7 +176,7 @@ def test_head_with_gzip_gives_the_length_of_the_gzipped_body(serve) -> None:
 
 
 def test_a_large_body_is_streamed_over_tls_too(pki) -> None:
-    from pf_exporter.web import load_web_config
+    from pf_exporter.webconfig import load_web_config
 
     f = pki / "web-streaming.yml"
     f.write_text("tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n")

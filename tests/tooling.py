@@ -59,3 +59,16 @@ def make_pki(d: Path, client_cn: str = "client", client_san: str = "DNS:promethe
         ossl("x509", "-req", "-in", f"{name}.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
              "-out", f"{name}.pem", "-days", "2", "-extfile", f"{name}.ext")
     return d
+
+
+def wait_until(condition, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]
+    """Poll a condition until it holds or *timeout* passes; its last value (no timing assertion: the
+    bound only keeps a broken build from hanging)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.02)
+    return bool(condition())

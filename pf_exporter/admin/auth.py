@@ -220,7 +220,7 @@ class Authenticator:
             raise ValueError("admin API without authentication: give --admin.token-file and/or mutual TLS")
         self.tokens = tokens
         self.client_certs = client_certs
-        self.basic = basic  # pf_exporter.web.BasicAuth
+        self.basic = basic  # pf_exporter.webconfig.BasicAuth
 
     def authenticate(self, authorization: str | None, peercert: Mapping[str, object] | None) -> Identity:
         parts: list[str] = []

@@ -29,7 +29,7 @@ def build_admin_server(config: AdminConfig, pf: PacketFilter, logger: logging.Lo
     Refuses (AdminConfigError) without authentication, with plain HTTP on anything but
     loopback or a unix socket, and with a read-only pf handle.
     """
-    from ..web import BasicAuth, WebConfig, WebConfigError, build_ssl_context, load_web_config
+    from ..webconfig import BasicAuth, WebConfig, WebConfigError, build_ssl_context, load_web_config
 
     logger = logger or logging.getLogger("pf_exporter.admin")
     if not pf.writable:
@@ -122,7 +122,7 @@ def reload_admin_web_config(server: AdminServer, logger: logging.Logger | None =
     ``basic_auth_users`` is set) is only changed by a restart, so a reload can never leave the
     API without the authentication it was started with.  On any problem the old configuration
     stays and False is returned."""
-    from ..web import BasicAuth, WebConfigError, build_ssl_context, load_web_config
+    from ..webconfig import BasicAuth, WebConfigError, build_ssl_context, load_web_config
 
     logger = logger or logging.getLogger("pf_exporter.admin")
     path = server.web_config_file

@@ -29,7 +29,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
-from ..web import InFlight
+from ..guard import ConnectionGuard, InFlight
 from .api import MAX_BODY, AdminApi, Request, Response, parse_query
 from .audit import AuditLog
 from .auth import ANONYMOUS, Authenticator, Identity
@@ -101,42 +101,6 @@ def _peer_credentials(sock: socket.socket) -> str:
     return f"uid={uid},pid={pid}"
 
 
-class _Watchdog:
-    """Closes connections that take longer than their deadline to deliver the request."""
-
-    def __init__(self, interval: float = 0.5) -> None:
-        self._lock = threading.Lock()
-        self._deadlines: dict[int, tuple[float, socket.socket]] = {}
-        self._stop = threading.Event()
-        self._interval = interval
-        self._thread = threading.Thread(target=self._run, name="admin-watchdog", daemon=True)
-        self._thread.start()
-
-    def watch(self, sock: socket.socket, deadline: float) -> None:
-        with self._lock:
-            self._deadlines[id(sock)] = (deadline, sock)
-
-    def done(self, sock: socket.socket) -> None:
-        with self._lock:
-            self._deadlines.pop(id(sock), None)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            now = time.monotonic()
-            with self._lock:
-                late = [(k, s) for k, (d, s) in self._deadlines.items() if d < now]
-                for k, _ in late:
-                    del self._deadlines[k]
-            for _, s in late:
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-
-    def stop(self) -> None:
-        self._stop.set()
-
-
 class AdminApp:
     """What the handler needs: authentication, routes, audit log and limits."""
 
@@ -163,15 +127,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         app = self.server.app
-        # Until authenticated: a short deadline for the handshake, request line and headers, so
-        # clients that connect and stay silent hold their slot seconds, not the request timeout.
-        header_timeout = min(self.server.header_timeout, app.request_timeout)
+        # Until authenticated: a short deadline for the handshake, request line and headers (the
+        # guard's, from admission), so clients that connect and stay silent hold their slot
+        # seconds, not the request timeout.
+        header_timeout = self.server.guard.header_timeout
         self.timeout = header_timeout
         self._expect_continue = False
         self._body_read = False
         self._audited = False
         self._remote = self.server.remote_of(self.request, self.client_address)
-        self.server.watchdog.watch(self.request, time.monotonic() + header_timeout)
         sock = self.request
         sock.settimeout(header_timeout)
         if isinstance(sock, ssl.SSLSocket):
@@ -182,10 +146,6 @@ class _Handler(BaseHTTPRequestHandler):
                 if not names & set(app.allowed_sans):
                     raise ssl.SSLError("client certificate has none of the client_allowed_sans")
         super().setup()
-
-    def finish(self) -> None:
-        self.server.watchdog.done(self.request)
-        super().finish()
 
     def parse_request(self) -> bool:
         # Called once the request line has arrived: from here on a request is under way, and a
@@ -238,9 +198,10 @@ class _Handler(BaseHTTPRequestHandler):
                 raise ApiError(400, "the request target must be a path such as /api/v1/status")
             peercert = self.request.getpeercert() if isinstance(self.request, ssl.SSLSocket) else None
             identity = app.auth.authenticate(self.headers.get("Authorization"), peercert)
-            # authenticated: the request timeout now applies (body upload, a change waiting its turn)
-            self.server.authenticated(self.request)
-            self.server.watchdog.watch(self.request, time.monotonic() + app.request_timeout)
+            # authenticated: inside a request (no longer evictable by newcomers); the request timeout
+            # bounds the body's upload
+            if not self.server.guard.busy(self.request, app.request_timeout):
+                raise ConnectionError("ended by the connection guard")
             self.request.settimeout(app.request_timeout)
             _refuse_browsers(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
             route = app.api.route(self.command, url.path)
@@ -249,7 +210,7 @@ class _Handler(BaseHTTPRequestHandler):
                                        self.headers.get("Content-Length", "0").strip() not in ("", "0")
                                        or bool(self.headers.get("Transfer-Encoding")))
             body = self._read_body()
-            self.server.watchdog.done(self.request)
+            self.server.guard.busy(self.request, None)  # the change takes what it takes
             req = Request(self.command, url.path, parse_query(url.query), body,
                           self.headers.get("Content-Type", ""))
             resp = app.api.handle(req, route)
@@ -314,6 +275,7 @@ class _Handler(BaseHTTPRequestHandler):
             pass
 
     def _respond(self, resp: Response) -> None:
+        self.server.guard.writing(self.request)  # a client that does not read its answer is ended
         payload = b"" if self.command == "HEAD" else json.dumps(resp.body, indent=1).encode() + b"\n"
         self.send_response(resp.status)
         self.send_header("Content-Type", "application/json")
@@ -362,26 +324,26 @@ def _url_path(target: str | None) -> str:
 
 
 class _ServerMixin:
-    """Shared by the TCP and unix-socket servers: TLS wrapping, connection cap, watchdog,
-    the connections under way (for a draining shutdown)."""
+    """Shared by the TCP and unix-socket servers: TLS wrapping, the connection guard (the one the
+    metrics listener uses too), the connections under way (for a draining shutdown)."""
 
     app: AdminApp
     ssl_context: ssl.SSLContext | None
-    watchdog: _Watchdog
-    slots: threading.BoundedSemaphore
+    guard: ConnectionGuard
     in_flight: InFlight
     daemon_threads = True
     block_on_close = False
 
-    header_timeout = HEADER_TIMEOUT
-    max_pending = MAX_PENDING
-    max_pending_per_peer = MAX_PENDING_PER_PEER
-
     def _init_limits(self) -> None:
-        self.slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
-        self._pending_lock = threading.Lock()
-        # not yet authenticated: socket -> (accepted at, peer IP or None), oldest first
-        self._pending: dict[socket.socket, tuple[float, str | None]] = {}
+        # At most MAX_CONNECTIONS connections; of those at most MAX_PENDING not yet authenticated,
+        # MAX_PENDING_PER_PEER from one address: a newcomer ends the oldest silent one, so clients
+        # that connect and stay silent cannot lock out one that sends its request at once.
+        self.guard = ConnectionGuard(
+            MAX_CONNECTIONS, min(HEADER_TIMEOUT, self.app.request_timeout), self.app.request_timeout,
+            max_waiting=MAX_PENDING, max_waiting_per_peer=MAX_PENDING_PER_PEER,
+            write_timeout=self.app.request_timeout, name="admin", flag="the admin API's connection limit")
+        self.guard.start()
+        self.in_flight = InFlight()
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = self.socket.accept()  # type: ignore[attr-defined]
@@ -389,40 +351,10 @@ class _ServerMixin:
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
-    def _admit(self, request: socket.socket, client_address: Any) -> bool:
-        """Count a new connection as pending (not yet authenticated).  When its peer, or all
-        peers together, already have the most pending connections allowed, the oldest of
-        those is closed to make room: a client that sends its request at once is served,
-        however many connections others keep open in silence.  False: no thread is free."""
-        ip = client_address[0] if isinstance(client_address, tuple) and client_address else None
-        with self._pending_lock:
-            victim = None
-            if ip is not None and sum(1 for _, p in self._pending.values() if p == ip) >= self.max_pending_per_peer:
-                victim = next(s for s, (_, p) in self._pending.items() if p == ip)
-            elif len(self._pending) >= self.max_pending:
-                victim = next(iter(self._pending))
-            if victim is not None:
-                del self._pending[victim]
-            self._pending[request] = (time.monotonic(), ip)
-        if victim is not None:
-            log.debug("admin: closing the oldest unauthenticated connection to make room")
-            try:
-                socket.socket.shutdown(victim, socket.SHUT_RDWR)  # its thread sees the end and frees its slot
-            except OSError:
-                pass
-        if self.slots.acquire(timeout=1.0 if victim is not None else 0):
-            return True
-        self.authenticated(request)
-        return False
-
-    def authenticated(self, request: socket.socket) -> None:
-        """*request* is no longer pending (authenticated, or closed)."""
-        with self._pending_lock:
-            self._pending.pop(request, None)
-
     def process_request(self, request: socket.socket, client_address: Any) -> None:
-        if not self._admit(request, client_address):
-            # Too many connections already: refuse without spending a thread on it.
+        peer = client_address[0] if isinstance(client_address, tuple) and client_address else None
+        if not self.guard.admit(request, peer):
+            # Every connection is inside a request: refuse without spending a thread on it.
             try:
                 if not isinstance(request, ssl.SSLSocket):
                     request.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nRetry-After: 1\r\n"
@@ -437,8 +369,7 @@ class _ServerMixin:
             super().process_request(request, client_address)  # type: ignore[misc]
         except BaseException:
             self.in_flight.closed(request)
-            self.authenticated(request)
-            self.slots.release()
+            self.guard.closed(request)
             raise
 
     def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
@@ -446,8 +377,7 @@ class _ServerMixin:
             super().process_request_thread(request, client_address)  # type: ignore[misc]
         finally:
             self.in_flight.closed(request)
-            self.authenticated(request)
-            self.slots.release()
+            self.guard.closed(request)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         log.debug("admin connection error", exc_info=True)
@@ -469,9 +399,7 @@ class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
         self.address_family = family
         self.app = app
         self.ssl_context = ssl_context
-        self.watchdog = _Watchdog()
         self._init_limits()
-        self.in_flight = InFlight()
         super().__init__(address, _Handler)
 
     def server_bind(self) -> None:
@@ -485,9 +413,7 @@ class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixSt
     def __init__(self, path: str, app: AdminApp, ssl_context: ssl.SSLContext | None, mode: int) -> None:
         self.app = app
         self.ssl_context = ssl_context
-        self.watchdog = _Watchdog()
         self._init_limits()
-        self.in_flight = InFlight()
         self.mode = mode
         _remove_stale_socket(path)
         super().__init__(path, _Handler)
@@ -534,7 +460,7 @@ class AdminServer:
         kind, where = parse_admin_address(address)
         self.kind = kind
         self.web_config_file: str | None = None
-        self.web: Any = None  # pf_exporter.web.WebConfig
+        self.web: Any = None  # pf_exporter.webconfig.WebConfig
         self._thread: threading.Thread | None = None
         self._closed = False
         self._accepting = True
@@ -621,6 +547,6 @@ class AdminServer:
         left = self.server.in_flight.wait_idle(drain_timeout)
         self.server.in_flight.close_idle()
         self._closed = True
-        self.server.watchdog.stop()
+        self.server.guard.stop()
         self.app.audit.close()
         return left

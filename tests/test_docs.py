@@ -1,5 +1,5 @@
-"""The library's documentation is the code's: the reference page is generated and current, the
-README's example runs, and every py-pf method has its row."""
+"""The documentation is the code's: the reference pages in docs/ are generated and current, the
+README's library example runs, and every py-pf method has its row."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import io
 import re
 from pathlib import Path
 
+import pytest
+
 from pf_exporter import docs
 from pf_exporter.pf import PacketFilter
 
@@ -15,10 +17,23 @@ ROOT = Path(__file__).resolve().parent.parent
 PY_PF_METHODS = ROOT / "tests" / "data" / "py-pf" / "packetfilter-methods.txt"
 
 
-def test_the_reference_page_is_current() -> None:
-    assert (ROOT / "docs" / "library.md").read_text() == docs.library_reference(), \
-        "docs/library.md is stale: run python -m pf_exporter.docs"
+@pytest.mark.parametrize("page", sorted(docs.PAGES))
+def test_the_generated_pages_are_current(page: str) -> None:
+    assert (ROOT / "docs" / page).read_text() == docs.PAGES[page](), \
+        f"docs/{page} is stale: run python -m pf_exporter.docs"
+
+
+def test_the_check_mode_passes() -> None:
     assert docs.main(["--check"]) == 0
+
+
+def test_every_metric_and_flag_is_in_its_page() -> None:
+    from pf_exporter.cli import build_parser
+    from pf_exporter.collectors import COLLECTORS
+
+    metrics, flags = docs.metrics_page(), docs.flags_page()
+    assert all(f"`{s.name}`" in metrics for c in COLLECTORS.values() for s in c.specs)
+    assert all(f"`{o}" in flags for a in build_parser()._actions for o in a.option_strings if o not in ("-h", "--help"))
 
 
 def test_every_public_method_is_in_the_reference() -> None:

@@ -1,0 +1,259 @@
+"""The exporter-toolkit web config (``--web.config.file``, ``--admin.web.config.file``): TLS and
+basic auth for the project's listeners, parsed strictly (an unknown key is an error naming it),
+and the bcrypt check of ``Authorization: Basic``."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import ssl
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+
+
+class WebConfigError(ValueError):
+    """The --web.config.file is unreadable or invalid; the message names the key and the fix."""
+
+
+# --- web config (exporter-toolkit format) ------------------------------------------------------------
+
+_CLIENT_AUTH = {
+    "NoClientCert": ssl.CERT_NONE,
+    "VerifyClientCertIfGiven": ssl.CERT_OPTIONAL,
+    "RequireAndVerifyClientCert": ssl.CERT_REQUIRED,
+}
+# exporter-toolkit knows these too, but Python's ssl cannot ask for a certificate without
+# verifying it.
+_CLIENT_AUTH_UNSUPPORTED = ("RequestClientCert", "RequireAnyClientCert")
+_TLS_VERSIONS = {
+    "TLS10": ssl.TLSVersion.TLSv1,
+    "TLS11": ssl.TLSVersion.TLSv1_1,
+    "TLS12": ssl.TLSVersion.TLSv1_2,
+    "TLS13": ssl.TLSVersion.TLSv1_3,
+}
+_TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
+_TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
+             "client_allowed_sans")
+_TLS_KEYS_UNSUPPORTED = ("cipher_suites", "curve_preferences", "prefer_server_cipher_suites", "cert", "key",
+                         "client_ca")
+_HTTP_KEYS = ("http2", "headers")
+# The response headers exporter-toolkit lets a web config set.
+_ALLOWED_HEADERS = ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
+                    "Content-Security-Policy")
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    cert_file: str
+    key_file: str
+    client_ca_file: str = ""
+    client_auth_type: str = "NoClientCert"
+    min_version: str = "TLS12"
+    max_version: str = ""
+    client_allowed_sans: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    tls: TlsConfig | None = None
+    basic_auth_users: dict[str, bytes] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def _check_keys(section: str, data: Any, known: Sequence[str], unsupported: Sequence[str] = ()) -> dict[str, Any]:
+    where = f"{section}: " if section else "top level: "
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise WebConfigError(f"{where}expected a mapping of keys, got {type(data).__name__}")
+    for key in data:
+        if key in unsupported:
+            raise WebConfigError(
+                f"{where}{key} is an exporter-toolkit option pf_exporter does not support; remove it"
+            )
+        if key not in known:
+            raise WebConfigError(f"{where}unknown key {key!r}; valid keys are {', '.join(known)}")
+    return data
+
+
+def _string(where: str, value: Any) -> str:
+    if not isinstance(value, str):
+        raise WebConfigError(f"{where}: expected a string, got {value!r}")
+    return value
+
+
+def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
+    """Validate a web-config document; relative file names are relative to *base*."""
+    import yaml  # only with --web.config.file: not every exporter needs a YAML parser in memory
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise WebConfigError(f"not valid YAML: {e}".replace("\n", " ")) from None
+    top = _check_keys("", data, _TOP_KEYS)
+
+    tls: TlsConfig | None = None
+    tls_raw = _check_keys("tls_server_config", top.get("tls_server_config"), _TLS_KEYS, _TLS_KEYS_UNSUPPORTED)
+    if tls_raw:
+        def path(key: str) -> str:
+            v = tls_raw.get(key)
+            if v in (None, ""):
+                return ""
+            p = Path(_string(f"tls_server_config.{key}", v))
+            return str(p if p.is_absolute() else base / p)
+
+        cert, key = path("cert_file"), path("key_file")
+        if not cert or not key:
+            raise WebConfigError("tls_server_config: both cert_file and key_file are required for TLS")
+        auth = _string("tls_server_config.client_auth_type", tls_raw.get("client_auth_type") or "NoClientCert")
+        if auth in _CLIENT_AUTH_UNSUPPORTED:
+            raise WebConfigError(
+                f"tls_server_config.client_auth_type {auth} is not supported (Python cannot request a client "
+                "certificate without verifying it); use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+            )
+        if auth not in _CLIENT_AUTH:
+            raise WebConfigError(
+                f"tls_server_config.client_auth_type {auth!r} is unknown; use one of {', '.join(_CLIENT_AUTH)}"
+            )
+        ca = path("client_ca_file")
+        if auth != "NoClientCert" and not ca:
+            raise WebConfigError(f"tls_server_config: client_auth_type {auth} needs client_ca_file")
+        versions = {}
+        for k, default in (("min_version", "TLS12"), ("max_version", "")):
+            v = _string(f"tls_server_config.{k}", tls_raw.get(k) or default) if tls_raw.get(k) or default else ""
+            if v and v not in _TLS_VERSIONS:
+                raise WebConfigError(f"tls_server_config.{k} {v!r} is unknown; use one of {', '.join(_TLS_VERSIONS)}")
+            versions[k] = v
+        sans_raw = tls_raw.get("client_allowed_sans") or []
+        if not isinstance(sans_raw, list):
+            raise WebConfigError("tls_server_config.client_allowed_sans: expected a list of names")
+        sans = tuple(_string("tls_server_config.client_allowed_sans", s) for s in sans_raw)
+        if sans and auth != "RequireAndVerifyClientCert":
+            raise WebConfigError(
+                "tls_server_config.client_allowed_sans needs client_auth_type RequireAndVerifyClientCert"
+            )
+        tls = TlsConfig(cert, key, ca, auth, versions["min_version"], versions["max_version"], sans)
+
+    http_raw = _check_keys("http_server_config", top.get("http_server_config"), _HTTP_KEYS)
+    headers: dict[str, str] = {}
+    if "http2" in http_raw and not isinstance(http_raw["http2"], bool):
+        raise WebConfigError("http_server_config.http2: expected true or false")
+    for name, v in (_check_keys("http_server_config.headers", http_raw.get("headers"), _ALLOWED_HEADERS)).items():
+        headers[name] = _string(f"http_server_config.headers.{name}", v)
+
+    users: dict[str, bytes] = {}
+    users_raw = top.get("basic_auth_users") or {}
+    if not isinstance(users_raw, dict):
+        raise WebConfigError("basic_auth_users: expected a mapping of user name to bcrypt hash")
+    for user, hashed in users_raw.items():
+        h = _string(f"basic_auth_users.{user}", hashed)
+        if not h.startswith(("$2a$", "$2b$", "$2y$")) or len(h) != 60:
+            raise WebConfigError(
+                f"basic_auth_users.{user}: not a bcrypt hash; create one with "
+                "`python3 -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass().encode(), "
+                "bcrypt.gensalt()).decode())'` or `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
+            )
+        users[str(user)] = h.encode()
+    return WebConfig(tls, users, headers)
+
+
+def load_web_config(path: str) -> WebConfig:
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except OSError as e:
+        raise WebConfigError(f"cannot read {path}: {e.strerror}") from None
+    try:
+        config = parse_web_config(text, p.parent)
+    except WebConfigError as e:
+        raise WebConfigError(f"{path}: {e}") from None
+    if config.tls is not None:
+        build_ssl_context(config.tls, path)  # fail at start-up, not at the first connection
+    return config
+
+
+def build_ssl_context(tls: TlsConfig, where: str = "web config") -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise WebConfigError(
+            f"{where}: cannot load TLS certificate {tls.cert_file} with key {tls.key_file}: {e}; "
+            "check tls_server_config.cert_file and key_file"
+        ) from None
+    ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
+    if tls.max_version:
+        ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
+    ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
+    if tls.client_ca_file:
+        try:
+            ctx.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError) as e:
+            raise WebConfigError(f"{where}: cannot load client_ca_file {tls.client_ca_file}: {e}") from None
+    return ctx
+
+
+# --- basic auth --------------------------------------------------------------------------------------
+
+# bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
+BCRYPT_MAX_PASSWORD = 72
+
+
+def basic_auth_password_too_long(header: str | None) -> bool:
+    """Whether an ``Authorization: Basic`` header carries a password bcrypt cannot check."""
+    if not header or not header.startswith("Basic "):
+        return False
+    try:
+        decoded = base64.b64decode(header[6:].strip(), validate=True)
+    except binascii.Error:
+        return False
+    return len(decoded.partition(b":")[2]) > BCRYPT_MAX_PASSWORD
+
+
+class BasicAuth:
+    """Checks ``Authorization: Basic`` against bcrypt hashes.
+
+    bcrypt is slow on purpose (~0.1 s); a successful check is remembered (keyed by a
+    SHA-256 of user, password and hash) so a scraper is not charged it on every scrape.
+    Unknown users still cost one bcrypt, so timing does not reveal which users exist.
+    """
+
+    def __init__(self, users: dict[str, bytes]) -> None:
+        self.users = users
+        # A hash with the users' own cost, checked for unknown users.
+        rounds = max((int(h[4:6]) for h in users.values() if h[4:6].isdigit()), default=10)
+        self._dummy = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=min(max(rounds, 4), 31)))
+        self._ok: set[bytes] = set()
+        self._lock = threading.Lock()
+
+    def check(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        hashed = self.users.get(user)
+        if len(password.encode()) > BCRYPT_MAX_PASSWORD:
+            # bcrypt (5 and later) raises ValueError for these; a wrong password, still charged one
+            # bcrypt so the answer takes as long as any other refusal.
+            bcrypt.checkpw(b"", self._dummy)
+            return False
+        token = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
+        with self._lock:
+            if hashed is not None and token in self._ok:
+                return True
+        good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
+        if good and hashed is not None:
+            with self._lock:
+                if len(self._ok) > 1024:
+                    self._ok.clear()
+                self._ok.add(token)
+            return True
+        return False
