@@ -14,12 +14,15 @@ unchanged::
 from __future__ import annotations
 
 from ..device import Device
+from .builder import Simulator
 from .clock import SimClock
-from .kernel import SimTransport, Simulator, SimulatorUnsupported
+from .kernel import PfKernel
 from .rulespec import build_rule
 from .scenarios import SCENARIOS
+from .transport import SimTransport
+from .wire import SimulatorUnsupported
 
-__all__ = ["SCENARIOS", "SimClock", "SimTransport", "Simulator", "SimulatorUnsupported", "build_rule",
+__all__ = ["SCENARIOS", "PfKernel", "SimClock", "SimTransport", "Simulator", "SimulatorUnsupported", "build_rule",
            "simulated_device"]
 
 

@@ -9,32 +9,21 @@ injectable :class:`~.clock.SimClock`.
 from __future__ import annotations
 
 import ctypes
-import errno
-import functools
 import hashlib
 import heapq
 import random
 import struct
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..abi import Abi, select_abi
 from ..abi import constants as C
 from .clock import SimClock
-from .objects import (
-    U32,
-    SimAnchor,
-    SimKif,
-    SimQueue,
-    SimRule,
-    SimSourceLimiter,
-    SimState,
-    SimStateLimiter,
-    cstr,
-    field_bytes,
-    set_cstr,
-)
-from .tables import KernelError, TableStore
+from .objects import SimAnchor, SimKif, SimQueue, SimRule, SimSourceLimiter, SimState, SimStateLimiter
+from .rules import RuleLoading
+from .tables import TableStore
+from .wire import DYNAMIC, PFSYNC_STATE, STATE_DYNAMIC_OFFSET, U32, KernelError, htons
 
 LOG_ERR = 3  # <sys/syslog.h>
 IFQ_MAXPRIO = 7
@@ -60,25 +49,6 @@ def default_timeouts() -> list[int]:
     return t
 
 
-class SimulatorUnsupported(RuntimeError):
-    """A request the simulator cannot serve (not an errno the kernel would return)."""
-
-
-# pfsync_state as exported by pf_state_export(): __packed, multi-byte fields in network order.
-PFSYNC_STATE = struct.Struct(
-    ">Q16s"  # id, ifname
-    "16s16sHHHBB"  # key[PF_SK_WIRE]: addr[2], port[2], rdomain, af, pad
-    "16s16sHHHBB"  # key[PF_SK_STACK]
-    "HBBIIIIHHBB6s"  # src peer: scrub{flags, ttl, scrub_flag, ts_mod}, seqlo, seqhi, seqdiff, max_win, mss, state,
-    "HBBIIIIHHBB6s"  # dst peer                                                      wscale, pad
-    "16s"  # rt_addr
-    "13I"  # rule, anchor, nat_rule, creation, expire, packets[2][2], bytes[2][2]
-    "I2i"  # creatorid, rtableid[2]
-    "HBBBBBBBBBBH2B"  # max_mss, af, proto, direction, log, rt, timeout, sync_flags, updates, min_ttl, set_tos,
-)  # state_flags, set_prio[2]
-DYNAMIC = struct.Struct(">13I")
-
-
 @dataclass
 class Trans:
     """``struct pf_trans`` of type PF_TRANS_GETRULE: one rule walk's position."""
@@ -96,68 +66,21 @@ class _Fault:
     after: int
     times: int | None
     err: int = 0
-    action: Callable[[Simulator], None] | None = None
+    action: Callable[[PfKernel], None] | None = None
     seen: int = field(default=0)
 
 
-class SimTransport:
-    """One open descriptor on the simulated /dev/pf (the Transport interface of device.py)."""
+class PfKernel(RuleLoading):
+    """A model of OpenBSD's pf behind the ioctl ABI of one release and architecture, empty: the
+    scenarios fill it (:class:`pf_exporter.simulator.Simulator` builds one with a scenario).
+    ``securelevel``: above 1 pf refuses changes (EPERM)."""
 
-    def __init__(self, sim: Simulator, unit: int, writable: bool) -> None:
-        self.sim = sim
-        self.unit = unit
-        self.writable = writable
-        self.closed = False
-
-    def ioctl(self, request: int, arg: object) -> None:
-        from .ioctl import dispatch
-
-        if self.closed:
-            raise OSError(errno.EBADF, "simulated /dev/pf descriptor is closed")
-        dispatch(self.sim, self, request, arg)
-
-    def uptime(self) -> int:
-        """The simulated machine's seconds since boot (what pfctl -si subtracts `since` from)."""
-        return self.sim.clock.uptime()
-
-    @property
-    def open_tickets(self) -> int:
-        return self.sim.tickets_of(self.unit)
-
-    def close(self) -> None:
-        """pfclose(): every ticket this descriptor holds is released."""
-        if not self.closed:
-            self.closed = True
-            self.sim.close_unit(self.unit)
-
-
-class Simulator:
-    """A model of OpenBSD's pf behind the ioctl ABI of one release and architecture.
-
-    ``scenario``: "small", "large" or "empty"; ``state_fill``: make the state count this
-    fraction of the states limit; ``securelevel``: above 1 pf refuses changes (EPERM).
-    """
-
-    def __init__(
-        self,
-        scenario: str = "small",
-        release: str = "7.9",
-        arch: str = "amd64",
-        seed: int = 1,
-        clock: SimClock | None = None,
-        state_fill: float | None = None,
-        securelevel: int = 0,
-    ) -> None:
-        from .scenarios import SCENARIOS
-
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown simulator scenario {scenario!r}: choose one of {', '.join(SCENARIOS)}")
-        if state_fill is not None and not 0 <= state_fill <= 1:
-            raise ValueError(f"state_fill is a fraction of the states limit (0..1), got {state_fill}")
+    def __init__(self, release: str = "7.9", arch: str = "amd64", seed: int = 1, clock: SimClock | None = None,
+                 securelevel: int = 0) -> None:
         self.abi: Abi = select_abi(release, arch)
         self.layout = self.abi.layout
         self.release = self.abi.release
-        self.scenario = scenario
+        self.scenario = ""
         self.seed = seed
         self.clock = clock if clock is not None else SimClock()
         self.rng = random.Random(seed)
@@ -211,23 +134,15 @@ class Simulator:
         self._next_ticket = 1
         self._trans: dict[int, Trans] = {}
         self._tcount: dict[int, int] = {}
-        self.transports: list[SimTransport] = []
+        self.transports: list[Any] = []  # every descriptor opened (transport.SimTransport)
         self._faults: list[_Fault] = []
         self.calls: dict[str, int] = {}
         self._kaddr = 0xFFFF_8000_0010_0000 if self.abi.native else 0xD010_0000
-        self.state_spawner: Callable[[Simulator], SimState | None] | None = None
+        self.state_spawner: Callable[[PfKernel], SimState | None] | None = None
         self._current = ""
         _check_pfsync_layout(self.layout)
-        SCENARIOS[scenario](self, state_fill)
 
     # --- descriptors ------------------------------------------------------------
-
-    def open(self, writable: bool = False) -> SimTransport:
-        """pfopen(): a new descriptor (its own ticket namespace), read-only unless *writable*."""
-        self._next_unit += 1
-        t = SimTransport(self, self._next_unit, writable)
-        self.transports.append(t)
-        return t
 
     def tickets_of(self, unit: int) -> int:
         return self._tcount.get(unit, 0)
@@ -272,7 +187,7 @@ class Simulator:
         calls (None: every later call)."""
         self._faults.append(_Fault(request, after, times, err=err))
 
-    def hook(self, request: str, action: Callable[[Simulator], None], after: int = 0, times: int | None = 1) -> None:
+    def hook(self, request: str, action: Callable[[PfKernel], None], after: int = 0, times: int | None = 1) -> None:
         """Run *action(sim)* just before the kernel handles *request* (after *after* calls)."""
         self._faults.append(_Fault(request, after, times, action=action))
 
@@ -380,274 +295,6 @@ class Simulator:
         rs.active_version = rs.inactive_version = (max(rs.active_version, rs.inactive_version) + 1) & U32
         if rs is self.main:
             self.chksum = self._chksum(rs.active)
-
-    # --- rule loading (pf_ioctl.c DIOCADDRULE, pf_rule_copyin) ----------------------
-
-    def rule_copyin(self, frm: ctypes.Structure) -> ctypes.Structure:
-        """pf_rule_copyin(): the kernel's copy of a user rule: only the fields it takes,
-        strings cut at their first NUL, pointers and counters zero."""
-        L = self.layout
-        if frm.scrub_flags & C.PFSTATE_SETPRIO and (frm.set_prio[0] > IFQ_MAXPRIO or frm.set_prio[1] > IFQ_MAXPRIO):
-            raise KernelError(errno.EINVAL)
-        for ra in (frm.src, frm.dst):
-            if not _valid_range(ra.port_op, _ntohs(ra.port[0]), _ntohs(ra.port[1])):
-                raise KernelError(errno.EINVAL)
-        if not _valid_range(frm.rdr.port_op, frm.rdr.proxy_port[0], frm.rdr.proxy_port[1]):
-            raise KernelError(errno.EINVAL)
-        if frm.rtableid >= 0 and frm.rtableid != 0:
-            raise KernelError(errno.EBUSY)  # rtable_exists(): the simulated host has rdomain 0 only
-        if frm.onrdomain != -1 and not 0 <= frm.onrdomain <= 255:
-            raise KernelError(errno.EINVAL)
-        qid = pqid = 0
-        qname, pqname = cstr(field_bytes(frm, "qname")[:-1]), cstr(field_bytes(frm, "pqname")[:-1])
-        if qname:
-            qid = self.qids.get(qname, 0)
-            if not qid:
-                raise KernelError(errno.EBUSY)
-            pqid = qid
-            if pqname:
-                pqid = self.qids.get(pqname, 0)
-                if not pqid:
-                    raise KernelError(errno.EBUSY)
-        if self.abi.has_limiters:
-            for lim in (frm.statelim, frm.sourcelim):
-                if lim.limiter_action not in (C.PF_LIMITER_NOMATCH, C.PF_LIMITER_BLOCK):
-                    raise KernelError(errno.EINVAL)
-        to = L.pf_rule.from_buffer_copy(frm)
-        base = ctypes.addressof(to)
-        for off, size in _rule_spans(L.pf_rule)[0]:
-            ctypes.memset(base + off, 0, size)
-        raw = bytes(frm)
-        for off, size in _rule_spans(L.pf_rule)[1]:
-            # strlcpy() of a string whose last byte was forced to NUL: nothing after the first NUL
-            text = raw[off:off + size - 1].split(b"\0", 1)[0]
-            ctypes.memmove(base + off, text.ljust(size, b"\0"), size)
-        for ra in (to.src, to.dst):
-            ra.addr.p.tbl = 0
-        for pool in (to.nat, to.rdr, to.route):
-            pool.kif = 0
-            pool.addr.p.tbl = 0
-        to.pktrate.limit = (frm.pktrate.limit * C.PF_THRESHOLD_MULT) & U32
-        to.pktrate.count = 0
-        to.pktrate.last = self.clock.uptime() & U32
-        to.qid, to.pqid = qid, pqid
-        if not to.log:
-            to.logif = 0
-        return to
-
-    def _tag(self, name: str) -> int:
-        if name not in self.tags:
-            self.tags[name] = len(self.tags) + 1
-        return self.tags[name]
-
-    def add_rule(self, anchor: str, ticket: int, frm: ctypes.Structure, anchor_call: str) -> SimRule:
-        """DIOCADDRULE: append a rule to *anchor*'s inactive ruleset (needs its transaction ticket)."""
-        kr = self.rule_copyin(frm)
-        if frm.return_icmp >> 8 > ICMP_MAXTYPE:
-            raise KernelError(errno.EINVAL)
-        _check_af(kr)
-        if kr.src.addr.type == C.PF_ADDR_NONE or kr.dst.addr.type == C.PF_ADDR_NONE:
-            raise KernelError(errno.EINVAL)
-        if kr.rt and not kr.direction:
-            raise KernelError(errno.EINVAL)
-        rs = self.find_ruleset(anchor)
-        if rs is None:
-            raise KernelError(errno.EINVAL)
-        if ticket != rs.inactive_version:
-            raise KernelError(errno.EBUSY)
-        call_path = self._anchor_call_path(rs, anchor_call) if anchor_call else None
-        if anchor_call and call_path is None:
-            raise KernelError(errno.EINVAL)
-        # from here on nothing fails: take the references
-        kr.cuid, kr.cpid = 0, 1
-        if kr.tagname:
-            kr.tag = self._tag(cstr(kr.tagname))
-        if kr.match_tagname:
-            kr.match_tag = self._tag(cstr(kr.match_tagname))
-        r = SimRule(kr, rs)
-        r.nr = rs.inactive[-1].nr + 1 if rs.inactive else 0
-        kr.nr = r.nr
-        for ifname in {cstr(kr.ifname), cstr(kr.rcv_ifname), cstr(kr.nat.ifname), cstr(kr.rdr.ifname),
-                       cstr(kr.route.ifname)} - {""}:
-            self.kif_get(ifname).rules += 1
-            r.kifs.append(ifname)
-        if kr.overload_tblname:
-            kt = self.tables.attach_table(rs, cstr(kr.overload_tblname))
-            kt.flags |= C.PFR_TFLAG_ACTIVE
-            r.tables.append(("overload", kt))
-        for where in ("src", "dst", "rdr", "nat", "route"):
-            ra = getattr(kr, where)
-            if ra.addr.type == C.PF_ADDR_DYNIFTL:  # pfi_dynaddr_setup(): a kif reference for the rule
-                ifname = cstr(ra.addr.v.ifname)
-                self.kif_get(ifname).rules += 1
-                r.kifs.append(ifname)
-        for where in ("src", "dst"):
-            aw = getattr(kr, where).addr
-            if aw.type == C.PF_ADDR_TABLE:
-                r.tables.append((where, self.tables.attach_table(rs, cstr(aw.v.tblname))))
-        for where in ("rdr", "nat", "route"):
-            aw = getattr(kr, where).addr
-            if aw.type == C.PF_ADDR_TABLE:
-                r.tables.append((where, self.tables.attach_table(rs, cstr(aw.v.tblname))))
-        if call_path is not None:
-            target, relative, wildcard = call_path
-            a = self.find_or_create_ruleset(target)
-            assert a is not None and a is not self.main
-            kr.anchor_relative, kr.anchor_wildcard = relative, wildcard
-            a.refcnt += 1
-            r.anchor = a
-        else:
-            kr.anchor_relative = kr.anchor_wildcard = 0
-        rs.inactive.append(r)
-        return r
-
-    def _anchor_call_path(self, rs: SimAnchor, name: str) -> tuple[str, int, int] | None:
-        """pf_anchor_setup(): resolve an anchor call to (path, anchor_relative, anchor_wildcard)."""
-        relative = wildcard = 0
-        if name.startswith("/"):
-            path = name[1:]
-        else:
-            relative = 1
-            path = rs.path
-            while name.startswith("../"):
-                if not path:
-                    return None  # ".." beyond root
-                path = path.rsplit("/", 1)[0] if "/" in path else ""
-                relative += 1
-                name = name[3:]
-            path = f"{path}/{name}" if path else name
-        if path.endswith("/*") or path == "*":
-            wildcard = 1
-            path = path[:-2] if path.endswith("/*") else ""
-        parts = path.split("/") if path else []
-        if not parts or any(not p or len(p.encode()) >= C.PF_ANCHOR_NAME_SIZE for p in parts):
-            return None
-        return path, relative, wildcard
-
-    def anchor_call_string(self, rs: SimAnchor, r: SimRule) -> str:
-        """pf_anchor_copyout(): how DIOCGETRULE spells a rule's anchor call."""
-        if r.anchor is None:
-            return ""
-        kr = r.kr
-        if not kr.anchor_relative:
-            s = "/" + r.anchor.path
-        else:
-            base = rs.path
-            s = ""
-            for _ in range(1, kr.anchor_relative):
-                base = base.rsplit("/", 1)[0] if "/" in base else ""
-                s += "../"
-            if r.anchor.path.startswith(base) and len(r.anchor.path) > len(base):
-                s += r.anchor.path[len(base) + 1 if base else 0:]
-        if kr.anchor_wildcard:
-            s += "/*" if s else "*"
-        return s
-
-    def remove_rule(self, r: SimRule) -> None:
-        """pf_rm_rule(): drop the references a rule holds; a state keeps pointing at it (nr -1)."""
-        for _where, kt in r.tables:
-            self.tables.detach_table(kt)
-        r.tables = []
-        for ifname in r.kifs:
-            self.kif_unref_rule(ifname)
-        r.kifs = []
-        if r.anchor is not None:
-            a, r.anchor = r.anchor, None
-            a.refcnt -= 1
-            if a.refcnt == 0:
-                self.remove_if_empty_ruleset(a)
-        r.nr = U32
-
-    def begin_rules(self, anchor: str) -> int:
-        """pf_begin_rules(): empty the inactive ruleset and open it; returns its new version."""
-        rs = self.find_or_create_ruleset(anchor)
-        if rs is None:
-            raise KernelError(errno.EINVAL)
-        for r in rs.inactive:
-            self.remove_rule(r)
-        rs.inactive = []
-        rs.inactive_version = (rs.inactive_version + 1) & U32
-        rs.inactive_open = True
-        return rs.inactive_version
-
-    def rollback_rules(self, ticket: int, anchor: str) -> None:
-        """pf_rollback_rules(): a stale ticket is ignored."""
-        rs = self.find_ruleset(anchor)
-        if rs is None or not rs.inactive_open or rs.inactive_version != ticket:
-            return
-        for r in rs.inactive:
-            self.remove_rule(r)
-        rs.inactive = []
-        rs.inactive_open = False
-        if anchor:
-            return
-        self.statelims_inactive = {}
-        self.sourcelims_inactive = {}
-        self.queues_inactive = []
-
-    def check_rules_ticket(self, ticket: int, anchor: str) -> bool:
-        rs = self.find_ruleset(anchor)
-        return rs is not None and rs.inactive_open and rs.inactive_version == ticket
-
-    def commit_rules(self, ticket: int, anchor: str) -> None:
-        """pf_commit_rules(): the inactive ruleset becomes active; the old one is freed."""
-        rs = self.find_ruleset(anchor)
-        if rs is None or not rs.inactive_open or ticket != rs.inactive_version:
-            raise KernelError(errno.EBUSY)
-        if rs is self.main:
-            self.chksum = self._chksum(rs.inactive)
-        old = rs.active
-        rs.active, rs.inactive = rs.inactive, []
-        rs.active_version = rs.inactive_version
-        calc_skip_steps(rs.active)
-        for r in old:
-            self.remove_rule(r)
-        rs.inactive_open = False
-        self.remove_if_empty_ruleset(rs)
-        if anchor:
-            return
-        self.statelims, self.statelims_inactive = self.statelims_inactive, {}
-        self.sourcelims, self.sourcelims_inactive = self.sourcelims_inactive, {}
-        self.queues, self.queues_inactive = self.queues_inactive, []
-
-    def _chksum(self, rules: list[SimRule]) -> bytes:
-        """pf_calc_chksum(): an MD5 over the fields pf_hash_rule() takes (not bit-identical to it)."""
-        h = hashlib.md5()
-        L = self.layout.pf_rule
-        names = ("src", "dst", "label", "ifname", "rcv_ifname", "match_tagname", "os_fingerprint", "prob", "uid",
-                 "gid", "rule_flag", "action", "direction", "af", "quick", "ifnot", "rcvifnot", "match_tag_not",
-                 "keep_state", "proto", "type", "code", "flags", "flagset", "allow_opts", "rt", "tos")
-        spans = [(getattr(L, n).offset, getattr(L, n).size) for n in names]
-        for r in rules:
-            raw = bytes(r.kr)
-            for off, size in spans:
-                h.update(raw[off:off + size])
-        return h.digest()
-
-    def add_queue(self, ticket: int, user: ctypes.Structure) -> SimQueue:
-        """DIOCADDQUEUE: a queue for the next main-ruleset commit; names are NUL-terminated,
-        the qid comes from the queue name, the parent must exist (ESRCH)."""
-        if ticket != self.main.inactive_version:
-            raise KernelError(errno.EBUSY)
-        spec = type(user).from_buffer_copy(user)
-        for f in ("qname", "parent", "ifname"):
-            set_cstr(spec, f, field_bytes(spec, f)[:-1])
-        qname, parent = cstr(spec.qname), cstr(spec.parent)
-        if not qname:
-            raise KernelError(errno.EBUSY)
-        if parent and parent not in self.qids:
-            raise KernelError(errno.ESRCH)
-        if qname not in self.qids:
-            self.qids[qname] = len(self.qids) + 1
-        spec.qid = self.qids[qname]
-        spec.parent_qid = self.qids[parent] if parent else 0
-        kif = self.kif_get(cstr(spec.ifname))
-        spec.kif = kif.addr
-        spec.entries.tqe_next = self.kaddr()
-        spec.entries.tqe_prev = self.kaddr()
-        q = SimQueue(spec)
-        self.queues_inactive.append(q)
-        return q
 
     # --- interfaces (net/pf_if.c) ------------------------------------------------------
 
@@ -767,7 +414,7 @@ class Simulator:
         sk = stack if direction == C.PF_OUT else wire
         (s_i, d_i) = (1, 0) if direction == C.PF_OUT else (0, 1)
         st.src, st.dst = sk[s_i][0], sk[d_i][0]
-        st.sport, st.dport = _htons(sk[s_i][1]), _htons(sk[d_i][1])
+        st.sport, st.dport = htons(sk[s_i][1]), htons(sk[d_i][1])
         self.insert_state(st)
 
         def peer(state: int, seed: int) -> tuple[object, ...]:
@@ -840,20 +487,6 @@ class Simulator:
         # the traffic model keeps live states busy: their last packet is recent
         last = max(st.last, self.clock.uptime() - 1 - (st.id % 7))
         return last + timeout
-
-    # --- traffic -------------------------------------------------------------------
-
-    def advance(self, seconds: float) -> None:
-        """Move the clock and let traffic flow: every counter grows at its own rate, states
-        come and go (deterministic from the seed and the sequence of calls)."""
-        if seconds < 0:
-            raise ValueError(f"advance() takes a non-negative number of seconds, got {seconds}")
-        self.clock.advance(seconds)
-        if not self.running or seconds == 0:
-            return
-        from .traffic import flow
-
-        flow(self, float(seconds))
 
     # --- snapshots ------------------------------------------------------------------
 
@@ -932,25 +565,6 @@ class Simulator:
         return None
 
 
-@functools.cache
-def _rule_spans(cls: type) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """pf_rule_copyin(): the fields it leaves zero, and the strings it strlcpy()s."""
-    zero = ("skip", "entries", "evaluations", "packets", "bytes", "kif", "rcv_kif", "anchor", "overload_tbl",
-            "states_cur", "src_nodes", "nr", "qid", "pqid", "tag", "match_tag", "cuid", "cpid", "exptime")
-    strings = ("label", "ifname", "rcv_ifname", "qname", "pqname", "tagname", "match_tagname", "overload_tblname")
-    return ([(getattr(cls, n).offset, getattr(cls, n).size) for n in zero],
-            [(getattr(cls, n).offset, getattr(cls, n).size) for n in strings])
-
-
-def _ntohs(v: int) -> int:
-    return ((v & 0xFF) << 8) | (v >> 8)
-
-
-def _htons(v: int) -> int:
-    """A port in network byte order, as the native value of its u_int16_t field."""
-    return ((v & 0xFF) << 8) | (v >> 8)
-
-
 def _check_pfsync_layout(layout: object) -> None:
     """The packed pfsync_state format used for exports must agree with the ABI layer."""
     cls = layout.pfsync_state  # type: ignore[attr-defined]
@@ -958,70 +572,3 @@ def _check_pfsync_layout(layout: object) -> None:
         raise AssertionError("pfsync_state layout and the simulator's export format disagree")
 
 
-def _valid_range(op: int, a: int, b: int) -> bool:
-    """pf_validate_range(): empty port ranges are refused."""
-    return not ((op == C.PF_OP_RRG and a > b) or (op == C.PF_OP_IRG and a >= b) or (op == C.PF_OP_XRG and a > b))
-
-
-def _check_af(r: ctypes.Structure) -> None:
-    """pf_rule_checkaf()."""
-    afto = r.rule_flag & C.PFRULE_AFTO
-    if r.af == 0:
-        if afto:
-            raise KernelError(errno.EPFNOSUPPORT)
-    elif r.af == C.AF_INET:
-        if afto and r.naf != C.AF_INET6:
-            raise KernelError(errno.EPFNOSUPPORT)
-    elif r.af == C.AF_INET6:
-        if afto and r.naf != C.AF_INET:
-            raise KernelError(errno.EPFNOSUPPORT)
-    else:
-        raise KernelError(errno.EPFNOSUPPORT)
-    if not afto and r.naf != 0:
-        raise KernelError(errno.EPFNOSUPPORT)
-
-
-def _addr_wrap_key(aw: ctypes.Structure, af: int) -> tuple[object, ...]:
-    """What pf_addr_wrap_neq() compares for each address type."""
-    t = aw.type
-    if t in (C.PF_ADDR_ADDRMASK, C.PF_ADDR_RANGE):
-        return (t, bytes(aw.v.a.addr), bytes(aw.v.a.mask))
-    if t == C.PF_ADDR_DYNIFTL:
-        # the same pfid_kt, whose name pfi_dynaddr_setup() makes of the interface, the flags and
-        # the prefix (an IPv4 /32 counts as 128, like IPv6's)
-        net = int.from_bytes(bytes(aw.v.a.mask), "big").bit_count()
-        if af == C.AF_INET and net == 32:
-            net = 128
-        return (t, aw.v.ifname, aw.iflags, net)
-    if t == C.PF_ADDR_TABLE:
-        return (t, aw.v.tblname)
-    if t == C.PF_ADDR_RTLABEL:
-        return (t, aw.v.rtlabelname)
-    return (t,)
-
-
-def calc_skip_steps(rules: list[SimRule]) -> None:
-    """pf_calc_skip_steps(): for each of the 9 skip fields, the number of the next rule that differs."""
-    if not rules:
-        return
-
-    def keys(r: SimRule) -> tuple[object, ...]:
-        k = r.kr
-        return (
-            (k.ifname, k.ifnot), k.direction, (k.onrdomain, k.ifnot), k.af, k.proto,
-            (k.src.neg, _addr_wrap_key(k.src.addr, k.af)), (k.dst.neg, _addr_wrap_key(k.dst.addr, k.af)),
-            (k.src.port[0], k.src.port[1], k.src.port_op), (k.dst.port[0], k.dst.port[1], k.dst.port_op),
-        )
-
-    ks = [keys(r) for r in rules]
-    n = len(rules)
-    for i in range(9):
-        nxt = U32
-        for j in range(n - 1, -1, -1):
-            if j + 1 < n and ks[j + 1][i] != ks[j][i]:
-                nxt = rules[j + 1].nr
-            rules[j].skip[i] = nxt
-            rules[j].kr.skip[i].nr = nxt
-
-
-STATE_DYNAMIC_OFFSET = 8 + 16 + 80 + 32 + 32 + 16  # pfsync_state.rule

@@ -7,31 +7,9 @@ Each class names the kernel structure it models.  Counters are floats that
 from __future__ import annotations
 
 import ctypes
-from typing import TYPE_CHECKING
+from typing import Any
 
-if TYPE_CHECKING:
-    from .tables import KTable
-
-U32 = 0xFFFFFFFF
-
-
-def cstr(raw: bytes) -> str:
-    """A C string from a char array's bytes (up to the first NUL)."""
-    return raw.split(b"\0", 1)[0].decode("utf-8", "replace")
-
-
-def field_bytes(obj: ctypes.Structure, field: str) -> bytes:
-    """The raw bytes of one field of a ctypes struct (char arrays included, NULs and all)."""
-    desc = getattr(type(obj), field)
-    return ctypes.string_at(ctypes.addressof(obj) + desc.offset, desc.size)
-
-
-def set_cstr(obj: ctypes.Structure, field: str, value: str | bytes) -> None:
-    """Store *value* in char array *field* NUL-padded (strlcpy into a zeroed buffer)."""
-    desc = getattr(type(obj), field)
-    data = value.encode() if isinstance(value, str) else value
-    data = data.split(b"\0", 1)[0][: desc.size - 1]
-    ctypes.memmove(ctypes.addressof(obj) + desc.offset, data.ljust(desc.size, b"\0"), desc.size)
+from .wire import U32, cstr
 
 
 class SimAnchor:
@@ -90,7 +68,7 @@ class SimRule:
         self.af = kr.af
         self.proto = kr.proto
         self.anchor: SimAnchor | None = None
-        self.tables: list[tuple[str, KTable]] = []  # (pf_rule_addr field, table) for each table address
+        self.tables: list[tuple[str, Any]] = []  # (pf_rule_addr field, ktable.KTable) for each table address
         self.kifs: list[str] = []
         self.evaluations = 0.0
         self.packets = [0.0, 0.0]

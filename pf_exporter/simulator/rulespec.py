@@ -7,7 +7,7 @@ import ctypes
 import ipaddress
 
 from ..abi import constants as C
-from .objects import set_cstr
+from .wire import set_cstr
 
 ACTIONS = {
     "pass": C.PF_PASS, "block": C.PF_DROP, "match": C.PF_MATCH, "scrub": C.PF_SCRUB, "nat": C.PF_NAT,

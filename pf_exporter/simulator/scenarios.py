@@ -17,10 +17,13 @@ import ipaddress
 from collections.abc import Callable
 
 from ..abi import constants as C
-from .kernel import Simulator
-from .objects import SimKif, SimRule, SimSourceLimiter, SimState, SimStateLimiter, set_cstr
+from .ioctl_status import xcommit_kifs
+from .kernel import PfKernel as Simulator
+from .ktable import USERIOCTL, Addr, TableRequest
+from .objects import SimKif, SimRule, SimSourceLimiter, SimState, SimStateLimiter
 from .rulespec import build_rule
-from .tables import USERIOCTL, Addr, TableRequest
+from .traffic import accumulate
+from .wire import ntohs, set_cstr
 
 TCPS_SYN_SENT, TCPS_ESTABLISHED, TCPS_FIN_WAIT_2, TCPS_TIME_WAIT = 2, 4, 9, 10
 FLOWQUEUE, ROOTCLASS, DEFAULT = 0x0001, 0x0002, 0x1000
@@ -145,8 +148,6 @@ class Loader:
             sim.limits[i] = sim.limits_new[i] = v
         for i, v in (timeouts or {}).items():
             sim.timeouts[i] = sim.timeouts_new[i] = v
-        from .ioctl import xcommit_kifs
-
         xcommit_kifs(sim)
         sim.status_ifname = loginterface
 
@@ -183,8 +184,6 @@ class Loader:
         sim.running = True
         sim.since = since_boot
         sim.stateid = (sim.clock.boottime + since_boot) << 32
-        from .traffic import accumulate
-
         accumulate(sim, float(sim.clock.uptime() - since_boot))
 
 
@@ -246,7 +245,7 @@ class StateMaker:
         f.src = ([n for n in src if n[2] == 4], [n for n in src if n[2] == 16])  # per family
         f.dst = ([n for n in dst if n[2] == 4], [n for n in dst if n[2] == 16])
         kr = rule.kr
-        f.dport = _ntohs(kr.dst.port[0]) if kr.dst.port_op == C.PF_OP_EQ else 0
+        f.dport = ntohs(kr.dst.port[0]) if kr.dst.port_op == C.PF_OP_EQ else 0
         k = self.sim.kifs.get(rule.ifname)
         f.kif = rule.ifname if kr.rule_flag & C.PFRULE_IFBOUND and k is not None and not k.is_group else "all"
         f.rdr = bytes(kr.rdr.addr.v.a.addr) if kr.rdr.addr.type == C.PF_ADDR_ADDRMASK else None
@@ -329,10 +328,6 @@ _PUBLIC = (23, 31, 52, 104, 142, 151, 172, 185, 198)
 def _net(text: str) -> Net:
     n = ipaddress.ip_network(text, strict=False)
     return (int(n.network_address), n.num_addresses, 4 if n.version == 4 else 16)
-
-
-def _ntohs(v: int) -> int:
-    return ((v & 0xFF) << 8) | (v >> 8)
 
 
 def _state_count(sim: Simulator, default: int, fill: float | None) -> int:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 from ..abi import constants as C
 
 if TYPE_CHECKING:
-    from .kernel import Simulator
+    from .kernel import PfKernel as Simulator
 
 # PFRES_* counters other than "match" grow at these fractions of the matched packets.
 _PFRES_SHARE = {
