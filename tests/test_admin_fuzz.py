@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from pf_exporter.admin.api import AdminApi, Request, parse_query
 from pf_exporter.admin.errors import ApiError
-from pf_exporter.admin.rules import STATE_KEYS
+from pf_exporter.admin.jsonrules import STATE_KEYS
 from pf_exporter.admin.validate import KILL_KEYS
 from pf_exporter.device import Device
 from pf_exporter.pf import PacketFilter

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from pf_exporter.admin.errors import ValidationError
-from pf_exporter.admin.rules import normalise, parse_rule, parse_ruleset_body, render_rule, render_ruleset
+from pf_exporter.admin.jsondecode import normalise
+from pf_exporter.admin.jsonrules import parse_rule, parse_ruleset_body, render_rule, render_ruleset
 
 
 def rule(**kw: object) -> dict[str, object]:

@@ -49,9 +49,10 @@ from ..pf import (
     PfSecurelevelError,
     PortMatch,
 )
-from . import rules as rulejson
+from . import jsonrules as rulejson
 from .compile import Compiled, CompileError, Compiler
 from .errors import ApiError, ValidationError
+from .jsondecode import decode_rule
 from .validate import (
     KillFilter,
     PortSpec,
@@ -283,7 +284,7 @@ class AdminApi:
             raw = self.pf.rule_specs(anchor)
         except (PfInvalid, PfNotFound):
             raise ApiError(404, f"no anchor {anchor!r}; GET {PREFIX}/anchors lists them") from None
-        rules = [rulejson.decode_rule(r, call) for r, call in raw]
+        rules = [decode_rule(r, call) for r, call in raw]
         tables: dict[str, Any] = {}
         for table in self.pf.tables(anchor):
             t: dict[str, Any] = {key: True for key in ("persist", "const", "counters") if key in table.flags}

@@ -1,6 +1,6 @@
 """From a request body to a load plan: JSON rules and pf.conf text, through the library's one compiler.
 
-JSON rules are first rendered to pf.conf text (:func:`.rules.render_ruleset`, one line
+JSON rules are first rendered to pf.conf text (:func:`.jsonrules.render_ruleset`, one line
 per table and per rule) and compiled like any pf.conf by
 :meth:`pf_exporter.pf.PacketFilter.compile`; an error on line *n* is reported against the
 JSON member that produced that line (``rules[3]``, ``tables.web``).
@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..pf import LoadPlan, PfLoadError
-from .rules import Rendered, RulesetSpec, render_ruleset
+from .jsonrules import Rendered, RulesetSpec, render_ruleset
 
 MAX_RULES = 20_000  # rules after list expansion (lists multiply: 265 bytes can make 7,200 rules)
 MAX_TABLE_ADDRESSES = 200_000  # table addresses defined by one text, over all its tables

@@ -244,11 +244,11 @@ class RuleDecoder:
 
 @dataclass(slots=True)
 class KernelRule:
-    """A rule as DIOCGETRULE returns it: the pf.conf rule (:class:`pf_exporter.ruleset.model.Rule`),
+    """A rule as DIOCGETRULE returns it: the pf.conf rule (:class:`pf_exporter.ruleset.model.RuleDef`),
     the anchor it calls, and the fields only the kernel sets (skip steps, queue ids, creator,
     counters).  Internal to the library: its public form is :class:`.types.Rule`."""
 
-    rule: Any  # pf_exporter.ruleset.model.Rule
+    rule: Any  # pf_exporter.ruleset.model.RuleDef
     anchor_call: str
     skip: tuple[int, ...]
     qid: int

@@ -21,7 +21,7 @@ from ..abi.constants import PF_ANCHOR_MAXPATH, PF_TRANS_RULESET, PF_TRANS_TABLE
 from ..errors import PfLoadError, Problem
 from ..ruleset.errors import Diagnostic, RulesetError
 from ..ruleset.host import Host, Interface, corpus_host
-from ..ruleset.model import QueueSpec, Rule, TableDef
+from ..ruleset.model import QueueSpec, RuleDef, TableDef
 from ..ruleset.parser import Options
 from ..ruleset.pfctl import Ruleset, anchor_call, run_pfctl
 from ._structs import encode_queue, encode_rule, encode_table, encode_table_address
@@ -40,7 +40,7 @@ class CompiledRule:
     path: str  # the ruleset (anchor path) the rule is added to
     anchor_call: str  # pfioc_rule.anchor_call: the ruleset an anchor rule calls, else ""
     rule: ctypes.Structure  # struct pf_rule
-    source: Rule
+    source: RuleDef
 
 
 @dataclass
@@ -155,7 +155,7 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
     abi = out.abi
     seen: set[int] = set()
 
-    def walk(anchor_path: str, rules: list[Rule]) -> None:
+    def walk(anchor_path: str, rules: list[RuleDef]) -> None:
         for r in rules:
             call = anchor_call(r)
             out.rules.append(CompiledRule(anchor_path, call, encode_rule(abi, r), r))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from ..abi.constants import PFRULE_EXPIRED
 from ..ruleset.printer import format_rule
-from ..ruleset.sr import anchor_pattern, resolve_anchor
+from ..ruleset.show import anchor_pattern, resolve_anchor
 from ._codec import KernelRule
 
 SKIP_LABELS = ("i", "d", "r", "f", "p", "sa", "da", "sp", "dp")  # PF_SKIP_* order of OpenBSD 7.6-7.9

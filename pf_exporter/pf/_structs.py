@@ -1,7 +1,7 @@
 """Convert between :mod:`pf_exporter.ruleset.model` values and a release's kernel structs
 (``struct pf_rule``, ``pfr_table``, ``pfr_addr``, ``pf_queuespec``) through
 :mod:`pf_exporter.abi`.  ``encode_rule`` is what pfctl copies into DIOCADDRULE;
-``decode_rule`` turns what DIOCGETRULE returns back into a :class:`~.model.Rule`, so
+``decode_rule`` turns what DIOCGETRULE returns back into a :class:`~.model.RuleDef`, so
 one printer serves both."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from ..abi.constants import (
     PFRKE_ROUTE,
     PFTM_MAX,
 )
-from ..ruleset.model import AddrWrap, Divert, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
+from ..ruleset.model import AddrWrap, Divert, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress, TableDef
 
 
 def _htons(value: int) -> int:
@@ -124,7 +124,7 @@ _SCALARS = ("os_fingerprint", "rtableid", "onrdomain", "max_states", "max_src_no
 _BOOLS = ("quick", "ifnot", "match_tag_not", "allow_opts", "rcvifnot")
 
 
-def encode_rule(abi: Abi, r: Rule) -> ctypes.Structure:
+def encode_rule(abi: Abi, r: RuleDef) -> ctypes.Structure:
     """The ``struct pf_rule`` pfctl would hand to DIOCADDRULE for *r*."""
     out = abi.new("pf_rule")
     _encode_rule_addr(r.src, out.src)
@@ -155,9 +155,9 @@ def encode_rule(abi: Abi, r: Rule) -> ctypes.Structure:
     return out
 
 
-def decode_rule(raw: ctypes.Structure) -> Rule:
-    """A :class:`Rule` from a ``struct pf_rule`` (as DIOCGETRULE fills it)."""
-    r = Rule()
+def decode_rule(raw: ctypes.Structure) -> RuleDef:
+    """A :class:`RuleDef` from a ``struct pf_rule`` (as DIOCGETRULE fills it)."""
+    r = RuleDef()
     r.src = _decode_rule_addr(raw.src)
     r.dst = _decode_rule_addr(raw.dst)
     for name in _STRINGS:

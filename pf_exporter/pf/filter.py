@@ -181,7 +181,7 @@ class PacketFilter:
         return self.backend.iter_rulesets(anchors)
 
     def rule_specs(self, anchor: str = "") -> list[tuple[Any, str]]:
-        """Each rule of *anchor* as the pf.conf compiler models it (a :class:`pf_exporter.ruleset.Rule`)
+        """Each rule of *anchor* as the pf.conf compiler models it (a :class:`pf_exporter.ruleset.RuleDef`)
         with the anchor it calls, for tools that transform rulesets."""
         return [(k.rule, k.anchor_call) for k in self.backend.kernel_rules(_anchor(anchor))]
 
@@ -414,7 +414,7 @@ class PacketFilter:
         anchor, the number of the anchor rule that led there (pfsync_state.rule and .anchor).  The
         ruleset is found from the anchor rules; where two rulesets are reached through anchor rules of
         the same number, pf's answer cannot tell them apart: a rule filter then is an error."""
-        from ..ruleset.sr import resolve_anchor
+        from ..ruleset.show import resolve_anchor
 
         tree = {rs.path: rs.rules for rs in self.backend.iter_rulesets()}
         by_anchor_rule: dict[int | None, set[str]] = {None: {""}}

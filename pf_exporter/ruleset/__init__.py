@@ -10,12 +10,12 @@ Turning rules into kernel structs and loading them is the pf library's part
 from .checksum import ruleset_checksum
 from .errors import Diagnostic, RulesetError
 from .host import Host, corpus_host
-from .model import AddrWrap, Anchor, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
+from .model import AddrWrap, Anchor, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress, TableDef
 from .pfctl import Ruleset, pfctl_output, run_pfctl
 from .printer import format_queuespec, format_rule, format_tabledef
 
 __all__ = [
-    "AddrWrap", "Anchor", "Diagnostic", "Host", "Pool", "QueueSpec", "Rule", "RuleAddr", "Ruleset", "RulesetError",
+    "AddrWrap", "Anchor", "Diagnostic", "Host", "Pool", "QueueSpec", "RuleDef", "RuleAddr", "Ruleset", "RulesetError",
     "TableAddress", "TableDef", "corpus_host", "format_queuespec", "format_rule", "format_tabledef", "pfctl_output",
     "ruleset_checksum", "run_pfctl",
 ]

@@ -9,7 +9,7 @@ import hashlib
 import struct
 
 from ..abi.constants import PF_ADDR_ADDRMASK, PF_ADDR_DYNIFTL, PF_ADDR_RTLABEL, PF_ADDR_TABLE
-from .model import Rule, RuleAddr
+from .model import RuleAddr, RuleDef
 
 PF_OPTIMIZER_TABLE_PFX = "__automatic_"
 
@@ -37,7 +37,7 @@ def _hash_addr(md5: hashlib._Hash, ra: RuleAddr) -> None:
     md5.update(bytes([int(ra.neg), ra.port_op]))
 
 
-def hash_rule(md5: hashlib._Hash, r: Rule, match_tag: int = 0) -> None:
+def hash_rule(md5: hashlib._Hash, r: RuleDef, match_tag: int = 0) -> None:
     """pf_hash_rule(); *match_tag* is the tag number the kernel gave match_tagname."""
     _hash_addr(md5, r.src)
     _hash_addr(md5, r.dst)
@@ -54,7 +54,7 @@ def hash_rule(md5: hashlib._Hash, r: Rule, match_tag: int = 0) -> None:
                       int(r.allow_opts), r.rt, r.tos]))
 
 
-def ruleset_checksum(rules: list[Rule]) -> bytes:
+def ruleset_checksum(rules: list[RuleDef]) -> bytes:
     """The 16-byte MD5 pf_status.pf_chksum holds after loading *rules* as the main ruleset.
 
     Tag numbers are the kernel's; they are assigned in order of first use, starting at 1,

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from .checksum import ruleset_checksum
 from .errors import RulesetError
 from .pfctl import pfctl_output, run_pfctl
-from .sr import format_show_rules
+from .show import format_show_rules
 
 # Cases whose expected output this compiler cannot produce, and why.  The corpus test
 # marks them as expected failures (strict, so a case that starts passing is noticed).

@@ -89,8 +89,10 @@ class Divert:
 
 
 @dataclass
-class Rule:
-    """``struct pf_rule`` (what pfctl hands to DIOCADDRULE and gets from DIOCGETRULE)."""
+class RuleDef:
+    """A rule's definition, field for field ``struct pf_rule`` (what pfctl hands to DIOCADDRULE
+    and gets from DIOCGETRULE); not to be confused with :class:`pf_exporter.pf.Rule`, a rule
+    read from pf with its counters and text."""
 
     action: int = PF_PASS
     direction: int = PF_INOUT
@@ -158,7 +160,7 @@ class Rule:
     anchor_call: str = ""
     line: int = 0  # pf.conf line the rule came from (0 when read from the kernel)
 
-    def clone(self) -> Rule:
+    def clone(self) -> RuleDef:
         """A copy sharing nothing mutable except the called anchor."""
         dup = copy.copy(self)
         dup.src = RuleAddr(copy.copy(self.src.addr), self.src.port, self.src.neg, self.src.port_op, self.src.weight)
@@ -224,7 +226,7 @@ class Anchor:
 
     name: str = ""
     path: str = ""
-    rules: list[Rule] = field(default_factory=list)
+    rules: list[RuleDef] = field(default_factory=list)
     match: int = 0  # rules moved in from a brace block (pf_anchor.match in pfctl)
     inline: bool = False
     loaded_path: str = ""  # the kernel path it is loaded at (parent's path + "/" + name)

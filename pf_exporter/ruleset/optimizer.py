@@ -23,7 +23,7 @@ from ..abi.constants import (
     PFRULE_RULESRCTRACK,
 )
 from .addr import ZERO, and_bytes, unmask
-from .model import AddrWrap, Rule, TableAddress, TableDef
+from .model import AddrWrap, RuleDef, TableAddress, TableDef
 
 TABLE_THRESHOLD = 6
 BARRIER, BREAK, NOMERGE, COMBINED, DC, NEVER = range(6)
@@ -59,7 +59,7 @@ def _addr_view(aw: AddrWrap) -> tuple[int, bytes, bytes, int]:
     return (aw.type, aw.union_addr(), aw.union_mask(), aw.iflags)
 
 
-def _view(r: Rule) -> dict[str, object]:
+def _view(r: RuleDef) -> dict[str, object]:
     """Every field of the rule, as pfctl's memcmp() sees it."""
     v: dict[str, object] = {}
     for name in ("action", "direction", "log", "logif", "quick", "ifname", "ifnot", "onrdomain", "rcv_ifname",
@@ -84,7 +84,7 @@ def _view(r: Rule) -> dict[str, object]:
     return v
 
 
-def _comparable(r: Rule, kind: int) -> dict[str, object]:
+def _comparable(r: RuleDef, kind: int) -> dict[str, object]:
     """comparable_rule(): the view with every field of *kind* or looser blanked."""
     v = _view(r)
     for name, t in _FIELD_TYPE.items():
@@ -142,7 +142,7 @@ class _OptTable:
 
 @dataclass
 class _OptRule:
-    rule: Rule
+    rule: RuleDef
     src_tbl: _OptTable | None = None
     dst_tbl: _OptTable | None = None
 
@@ -169,7 +169,7 @@ class Optimizer:
         self.next_table_name = next_table_name  # a name for a table being collected
         self.new_table = new_table  # defines a table that is used; returns the name it is loaded as
 
-    def optimize(self, rules: list[Rule]) -> list[Rule]:
+    def optimize(self, rules: list[RuleDef]) -> list[RuleDef]:
         blocks: list[_Block] = []
         for r in rules:
             por = _OptRule(r)
@@ -255,7 +255,7 @@ class Optimizer:
         rules[:] = kept
 
 
-def _combineable(a: Rule, b: Rule) -> bool:
+def _combineable(a: RuleDef, b: RuleDef) -> bool:
     return _comparable(a, COMBINED) == _comparable(b, COMBINED)
 
 
@@ -308,23 +308,23 @@ def _remove_identical_rules(block: _Block) -> None:
 
 
 # -- skip step reordering ----------------------------------------------------------------------
-def _cmp_ifp(a: Rule, b: Rule) -> bool:
+def _cmp_ifp(a: RuleDef, b: RuleDef) -> bool:
     return a.ifname != b.ifname or not a.ifname or a.ifnot != b.ifnot
 
 
-def _cmp_dir(a: Rule, b: Rule) -> bool:
+def _cmp_dir(a: RuleDef, b: RuleDef) -> bool:
     return a.direction == 0 or a.direction != b.direction
 
 
-def _cmp_rdom(a: Rule, b: Rule) -> bool:
+def _cmp_rdom(a: RuleDef, b: RuleDef) -> bool:
     return a.onrdomain == -1 or a.onrdomain != b.onrdomain or a.ifnot != b.ifnot
 
 
-def _cmp_af(a: Rule, b: Rule) -> bool:
+def _cmp_af(a: RuleDef, b: RuleDef) -> bool:
     return a.af != b.af or a.af == 0
 
 
-def _cmp_proto(a: Rule, b: Rule) -> bool:
+def _cmp_proto(a: RuleDef, b: RuleDef) -> bool:
     return a.proto != b.proto or a.proto == 0
 
 
@@ -347,7 +347,7 @@ def _cmp_port(x: object, y: object) -> bool:
     return x.port_op == 0 or x.port_op != y.port_op or x.port != y.port  # type: ignore[attr-defined]
 
 
-_SKIP_CMP: tuple[Callable[[Rule, Rule], bool], ...] = (
+_SKIP_CMP: tuple[Callable[[RuleDef, RuleDef], bool], ...] = (
     _cmp_ifp, _cmp_dir, _cmp_rdom, _cmp_af, _cmp_proto,
     lambda a, b: _cmp_addr(a.src, b.src), lambda a, b: _cmp_addr(a.dst, b.dst),
     lambda a, b: _cmp_port(a.src, b.src), lambda a, b: _cmp_port(a.dst, b.dst),

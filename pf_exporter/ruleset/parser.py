@@ -126,7 +126,7 @@ from . import netdb
 from .addr import ONES, ZERO, and_bytes, inet_net_pton4, is_zero, mask_bytes, ntop, pton4, pton6, unmask
 from .errors import Diagnostic, Unsupported
 from .host import IFF_BROADCAST, IFF_LOOPBACK, IFF_POINTOPOINT, Host
-from .model import AddrWrap, Anchor, Divert, Pool, QueueSpec, Rule, RuleAddr, TableAddress, TableDef
+from .model import AddrWrap, Anchor, Divert, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress, TableDef
 from .printer import PF_NAT_PROXY_PORT_HIGH, PF_NAT_PROXY_PORT_LOW, format_tabledef
 
 UID_MAX = 0xFFFFFFFF
@@ -165,7 +165,7 @@ PF_HINTS = {"normal": _HINT_NORMAL, "satellite": _HINT_SATELLITE, "high-latency"
 # node_state_opt types
 (SO_MAX, SO_NOSYNC, SO_SRCTRACK, SO_MAX_SRC_STATES, SO_MAX_SRC_CONN, SO_MAX_SRC_CONN_RATE,
  SO_MAX_SRC_NODES, SO_OVERLOAD, SO_STATELOCK, SO_TIMEOUT, SO_SLOPPY, SO_PFLOW) = range(12)
-# the per-source limits among the state options: Rule field, option name, rule flags they turn on
+# the per-source limits among the state options: RuleDef field, option name, rule flags they turn on
 _SOURCE_LIMITS = {
     SO_MAX_SRC_STATES: ("max_src_states", "max-src-states", PFRULE_SRCTRACK),
     SO_MAX_SRC_CONN: ("max_src_conn", "max-src-conn", PFRULE_SRCTRACK | PFRULE_RULESRCTRACK),
@@ -2167,7 +2167,7 @@ class Parser:
         self.expand_rule(r, False, interfaces, fo.nat, fo.rdr, fo.rroute, protos, src, sport, dst, dport,
                          fo.uid, fo.gid, fo.rcv, fo.icmpspec)
 
-    def filteropts_to_rule(self, r: Rule, fo: FilterOpts) -> None:
+    def filteropts_to_rule(self, r: RuleDef, fo: FilterOpts) -> None:
         if fo.marker & FOM_ONCE:
             if r.action not in (PF_PASS, PF_DROP) or r.anchor is not None:
                 self.fail("'once' only applies to pass/block rules")
@@ -2229,13 +2229,13 @@ class Parser:
             r.rule_flag |= PFRULE_FRAGMENT
         r.allow_opts = fo.allowopts
 
-    def rule_label(self, r: Rule, label: str | None) -> None:
+    def rule_label(self, r: RuleDef, label: str | None) -> None:
         if label is not None:
             if len(label.encode()) >= PF_RULE_LABEL_SIZE:
                 self.fail(f"rule label too long (max {PF_RULE_LABEL_SIZE - 1} chars)")
             r.label = label
 
-    def expand_divertspec(self, r: Rule, fo: FilterOpts) -> None:
+    def expand_divertspec(self, r: RuleDef, fo: FilterOpts) -> None:
         if fo.divert_type == PF_DIVERT_TO:
             if r.direction == PF_OUT:
                 self.fail("divert-to used with outgoing rule")
@@ -2256,7 +2256,7 @@ class Parser:
             r.divert = Divert(PF_DIVERT_PACKET, ZERO, fo.divert_port)
 
     # -- expansion ------------------------------------------------------------------------
-    def expand_rule(self, r: Rule, keeprule: bool, interfaces: list[NodeIf] | None,
+    def expand_rule(self, r: RuleDef, keeprule: bool, interfaces: list[NodeIf] | None,
                     nat: RedirSpec | None, rdr: RedirSpec | None, rroute: RedirSpec | None,
                     protos: list[int] | None, src_hosts: list[NodeHost] | None,
                     src_ports: list[NodePort] | None, dst_hosts: list[NodeHost] | None,
@@ -2317,7 +2317,7 @@ class Parser:
         if not added:
             self.yyerror("rule expands to no valid combination")
 
-    def _expand_one(self, r: Rule, af: int, direction: int, interface: NodeIf, proto: int,
+    def _expand_one(self, r: RuleDef, af: int, direction: int, interface: NodeIf, proto: int,
                     icmp_type: NodeIcmp, src_host: NodeHost, dst_host: NodeHost, src_port: NodePort,
                     dst_port: NodePort, uid: tuple[int, int, int], gid: tuple[int, int, int],
                     rcv: NodeIf | None, nat: RedirSpec | None, rdr: RedirSpec | None,
@@ -2403,7 +2403,7 @@ class Parser:
         r.direction = direction
         return added, error
 
-    def _binat_checks(self, r: Rule, af: int, src_host: NodeHost) -> int:
+    def _binat_checks(self, r: RuleDef, af: int, src_host: NodeHost) -> int:
         error = 0
         if src_host.addr.type == PF_ADDR_TABLE:
             self.yyerror(f"invalid use of table <{src_host.addr.tblname}> as the source address of a binat-to rule")
@@ -2430,7 +2430,7 @@ class Parser:
             error += 1
         return error
 
-    def _binat_inbound(self, r: Rule, nat: RedirSpec, ifs: list[NodeIf], prs: list[int],
+    def _binat_inbound(self, r: RuleDef, nat: RedirSpec, ifs: list[NodeIf], prs: list[int],
                        ics: list[NodeIcmp], shs: list[NodeHost], dhs: list[NodeHost],
                        sps: list[NodePort], dps: list[NodePort], us: list, gs: list,
                        src_host: NodeHost, dst_host: NodeHost, rcv: NodeIf | None) -> None:
@@ -2484,7 +2484,7 @@ class Parser:
             raise _Fatal("expand_label: label too long")
         return label
 
-    def collapse_redirspec(self, r: Rule, which: str, rs: RedirSpec | None, routing: bool) -> int:
+    def collapse_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, routing: bool) -> int:
         """Turn a translation or routing target into the rule's pool, with an automatic
         table when it lists several addresses."""
         pool: Pool = getattr(r, which)
@@ -2560,7 +2560,7 @@ class Parser:
             pool.addr = AddrWrap(type=PF_ADDR_TABLE, tblname=name)
         return 0
 
-    def apply_redirspec(self, r: Rule, which: str, rs: RedirSpec | None, isrdr: int, np: NodePort) -> int:
+    def apply_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, isrdr: int, np: NodePort) -> int:
         if rs is None or rs.rdr is None:
             return 0
         pool: Pool = getattr(r, which)
@@ -2610,7 +2610,7 @@ class Parser:
             pool.proxy_port = (0, 0)
         return 0
 
-    def rule_consistent(self, r: Rule) -> int:
+    def rule_consistent(self, r: RuleDef) -> int:
         problems = 0
 
         def problem(message: str) -> None:
@@ -3153,9 +3153,9 @@ class Parser:
 
 
 
-def _zeroed_rule(**fields: object) -> Rule:
+def _zeroed_rule(**fields: object) -> RuleDef:
     """A rule as pfctl's memset(&r, 0) leaves it: pools of address type 0 (addr/mask)."""
-    r = Rule(**fields)  # type: ignore[arg-type]
+    r = RuleDef(**fields)  # type: ignore[arg-type]
     for pool in (r.nat, r.rdr, r.route):
         pool.addr = AddrWrap()
     return r

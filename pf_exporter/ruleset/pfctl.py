@@ -12,7 +12,7 @@ from ..abi.constants import PFQS_DEFAULT, PFQS_FLOWQUEUE, PFQS_ROOTCLASS
 from . import lexer as lx
 from .errors import Diagnostic, RulesetError
 from .host import Host, corpus_host
-from .model import Anchor, QueueSpec, Rule, TableDef
+from .model import Anchor, QueueSpec, RuleDef, TableDef
 from .optimizer import Optimizer
 from .parser import Options, Parser, ParseState, _Fatal
 from .printer import format_queuespec, format_rule, format_tabledef
@@ -176,7 +176,7 @@ def _optimizer(state: ParseState, path: str) -> Optimizer:
     return Optimizer(state.temporary_table_name, define)
 
 
-def anchor_call(r: Rule) -> str:
+def anchor_call(r: RuleDef) -> str:
     """The name an anchor rule calls (pr.anchor_call): the last path component of an
     inline anchor that holds rules, otherwise the path as written."""
     if r.anchor is None:

@@ -88,7 +88,7 @@ from ..abi.constants import (
 )
 from . import netdb
 from .addr import is_zero, mask_bytes, ntop, unmask
-from .model import AddrWrap, Pool, QueueSpec, Rule, RuleAddr, TableAddress
+from .model import AddrWrap, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress
 
 PF_NAT_PROXY_PORT_LOW = 50001
 PF_NAT_PROXY_PORT_HIGH = 65535
@@ -233,7 +233,7 @@ def format_probability(prob: int) -> str:
     return text.rstrip(".") if text.endswith(".") else text
 
 
-def format_rule(r: Rule, anchor_call: str = "", verbose: bool = False, debug: bool = False,
+def format_rule(r: RuleDef, anchor_call: str = "", verbose: bool = False, debug: bool = False,
                 protocol_names: dict[int, str] | None = None) -> str:
     """print_rule(): one rule on one line, without the trailing newline.
 
@@ -402,7 +402,7 @@ def _addr_str(af: int, addr: bytes) -> str:
     return ntop(af, addr) or "?"
 
 
-def _state_options(r: Rule) -> str:
+def _state_options(r: RuleDef) -> str:
     # (text, ends the "first option" state): pfctl forgets to clear that state after
     # an overload clause, so an option right after a leading overload gets no comma.
     parts: list[tuple[str, bool]] = []

@@ -3,7 +3,7 @@ anchors shown inline when pfctl recurses into them (``-a 'path/*'`` or unnamed a
 
 from __future__ import annotations
 
-from .model import Anchor, Rule
+from .model import Anchor, RuleDef
 from .pfctl import Ruleset
 from .printer import format_rule
 
@@ -72,7 +72,7 @@ def _show(ruleset: Ruleset, path: str, depth: int, wildcard: bool, recurse: bool
             lines.append(indent + "}")
 
 
-def _call(path: str, r: Rule) -> str:
+def _call(path: str, r: RuleDef) -> str:
     if r.anchor is None:
         return ""
     target = r.anchor.loaded_path if r.anchor.inline else resolve_anchor(path, r.anchor.path)
