@@ -22,7 +22,7 @@ from ..errors import PfLoadError, Problem
 from ..ruleset.errors import Diagnostic, RulesetError
 from ..ruleset.host import Host, Interface, corpus_host
 from ..ruleset.model import QueueSpec, RuleDef, TableDef
-from ..ruleset.parser import Options
+from ..ruleset.nodes import Options
 from ..ruleset.pfctl import Ruleset, anchor_call, run_pfctl
 from ._structs import encode_queue, encode_rule, encode_table, encode_table_address
 

@@ -13,8 +13,9 @@ from . import lexer as lx
 from .errors import Diagnostic, RulesetError
 from .host import Host, corpus_host
 from .model import Anchor, QueueSpec, RuleDef, TableDef
+from .nodes import FatalError, Options, ParseState
 from .optimizer import Optimizer
-from .parser import Options, Parser, ParseState, _Fatal
+from .parser import Parser
 from .printer import format_queuespec, format_rule, format_tabledef
 
 
@@ -94,7 +95,7 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
                 raise _Exit
     except _Exit:
         raise RulesetError(state.diagnostics, result.output, result.quiet_output) from None
-    except _Fatal as e:
+    except FatalError as e:
         state.warn(f"pfctl: {e}")
         raise RulesetError(state.diagnostics, result.output, result.quiet_output) from None
     result.tables = list(state.tables)
