@@ -700,7 +700,8 @@ class Run:
     conc: dict[str, Any] = field(default_factory=dict)
 
 
-def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int, rounds: int,
+# The measurement loop: workers, warm-up, timed and floor runs in turn.
+def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int, rounds: int,  # noqa: C901 - see above
             floor_n: int) -> list[Result]:
     """Every configuration's worker runs at the same time and the measurements take turns
     (one scrape of each, then the next round), so a change in the machine's load hits every

@@ -47,7 +47,7 @@ def _prefix_renderer(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str,
         return lambda v: name + " "
     order = sorted(range(len(labels)), key=lambda i: labels[i])
     parts = ",".join(f'{labels[i]}="{{e(v[{i}])}}"' for i in order)
-    return eval(f"lambda v: f'{name}{{{{{parts}}}}} '", {"e": _escape_label})  # type: ignore[no-any-return]  # noqa: S307
+    return eval(f"lambda v: f'{name}{{{{{parts}}}}} '", {"e": _escape_label})  # type: ignore[no-any-return]
 
 
 # Rendered ``name{labels} `` prefixes of the series seen in earlier scrapes, per (name, label

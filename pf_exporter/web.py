@@ -228,7 +228,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Connection", "close")  # also sets close_connection
         super().end_headers()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - BaseHTTPRequestHandler's signature
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http: " + format, *args, extra={"client": self.client_address[0]})
 
     def _send(self, code: int, body: bytes, ctype: str = "text/plain; charset=utf-8",
@@ -330,10 +330,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._other_method
         raise AttributeError(name)
 
-    def do_HEAD(self) -> None:  # noqa: N802 - http.server's naming
+    def do_HEAD(self) -> None:
         self.do_GET()
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         app = self.server.app
         if not self._request_complete() or not self._authorized():
             return

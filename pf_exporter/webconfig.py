@@ -88,7 +88,7 @@ def _string(where: str, value: Any) -> str:
     return value
 
 
-def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
+def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:  # noqa: C901 - one check per exporter-toolkit key, each naming the key on error
     """Validate a web-config document; relative file names are relative to *base*."""
     import yaml  # only with --web.config.file: not every exporter needs a YAML parser in memory
 

@@ -100,7 +100,7 @@ def test_concurrent_readers_share_one_descriptor_safely(sim, device):
             for _ in range(30):
                 assert [len(rs.rules) for rs in r.iter_rulesets()] == want
                 r.status()
-        except BaseException as e:  # noqa: BLE001
+        except BaseException as e:
             errors.append(e)
 
     threads = [threading.Thread(target=work) for _ in range(4)]

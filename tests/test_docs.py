@@ -67,7 +67,7 @@ def test_the_readme_example_runs_and_does_what_it_says() -> None:
     assert all("pf_exporter" not in line or "pf_exporter.pf" in line for line in code.splitlines())
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        exec(compile(code, "README.md", "exec"), {})  # noqa: S102
+        exec(compile(code, "README.md", "exec"), {})
     lines = out.getvalue().splitlines()
     assert lines[0].startswith("pf is enabled: ") and " states of 10000" in lines[0]
     assert len(lines) == 5 and all(" packets  @" in line for line in lines[1:4])

@@ -2,7 +2,6 @@
 supported release and architecture; names added in 7.9 are marked.  Values are checked
 against the compiler-generated manifests by tests/test_abi.py."""
 
-# ruff: noqa: E501
 
 AF_INET = 2
 AF_INET6 = 24

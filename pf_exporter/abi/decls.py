@@ -44,8 +44,8 @@ def AU(*fields: tuple[str, object]) -> Anon:
     return Anon("union", tuple(fields))
 
 
-_TQ_ENTRY = lambda t: AS(("tqe_next", f"struct {t} *"), ("tqe_prev", f"struct {t} **"))  # noqa: E731
-_RB_ENTRY = lambda t: AS(  # noqa: E731
+_TQ_ENTRY = lambda t: AS(("tqe_next", f"struct {t} *"), ("tqe_prev", f"struct {t} **"))
+_RB_ENTRY = lambda t: AS(
     ("rbe_left", f"struct {t} *"),
     ("rbe_right", f"struct {t} *"),
     ("rbe_parent", f"struct {t} *"),

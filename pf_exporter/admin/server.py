@@ -159,7 +159,7 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.in_flight.set_busy(self.request, False)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("admin http: " + format, *args)
 
     def handle_expect_100(self) -> bool:
@@ -180,10 +180,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # --- methods -------------------------------------------------------------------------
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         self._serve()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET  # noqa: N815
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
 
     def _serve(self) -> None:
         app = self.server.app

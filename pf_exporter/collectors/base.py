@@ -121,7 +121,7 @@ def _sample_maker(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str, ..
     names spelled out is four times faster than ``dict(zip(...))``.  The names come from the
     specs (checked to be identifiers), never from pf."""
     env = {"new": _new_tuple, "Sample": Sample, "name": name, "rest": _SAMPLE_REST}
-    return eval(_sample_maker_source(labels), env)  # type: ignore[no-any-return]  # noqa: S307
+    return eval(_sample_maker_source(labels), env)  # type: ignore[no-any-return]
 
 
 class PfSource(Protocol):

@@ -567,6 +567,40 @@ def _protocol_arg(value: int | str) -> int:
 
 
 _CONDITIONS = {f.name for f in fields(T.StateFilter)}
+_ID_LIMITS = {"id": 1 << 64, "creator_id": 1 << 32, "rule": 1 << 32, "rdomain": 256}
+_NAME_SIZES = {"interface": C.IFNAMSIZ, "label": C.PF_RULE_LABEL_SIZE, "anchor": C.PF_ANCHOR_MAXPATH + 1}
+
+
+def _family_arg(value: Any, key: str) -> str:
+    if value not in ("inet", "inet6"):
+        raise PfInvalidArgument(key, f"{value!r} is not inet or inet6")
+    return str(value)
+
+
+def _number_arg(value: Any, key: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PfInvalidArgument(key, f"{key} must be a non-negative integer, not {value!r}")
+    if value >= _ID_LIMITS[key]:
+        raise PfInvalidArgument(key, f"{key} {value} is out of range")
+    return value
+
+
+def _name_arg(value: Any, key: str) -> str:
+    if not isinstance(value, str):
+        raise PfInvalidArgument(key, f"{key} must be a str, not {type(value).__name__}")
+    size = _NAME_SIZES[key]
+    if len(value.encode()) >= size or "\0" in value:
+        raise PfInvalidArgument(key, f"{key} {value[:40]!r} is longer than pf allows ({size - 1} bytes)")
+    return _anchor(value) if key == "anchor" else value
+
+
+# how each condition of a StateFilter is checked and converted
+_CONVERT: dict[str, Any] = {
+    "family": _family_arg, "protocol": lambda v, k: _protocol_arg(v),
+    **{k: _address_arg for k in ("address", "source", "destination")},
+    **{k: _port_arg for k in ("port", "source_port", "destination_port")},
+    **{k: _number_arg for k in _ID_LIMITS}, **{k: _name_arg for k in _NAME_SIZES},
+}
 
 
 def state_filter(where: T.StateFilter | None = None, **conditions: Any) -> T.StateFilter:
@@ -574,33 +608,5 @@ def state_filter(where: T.StateFilter | None = None, **conditions: Any) -> T.Sta
     unknown = sorted(set(conditions) - _CONDITIONS)
     if unknown:
         raise PfInvalidArgument("states", f"unknown condition {unknown[0]!r}; known: {', '.join(sorted(_CONDITIONS))}")
-    base = where or T.StateFilter()
-    values: dict[str, Any] = {}
-    for key, value in conditions.items():
-        if value is None:
-            continue
-        if key == "family":
-            if value not in ("inet", "inet6"):
-                raise PfInvalidArgument("family", f"{value!r} is not inet or inet6")
-        elif key == "protocol":
-            value = _protocol_arg(value)
-        elif key in ("address", "source", "destination"):
-            value = _address_arg(value, key)
-        elif key in ("port", "source_port", "destination_port"):
-            value = _port_arg(value, key)
-        elif key in ("id", "creator_id", "rule", "rdomain"):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise PfInvalidArgument(key, f"{key} must be a non-negative integer, not {value!r}")
-            limit = {"id": 1 << 64, "creator_id": 1 << 32, "rule": 1 << 32, "rdomain": 256}[key]
-            if value >= limit:
-                raise PfInvalidArgument(key, f"{key} {value} is out of range")
-        elif key in ("interface", "label", "anchor"):
-            if not isinstance(value, str):
-                raise PfInvalidArgument(key, f"{key} must be a str, not {type(value).__name__}")
-            size = {"interface": C.IFNAMSIZ, "label": C.PF_RULE_LABEL_SIZE, "anchor": C.PF_ANCHOR_MAXPATH + 1}[key]
-            if len(value.encode()) >= size or "\0" in value:
-                raise PfInvalidArgument(key, f"{key} {value[:40]!r} is longer than pf allows ({size - 1} bytes)")
-            if key == "anchor":
-                value = _anchor(value)
-        values[key] = value
-    return replace(base, **values)
+    values = {key: _CONVERT[key](value, key) for key, value in conditions.items() if value is not None}
+    return replace(where or T.StateFilter(), **values)

@@ -90,7 +90,7 @@ from .printer import PF_NAT_PROXY_PORT_HIGH, PF_NAT_PROXY_PORT_LOW, format_table
 class RuleExpansion(FilterOptParsing):
     """Part of :class:`.parser.Parser` (expansion)."""
 
-    def filteropts_to_rule(self, r: RuleDef, fo: FilterOpts) -> None:
+    def filteropts_to_rule(self, r: RuleDef, fo: FilterOpts) -> None:  # noqa: C901 - mirrors parse.y's filteropts_to_rule(), one option per branch
         if fo.marker & FOM_ONCE:
             if r.action not in (PF_PASS, PF_DROP) or r.anchor is not None:
                 self.fail("'once' only applies to pass/block rules")
@@ -407,7 +407,7 @@ class RuleExpansion(FilterOptParsing):
             raise FatalError("expand_label: label too long")
         return label
 
-    def collapse_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, routing: bool) -> int:
+    def collapse_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, routing: bool) -> int:  # noqa: C901 - mirrors parse.y's collapse_redirspec() case by case
         """Turn a translation or routing target into the rule's pool, with an automatic
         table when it lists several addresses."""
         pool: Pool = getattr(r, which)
@@ -483,7 +483,7 @@ class RuleExpansion(FilterOptParsing):
             pool.addr = AddrWrap(type=PF_ADDR_TABLE, tblname=name)
         return 0
 
-    def apply_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, isrdr: int, np: NodePort) -> int:
+    def apply_redirspec(self, r: RuleDef, which: str, rs: RedirSpec | None, isrdr: int, np: NodePort) -> int:  # noqa: C901 - mirrors parse.y's apply_redirspec() case by case
         if rs is None or rs.rdr is None:
             return 0
         pool: Pool = getattr(r, which)
@@ -533,7 +533,7 @@ class RuleExpansion(FilterOptParsing):
             pool.proxy_port = (0, 0)
         return 0
 
-    def rule_consistent(self, r: RuleDef) -> int:
+    def rule_consistent(self, r: RuleDef) -> int:  # noqa: C901 - mirrors parse.y's rule_consistent(): one check per pfctl error
         problems = 0
 
         def problem(message: str) -> None:

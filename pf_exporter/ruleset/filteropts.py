@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 from ..abi.constants import (
     AF_INET,
@@ -79,7 +80,9 @@ class FilterOptParsing(QueueParsing):
             pass
         return fo
 
-    def filter_opt(self, fo: FilterOpts) -> bool:  # noqa: C901 - one branch per option, as in the grammar
+    def filter_opt(self, fo: FilterOpts) -> bool:
+        """One filter option into *fo* (parse.y's filter_opt): one method per option, chosen by its
+        keyword; False when the next token starts none."""
         t = self.peek()
         if t.kind == lx.PUNCT and t.value == "!":
             self.advance()
@@ -93,170 +96,190 @@ class FilterOptParsing(QueueParsing):
             raise ParseSyntaxError
         if t.kind != lx.KEYWORD:
             return False
-        word = t.value
-        if word == "user":
-            self.advance()
-            items = self._list(lambda: self._id_item("user"))
-            fo.uid = items + (fo.uid or [])
-        elif word == "group":
-            self.advance()
-            items = self._list(lambda: self._id_item("group"))
-            fo.gid = items + (fo.gid or [])
-        elif word == "flags":
-            self.advance()
-            if self.accept_kw("any"):
-                b1 = b2 = 0
-            elif self.accept_punct("/"):
-                b1, b2 = 0, self.flag()
-            else:
-                b1 = self.flag()
-                self.expect_punct("/")
-                b2 = self.flag()
-            self._once(fo, FOM_FLAGS, "flags cannot be redefined")
-            fo.flags = (fo.flags[0] | b1, fo.flags[1] | b2)
-        elif word in ("icmp-type", "icmp6-type"):
-            spec = self.icmpspec()
-            self._once(fo, FOM_ICMP, "icmp-type cannot be redefined")
-            fo.icmpspec = spec
-        elif word == "prio":
-            self.advance()
-            value = self.number()
-            self._once(fo, FOM_PRIO, "prio cannot be redefined")
-            fo.prio = self._in_range(value, 0, IFQ_MAXPRIO, f"prio must be 0 - {IFQ_MAXPRIO}")
-        elif word == "tos":
-            self.advance()
-            value = self.tos()
-            self._once(fo, FOM_TOS, "tos cannot be redefined")
-            fo.tos = value
-        elif word in ("no", "keep", "modulate", "synproxy"):
-            self.advance()
-            self.expect_kw("state")
-            action = {"no": 0, "keep": PF_STATE_NORMAL, "modulate": PF_STATE_MODULATE,
-                      "synproxy": PF_STATE_SYNPROXY}[str(word)]
-            options = None
-            if word != "no" and self.accept_punct("("):
-                options = self.state_opt_list()
-                self.expect_punct(")")
-            self._once(fo, FOM_KEEP, "modulate or keep cannot be redefined")
-            fo.keep_action = action
-            fo.keep_options = options
-        elif word == "fragment":
-            self.advance()
-            fo.fragment = True
-        elif word == "allow-opts":
-            self.advance()
-            fo.allowopts = True
-        elif word == "label":
-            self.advance()
-            label = str(self.expect(lx.STRING).value)
-            if fo.label is not None:
-                self.fail("label cannot be redefined")
-            fo.label = label
-        elif word == "queue":
-            self.advance()
-            self._queue_assign(fo)
-        elif word == "tag":
-            self.advance()
-            fo.tag = self.string()
-        elif word == "tagged":
-            self.advance()
-            fo.match_tag = self.string()
-            fo.match_tag_not = False
-        elif word == "probability":
-            self.advance()
-            self._probability(fo)
-        elif word == "rtable":
-            self.advance()
-            value = self.number()
-            if value < 0 or value > RT_TABLEID_MAX:
-                self.fail("invalid rtable id")
-            if not self.host.has_rtable(value):
-                self.fail(f"rtable {value} does not exist")
-            fo.rtableid = value
-        elif word == "divert-to":
-            self.advance()
-            text = str(self.expect(lx.STRING).value)
-            self.expect_kw("port")
-            port = self.parseport(self.numberstring(), False, False)[0]
-            if fo.divert_type != PF_DIVERT_NONE:
-                self.fail("more than one divert option")
-            fo.divert_type = PF_DIVERT_TO
-            hosts = self.host_lookup(text)
-            if hosts is None:
-                self.fail(f"could not parse divert address: {text}")
-            fo.divert_addr = hosts
-            fo.divert_port = port
-            if not port:
-                self.fail(f"invalid divert port: {port}")
-        elif word == "divert-reply":
-            self.advance()
-            if fo.divert_type != PF_DIVERT_NONE:
-                self.fail("more than one divert option")
-            fo.divert_type = PF_DIVERT_REPLY
-        elif word == "divert-packet":
-            self.advance()
-            self.expect_kw("port")
-            port = self.parseport(self.numberstring(), False, False)[0]
-            if fo.divert_type != PF_DIVERT_NONE:
-                self.fail("more than one divert option")
-            fo.divert_type = PF_DIVERT_PACKET
-            if self.state.options.reassemble is None or self.state.options.reassemble & 1:
-                fo.marker |= FOM_SCRUB_TCP
-            fo.divert_port = port
-            if not port:
-                self.fail(f"invalid divert port: {port}")
-        elif word == "scrub":
-            self.advance()
-            self.expect_punct("(")
-            self._scrub_opts(fo)
-            self.expect_punct(")")
-        elif word == "nat-to":
-            self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to")
-        elif word == "af-to":
-            self.advance()
-            self._afto(fo)
-        elif word == "rdr-to":
-            self._redirect_to(fo.rdr, "cannot respecify rdr-to")
-        elif word == "binat-to":
-            self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to").staticport = True
-            fo.nat.binat = True
-        elif word in ("route-to", "reply-to", "dup-to"):
-            self.advance()
-            hosts = self.redirspec()
-            po = self.pool_opts()
-            if fo.rt:
-                self.fail("cannot respecify route-to/reply-to/dup-to")
-            fo.rroute = RedirSpec(rdr=Redirection(hosts), pool_opts=po)
-            fo.rt = {"route-to": PF_ROUTETO, "reply-to": PF_REPLYTO, "dup-to": PF_DUPTO}[str(word)]
-        elif word == "received-on":
-            self.advance()
-            self._received_on(fo, False)
-        elif word == "once":
-            self.advance()
-            fo.marker |= FOM_ONCE
-        elif word == "max-pkt-rate":
-            self.advance()
-            limit = self.number()
-            self.expect_punct("/")
-            seconds = self.number()
-            if limit < 0 or limit > UINT_MAX or seconds < 0 or seconds > UINT_MAX:
-                self.fail("only positive values permitted")
-            if fo.pktrate[0]:
-                self.fail("cannot respecify max-pkt-rate")
-            fo.pktrate = (limit, seconds)
-        elif word == "set":
-            self.advance()
-            if self.accept_punct("("):
-                self.filter_set(fo)
-                while not self.at_punct(")"):
-                    self.comma()
-                    self.filter_set(fo)
-                self.advance()
-            else:
-                self.filter_set(fo)
-        else:
+        word = str(t.value)
+        handler = self._FILTER_OPTS.get(word)
+        if handler is None:
             return False
+        if word not in self._CONSUME_OWN_KEYWORD:
+            self.advance()
+        handler(self, fo, word)
         return True
+
+    def _fo_ids(self, fo: FilterOpts, word: str) -> None:
+        items = self._list(lambda: self._id_item(word))
+        if word == "user":
+            fo.uid = items + (fo.uid or [])
+        else:
+            fo.gid = items + (fo.gid or [])
+
+    def _fo_flags(self, fo: FilterOpts, word: str) -> None:
+        if self.accept_kw("any"):
+            b1 = b2 = 0
+        elif self.accept_punct("/"):
+            b1, b2 = 0, self.flag()
+        else:
+            b1 = self.flag()
+            self.expect_punct("/")
+            b2 = self.flag()
+        self._once(fo, FOM_FLAGS, "flags cannot be redefined")
+        fo.flags = (fo.flags[0] | b1, fo.flags[1] | b2)
+
+    def _fo_icmp(self, fo: FilterOpts, word: str) -> None:
+        spec = self.icmpspec()
+        self._once(fo, FOM_ICMP, "icmp-type cannot be redefined")
+        fo.icmpspec = spec
+
+    def _fo_prio(self, fo: FilterOpts, word: str) -> None:
+        value = self.number()
+        self._once(fo, FOM_PRIO, "prio cannot be redefined")
+        fo.prio = self._in_range(value, 0, IFQ_MAXPRIO, f"prio must be 0 - {IFQ_MAXPRIO}")
+
+    def _fo_tos(self, fo: FilterOpts, word: str) -> None:
+        value = self.tos()
+        self._once(fo, FOM_TOS, "tos cannot be redefined")
+        fo.tos = value
+
+    def _fo_state(self, fo: FilterOpts, word: str) -> None:
+        self.expect_kw("state")
+        action = {"no": 0, "keep": PF_STATE_NORMAL, "modulate": PF_STATE_MODULATE, "synproxy": PF_STATE_SYNPROXY}[word]
+        options = None
+        if word != "no" and self.accept_punct("("):
+            options = self.state_opt_list()
+            self.expect_punct(")")
+        self._once(fo, FOM_KEEP, "modulate or keep cannot be redefined")
+        fo.keep_action = action
+        fo.keep_options = options
+
+    def _fo_fragment(self, fo: FilterOpts, word: str) -> None:
+        fo.fragment = True
+
+    def _fo_allow_opts(self, fo: FilterOpts, word: str) -> None:
+        fo.allowopts = True
+
+    def _fo_label(self, fo: FilterOpts, word: str) -> None:
+        label = str(self.expect(lx.STRING).value)
+        if fo.label is not None:
+            self.fail("label cannot be redefined")
+        fo.label = label
+
+    def _fo_queue(self, fo: FilterOpts, word: str) -> None:
+        self._queue_assign(fo)
+
+    def _fo_tag(self, fo: FilterOpts, word: str) -> None:
+        fo.tag = self.string()
+
+    def _fo_tagged(self, fo: FilterOpts, word: str) -> None:
+        fo.match_tag = self.string()
+        fo.match_tag_not = False
+
+    def _fo_probability(self, fo: FilterOpts, word: str) -> None:
+        self._probability(fo)
+
+    def _fo_rtable(self, fo: FilterOpts, word: str) -> None:
+        value = self.number()
+        if value < 0 or value > RT_TABLEID_MAX:
+            self.fail("invalid rtable id")
+        if not self.host.has_rtable(value):
+            self.fail(f"rtable {value} does not exist")
+        fo.rtableid = value
+
+    def _fo_divert_to(self, fo: FilterOpts, word: str) -> None:
+        text = str(self.expect(lx.STRING).value)
+        self.expect_kw("port")
+        port = self.parseport(self.numberstring(), False, False)[0]
+        if fo.divert_type != PF_DIVERT_NONE:
+            self.fail("more than one divert option")
+        fo.divert_type = PF_DIVERT_TO
+        hosts = self.host_lookup(text)
+        if hosts is None:
+            self.fail(f"could not parse divert address: {text}")
+        fo.divert_addr = hosts
+        fo.divert_port = port
+        if not port:
+            self.fail(f"invalid divert port: {port}")
+
+    def _fo_divert_reply(self, fo: FilterOpts, word: str) -> None:
+        if fo.divert_type != PF_DIVERT_NONE:
+            self.fail("more than one divert option")
+        fo.divert_type = PF_DIVERT_REPLY
+
+    def _fo_divert_packet(self, fo: FilterOpts, word: str) -> None:
+        self.expect_kw("port")
+        port = self.parseport(self.numberstring(), False, False)[0]
+        if fo.divert_type != PF_DIVERT_NONE:
+            self.fail("more than one divert option")
+        fo.divert_type = PF_DIVERT_PACKET
+        if self.state.options.reassemble is None or self.state.options.reassemble & 1:
+            fo.marker |= FOM_SCRUB_TCP
+        fo.divert_port = port
+        if not port:
+            self.fail(f"invalid divert port: {port}")
+
+    def _fo_scrub(self, fo: FilterOpts, word: str) -> None:
+        self.expect_punct("(")
+        self._scrub_opts(fo)
+        self.expect_punct(")")
+
+    def _fo_nat_to(self, fo: FilterOpts, word: str) -> None:
+        self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to")
+
+    def _fo_rdr_to(self, fo: FilterOpts, word: str) -> None:
+        self._redirect_to(fo.rdr, "cannot respecify rdr-to")
+
+    def _fo_binat_to(self, fo: FilterOpts, word: str) -> None:
+        self._redirect_to(fo.nat, "cannot respecify nat-to/binat-to").staticport = True
+        fo.nat.binat = True
+
+    def _fo_af_to(self, fo: FilterOpts, word: str) -> None:
+        self._afto(fo)
+
+    def _fo_route(self, fo: FilterOpts, word: str) -> None:
+        hosts = self.redirspec()
+        po = self.pool_opts()
+        if fo.rt:
+            self.fail("cannot respecify route-to/reply-to/dup-to")
+        fo.rroute = RedirSpec(rdr=Redirection(hosts), pool_opts=po)
+        fo.rt = {"route-to": PF_ROUTETO, "reply-to": PF_REPLYTO, "dup-to": PF_DUPTO}[word]
+
+    def _fo_received_on(self, fo: FilterOpts, word: str) -> None:
+        self._received_on(fo, False)
+
+    def _fo_once(self, fo: FilterOpts, word: str) -> None:
+        fo.marker |= FOM_ONCE
+
+    def _fo_max_pkt_rate(self, fo: FilterOpts, word: str) -> None:
+        limit = self.number()
+        self.expect_punct("/")
+        seconds = self.number()
+        if limit < 0 or limit > UINT_MAX or seconds < 0 or seconds > UINT_MAX:
+            self.fail("only positive values permitted")
+        if fo.pktrate[0]:
+            self.fail("cannot respecify max-pkt-rate")
+        fo.pktrate = (limit, seconds)
+
+    def _fo_set(self, fo: FilterOpts, word: str) -> None:
+        if self.accept_punct("("):
+            self.filter_set(fo)
+            while not self.at_punct(")"):
+                self.comma()
+                self.filter_set(fo)
+            self.advance()
+        else:
+            self.filter_set(fo)
+
+    # options whose parser reads their keyword itself (icmpspec, _redirect_to)
+    _CONSUME_OWN_KEYWORD = frozenset({"icmp-type", "icmp6-type", "nat-to", "rdr-to", "binat-to"})
+    _FILTER_OPTS: dict[str, Callable[[FilterOptParsing, FilterOpts, str], None]] = {
+        "user": _fo_ids, "group": _fo_ids, "flags": _fo_flags, "icmp-type": _fo_icmp, "icmp6-type": _fo_icmp,
+        "prio": _fo_prio, "tos": _fo_tos, "no": _fo_state, "keep": _fo_state, "modulate": _fo_state,
+        "synproxy": _fo_state, "fragment": _fo_fragment, "allow-opts": _fo_allow_opts, "label": _fo_label,
+        "queue": _fo_queue, "tag": _fo_tag, "tagged": _fo_tagged, "probability": _fo_probability,
+        "rtable": _fo_rtable, "divert-to": _fo_divert_to, "divert-reply": _fo_divert_reply,
+        "divert-packet": _fo_divert_packet, "scrub": _fo_scrub, "nat-to": _fo_nat_to, "af-to": _fo_af_to,
+        "rdr-to": _fo_rdr_to, "binat-to": _fo_binat_to, "route-to": _fo_route, "reply-to": _fo_route,
+        "dup-to": _fo_route, "received-on": _fo_received_on, "once": _fo_once, "max-pkt-rate": _fo_max_pkt_rate,
+        "set": _fo_set,
+    }
 
     def _received_on(self, fo: FilterOpts, neg: bool) -> None:
         item = self.if_item()

@@ -247,7 +247,7 @@ class HostParsing(ParserBase):
             n.neg = neg
         return hosts
 
-    def host_(self) -> list[NodeHost]:
+    def host_(self) -> list[NodeHost]:  # noqa: C901 - mirrors parse.y's host rule: one alternative per address form
         t = self.peek()
         if t.kind == lx.STRING:
             self.advance()

@@ -272,7 +272,7 @@ class ItemParsing(HostParsing):
             self.fail("only positive values permitted")
         return value
 
-    def state_opt_item(self) -> StateOpt:
+    def state_opt_item(self) -> StateOpt:  # noqa: C901 - mirrors parse.y's state_opt_item: one alternative per state option
         t = self.peek()
         if t.kind == lx.STRING:
             name = str(self.advance().value)

@@ -362,7 +362,7 @@ def _skip_append(lists: list[_SkipList], sk: _SkipList, por: _OptRule) -> None:
         i -= 1
 
 
-def _reorder_rules(block: _Block, before: list[_Block]) -> None:
+def _reorder_rules(block: _Block, before: list[_Block]) -> None:  # noqa: C901 - mirrors pfctl_optimize.c's reorder_rules()
     """Group rules that share a skip-step field; big groups become superblocks of their own
     (placed before *block*) and are reordered recursively."""
     for i in range(9):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from ..abi.constants import (
     PF_SYNCOOKIES_ADAPTIVE,
     PF_SYNCOOKIES_ALWAYS,
@@ -32,114 +34,123 @@ class OptionParsing(ItemParsing):
     """Part of :class:`.parser.Parser` (options)."""
 
     # -- set options ------------------------------------------------------------------
+    # The `set` options that only shape how rules are compiled (the others reach the kernel).
+    PARSER_ONLY_OPTIONS = ("block-policy", "state-defaults", "state-policy", "ruleset-optimization")
+
     def option(self) -> None:
+        """``set <option> ...``: one method per option (parse.y's option rule), chosen by its keyword."""
         line = self.advance().line
-        opts = self.state.options
         t = self.peek()
         word = t.value if t.kind == lx.KEYWORD else None
-        if word not in ("block-policy", "state-defaults", "state-policy", "ruleset-optimization"):
+        handler = self._OPTIONS.get(str(word)) if word is not None else None
+        if handler is None:
+            raise ParseSyntaxError
+        if word not in self.PARSER_ONLY_OPTIONS:
             self.state.option_lines.append(line)  # an option the kernel keeps, not a parser default
-        if word == "reassemble":
-            self.advance()
-            on = self.yesno()
-            nodf = self.accept_kw("no-df")
-            if not nodf:
-                self.require_nl()
-            opts.reassemble = (1 | (2 if nodf else 0)) if on else 0
-            self.state.out(f"set reassemble {'yes' if on else 'no'} {'no-df' if nodf else ''}")
-        elif word == "optimization":
-            self.advance()
-            value = str(self.expect(lx.STRING).value)
-            hint = PF_HINTS.get(value.lower())
-            if hint is None:
-                self.warn("pfctl: invalid state timeouts optimization")
-                self.fail(f"unknown optimization {value}")
-            for name, seconds in hint:
-                self._set_timeout(name, seconds, quiet=True)
-            self.state.out(f"set optimization {value}")
-        elif word == "ruleset-optimization":
-            self.advance()
-            value = self.string()
+        self.advance()
+        handler(self)
+
+    def _set_reassemble(self) -> None:
+        on = self.yesno()
+        nodf = self.accept_kw("no-df")
+        if not nodf:
             self.require_nl()
-            if value not in ("none", "basic", "profile"):
-                self.fail(f"unknown ruleset-optimization {value}")
-        elif word == "timeout":
-            self.advance()
-            self._list(self.timeout_spec)
-        elif word == "limit":
-            self.advance()
-            self._list(self.limit_spec)
-        elif word == "loginterface":
-            self.advance()
-            if self.accept_kw("all"):
-                value = "all"
-            else:
-                value = str(self.expect(lx.STRING).value)
-            opts.loginterface = None if value == "none" else value
-            opts.loginterface_set = True
-            self.state.out(f"set loginterface {value}")
-        elif word == "hostid":
-            self.advance()
-            value = self.number_or_string()
-            if value == 0 or value > UINT_MAX:
-                self.fail("hostid must be non-zero")
-            opts.hostid = value
-            self.state.out(f"set hostid 0x{value:08x}")
-        elif word == "block-policy":
-            self.advance()
-            if self.accept_kw("drop"):
-                self.state.out("set block-policy drop")
-                opts.block_policy = PFRULE_DROP
-            elif self.accept_kw("return"):
-                self.state.out("set block-policy return")
-                opts.block_policy = PFRULE_RETURN
-            else:
-                raise ParseSyntaxError
-        elif word == "fingerprints":
-            self.advance()
-            value = str(self.expect(lx.STRING).value)
-            self.state.out(f'set fingerprints "{value}"')
-            self.unsupported("OS fingerprints (set fingerprints)")
-        elif word == "state-policy":
-            self.advance()
-            if self.accept_kw("if-bound"):
-                opts.state_policy = self.state.default_statelock = PFRULE_IFBOUND
-                self.state.out("set state-policy if-bound")
-            elif self.accept_kw("floating"):
-                opts.state_policy = self.state.default_statelock = 0
-                self.state.out("set state-policy floating")
-            else:
-                raise ParseSyntaxError
-        elif word == "debug":
-            self.advance()
-            if self.accept_kw("debug"):
-                value = "debug"
-            else:
-                value = str(self.expect(lx.STRING).value)
-            level = netdb.loglevel_by_name(value)
-            if level < 0:
-                self.warn(f'pfctl: unknown debug level "{value}"')
-                self.fail(f"error setting debuglevel {value}")
-            opts.debug = level
-            self.state.out(f"set debug {value}")
-        elif word == "skip":
-            self.advance()
-            interfaces = self.interface()
-            if interfaces is None:
-                self.require_nl()
-            self.skip_interfaces(interfaces)
-        elif word == "state-defaults":
-            self.advance()
-            options = self.state_opt_list()
-            self.require_nl()
-            if self.state.keep_state_defaults is not None:
-                self.fail("cannot redefine state-defaults")
-            self.state.keep_state_defaults = options
-        elif word == "syncookies":
-            self.advance()
-            self.syncookies()
+        self.state.options.reassemble = (1 | (2 if nodf else 0)) if on else 0
+        self.state.out(f"set reassemble {'yes' if on else 'no'} {'no-df' if nodf else ''}")
+
+    def _set_optimization(self) -> None:
+        value = str(self.expect(lx.STRING).value)
+        hint = PF_HINTS.get(value.lower())
+        if hint is None:
+            self.warn("pfctl: invalid state timeouts optimization")
+            self.fail(f"unknown optimization {value}")
+        for name, seconds in hint:
+            self._set_timeout(name, seconds, quiet=True)
+        self.state.out(f"set optimization {value}")
+
+    def _set_ruleset_optimization(self) -> None:
+        value = self.string()
+        self.require_nl()
+        if value not in ("none", "basic", "profile"):
+            self.fail(f"unknown ruleset-optimization {value}")
+
+    def _set_timeout_list(self) -> None:
+        self._list(self.timeout_spec)
+
+    def _set_limit_list(self) -> None:
+        self._list(self.limit_spec)
+
+    def _set_loginterface(self) -> None:
+        value = "all" if self.accept_kw("all") else str(self.expect(lx.STRING).value)
+        opts = self.state.options
+        opts.loginterface = None if value == "none" else value
+        opts.loginterface_set = True
+        self.state.out(f"set loginterface {value}")
+
+    def _set_hostid(self) -> None:
+        value = self.number_or_string()
+        if value == 0 or value > UINT_MAX:
+            self.fail("hostid must be non-zero")
+        self.state.options.hostid = value
+        self.state.out(f"set hostid 0x{value:08x}")
+
+    def _set_block_policy(self) -> None:
+        if self.accept_kw("drop"):
+            self.state.out("set block-policy drop")
+            self.state.options.block_policy = PFRULE_DROP
+        elif self.accept_kw("return"):
+            self.state.out("set block-policy return")
+            self.state.options.block_policy = PFRULE_RETURN
         else:
             raise ParseSyntaxError
+
+    def _set_fingerprints(self) -> None:
+        value = str(self.expect(lx.STRING).value)
+        self.state.out(f'set fingerprints "{value}"')
+        self.unsupported("OS fingerprints (set fingerprints)")
+
+    def _set_state_policy(self) -> None:
+        if self.accept_kw("if-bound"):
+            self.state.options.state_policy = self.state.default_statelock = PFRULE_IFBOUND
+            self.state.out("set state-policy if-bound")
+        elif self.accept_kw("floating"):
+            self.state.options.state_policy = self.state.default_statelock = 0
+            self.state.out("set state-policy floating")
+        else:
+            raise ParseSyntaxError
+
+    def _set_debug(self) -> None:
+        value = "debug" if self.accept_kw("debug") else str(self.expect(lx.STRING).value)
+        level = netdb.loglevel_by_name(value)
+        if level < 0:
+            self.warn(f'pfctl: unknown debug level "{value}"')
+            self.fail(f"error setting debuglevel {value}")
+        self.state.options.debug = level
+        self.state.out(f"set debug {value}")
+
+    def _set_skip(self) -> None:
+        interfaces = self.interface()
+        if interfaces is None:
+            self.require_nl()
+        self.skip_interfaces(interfaces)
+
+    def _set_state_defaults(self) -> None:
+        options = self.state_opt_list()
+        self.require_nl()
+        if self.state.keep_state_defaults is not None:
+            self.fail("cannot redefine state-defaults")
+        self.state.keep_state_defaults = options
+
+    def _set_syncookies(self) -> None:
+        self.syncookies()
+
+    _OPTIONS: dict[str, Callable[[OptionParsing], None]] = {
+        "reassemble": _set_reassemble, "optimization": _set_optimization,
+        "ruleset-optimization": _set_ruleset_optimization, "timeout": _set_timeout_list, "limit": _set_limit_list,
+        "loginterface": _set_loginterface, "hostid": _set_hostid, "block-policy": _set_block_policy,
+        "fingerprints": _set_fingerprints, "state-policy": _set_state_policy, "debug": _set_debug,
+        "skip": _set_skip, "state-defaults": _set_state_defaults, "syncookies": _set_syncookies,
+    }
 
     def yesno(self) -> bool:
         if self.accept_kw("no"):
@@ -211,7 +222,7 @@ class OptionParsing(ItemParsing):
             self.fail("error setting skip interface(s)")
         self.state.options.skip = (self.state.options.skip or []) + names
 
-    def syncookies(self) -> None:
+    def syncookies(self) -> None:  # noqa: C901 - mirrors parse.y's syncookie_opts with its range checks
         value = str(self.expect(lx.STRING).value)
         mode = {"never": PF_SYNCOOKIES_NEVER, "adaptive": PF_SYNCOOKIES_ADAPTIVE,
                 "always": PF_SYNCOOKIES_ALWAYS}.get(value)

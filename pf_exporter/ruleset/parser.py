@@ -156,7 +156,7 @@ class Parser(RuleExpansion):
             self.macros.pop(name, None)
             self.macros[name] = value
 
-    def pfrule(self) -> None:
+    def pfrule(self) -> None:  # noqa: C901 - mirrors parse.y's pfrule action: the checks between options
         line = self.peek().line
         action, blockflag, w, w2 = self.action()
         direction = self.dir()

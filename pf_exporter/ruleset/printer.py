@@ -105,7 +105,7 @@ _PROTOCOL_NAMES = netdb.builtin_protocols()[1]
 _LOG_OPTIONS = ((PF_LOG_ALL, "all"), (PF_LOG_MATCHES, "matches"), (PF_LOG_USER, "user"))
 
 
-def format_addr(aw: AddrWrap, af: int, verbose: bool = False) -> str:
+def format_addr(aw: AddrWrap, af: int, verbose: bool = False) -> str:  # noqa: C901 - mirrors pfctl_parser.c's print_addr(): one case per address type
     """print_addr(): an address, network, range, table, interface or keyword."""
     t = aw.type
     if t == PF_ADDR_DYNIFTL:
@@ -233,7 +233,8 @@ def format_probability(prob: int) -> str:
     return text.rstrip(".") if text.endswith(".") else text
 
 
-def format_rule(r: RuleDef, anchor_call: str = "", verbose: bool = False, debug: bool = False,
+# Mirrors pfctl_parser.c's print_rule(), part by part in its order.
+def format_rule(r: RuleDef, anchor_call: str = "", verbose: bool = False, debug: bool = False,  # noqa: C901 - see above
                 protocol_names: dict[int, str] | None = None) -> str:
     """print_rule(): one rule on one line, without the trailing newline.
 
@@ -402,7 +403,7 @@ def _addr_str(af: int, addr: bytes) -> str:
     return ntop(af, addr) or "?"
 
 
-def _state_options(r: RuleDef) -> str:
+def _state_options(r: RuleDef) -> str:  # noqa: C901 - mirrors print_rule()'s state options, one per branch
     # (text, ends the "first option" state): pfctl forgets to clear that state after
     # an overload clause, so an option right after a leading overload gets no comma.
     parts: list[tuple[str, bool]] = []

@@ -64,7 +64,7 @@ def _arg_address(arg: object) -> tuple[int, int]:
     raise TypeError(f"ioctl argument must be a ctypes object or a writable buffer, not {type(arg).__name__}")
 
 
-def dispatch(sim: Simulator, fd: SimTransport, number: int, arg: object) -> None:
+def dispatch(sim: Simulator, fd: SimTransport, number: int, arg: object) -> None:  # noqa: C901 - mirrors sys_ioctl() + pfioctl()'s checks in their order
     """sys_ioctl() + pfioctl(): copy in, check, handle, copy out on success."""
     req = sim.abi.by_number(number)
     name = req.name if req is not None else f"ioctl {number:#x}"

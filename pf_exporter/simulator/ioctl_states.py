@@ -100,7 +100,7 @@ def state_keys(st: object) -> tuple[tuple[bytes, bytes, int, int, int, int], ...
 
 
 @handles("DIOCKILLSTATES")
-def diockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> None:
+def diockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> None:  # noqa: C901 - mirrors pfioctl()'s DIOCKILLSTATES case condition by condition
     """DIOCKILLSTATES: by state id; by an exact connection (af, proto and both ports `=`);
     or every state matching af, proto, rdomain, addresses/masks, port ranges, label, interface."""
     if psk.psk_pfcmp.id:

@@ -50,7 +50,7 @@ class RuleLoading:
         def kif_unref_rule(self, name: str) -> None: ...
         def kaddr(self) -> int: ...
 
-    def rule_copyin(self, frm: ctypes.Structure) -> ctypes.Structure:
+    def rule_copyin(self, frm: ctypes.Structure) -> ctypes.Structure:  # noqa: C901 - mirrors pf_rule_copyin(): one check per field
         """pf_rule_copyin(): the kernel's copy of a user rule: only the fields it takes,
         strings cut at their first NUL, pointers and counters zero."""
         L = self.layout
@@ -107,7 +107,7 @@ class RuleLoading:
             self.tags[name] = len(self.tags) + 1
         return self.tags[name]
 
-    def add_rule(self, anchor: str, ticket: int, frm: ctypes.Structure, anchor_call: str) -> SimRule:
+    def add_rule(self, anchor: str, ticket: int, frm: ctypes.Structure, anchor_call: str) -> SimRule:  # noqa: C901 - mirrors pfioctl()'s DIOCADDRULE case and its checks
         """DIOCADDRULE: append a rule to *anchor*'s inactive ruleset (needs its transaction ticket)."""
         kr = self.rule_copyin(frm)
         if frm.return_icmp >> 8 > ICMP_MAXTYPE:
