@@ -105,6 +105,14 @@ class ConnectionGuard:
         with self._lock:
             return len(self._conns)
 
+    def phases(self) -> dict[str, int]:
+        """How many connections are in each phase (waiting, busy, writing)."""
+        with self._lock:
+            out = {WAITING: 0, BUSY: 0, WRITING: 0}
+            for c in self._conns.values():
+                out[c.phase] += 1
+            return out
+
     def phase(self, conn: Any) -> str | None:
         with self._lock:
             c = self._conns.get(conn)

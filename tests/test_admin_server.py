@@ -357,7 +357,8 @@ def test_connection_cap(admin: Admin) -> None:
         t.start()
     try:
         assert inside.acquire(timeout=20)  # the first change is inside pf...
-        assert wait_until(lambda: admin.server.server.guard.open == 2)  # ...the second waits its turn
+        # ...the second, authenticated, waits its turn: both are inside a request
+        assert wait_until(lambda: admin.server.server.guard.phases()["busy"] == 2)
         answer = raw_exchange(admin.port, b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n\r\n")
         assert answer.startswith(b"HTTP/1.1 503 ")
     finally:
