@@ -645,8 +645,8 @@ def signal_handlers(control: Control) -> Iterator[None]:
     def on_reload(signum: int, frame: Any) -> None:
         control.request_reload()
 
-    wanted = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload,
-              signal.SIGALRM: signal.SIG_IGN}
+    wanted: dict[signal.Signals, Any] = {signal.SIGTERM: on_stop, signal.SIGINT: on_stop, signal.SIGHUP: on_reload,
+                                         signal.SIGALRM: signal.SIG_IGN}
     previous = {sig: signal.signal(sig, handler) for sig, handler in wanted.items()}
     previous_wakeup = signal.set_wakeup_fd(control.wakeup_fd, warn_on_full_buffer=False)
     try:

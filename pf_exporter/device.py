@@ -29,7 +29,8 @@ from .errors import (
 class Transport(Protocol):
     """An open descriptor on pf: the real one or the simulator's."""
 
-    writable: bool
+    @property
+    def writable(self) -> bool: ...
 
     def ioctl(self, request: int, arg: object) -> None:
         """Issue *request*; *arg* (a ctypes object or None) is updated in place.
@@ -63,7 +64,7 @@ class FcntlTransport:
         if arg is None:
             fcntl.ioctl(self.fd, request, 0)
         else:
-            fcntl.ioctl(self.fd, request, arg, True)  # type: ignore[call-overload]
+            fcntl.ioctl(self.fd, request, arg, True)  # type: ignore[call-overload]  # a ctypes object is a writable buffer
 
     def close(self) -> None:
         if self.fd >= 0:

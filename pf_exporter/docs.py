@@ -17,6 +17,7 @@ import inspect
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 # Every public method of py-pf 0.2.3's PacketFilter (pf/filter.py), in its order, with what does
 # the same here.  An equivalent is "PacketFilter.<name>" (a test checks it exists) or prose.
@@ -81,7 +82,7 @@ def _first_paragraph(obj: object) -> str:
 
 def _signature(fn: object) -> str:
     try:
-        sig = inspect.signature(fn)  # type: ignore[arg-type]
+        sig = inspect.signature(fn)  # type: ignore[arg-type]  # any callable the page documents
     except (TypeError, ValueError):
         return "(...)"
     params = [p for name, p in sig.parameters.items() if name not in ("self", "cls")]
@@ -136,7 +137,8 @@ def library_reference() -> str:
         "## Values",
         "",
     ]
-    errors, values = [], []
+    errors: list[tuple[str, Any]] = []
+    values: list[tuple[str, Any]] = []
     for name in pflib.__all__:
         obj = getattr(pflib, name)
         if name == "PacketFilter":
@@ -153,7 +155,8 @@ def library_reference() -> str:
     lines += ["## Errors", "", "Every error is a `PfError` (an `OSError` with `errno` and `request`):", ""]
 
     def tree(cls: type, depth: int) -> None:
-        for sub in sorted(cls.__subclasses__(), key=lambda c: c.__name__):
+        subclasses: list[type] = sorted(cls.__subclasses__(), key=lambda c: c.__name__)
+        for sub in subclasses:
             if sub.__name__ in pflib.__all__:
                 lines.append(f"{'  ' * depth}- `{sub.__name__}`: {_first_paragraph(sub)}")
                 tree(sub, depth + 1)

@@ -21,6 +21,7 @@ from prometheus_client.core import Metric
 from . import __version__
 from .collectors import COLLECTORS, Collector, Family, MetricSpec, PfSource, ScrapeView
 from .collectors.base import gauge
+from .collectors.rules import RulesCollector
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def build_collectors(
         if cls.requires is not None and cls.requires not in features:
             log.info("collector not available on this pf, skipped", extra={"collector": name, "needs": cls.requires})
             continue
-        out.append(cls(per_rule=per_rule) if name == "rules" else cls())
+        out.append(RulesCollector(per_rule=per_rule) if cls is RulesCollector else cls())
     return out
 
 
@@ -227,8 +228,8 @@ class PfExporter:
 
 
 def _enabled_specs(c: Collector) -> tuple[MetricSpec, ...]:
-    if c.name == "rules" and not getattr(c, "per_rule", False):
-        return c.label_specs  # type: ignore[attr-defined, no-any-return]
+    if isinstance(c, RulesCollector) and not c.per_rule:
+        return c.label_specs
     return c.specs
 
 
@@ -253,5 +254,5 @@ class _FilteredView:
 def build_registry(exporter: PfExporter, only: Sequence[str] | None = None) -> CollectorRegistry:
     """A private registry holding only the exporter (no process/platform collectors)."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(exporter if only is None else _FilteredView(exporter, only))  # type: ignore[arg-type]
+    registry.register(exporter if only is None else _FilteredView(exporter, only))
     return registry

@@ -47,7 +47,7 @@ def _prefix_renderer(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str,
         return lambda v: name + " "
     order = sorted(range(len(labels)), key=lambda i: labels[i])
     parts = ",".join(f'{labels[i]}="{{e(v[{i}])}}"' for i in order)
-    return eval(f"lambda v: f'{name}{{{{{parts}}}}} '", {"e": _escape_label})  # type: ignore[no-any-return]
+    return eval(f"lambda v: f'{name}{{{{{parts}}}}} '", {"e": _escape_label})
 
 
 # Rendered ``name{labels} `` prefixes of the series seen in earlier scrapes, per (name, label
@@ -71,7 +71,7 @@ def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], 
         cache = _PREFIXES[key] = {}
     get = cache.get
     render = _prefix_renderer(*key)
-    out = []
+    out: list[str] = []
     add = out.append
     for v, x in rows:
         p = get(v)
@@ -111,7 +111,7 @@ def generate_chunks(registry: CollectorRegistry) -> Iterator[bytes]:
     while it is written without ever holding all of it."""
     metrics = list(registry.collect())
     if not all(_encodable(m) for m in metrics):
-        return iter([generate_latest(_Fixed(metrics))])  # type: ignore[arg-type]
+        return iter([generate_latest(_Fixed(metrics))])
     return _chunks(metrics)
 
 

@@ -281,7 +281,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.end_headers()
             if buf:
                 buf += chunk
-                write(b"%x\r\n%b\r\n" % (len(buf), buf))
+                write(b"%x\r\n%b\r\n" % (len(buf), bytes(buf)))
                 sent += len(buf)
                 buf.clear()
             else:  # a large piece on its own (OpenMetrics: the whole body): framed without a copy
@@ -309,7 +309,7 @@ class _Handler(BaseHTTPRequestHandler):
             for chunk in chunks:
                 buf += z.compress(chunk) if z is not None else chunk
                 if len(buf) >= STREAM_BUFFER:
-                    write(b"%x\r\n%b\r\n" % (len(buf), buf))
+                    write(b"%x\r\n%b\r\n" % (len(buf), bytes(buf)))
                     sent += len(buf)
                     buf.clear()
             if z is not None:
@@ -320,7 +320,7 @@ class _Handler(BaseHTTPRequestHandler):
             log.exception("scrape failed while its body was being sent")
             self.close_connection = True
             return sent
-        write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), buf) if buf else b"0\r\n\r\n")
+        write(b"%x\r\n%b\r\n0\r\n\r\n" % (len(buf), bytes(buf)) if buf else b"0\r\n\r\n")
         return sent + len(buf)
 
     def __getattr__(self, name: str) -> Any:
@@ -408,6 +408,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, f"{e}\n".encode())
             return
         accept = self.headers.get("Accept", "")
+        encoder: Callable[[Any], bytes]
         if text_acceptable(accept):
             encoder, ctype = generate_text, CONTENT_TYPE_PLAIN_0_0_4  # generate_latest's bytes, faster
         else:
@@ -532,7 +533,7 @@ class _Server(ThreadingHTTPServer):
         if tls is None or not tls.client_allowed_sans:
             return
         cert = sock.getpeercert() or {}
-        names = {v for _, v in cert.get("subjectAltName", ())}
+        names = {v for _, v in cert.get("subjectAltName", ())}  # type: ignore[str-unpack]  # (type, name) pairs
         if not names & set(tls.client_allowed_sans):
             raise ssl.SSLError("client certificate has none of the client_allowed_sans")
 
@@ -591,7 +592,7 @@ class MetricsServer:
                 family = socket.AF_INET6 if ip.version == 6 else socket.AF_INET
             except ValueError:
                 info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-                family, host = info[0][0], info[0][4][0]
+                family, host = info[0][0], str(info[0][4][0])
             return _Server((host, port), family, self.app, ctx, in_flight=self.in_flight, guard=self.guard)
         except socket.gaierror as e:
             raise OSError(errno.EADDRNOTAVAIL, f"cannot listen on {address}: {e.strerror}") from None
@@ -611,7 +612,7 @@ class MetricsServer:
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
-        return [s.server_address[:2] for s in self.servers]  # type: ignore[misc]
+        return [s.server_address[:2] for s in self.servers]  # type: ignore[misc]  # TCP servers: (host, port)
 
     @property
     def tls(self) -> bool:

@@ -11,6 +11,7 @@ import ctypes
 import os
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 from . import constants
 from .decls import records_for
@@ -92,14 +93,15 @@ class Abi:
     def by_number(self, number: int) -> Request | None:
         return _by_number(self.release, self.arch).get(number)
 
-    def new(self, tag: str, **values: object) -> ctypes.Structure:
-        """A zeroed instance of struct *tag*, with top-level fields set from *values*."""
+    def new(self, tag: str, **values: object) -> Any:
+        """A zeroed instance of struct *tag*, with top-level fields set from *values* (a ctypes
+        Structure built at run time, so typed Any: its fields are known only then)."""
         obj = getattr(self.layout, tag)()
         for k, v in values.items():
             setattr(obj, k, v)
         return obj
 
-    def arg_type(self, req: Request) -> type | None:
+    def arg_type(self, req: Request) -> Any:
         if req.arg is None:
             return None
         if req.arg in _SCALARS:

@@ -44,13 +44,13 @@ def AU(*fields: tuple[str, object]) -> Anon:
     return Anon("union", tuple(fields))
 
 
-_TQ_ENTRY = lambda t: AS(("tqe_next", f"struct {t} *"), ("tqe_prev", f"struct {t} **"))
-_RB_ENTRY = lambda t: AS(
-    ("rbe_left", f"struct {t} *"),
-    ("rbe_right", f"struct {t} *"),
-    ("rbe_parent", f"struct {t} *"),
-    ("rbe_color", "int"),
-)
+def _TQ_ENTRY(t: str) -> Anon:
+    return AS(("tqe_next", f"struct {t} *"), ("tqe_prev", f"struct {t} **"))
+
+
+def _RB_ENTRY(t: str) -> Anon:
+    return AS(("rbe_left", f"struct {t} *"), ("rbe_right", f"struct {t} *"), ("rbe_parent", f"struct {t} *"),
+              ("rbe_color", "int"))
 
 # --- records identical in every supported release (7.6 .. -current) ---------
 

@@ -13,6 +13,7 @@ import ctypes
 import re
 import sys
 from dataclasses import dataclass
+from typing import Any
 
 from .decls import Anon, Record
 
@@ -20,7 +21,7 @@ from .decls import Anon, Record
 ARCH_WORD = {"amd64": 8, "arm64": 8, "i386": 4}
 ARCH_PACK = {"amd64": None, "arm64": None, "i386": 4}
 
-_FIXED: dict[str, type] = {
+_FIXED: dict[str, Any] = {
     "char": ctypes.c_char,
     "u_char": ctypes.c_uint8,
     "u_int8_t": ctypes.c_uint8,
@@ -54,9 +55,9 @@ class Layout:
     """ctypes classes for one (release, arch), looked up by C tag (``layout.pf_status``)."""
 
     arch: str
-    classes: dict[str, type]
+    classes: dict[str, Any]  # built ctypes.Structure / ctypes.Union subclasses
 
-    def __getattr__(self, tag: str) -> type:
+    def __getattr__(self, tag: str) -> Any:  # a ctypes class made at run time: no static type to give
         try:
             return self.classes[tag]
         except KeyError:
@@ -66,7 +67,7 @@ class Layout:
         return tag in self.classes
 
 
-def _word_types(arch: str) -> dict[str, type]:
+def _word_types(arch: str) -> dict[str, Any]:
     word = ARCH_WORD[arch]
     native = ctypes.sizeof(ctypes.c_void_p) == word
     uword = ctypes.c_uint64 if word == 8 else ctypes.c_uint32
@@ -85,10 +86,10 @@ def build_layout(records: dict[str, Record], arch: str) -> Layout:  # noqa: C901
         raise ValueError(f"unknown architecture {arch!r}: expected one of {sorted(ARCH_WORD)}")
     words = _word_types(arch)
     pack = ARCH_PACK[arch]
-    built: dict[str, type] = {}
+    built: dict[str, Any] = {}
     counter = [0]
 
-    def make(name: str, kind: str, fields: tuple, packed: bool) -> type:
+    def make(name: str, kind: str, fields: tuple[Any, ...], packed: bool) -> Any:
         base = ctypes.Union if kind == "union" else ctypes.Structure
         ns: dict[str, object] = {}
         p = 1 if packed else pack
@@ -99,13 +100,13 @@ def build_layout(records: dict[str, Record], arch: str) -> Layout:  # noqa: C901
         ns["_fields_"] = [(fname, ctype(ftype)) for fname, ftype in fields]
         return type(name, (base,), ns)
 
-    def record(tag: str) -> type:
+    def record(tag: str) -> Any:
         if tag not in built:
             rec = records[tag]
             built[tag] = make(tag, rec.kind, rec.fields, rec.packed)
         return built[tag]
 
-    def ctype(spec: object) -> type:
+    def ctype(spec: object) -> Any:
         if isinstance(spec, Anon):
             counter[0] += 1
             return make(f"anon_{spec.kind}_{counter[0]}", spec.kind, spec.fields, False)
@@ -113,7 +114,7 @@ def build_layout(records: dict[str, Record], arch: str) -> Layout:  # noqa: C901
         if not m:
             raise ValueError(f"cannot parse C type {spec!r}")
         base, ptr, dims = m.group("base").strip(), m.group("ptr"), m.group("dims")
-        t: type
+        t: Any
         if ptr:
             t = words["pointer"]
         elif base.startswith(("struct ", "union ")):

@@ -359,6 +359,7 @@ class AdminApi:
 
     def _addresses_body(self, req: Request, params: dict[str, Any]) -> list[Any]:
         body = self._json(req)
+        raw: Any
         if isinstance(body, list):
             raw = body
         elif isinstance(body, dict):

@@ -165,7 +165,7 @@ class TokenStore:
                     if str(e) != self._broken:
                         self.log.error("admin token file changed and is now unusable, refusing every request: %s", e)
                     self._broken = str(e)
-                    self._tokens, self._sig = {}, sig
+                    self._tokens, self._sig = {}, sig or ()
             return self._tokens
 
     def refresh(self) -> bool:
@@ -199,7 +199,7 @@ def certificate_identity(peercert: Mapping[str, object] | None) -> str | None:
     if not peercert:
         return None
     subject = peercert.get("subject") or ()
-    for rdn in subject:  # type: ignore[attr-defined]
+    for rdn in subject:  # type: ignore[attr-defined]  # ssl's peer cert dict is untyped
         for key, value in rdn:
             if key == "commonName" and value:
                 return str(value)

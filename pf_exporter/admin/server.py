@@ -82,7 +82,7 @@ def is_loopback(host: str) -> bool:
         infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
     except socket.gaierror:
         return False
-    addrs = {i[4][0] for i in infos}
+    addrs = {str(i[4][0]) for i in infos}
     return bool(addrs) and all(ipaddress.ip_address(a.split("%", 1)[0]).is_loopback for a in addrs)
 
 
@@ -115,7 +115,7 @@ class AdminApp:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: _ServerMixin  # type: ignore[assignment]
+    server: _ServerMixin  # type: ignore[assignment]  # the mixin is what our servers really are
     protocol_version = "HTTP/1.1"
     server_version = "pf_exporter-admin"
     sys_version = ""
@@ -131,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         # guard's, from admission), so clients that connect and stay silent hold their slot
         # seconds, not the request timeout.
         header_timeout = self.server.guard.header_timeout
-        self.timeout = header_timeout
+        self.timeout = header_timeout  # type: ignore[misc]  # http.server reads it per handler instance
         self._expect_continue = False
         self._body_read = False
         self._audited = False
@@ -142,7 +142,7 @@ class _Handler(BaseHTTPRequestHandler):
             sock.do_handshake()  # in this connection's thread, under the timeout
             if app.allowed_sans:
                 cert = sock.getpeercert() or {}
-                names = {v for _, v in cert.get("subjectAltName", ())}
+                names = {v for _, v in cert.get("subjectAltName", ())}  # type: ignore[str-unpack]  # (type, name) pairs
                 if not names & set(app.allowed_sans):
                     raise ssl.SSLError("client certificate has none of the client_allowed_sans")
         super().setup()
@@ -346,7 +346,7 @@ class _ServerMixin:
         self.in_flight = InFlight()
 
     def get_request(self) -> tuple[socket.socket, Any]:
-        sock, addr = self.socket.accept()  # type: ignore[attr-defined]
+        sock, addr = self.socket.accept()  # type: ignore[attr-defined]  # socketserver's socket attribute comes from the concrete server
         if self.ssl_context is not None:
             sock = self.ssl_context.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
@@ -361,12 +361,12 @@ class _ServerMixin:
                                     b"Connection: close\r\n\r\n")
             except OSError:
                 pass
-            self.shutdown_request(request)  # type: ignore[attr-defined]
+            self.shutdown_request(request)  # type: ignore[attr-defined]  # from the concrete socketserver class
             return
         # Registered here, in the accept loop, so a shutdown knows every accepted connection.
         self.in_flight.opened(request)
         try:
-            super().process_request(request, client_address)  # type: ignore[misc]
+            super().process_request(request, client_address)  # type: ignore[misc]  # the concrete socketserver class has it
         except BaseException:
             self.in_flight.closed(request)
             self.guard.closed(request)
@@ -374,7 +374,7 @@ class _ServerMixin:
 
     def process_request_thread(self, request: socket.socket, client_address: Any) -> None:
         try:
-            super().process_request_thread(request, client_address)  # type: ignore[misc]
+            super().process_request_thread(request, client_address)  # type: ignore[misc]  # the concrete socketserver class has it
         finally:
             self.in_flight.closed(request)
             self.guard.closed(request)
@@ -390,7 +390,7 @@ class _ServerMixin:
         return f"unix:{creds}" if creds else "unix"
 
 
-class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
+class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):  # type: ignore[misc]  # request: a socket, not Any
     allow_reuse_address = True
     request_queue_size = 64
 
@@ -404,10 +404,10 @@ class _TcpServer(_ServerMixin, socketserver.ThreadingMixIn, HTTPServer):
 
     def server_bind(self) -> None:
         socketserver.TCPServer.server_bind(self)  # no reverse DNS lookup of our own name
-        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]
+        self.server_name, self.server_port = self.server_address[:2]  # type: ignore[assignment]  # a TCP server's address is (host, port)
 
 
-class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):
+class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixStreamServer):  # type: ignore[misc]  # as above
     request_queue_size = 64
 
     def __init__(self, path: str, app: AdminApp, ssl_context: ssl.SSLContext | None, mode: int) -> None:
@@ -424,7 +424,7 @@ class _UnixServer(_ServerMixin, socketserver.ThreadingMixIn, socketserver.UnixSt
             super().server_bind()
         finally:
             os.umask(old)
-        os.chmod(self.server_address, self.mode)  # type: ignore[arg-type]
+        os.chmod(self.server_address, self.mode)  # type: ignore[arg-type]  # a unix server's address is its path
 
 
 def _remove_stale_socket(path: str) -> None:
@@ -492,7 +492,7 @@ class AdminServer:
     def _format_address(self) -> str:
         if self.unix_path is not None:
             return f"unix:{self.unix_path}"
-        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
+        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]  # the concrete server's (host, port)
         return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
     @property
@@ -501,7 +501,7 @@ class AdminServer:
 
     @property
     def port(self) -> int:
-        return int(self.server.server_address[1])  # type: ignore[attr-defined]
+        return int(self.server.server_address[1])  # type: ignore[attr-defined]  # the concrete server's (host, port)
 
     @property
     def requests(self) -> int:
@@ -514,7 +514,7 @@ class AdminServer:
 
     def serve_forever(self) -> None:
         self._serving = True
-        self.server.serve_forever(poll_interval=0.2)  # type: ignore[attr-defined]
+        self.server.serve_forever(poll_interval=0.2)  # type: ignore[attr-defined]  # from the concrete socketserver class
 
     def start(self) -> None:
         self._serving = True
@@ -528,8 +528,8 @@ class AdminServer:
         self._accepting = False
         self.server.in_flight.draining = True
         if self._serving:  # socketserver's shutdown() waits for a serve_forever that never ran otherwise
-            self.server.shutdown()  # type: ignore[attr-defined]
-        self.server.server_close()  # type: ignore[attr-defined]
+            self.server.shutdown()  # type: ignore[attr-defined]  # from the concrete socketserver class
+        self.server.server_close()  # type: ignore[attr-defined]  # from the concrete socketserver class
         if self.unix_path is not None:
             try:
                 os.unlink(self.unix_path)

@@ -515,7 +515,8 @@ def parse_kill_filter(body: object) -> KillFilter:  # noqa: C901 - every member 
     if ports_given and proto not in PORT_PROTOCOLS:
         raise ValidationError("proto", "matching ports needs \"proto\": \"tcp\" or \"udp\"")
 
-    given = {k for k in body if body[k] is not None and k not in ("all",)}
+    members: dict[str, Any] = body if isinstance(body, dict) else {}  # Fields() refused anything else
+    given = {k for k, v in members.items() if v is not None and k != "all"}
     if all_:
         extra = given - {"interface"}
         if extra:

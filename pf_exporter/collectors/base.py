@@ -74,7 +74,7 @@ class RowMetric(Metric):
         self._built: tuple[int, list[Sample]] | None = None
         super().__init__(spec.name[:-6] if spec.kind == "counter" else spec.name, spec.help, spec.kind)
 
-    @property  # type: ignore[override]
+    @property
     def samples(self) -> list[Sample]:
         rows = self.rows
         built = self._built
@@ -121,7 +121,7 @@ def _sample_maker(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str, ..
     names spelled out is four times faster than ``dict(zip(...))``.  The names come from the
     specs (checked to be identifiers), never from pf."""
     env = {"new": _new_tuple, "Sample": Sample, "name": name, "rest": _SAMPLE_REST}
-    return eval(_sample_maker_source(labels), env)  # type: ignore[no-any-return]
+    return eval(_sample_maker_source(labels), env)
 
 
 class PfSource(Protocol):

@@ -57,7 +57,7 @@ def set_cstr(obj: ctypes.Structure, field: str, value: str) -> None:
     ctypes.memmove(ctypes.addressof(obj) + desc.offset, data.ljust(desc.size, b"\0"), desc.size)
 
 
-def fill(dst: ctypes.Structure | ctypes.Array, data: bytes) -> None:  # type: ignore[type-arg]
+def fill(dst: ctypes.Structure | ctypes.Array[Any], data: bytes) -> None:
     ctypes.memmove(ctypes.addressof(dst), data, len(data))
 
 
@@ -270,26 +270,26 @@ _RULE_FIELDS = ("anchor", "number", "action", "direction", "quick", "log", "inte
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
-def _locate(cls: type, path: str) -> tuple[int, int, str, int]:
+def _locate(cls: Any, path: str) -> tuple[int, int, str, int]:
     """(offset, size, struct code, element count) of a dotted field path in a ctypes struct;
-    code "s" for char arrays."""
+    code "s" for char arrays.  (ctypes classes built at run time: typed Any.)"""
     off = 0
-    ftype: type = cls
+    ftype: Any = cls
     for name in path.split("."):
         desc = getattr(ftype, name)
         if getattr(desc, "is_bitfield", False) or (desc.size >> 16):
             raise AssertionError(f"{path} is a bit-field; the rule decoder cannot read it")
         off += desc.offset
-        ftype = dict(ftype._fields_)[name]  # type: ignore[attr-defined]
+        ftype = dict(ftype._fields_)[name]
     size = ctypes.sizeof(ftype)
     leaf, count = ftype, 1
     while issubclass(leaf, ctypes.Array):
-        count *= leaf._length_  # type: ignore[attr-defined]
-        leaf = leaf._type_  # type: ignore[attr-defined]
+        count *= leaf._length_
+        leaf = leaf._type_
     if leaf is ctypes.c_char:
         return off, size, "s", 1
     code = _CODES[ctypes.sizeof(leaf)]
-    if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+    if leaf._type_ in ("b", "h", "i", "q", "l"):
         code = code.lower()
     return off, size, code, count
 
@@ -323,7 +323,7 @@ class StateDecoder:
         self._ctr = (*ix["packets"], *ix["bytes"])
         self.summary_index = (ix["ifname"][0], ix["af"][0], ix["proto"][0], ix["direction"][0])
 
-    def decode(self, raw: ctypes.Array | bytes, offset: int) -> T.State:  # type: ignore[type-arg]
+    def decode(self, raw: ctypes.Array[Any] | bytes, offset: int) -> T.State:
         v = self.struct.unpack_from(raw, offset)
         (i_id, i_cr, i_if, i_af, i_pr, i_dir, i_ss, i_ds, i_rule, i_anc, i_cre, i_exp, i_to, i_af0,
          i_af1) = self._i
@@ -350,7 +350,7 @@ class StateDecoder:
             anchor_rule=None if anchor == NO_NUMBER else anchor, creation=v[i_cre], expire=v[i_exp],
             timeout=v[i_to])
 
-    def summaries(self, raw: ctypes.Array | bytes, count: int) -> Callable[[], Any]:  # type: ignore[type-arg]
+    def summaries(self, raw: ctypes.Array[Any] | bytes, count: int) -> Callable[[], Any]:
         """``(interface bytes, af, proto, direction)`` of each of *count* states, without decoding
         addresses (what an aggregate needs), as a zero-argument generator factory."""
         i_if, i_af, i_pr, i_dir = self.summary_index
@@ -375,7 +375,7 @@ def _key(af: int, a0: bytes, a1: bytes, p0: int, p1: int) -> T.StateKey:
     return T.StateKey(FAMILY_NAMES.get(af) or f"af{af}", (_ip(af, a0), _ip(af, a1)), (p0, p1))
 
 
-def _network_format(cls: type) -> tuple[str, list[str]]:
+def _network_format(cls: Any) -> tuple[str, list[str]]:
     """A big-endian struct format covering *cls* field by field, with dotted field names.
 
     char arrays and pf_addr-sized unions become byte strings; integer arrays are flattened."""
@@ -383,9 +383,9 @@ def _network_format(cls: type) -> tuple[str, list[str]]:
     names: list[str] = []
     pos = 0
 
-    def walk(t: type, base: int, prefix: str) -> None:
+    def walk(t: Any, base: int, prefix: str) -> None:
         nonlocal pos
-        for fname, ftype in t._fields_:  # type: ignore[attr-defined]
+        for fname, ftype in t._fields_:
             off = base + getattr(t, fname).offset
             name = prefix + fname
             if off > pos:
@@ -394,8 +394,8 @@ def _network_format(cls: type) -> tuple[str, list[str]]:
             size = ctypes.sizeof(ftype)
             leaf, count = ftype, 1
             while issubclass(leaf, ctypes.Array):
-                count *= leaf._length_  # type: ignore[attr-defined]
-                leaf = leaf._type_  # type: ignore[attr-defined]
+                count *= leaf._length_
+                leaf = leaf._type_
             if issubclass(leaf, ctypes.Structure):
                 step = ctypes.sizeof(leaf)
                 for i in range(count):
@@ -406,7 +406,7 @@ def _network_format(cls: type) -> tuple[str, list[str]]:
                 names.append(name)
             else:
                 code = _CODES[ctypes.sizeof(leaf)]
-                if leaf._type_ in ("b", "h", "i", "q", "l"):  # type: ignore[attr-defined]
+                if leaf._type_ in ("b", "h", "i", "q", "l"):
                     code = code.lower()
                 parts.append(f"{count}{code}")
                 names.extend([name] * count)
@@ -420,7 +420,7 @@ def _network_format(cls: type) -> tuple[str, list[str]]:
 
 # --- queues and limiters -------------------------------------------------------------------------
 
-def decode_queue(layout: Any, spec: ctypes.Structure, buf: ctypes.Array, nbytes: int) -> T.Queue:  # type: ignore[type-arg]
+def decode_queue(layout: Any, spec: ctypes.Structure, buf: ctypes.Array[Any], nbytes: int) -> T.Queue:
     """A ``pf_queuespec`` and the statistics DIOCGETQSTATS put in *buf*: fq_codel's when the kernel
     answered with their size, else an HFSC class's."""
     flow_stats = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import ctypes
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..abi import Abi
 from ..abi.constants import PF_ANCHOR_MAXPATH, PF_TRANS_RULESET, PF_TRANS_TABLE
@@ -73,7 +74,7 @@ class CompiledRuleset:
                 paths.append(r.path)
         return paths
 
-    def transaction(self) -> ctypes.Array:  # type: ignore[type-arg]
+    def transaction(self) -> Any:
         """The ``pfioc_trans_e`` array for DIOCXBEGIN: a rules and a tables entry per ruleset."""
         entries = []
         for path in self.ruleset_paths:

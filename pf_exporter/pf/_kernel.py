@@ -48,7 +48,7 @@ def _net16(value: int) -> int:
 class Transaction:
     """An open DIOCXBEGIN transaction: the tickets of its rulesets, and the calls that fill them."""
 
-    def __init__(self, backend: IoctlBackend, elems: ctypes.Array) -> None:  # type: ignore[type-arg]
+    def __init__(self, backend: IoctlBackend, elems: ctypes.Array[Any]) -> None:
         self._backend = backend
         self._elems = elems
 
@@ -175,10 +175,8 @@ class IoctlBackend:
         fn = getattr(self.device.transport, "uptime", None)
         if callable(fn):
             return int(fn())
-        clock = getattr(time, "CLOCK_UPTIME", None)  # OpenBSD
-        if clock is None:
-            clock = getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC)
-        return int(time.clock_gettime(clock))
+        clock = int(getattr(time, "CLOCK_UPTIME", 0) or getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC))
+        return int(time.clock_gettime(clock))  # CLOCK_UPTIME on OpenBSD
 
     def status(self) -> T.Status:
         """DIOCGETSTATUS (`pfctl -si -v`)."""
@@ -461,7 +459,7 @@ class IoctlBackend:
         self.device.ioctl("DIOCGETSTATES", ps)
         return int(ps.ps_len) // ctypes.sizeof(self.layout.pfsync_state)
 
-    def _state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array, int]:  # type: ignore[type-arg]
+    def _state_buffer(self, max_states: int | None = None) -> tuple[ctypes.Array[Any], int]:
         """The raw pfsync_state array and how many states it holds.  The kernel answers ps_len = 0
         with the bytes it needs and fills whole states up to ps_len with no truncation flag, so a
         completely filled buffer is grown and read again."""
@@ -471,7 +469,7 @@ class IoctlBackend:
         need = int(ps.ps_len) // esize
         cap = None if max_states is None else max(0, max_states)
 
-        def attempt(n: int) -> tuple[int, tuple[ctypes.Array, int] | None]:  # type: ignore[type-arg]
+        def attempt(n: int) -> tuple[int, tuple[ctypes.Array[Any], int] | None]:
             want = n if cap is None else min(n, cap)
             if want == 0:
                 return 0, ((ctypes.c_char * 0)(), 0)

@@ -7,6 +7,7 @@ one printer serves both."""
 from __future__ import annotations
 
 import ctypes
+from typing import Any
 
 from ..abi import Abi
 from ..abi.constants import (
@@ -39,7 +40,7 @@ def _set_str(obj: ctypes.Structure | ctypes.Union, name: str, value: str, what: 
 
 
 def _get_str(field: object) -> str:
-    raw = bytes(field) if not isinstance(field, bytes) else field  # type: ignore[call-overload]
+    raw = bytes(field) if not isinstance(field, bytes) else field  # type: ignore[call-overload]  # a ctypes char array
     return raw.split(b"\0", 1)[0].decode(errors="replace")
 
 
@@ -47,7 +48,7 @@ def _put_bytes(target: ctypes.Structure | ctypes.Union, data: bytes) -> None:
     ctypes.memmove(ctypes.addressof(target), data, min(len(data), ctypes.sizeof(target)))
 
 
-def _raw(obj: ctypes.Structure | ctypes.Union | ctypes.Array) -> bytes:  # type: ignore[type-arg]
+def _raw(obj: ctypes.Structure | ctypes.Union | ctypes.Array[Any]) -> bytes:
     return ctypes.string_at(ctypes.addressof(obj), ctypes.sizeof(obj))
 
 
@@ -110,7 +111,7 @@ def _encode_pool(pool: Pool, out: ctypes.Structure) -> None:
 
 
 def _decode_pool(raw: ctypes.Structure) -> Pool:
-    return Pool(addr=decode_addr_wrap(raw.addr), key=tuple(int(raw.key.pfk.key32[i]) for i in range(4)),  # type: ignore[arg-type]
+    return Pool(addr=decode_addr_wrap(raw.addr), key=tuple(int(raw.key.pfk.key32[i]) for i in range(4)),  # type: ignore[arg-type]  # four words, as the field has
                 ifname=_get_str(raw.ifname), proxy_port=(int(raw.proxy_port[0]), int(raw.proxy_port[1])),
                 port_op=int(raw.port_op), opts=int(raw.opts))
 
@@ -124,7 +125,7 @@ _SCALARS = ("os_fingerprint", "rtableid", "onrdomain", "max_states", "max_src_no
 _BOOLS = ("quick", "ifnot", "match_tag_not", "allow_opts", "rcvifnot")
 
 
-def encode_rule(abi: Abi, r: RuleDef) -> ctypes.Structure:
+def encode_rule(abi: Abi, r: RuleDef) -> Any:
     """The ``struct pf_rule`` pfctl would hand to DIOCADDRULE for *r*."""
     out = abi.new("pf_rule")
     _encode_rule_addr(r.src, out.src)
@@ -184,7 +185,7 @@ def decode_rule(raw: ctypes.Structure) -> RuleDef:
 
 
 # -- tables and queues ---------------------------------------------------------------------
-def encode_table(abi: Abi, t: TableDef, anchor: str) -> ctypes.Structure:
+def encode_table(abi: Abi, t: TableDef, anchor: str) -> Any:
     out = abi.new("pfr_table")
     _set_str(out, "pfrt_anchor", anchor, "anchor path")
     _set_str(out, "pfrt_name", t.name, "table name")
@@ -192,7 +193,7 @@ def encode_table(abi: Abi, t: TableDef, anchor: str) -> ctypes.Structure:
     return out
 
 
-def encode_table_address(abi: Abi, a: TableAddress) -> ctypes.Structure:
+def encode_table_address(abi: Abi, a: TableAddress) -> Any:
     out = abi.new("pfr_addr")
     nbytes = 4 if a.af == AF_INET else 16
     ctypes.memmove(ctypes.addressof(out.pfra_u), a.addr[:nbytes], nbytes)
@@ -213,7 +214,7 @@ def decode_table_address(raw: ctypes.Structure) -> TableAddress:
                         neg=bool(raw.pfra_not), ifname=_get_str(raw.pfra_ifname), weight=int(raw.pfra_weight))
 
 
-def encode_queue(abi: Abi, q: QueueSpec) -> ctypes.Structure:
+def encode_queue(abi: Abi, q: QueueSpec) -> Any:
     out = abi.new("pf_queuespec")
     _set_str(out, "qname", q.qname, "queue name")
     _set_str(out, "parent", q.parent, "parent queue")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -414,7 +414,7 @@ class StateFilter:
     @property
     def empty(self) -> bool:
         """True when no condition is given (the filter matches every state)."""
-        return all(getattr(self, f) in (None, "", 0) for f in self.__slots__)  # type: ignore[attr-defined]
+        return all(getattr(self, f.name) in (None, "", 0) for f in fields(self))
 
 
 __all__ = [

@@ -167,7 +167,7 @@ class RuleExpansion(FilterOptParsing):
                 match = next((n for n in hosts if n.af == r.af), None)
                 if match is None:
                     self.fail("divert-to address family mismatch")
-                r.divert = Divert(PF_DIVERT_TO, match.addr.addr, fo.divert_port)  # type: ignore[union-attr]
+                r.divert = Divert(PF_DIVERT_TO, match.addr.addr, fo.divert_port)
             else:
                 r.af = hosts[0].af
                 r.divert = Divert(PF_DIVERT_TO, hosts[0].addr.addr, fo.divert_port)
@@ -269,9 +269,9 @@ class RuleExpansion(FilterOptParsing):
         if interface.ifname:
             r.ifname = interface.ifname
         elif self._indextoname(src_host.ifindex):
-            r.ifname = self._indextoname(src_host.ifindex)  # type: ignore[assignment]
+            r.ifname = self._indextoname(src_host.ifindex) or ""
         elif self._indextoname(dst_host.ifindex):
-            r.ifname = self._indextoname(dst_host.ifindex)  # type: ignore[assignment]
+            r.ifname = self._indextoname(dst_host.ifindex) or ""
         else:
             r.ifname = ""
         r.onrdomain = interface.rdomain if interface.use_rdomain else -1
@@ -355,7 +355,8 @@ class RuleExpansion(FilterOptParsing):
 
     def _binat_inbound(self, r: RuleDef, nat: RedirSpec, ifs: list[NodeIf], prs: list[int],
                        ics: list[NodeIcmp], shs: list[NodeHost], dhs: list[NodeHost],
-                       sps: list[NodePort], dps: list[NodePort], us: list, gs: list,
+                       sps: list[NodePort], dps: list[NodePort], us: list[tuple[int, int, int]],
+                       gs: list[tuple[int, int, int]],
                        src_host: NodeHost, dst_host: NodeHost, rcv: NodeIf | None) -> None:
         """The inbound half of binat-to: swap source and destination, redirect to the source."""
         rb = r.clone()

@@ -292,7 +292,7 @@ class FilterOptParsing(QueueParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            p = float(t.value)  # type: ignore[arg-type]
+            p = float(t.value or 0)  # a NUMBER token's value is its int
         else:
             text = str(self.expect(lx.STRING).value)
             p, rest = _strtod(text)
@@ -469,7 +469,7 @@ class FilterOptParsing(QueueParsing):
                     value = _strtonum(name[5:], 0, 255)
                     if isinstance(value, str):
                         self.fail(f"{name}: {value}")
-                    logif = value  # type: ignore[assignment]
+                    logif = value
                 else:
                     raise ParseSyntaxError
                 if self.accept_punct(")"):
@@ -571,10 +571,10 @@ class FilterOptParsing(QueueParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
-            if value < 0 or value > 255:
-                self.fail(f"invalid icmp code {value}")
-            return icmptype << 8 | value
+            number = int(t.value or 0)
+            if number < 0 or number > 255:
+                self.fail(f"invalid icmp code {number}")
+            return icmptype << 8 | number
         text = str(self.expect(lx.STRING).value)
         value = _strtoul(text)
         if value is None:
@@ -582,9 +582,9 @@ class FilterOptParsing(QueueParsing):
             if code is None:
                 self.fail(f"unknown icmp code {text}")
             value = code
-        if value > 255:  # type: ignore[operator]
+        if value > 255:
             self.fail(f"invalid icmp code {value}")
-        result = icmptype << 8 | value  # type: ignore[operator]
+        result = icmptype << 8 | value
         if not result:
             raise StatementAborted
         return result

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..abi.constants import AF_INET, AF_INET6
 from . import netdb
@@ -100,7 +101,7 @@ class Host:
 
     # -- construction -----------------------------------------------------------------
     @classmethod
-    def from_dict(cls, spec: Mapping[str, object]) -> Host:
+    def from_dict(cls, spec: Mapping[str, Any]) -> Host:
         """Build a host from a plain description::
 
             {"interfaces": [{"name": "em0", "flags": ["broadcast"], "groups": ["egress"],
@@ -117,15 +118,15 @@ class Host:
             if not isinstance(raw, Mapping) or not raw.get("name"):
                 raise ValueError("host description: every interface needs a 'name'")
             host.interfaces.append(_interface_from_dict(raw, index, names))
-        for name, addrs in dict(spec.get("hostnames", {})).items():  # type: ignore[call-overload]
+        for name, addrs in dict(spec.get("hostnames", {})).items():
             host.hostnames[str(name)] = [_plain_address(str(a)) for a in addrs]
         if "rtables" in spec:
-            host.rtables = frozenset(int(x) for x in spec["rtables"])  # type: ignore[union-attr]
-        for name, port in dict(spec.get("services", {})).items():  # type: ignore[call-overload]
+            host.rtables = frozenset(int(x) for x in spec["rtables"])
+        for name, port in dict(spec.get("services", {})).items():
             host.services[(str(name), "tcp")] = int(port)
             host.services[(str(name), "udp")] = int(port)
-        host.users.update({str(k): int(v) for k, v in dict(spec.get("users", {})).items()})  # type: ignore[call-overload]
-        host.groups.update({str(k): int(v) for k, v in dict(spec.get("groups", {})).items()})  # type: ignore[call-overload]
+        host.users.update({str(k): int(v) for k, v in dict(spec.get("users", {})).items()})
+        host.groups.update({str(k): int(v) for k, v in dict(spec.get("groups", {})).items()})
         return host
 
 
@@ -139,15 +140,15 @@ def _plain_address(text: str) -> tuple[int, bytes]:
     raise ValueError(f"host description: {text!r} is not an IP address")
 
 
-def _interface_from_dict(raw: Mapping[str, object], index: int, names: list[str]) -> Interface:
+def _interface_from_dict(raw: Mapping[str, Any], index: int, names: list[str]) -> Interface:
     name = str(raw["name"])
     flags = 0
-    for flag in raw.get("flags", []):  # type: ignore[attr-defined]
+    for flag in raw.get("flags", []):
         flags |= {"broadcast": IFF_BROADCAST, "loopback": IFF_LOOPBACK, "pointopoint": IFF_POINTOPOINT}[flag]
     addresses = []
-    for text in raw.get("addresses", []):  # type: ignore[attr-defined]
+    for text in raw.get("addresses", []):
         addresses.append(_ifaddress(str(text), name, index))
-    groups = tuple(str(g) for g in raw.get("groups", ()))  # type: ignore[attr-defined]
+    groups = tuple(str(g) for g in raw.get("groups", ()))
     if "all" not in groups:
         groups = (*groups, "all")
     return Interface(name=name, index=index, flags=flags, addresses=tuple(addresses), groups=groups)

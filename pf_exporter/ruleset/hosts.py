@@ -275,7 +275,7 @@ class HostParsing(ParserBase):
             hosts = self.host_lookup(text)
             if hosts is None:
                 self.fail("could not parse host specification")
-            return hosts  # type: ignore[return-value]
+            return hosts
         if t.kind == lx.NUMBER:
             self.advance()
             self.expect_punct("/")
@@ -283,7 +283,7 @@ class HostParsing(ParserBase):
             hosts = self.host_lookup(f"{t.value}/{bits}")
             if hosts is None:
                 self.fail("could not parse host specification")
-            return hosts  # type: ignore[return-value]
+            return hosts
         if self.at_punct("("):
             hosts = [self.dynaddr()]
             if self.accept_punct("/"):
@@ -320,7 +320,7 @@ class HostParsing(ParserBase):
                    "0": PFI_AFLAG_NOALIAS}.get(mod)
             if bit is None:
                 self.fail(f"interface {name} has bad modifier")
-            flags |= bit  # type: ignore[operator]
+            flags |= bit
             name = head
         if flags & (flags - 1) & PFI_AFLAG_MODEMASK:
             self.fail("illegal combination of interface modifiers")

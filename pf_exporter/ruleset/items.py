@@ -81,7 +81,7 @@ class ItemParsing(HostParsing):
             port = self.host.service(name, "udp")
         if port is None:
             self.fail(f"unknown port {name}")
-        return port  # type: ignore[return-value]
+        return port
 
     def parseport(self, text: str, ranges: bool, star: bool) -> tuple[int, int, int]:
         if ":" not in text:
@@ -152,7 +152,7 @@ class ItemParsing(HostParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
+            value = int(t.value or 0)  # a NUMBER token's value is its int
             if value < 0 or value >= UID_MAX:
                 self.fail(f"illegal {'uid' if what == 'user' else 'gid'} value {value}")
             return value
@@ -174,7 +174,7 @@ class ItemParsing(HostParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
+            value = int(t.value or 0)  # a NUMBER token's value is its int
             if value < 0 or value > 255:
                 self.fail("protocol outside range")
         else:
@@ -182,7 +182,7 @@ class ItemParsing(HostParsing):
             number = self.host.protocol_number(name)
             if number is None:
                 self.fail(f"unknown protocol {name}")
-            value = number  # type: ignore[assignment]
+            value = number
         if value & 0xFF == 0:
             self.fail("proto 0 cannot be used")
         return value & 0xFF
@@ -207,13 +207,13 @@ class ItemParsing(HostParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
+            value = int(t.value or 0)  # a NUMBER token's value is its int
             return self._in_range(value, 0, 255, f"{illegal} {value}")
         name = str(self.expect(lx.STRING).value)
         number = by_name(name)
         if number is None:
             self.fail(f"{unknown} {name}")
-        return number  # type: ignore[return-value]
+        return number
 
     def flag(self) -> int:
         text = str(self.expect(lx.STRING).value)
@@ -229,7 +229,7 @@ class ItemParsing(HostParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
+            value = int(t.value or 0)  # a NUMBER token's value is its int
             if value < 0 or value > 255:
                 self.fail(f"illegal tos value {value}")
             return value
@@ -417,16 +417,22 @@ class ItemParsing(HostParsing):
     def hashkey(self) -> tuple[int, int, int, int]:
         if not self.at(lx.STRING):
             raw = self.state.random_bytes(16)
-            return tuple(int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4))  # type: ignore[return-value]
+            return _words(raw)
         text = self.string()
         if text.startswith("0x"):
             if len(text) != 34:
                 self.fail("hex key must be 128 bits (32 hex digits) long")
             try:
-                return tuple(int(text[2 + 8 * i:10 + 8 * i], 16) for i in range(4))  # type: ignore[return-value]
+                return _words(bytes.fromhex(text[2:]))
             except ValueError:
                 self.fail("invalid hex key")
         digest = hashlib.md5(text.encode(), usedforsecurity=False).digest()
         # MD5Final writes bytes; pfctl then applies htonl() to each 32-bit word, which on a
         # little-endian machine reads the digest words big-endian.
-        return tuple(int.from_bytes(digest[i:i + 4], "big") for i in range(0, 16, 4))  # type: ignore[return-value]
+        return _words(digest)
+
+
+def _words(raw: bytes) -> tuple[int, int, int, int]:
+    """16 bytes as four big-endian 32-bit words (a pool's hash key)."""
+    a, b, c, d = (int.from_bytes(raw[i:i + 4], "big") for i in range(0, 16, 4))
+    return a, b, c, d

@@ -39,7 +39,7 @@ _NOT_IN_STRING = set("(){}<>!=/#,")
 @dataclass
 class Token:
     kind: str
-    value: object
+    value: str | int | None  # str for strings, keywords and punctuation; int for numbers; None at EOF
     line: int
     column: int
     file: str
@@ -167,14 +167,15 @@ class Lexer:
                 break
         return self._token(ERROR, None)
 
-    def _token(self, kind: str, value: object) -> Token:
+    def _token(self, kind: str, value: str | int | None) -> Token:
         self.tokens_lexed += 1
         return Token(kind, value, self.lineno, self.column, self.file.name)
 
     # -- tokens -----------------------------------------------------------------------
     def next(self) -> Token:  # noqa: C901 - mirrors parse.y's yylex(): one case per token kind
+        buf: list[str] = []
         while True:
-            buf: list[str] = []
+            buf = []
             c = self._lgetc()
             while c in (" ", "\t"):
                 c = self._lgetc()
@@ -263,15 +264,16 @@ class Lexer:
             self._ungetc(c)
             if not (len(buf) == 1 and buf[0] == "-") and (c is None or c in _END_NUMBER):
                 text = "".join(buf)
+                number: int | None
                 try:
-                    value = int(text)
+                    number = int(text)
                 except ValueError:
-                    value = None
-                if value is None or not -(2**63) <= value < 2**63:
+                    number = None
+                if number is None or not -(2**63) <= number < 2**63:
                     self.error(f'"{text}" invalid number: {"too small" if text.startswith("-") else "too large"}'
-                               if value is not None else f'"{text}" invalid number: invalid')
+                               if number is not None else f'"{text}" invalid number: invalid')
                     return self._findeol()
-                return self._token(NUMBER, value)
+                return self._token(NUMBER, number)
             for ch in reversed(buf[1:]):
                 self._ungetc(ch)
             c = buf[0]

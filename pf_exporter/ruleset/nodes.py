@@ -8,7 +8,7 @@ import os
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from ..abi.constants import (
     AF_INET,
@@ -141,7 +141,7 @@ class NodeIcmp:
 @dataclass
 class StateOpt:
     type: int
-    value: object = None
+    value: Any = None  # per type: a number, a (limit, seconds) pair, a (table, flush) pair, flags
 
 
 @dataclass
@@ -209,9 +209,9 @@ class FilterOpts:
 @dataclass
 class QueueOpts:
     marker: int = 0
-    realtime: tuple = ((0, 0), 0, (0, 0))
-    linkshare: tuple = ((0, 0), 0, (0, 0))
-    upperlimit: tuple = ((0, 0), 0, (0, 0))
+    realtime: tuple[tuple[int, int], int, tuple[int, int]] = ((0, 0), 0, (0, 0))
+    linkshare: tuple[tuple[int, int], int, tuple[int, int]] = ((0, 0), 0, (0, 0))
+    upperlimit: tuple[tuple[int, int], int, tuple[int, int]] = ((0, 0), 0, (0, 0))
     flows: int = 0
     quantum: int = 0
     parent: str | None = None
@@ -341,7 +341,7 @@ def _set_ipmask(h: NodeHost, bits: int) -> None:
 
 def _zeroed_rule(**fields: object) -> RuleDef:
     """A rule as pfctl's memset(&r, 0) leaves it: pools of address type 0 (addr/mask)."""
-    r = RuleDef(**fields)  # type: ignore[arg-type]
+    r = RuleDef(**fields)  # type: ignore[arg-type]  # the fields named are RuleDef's
     for pool in (r.nat, r.rdr, r.route):
         pool.addr = AddrWrap()
     return r

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..abi.constants import (
     PF_ADDR_ADDRMASK,
@@ -23,7 +24,7 @@ from ..abi.constants import (
     PFRULE_RULESRCTRACK,
 )
 from .addr import ZERO, and_bytes, unmask
-from .model import AddrWrap, RuleDef, TableAddress, TableDef
+from .model import AddrWrap, Pool, RuleAddr, RuleDef, TableAddress, TableDef
 
 TABLE_THRESHOLD = 6
 BARRIER, BREAK, NOMERGE, COMBINED, DC, NEVER = range(6)
@@ -50,18 +51,17 @@ _FIELD_TYPE: dict[str, int] = {
 _ZERO_ADDR = (PF_ADDR_ADDRMASK, ZERO, ZERO, 0)
 
 
-def _pool_view(pool: object) -> tuple:
-    p = pool  # a model.Pool
-    return (_addr_view(p.addr), p.key, p.ifname, p.proxy_port, p.port_op, p.opts)  # type: ignore[attr-defined]
+def _pool_view(p: Pool) -> tuple[object, ...]:
+    return (_addr_view(p.addr), p.key, p.ifname, p.proxy_port, p.port_op, p.opts)
 
 
 def _addr_view(aw: AddrWrap) -> tuple[int, bytes, bytes, int]:
     return (aw.type, aw.union_addr(), aw.union_mask(), aw.iflags)
 
 
-def _view(r: RuleDef) -> dict[str, object]:
+def _view(r: RuleDef) -> dict[str, Any]:
     """Every field of the rule, as pfctl's memcmp() sees it."""
-    v: dict[str, object] = {}
+    v: dict[str, Any] = {}
     for name in ("action", "direction", "log", "logif", "quick", "ifname", "ifnot", "onrdomain", "rcv_ifname",
                  "rcvifnot", "af", "naf", "proto", "os_fingerprint", "uid", "gid", "flags", "flagset", "type",
                  "code", "tos", "prio", "set_prio", "set_tos", "delay", "pktrate", "scrub_flags", "min_ttl",
@@ -84,7 +84,7 @@ def _view(r: RuleDef) -> dict[str, object]:
     return v
 
 
-def _comparable(r: RuleDef, kind: int) -> dict[str, object]:
+def _comparable(r: RuleDef, kind: int) -> dict[str, Any]:
     """comparable_rule(): the view with every field of *kind* or looser blanked."""
     v = _view(r)
     for name, t in _FIELD_TYPE.items():
@@ -105,7 +105,7 @@ def _blank(name: str, value: object) -> object:
     return 0
 
 
-def _exclude_supersets(sup: dict[str, object], sub: dict[str, object]) -> None:
+def _exclude_supersets(sup: dict[str, Any], sub: dict[str, Any]) -> None:
     """Blank in *sub* what *sup* matches anyway, so that equality means "covered"."""
     if sup["ifname"] == "":
         sub["ifname"] = ""
@@ -120,8 +120,8 @@ def _exclude_supersets(sup: dict[str, object], sub: dict[str, object]) -> None:
         if sup[f"{side}.port_op"] == 0:
             sub[f"{side}.port_op"] = 0
             sub[f"{side}.port"] = (0, 0)
-        st, sa, sm, _ = sup[f"{side}.addr"]  # type: ignore[misc]
-        bt, ba, bm, _ = sub[f"{side}.addr"]  # type: ignore[misc]
+        st, sa, sm, _ = sup[f"{side}.addr"]
+        bt, ba, bm, _ = sub[f"{side}.addr"]
         if st == PF_ADDR_ADDRMASK and not sup[f"{side}.neg"] and not sub[f"{side}.neg"] and sm == ZERO:
             sub[f"{side}.addr"] = _ZERO_ADDR
         elif (st == PF_ADDR_ADDRMASK and bt == PF_ADDR_ADDRMASK and sup[f"{side}.neg"] == sub[f"{side}.neg"]
@@ -259,9 +259,9 @@ def _combineable(a: RuleDef, b: RuleDef) -> bool:
     return _comparable(a, COMBINED) == _comparable(b, COMBINED)
 
 
-def _addrs_combineable(a: object, b: object) -> bool:
-    return (a.addr.type == PF_ADDR_ADDRMASK and b.addr.type == PF_ADDR_ADDRMASK  # type: ignore[attr-defined]
-            and a.neg == b.neg and a.port_op == b.port_op and a.port == b.port)  # type: ignore[attr-defined]
+def _addrs_combineable(a: RuleAddr, b: RuleAddr) -> bool:
+    return (a.addr.type == PF_ADDR_ADDRMASK and b.addr.type == PF_ADDR_ADDRMASK
+            and a.neg == b.neg and a.port_op == b.port_op and a.port == b.port)
 
 
 def _interface_group(ifname: str) -> bool:
@@ -328,9 +328,9 @@ def _cmp_proto(a: RuleDef, b: RuleDef) -> bool:
     return a.proto != b.proto or a.proto == 0
 
 
-def _cmp_addr(x: object, y: object) -> bool:
-    xa, ya = x.addr, y.addr  # type: ignore[attr-defined]
-    if x.neg != y.neg or xa.type != ya.type:  # type: ignore[attr-defined]
+def _cmp_addr(x: RuleAddr, y: RuleAddr) -> bool:
+    xa, ya = x.addr, y.addr
+    if x.neg != y.neg or xa.type != ya.type:
         return True
     if xa.type == PF_ADDR_ADDRMASK:
         return xa.addr != ya.addr or xa.mask != ya.mask or xa.addr == ZERO
@@ -343,8 +343,8 @@ def _cmp_addr(x: object, y: object) -> bool:
     return True
 
 
-def _cmp_port(x: object, y: object) -> bool:
-    return x.port_op == 0 or x.port_op != y.port_op or x.port != y.port  # type: ignore[attr-defined]
+def _cmp_port(x: RuleAddr, y: RuleAddr) -> bool:
+    return x.port_op == 0 or x.port_op != y.port_op or x.port != y.port
 
 
 _SKIP_CMP: tuple[Callable[[RuleDef, RuleDef], bool], ...] = (

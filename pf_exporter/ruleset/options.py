@@ -164,12 +164,12 @@ class OptionParsing(ItemParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            return int(t.value)  # type: ignore[arg-type]
+            return int(t.value or 0)  # a NUMBER token's value is its int
         text = str(self.expect(lx.STRING).value)
         value = _strtoul(text)
         if value is None:
             self.fail(f"{text} is not a number")
-        return value  # type: ignore[return-value]
+        return value
 
     def _set_timeout(self, name: str, seconds: int, quiet: bool = False) -> bool:
         for tname, number in PF_TIMEOUTS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NoReturn
 
 from . import lexer as lx
 from . import netdb
@@ -49,14 +50,18 @@ class ParserBase:
     def yyerror(self, message: str) -> None:
         self._report(self.lex.file.name, self.lex.lineno, self.lex.column, message)
 
-    def fail(self, message: str) -> None:
+    def _anchor_path(self) -> str:
+        """The path of the ruleset rules go into now."""
+        return self.anchor.path
+
+    def fail(self, message: str) -> NoReturn:
         self.yyerror(message)
         raise StatementAborted
 
     def warn(self, text: str) -> None:
         self.state.warn(text)
 
-    def unsupported(self, what: str) -> None:
+    def unsupported(self, what: str) -> NoReturn:
         self.yyerror(f"unsupported: {what} at line {self.lex.lineno}")
         raise StatementAborted
 
@@ -133,7 +138,7 @@ class ParserBase:
         return str(self.expect(lx.STRING).value)
 
     def number(self) -> int:
-        return int(self.expect(lx.NUMBER).value)  # type: ignore[arg-type]
+        return int(self.expect(lx.NUMBER).value or 0)
 
     def _once(self, opts: QueueOpts | FilterOpts, bit: int, message: str) -> None:
         """Record option `bit` in `opts.marker`; fail with `message` if the option was given already."""

@@ -195,7 +195,7 @@ class Parser(RuleExpansion):
             if o.type == SO_MAX:
                 if r.max_states:
                     self.fail("state option 'max' multiple definitions")
-                r.max_states = o.value  # type: ignore[assignment]
+                r.max_states = o.value
             elif o.type == SO_NOSYNC:
                 if r.rule_flag & PFRULE_NOSYNC:
                     self.fail("state option 'sync' multiple definitions")
@@ -203,7 +203,7 @@ class Parser(RuleExpansion):
             elif o.type == SO_SRCTRACK:
                 if srctrack:
                     self.fail("state option 'source-track' multiple definitions")
-                srctrack = o.value  # type: ignore[assignment]
+                srctrack = o.value
                 r.rule_flag |= PFRULE_SRCTRACK
             elif o.type in _SOURCE_LIMITS:
                 attr, name, flags = _SOURCE_LIMITS[o.type]
@@ -216,9 +216,9 @@ class Parser(RuleExpansion):
             elif o.type == SO_OVERLOAD:
                 if r.overload_tblname:
                     self.fail("multiple 'overload' table definitions")
-                r.overload_tblname, r.flush = o.value  # type: ignore[misc]
+                r.overload_tblname, r.flush = o.value
             elif o.type == SO_MAX_SRC_CONN_RATE:
-                limit, seconds = o.value  # type: ignore[misc]
+                limit, seconds = o.value
                 if r.max_src_conn_rate[0]:
                     self.fail("state option 'max-src-conn-rate' multiple definitions")
                 if not limit or not seconds:
@@ -231,7 +231,7 @@ class Parser(RuleExpansion):
                 if statelock:
                     self.fail("state locking option: multiple definitions")
                 statelock = True
-                r.rule_flag |= o.value  # type: ignore[operator]
+                r.rule_flag |= o.value
             elif o.type == SO_SLOPPY:
                 if r.rule_flag & PFRULE_STATESLOPPY:
                     self.fail("state sloppy option: multiple definitions")
@@ -241,7 +241,7 @@ class Parser(RuleExpansion):
                     self.fail("state pflow option: multiple definitions")
                 r.rule_flag |= PFRULE_PFLOW
             elif o.type == SO_TIMEOUT:
-                number, seconds = o.value  # type: ignore[misc]
+                number, seconds = o.value
                 if number in (PFTM_ADAPTIVE_START, PFTM_ADAPTIVE_END):
                     adaptive = True
                 if r.timeout[number]:
@@ -278,9 +278,6 @@ class Parser(RuleExpansion):
                          fo.uid, fo.gid, fo.rcv, fo.icmpspec)
 
     # -- anchors ----------------------------------------------------------------------
-    def _anchor_path(self) -> str:
-        return self.anchor.path
-
     def anchorname(self) -> str | None:
         if not self.at(lx.STRING):
             return None

@@ -86,7 +86,7 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
                 sub_text = read_file(path)
             except OSError as e:
                 state.warn(f"pfctl: pushfile: {path}: {e.strerror}")
-                state.warn("pfctl: cannot open the main config file!: " + e.strerror)
+                state.warn("pfctl: cannot open the main config file!: " + (e.strerror or str(e)))
                 state.warn("pfctl: load anchors")
                 raise _Exit from None
             sub = _new_anchor(name)
@@ -272,7 +272,7 @@ def pfctl_output(text: str, filename: str = "stdin", verbose: bool = True, **kwa
     """(stdout, stderr, exit status) of ``pfctl -o none -n[v]``; stderr comes first when
     both are captured together, since pfctl's stdout is block-buffered."""
     try:
-        result = run_pfctl(text, filename, **kwargs)  # type: ignore[arg-type]
+        result = run_pfctl(text, filename, **kwargs)  # type: ignore[arg-type]  # the corpus passes run_pfctl's own keywords
     except RulesetError as e:
         return (e.output if verbose else e.quiet_output), "".join(d.text + "\n" for d in e.diagnostics), 1
     return (result.output if verbose else result.quiet_output), result.stderr, 0

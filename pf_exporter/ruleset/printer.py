@@ -473,7 +473,7 @@ def format_tabledef(name: str, flags: int, init_addr: bool, init: list[tuple[str
             continue
         out += " {"
         while True:
-            for a in value:  # type: ignore[attr-defined]
+            for a in value:  # type: ignore[attr-defined]  # hosts entries hold address lists
                 out += " " + format_table_address(a)
             if i + 1 < len(init) and init[i + 1][0] != "file":
                 i += 1

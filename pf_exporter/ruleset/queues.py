@@ -115,7 +115,7 @@ class QueueParsing(TableParsing):
         t = self.peek()
         if t.kind == lx.NUMBER:
             self.advance()
-            value = int(t.value)  # type: ignore[arg-type]
+            value = int(t.value or 0)  # a NUMBER token's value is its int
             if value < 0 or value > LLONG_MAX:
                 self.fail("bandwidth number too big")
             return value, 0

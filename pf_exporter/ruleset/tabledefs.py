@@ -51,7 +51,7 @@ class TableParsing(OptionParsing):
                        "counters": PFR_TFLAG_COUNTERS}.get(opt)
                 if bit is None:
                     self.fail(f"invalid table option '{opt}'")
-                flags |= bit  # type: ignore[operator]
+                flags |= bit
             elif self.accept_punct("{"):
                 self.optnl()
                 if self.accept_punct("}"):
@@ -114,9 +114,9 @@ class TableParsing(OptionParsing):
                 addresses += loaded
                 printable.append(("file", value))
             else:
-                hosts = value  # type: ignore[assignment]
+                hosts = value
                 converted = []
-                for n in hosts:  # type: ignore[attr-defined]
+                for n in hosts:  # type: ignore[attr-defined]  # hosts entries hold address lists
                     bits = 32 if n.af == AF_INET else 128
                     if n.af not in (AF_INET, AF_INET6) or unmask(n.addr.mask) > bits:
                         self.fail("cannot create address buffer: Invalid argument")
@@ -154,7 +154,7 @@ class TableParsing(OptionParsing):
                     self.warn(f"failed to convert weight {words[i + 1]}")
                     self.fail(f'file "{path}" contains bad data')
                 if out:
-                    out[-1].weight = value  # type: ignore[assignment]
+                    out[-1].weight = value
                 i += 2
                 continue
             neg = False
@@ -164,7 +164,7 @@ class TableParsing(OptionParsing):
             hosts = self.host_lookup(word)
             if hosts is None:
                 self.fail(f'file "{path}" contains bad data')
-            for n in hosts:  # type: ignore[union-attr]
+            for n in hosts:
                 a = _table_address(n)
                 a.neg = a.neg != neg
                 out.append(a)

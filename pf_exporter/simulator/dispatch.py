@@ -96,7 +96,7 @@ def dispatch(sim: Simulator, fd: SimTransport, number: int, arg: object) -> None
             if not table_dummy():
                 fail(errno.EACCES)
         elif name == "DIOCGETRULE":
-            if k.action == C.PF_GET_CLR_CNTR:  # type: ignore[union-attr]
+            if k.action == C.PF_GET_CLR_CNTR:  # type: ignore[union-attr]  # DIOCGETRULE always has its argument
                 fail(errno.EACCES)
         else:
             fail(errno.EACCES)
@@ -113,7 +113,7 @@ def dispatch(sim: Simulator, fd: SimTransport, number: int, arg: object) -> None
         )
     sim._check_faults(name)
     sim._current = name
-    handler(sim, fd, k)  # type: ignore[arg-type]
+    handler(sim, fd, k)
     if kbuf is not None and number & IOC_OUT:
         ctypes.memmove(addr, kbuf, size)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .ktable import Addr, TableRequest
 from .wire import KernelError, cstr, field_bytes
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from .kernel import PfKernel as Simulator
     from .transport import SimTransport
 
-Handler = Callable[["Simulator", "SimTransport", ctypes.Structure], None]
+Handler = Callable[["Simulator", "SimTransport", Any], None]  # the argument: the request's struct or scalar
 HANDLERS: dict[str, Handler] = {}
 
 
@@ -32,7 +32,7 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
     return register
 
 
-def user_array(sim: Simulator, tag: str, address: int | None, n: int) -> ctypes.Array:
+def user_array(sim: Simulator, tag: str, address: int | None, n: int) -> Any:
     """copyin() view of *n* structs *tag* at a user address (EFAULT for NULL)."""
     if n <= 0:
         return (getattr(sim.layout, tag) * 0)()
@@ -41,11 +41,13 @@ def user_array(sim: Simulator, tag: str, address: int | None, n: int) -> ctypes.
     return (getattr(sim.layout, tag) * n).from_address(address)
 
 
-def copyout(address: int | None, data: bytes | bytearray | ctypes.Array | ctypes.Structure, size: int) -> None:
+def copyout(address: int | None, data: Any, size: int) -> None:
+    """copyout(): *size* bytes of *data* (bytes, a bytearray or a ctypes object) to a user address."""
     if size <= 0:
         return
     if not address:
         fail(errno.EFAULT)
+        return
     if isinstance(data, bytearray):
         data = (ctypes.c_char * len(data)).from_buffer(data)
     if isinstance(data, ctypes.Structure | ctypes.Array):

@@ -96,11 +96,11 @@ def diocxcommit(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> None:
     if "statusif" in ts:
         sim.status_ifname = str(ts["statusif"])
     if "debug" in ts:
-        sim.debug = int(ts["debug"])  # type: ignore[call-overload]
+        sim.debug = int(ts["debug"])
     if "hostid" in ts:
-        sim.hostid = int(ts["hostid"])  # type: ignore[call-overload]
+        sim.hostid = int(ts["hostid"])
     if "reass" in ts:
-        sim.reass = int(ts["reass"])  # type: ignore[call-overload]
+        sim.reass = int(ts["reass"])
 
 # --- rules and anchors -----------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ..abi import constants as C
 from .handlers import copyout, fail, handles
 from .ioctl_status import host_from_network
-from .objects import SimSourceLimiter, SimStateLimiter
+from .objects import SimSourceLimiter, SimState, SimStateLimiter
 from .wire import DYNAMIC, STATE_DYNAMIC_OFFSET, cstr, field_bytes, ntohs, set_cstr
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ def diocgetstate(sim: Simulator, fd: SimTransport, ps: ctypes.Structure) -> None
     ctypes.memmove(ctypes.addressof(ps.state), sim.pack_state(st, sim.clock.uptime()), ctypes.sizeof(ps.state))
 
 
-def _state_by_id(sim: Simulator, raw_id: int, raw_creator: int) -> object:
+def _state_by_id(sim: Simulator, raw_id: int, raw_creator: int) -> SimState | None:
     """pf_find_state_byid(): ids are compared as the kernel stores them (network order)."""
     sid = int.from_bytes(raw_id.to_bytes(8, "little"), "big")
     creator = int.from_bytes(raw_creator.to_bytes(4, "little"), "big")
@@ -93,7 +93,7 @@ def state_keys(st: object) -> tuple[tuple[bytes, bytes, int, int, int, int], ...
 
     out = []
     for off in (24, 64):
-        a0, a1, p0, p1, rd, af = struct.unpack_from("16s16s2s2s2sB", st.tmpl, off)  # type: ignore[attr-defined]
+        a0, a1, p0, p1, rd, af = struct.unpack_from("16s16s2s2s2sB", st.tmpl, off)  # type: ignore[attr-defined]  # states always have a template
         out.append((a0, a1, int.from_bytes(p0, "little"), int.from_bytes(p1, "little"),
                     int.from_bytes(rd, "big"), af))
     return tuple(out)
@@ -107,7 +107,7 @@ def diockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> N
         creator = psk.psk_pfcmp.creatorid or host_from_network(sim.hostid)
         st = _state_by_id(sim, psk.psk_pfcmp.id, creator)
         if st is not None:
-            sim.remove_state(st)  # type: ignore[arg-type]
+            sim.remove_state(st)
             psk.psk_killed = 1
         return
     ifname = cstr(field_bytes(psk, "psk_ifname"))

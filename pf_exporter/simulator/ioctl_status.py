@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import ctypes
 import errno
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..abi import constants as C
 from .handlers import copyout, fail, handles
+from .objects import SimKif
 from .wire import cstr, field_bytes, set_cstr
 
 if TYPE_CHECKING:
@@ -204,13 +205,13 @@ def diocsetsyncookies(sim: Simulator, fd: SimTransport, mode: ctypes.c_uint8) ->
 
 # --- interfaces (net/pf_if.c) ---------------------------------------------------------------
 
-def _skip_if(sim: Simulator, filt: str, k: object) -> bool:
+def _skip_if(sim: Simulator, filt: str, k: SimKif) -> bool:
     """pfi_skip_if(): a filter names a kif exactly or a group its interface belongs to."""
-    if not filt or k.name == filt:  # type: ignore[attr-defined]
+    if not filt or k.name == filt:
         return False
     if not 1 <= len(filt) < C.IFNAMSIZ or filt[-1].isdigit():
         return True
-    return not (k.has_ifp and filt in k.groups)  # type: ignore[attr-defined]
+    return not (k.has_ifp and filt in k.groups)
 
 
 @handles("DIOCIGETIFACES")
@@ -245,28 +246,28 @@ def diocigetifaces(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     copyout(io.pfiio_buffer, buf, esize * len(out))
 
 
-def export_kif(sim: Simulator, kif: object, p: ctypes.Structure) -> None:
+def export_kif(sim: Simulator, kif: SimKif, p: Any) -> None:
     """The struct pfi_kif the kernel copies out verbatim (pointers included)."""
-    set_cstr(p, "pfik_name", kif.name)  # type: ignore[attr-defined]
+    set_cstr(p, "pfik_name", kif.name)
     for af in range(2):
         for d in range(2):
             for a in range(2):
                 i = af * 4 + d * 2 + a
-                p.pfik_packets[af][d][a] = int(kif.packets[i])  # type: ignore[attr-defined]
-                p.pfik_bytes[af][d][a] = int(kif.bytes[i])  # type: ignore[attr-defined]
-    p.pfik_tzero = kif.tzero  # type: ignore[attr-defined]
-    p.pfik_flags = kif.flags  # type: ignore[attr-defined]
-    p.pfik_flags_new = kif.flags_new  # type: ignore[attr-defined]
-    p.pfik_states = kif.states  # type: ignore[attr-defined]
-    p.pfik_rules = kif.rules  # type: ignore[attr-defined]
-    p.pfik_routes = kif.routes  # type: ignore[attr-defined]
-    p.pfik_srcnodes = kif.srcnodes  # type: ignore[attr-defined]
-    p.pfik_flagrefs = kif.flagrefs  # type: ignore[attr-defined]
-    if kif.has_ifp:  # type: ignore[attr-defined]
-        p.pfik_ifp = kif.addr + 0x40  # type: ignore[attr-defined]
-    if kif.is_group:  # type: ignore[attr-defined]
-        p.pfik_group = kif.addr + 0x80  # type: ignore[attr-defined]
-    p.pfik_tree.rbe_parent = kif.addr ^ 0x1000  # type: ignore[attr-defined]
+                p.pfik_packets[af][d][a] = int(kif.packets[i])
+                p.pfik_bytes[af][d][a] = int(kif.bytes[i])
+    p.pfik_tzero = kif.tzero
+    p.pfik_flags = kif.flags
+    p.pfik_flags_new = kif.flags_new
+    p.pfik_states = kif.states
+    p.pfik_rules = kif.rules
+    p.pfik_routes = kif.routes
+    p.pfik_srcnodes = kif.srcnodes
+    p.pfik_flagrefs = kif.flagrefs
+    if kif.has_ifp:
+        p.pfik_ifp = kif.addr + 0x40
+    if kif.is_group:
+        p.pfik_group = kif.addr + 0x80
+    p.pfik_tree.rbe_parent = kif.addr ^ 0x1000
 
 
 @handles("DIOCSETIFFLAG")
@@ -301,7 +302,7 @@ def diocclrifflag(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> Non
         p = sim.kifs.get(name)
         if p is None:
             fail(errno.ESRCH)
-        targets = [p]  # type: ignore[list-item]
+        targets = [p]  # type: ignore[list-item]  # one kif, as the list of members
     for p in targets:
         p.flags_new = p.flags & ~io.pfiio_flags
         if not p.flags_new & C.PFI_IFLAG_SKIP and p.flagrefs == 1:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ctypes
 import errno
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..abi import constants as C
 from .handlers import addr_req, copyout, fail, handles, table_req, user_array
-from .ktable import USERIOCTL, Addr, KEntry, TableRequest
+from .ktable import USERIOCTL, Addr, KEntry, KTable, TableRequest
 from .tables import _NeedMore
 from .wire import set_cstr
 
@@ -64,10 +64,10 @@ def diocrdeltables(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     io.pfrio_ndel = sim.tables.del_tables(_tables_in(sim, io), io.pfrio_flags | USERIOCTL)
 
 
-def _export_table(sim: Simulator, kt: object, t: ctypes.Structure) -> None:
-    set_cstr(t, "pfrt_anchor", kt.anchor)  # type: ignore[attr-defined]
-    set_cstr(t, "pfrt_name", kt.name)  # type: ignore[attr-defined]
-    t.pfrt_flags = kt.flags  # type: ignore[attr-defined]
+def _export_table(sim: Simulator, kt: KTable, t: Any) -> None:
+    set_cstr(t, "pfrt_anchor", kt.anchor)
+    set_cstr(t, "pfrt_name", kt.name)
+    t.pfrt_flags = kt.flags
 
 
 @handles("DIOCRGETTABLES")

@@ -106,7 +106,7 @@ class PfKernel(RuleLoading):
                           C.PFSTATE_HIWAT * C.PF_SYNCOOKIES_LOWATPCT // 100)
         self.status_ifname = ""
         self.chksum = bytes(16)
-        self.trans_set: dict[str, object] = {}  # pf_trans_set: options applied at DIOCXCOMMIT
+        self.trans_set: dict[str, Any] = {}  # pf_trans_set: options applied at DIOCXCOMMIT
         self.limits = list(DEFAULT_LIMITS)
         self.limits_new = list(DEFAULT_LIMITS)
         self.timeouts = default_timeouts()
@@ -474,8 +474,8 @@ class PfKernel(RuleLoading):
             timeout = self.timeouts[st.timeout]
         start = r.kr.timeout[C.PFTM_ADAPTIVE_START] if r is not None else 0
         if start:
-            end = r.kr.timeout[C.PFTM_ADAPTIVE_END]  # type: ignore[union-attr]
-            states = r.states_cur  # type: ignore[union-attr]
+            end = r.kr.timeout[C.PFTM_ADAPTIVE_END]  # type: ignore[union-attr]  # a state's rule is set here
+            states = r.states_cur  # type: ignore[union-attr]  # a state's rule is set here
         else:
             start = self.timeouts[C.PFTM_ADAPTIVE_START]
             end = self.timeouts[C.PFTM_ADAPTIVE_END]
@@ -567,7 +567,7 @@ class PfKernel(RuleLoading):
 
 def _check_pfsync_layout(layout: object) -> None:
     """The packed pfsync_state format used for exports must agree with the ABI layer."""
-    cls = layout.pfsync_state  # type: ignore[attr-defined]
+    cls = layout.pfsync_state  # type: ignore[attr-defined]  # a ctypes class built at run time
     if ctypes.sizeof(cls) != PFSYNC_STATE.size or cls.rule.offset != STATE_DYNAMIC_OFFSET:
         raise AssertionError("pfsync_state layout and the simulator's export format disagree")
 

@@ -223,18 +223,18 @@ class SimSourceLimiter:
         "addrlimited", "hardlimited", "ratelimited", "growth",
     )
 
-    def __init__(self, id: int, name: str, entries: int, limit: int, **kw: object) -> None:
+    def __init__(self, id: int, name: str, entries: int, limit: int, **kw: Any) -> None:
         self.id = id
         self.name = name
         self.entries = entries
         self.limit = limit
-        self.rate_limit = int(kw.get("rate_limit", 0))  # type: ignore[call-overload]
-        self.rate_seconds = int(kw.get("rate_seconds", 0))  # type: ignore[call-overload]
+        self.rate_limit = int(kw.get("rate_limit", 0))
+        self.rate_seconds = int(kw.get("rate_seconds", 0))
         self.overload_table = str(kw.get("overload_table", ""))
-        self.overload_hwm = int(kw.get("overload_hwm", 0))  # type: ignore[call-overload]
-        self.overload_lwm = int(kw.get("overload_lwm", 0))  # type: ignore[call-overload]
-        self.inet_prefix = int(kw.get("inet_prefix", 32))  # type: ignore[call-overload]
-        self.inet6_prefix = int(kw.get("inet6_prefix", 128))  # type: ignore[call-overload]
+        self.overload_hwm = int(kw.get("overload_hwm", 0))
+        self.overload_lwm = int(kw.get("overload_lwm", 0))
+        self.inet_prefix = int(kw.get("inet_prefix", 32))
+        self.inet6_prefix = int(kw.get("inet6_prefix", 128))
         self.nsources = 0
         self.inuse = 0
         self.addrallocs = 0.0

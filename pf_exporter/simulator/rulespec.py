@@ -105,7 +105,7 @@ def build_rule(
     timeouts: dict[int, int] | None = None,
 ) -> ctypes.Structure:
     """A user-side ``struct pf_rule`` as pfctl fills it for the rule these arguments describe."""
-    r = layout.pf_rule()  # type: ignore[attr-defined]
+    r = layout.pf_rule()  # type: ignore[attr-defined]  # a ctypes class built at run time
     r.action = ACTIONS[action]
     r.direction = DIRECTIONS[direction]
     r.quick = int(quick)

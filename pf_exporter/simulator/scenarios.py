@@ -104,7 +104,7 @@ class Loader:
         if not self.sim.abi.has_limiters:
             spec.pop("statelim", None)
             spec.pop("sourcelim", None)
-        ur = build_rule(self.L, action, direction, **spec)  # type: ignore[arg-type]
+        ur = build_rule(self.L, action, direction, **spec)  # type: ignore[arg-type]  # the scenario's specs are checked by build_rule
         return self.sim.add_rule(anchor, self.rule_tickets[anchor], ur, call)
 
     def queue(self, name: str, on: str, parent: str = "", bandwidth: int = 0, min: int = 0, max: int = 0,
@@ -189,14 +189,29 @@ class Loader:
 
 # --- state generation -----------------------------------------------------------------
 
+Net = tuple[int, int, int]  # (first address as an integer, number of addresses, address length in bytes)
+
+
 class _Flow:
     """What connections matching one rule look like (computed once per rule)."""
 
     __slots__ = ("rule", "anchor", "af", "proto", "direction", "src", "dst", "dport", "kif", "rdr", "rdr_port", "nat",
                  "log")
+    rule: SimRule
+    anchor: SimRule | None  # the anchor rule that led to the rule's ruleset (st->anchor)
+    af: int
+    proto: int
+    direction: int
+    src: tuple[list[Net], list[Net]]  # the rule's source networks, (inet, inet6)
+    dst: tuple[list[Net], list[Net]]
+    dport: int
+    kif: str
+    rdr: bytes | None
+    rdr_port: int
+    nat: bytes | None
+    log: int
 
 
-Net = tuple[int, int, int]  # (first address as an integer, number of addresses, address length in bytes)
 
 
 class StateMaker:
