@@ -146,8 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
                           default=None, help=f"{cls.description} (default: {state})")
     coll.add_argument("--collector.disable-defaults", dest="disable_defaults", action="store_true",
                       help="start from no collectors; enable each with --collector.<name>")
-    coll.add_argument("--collector.rules.per-rule", dest="per_rule", action="store_true",
-                      help="also export one series set per rule (pf_rule_*); high cardinality, for debugging")
+    for cls in COLLECTORS.values():
+        cls.add_flags(coll)  # each collector's own --collector.<name>.<option> flags
 
     pf = p.add_argument_group("pf")
     pf.add_argument("--pf.device", dest="device", default="/dev/pf", metavar="PATH",
@@ -381,7 +381,7 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
         config = load_config(args)
     if pf is None:
         pf = open_pf(args, writable=writable)
-    collectors = build_collectors(names, pf.info.features, per_rule=args.per_rule)
+    collectors = build_collectors(names, pf.info.features, args=args)
     exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape,
                           max_cache_age=args.max_cache_age)
     default_registry = build_registry(exporter)

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import Metric
@@ -51,10 +52,11 @@ class ExporterInfo:
 
 
 def build_collectors(
-    enabled: Iterable[str], features: frozenset[str] = frozenset(), per_rule: bool = False
+    enabled: Iterable[str], features: frozenset[str] = frozenset(), per_rule: bool = False, args: Any = None
 ) -> list[Collector]:
     """Instantiate the *enabled* collectors (in registry order), leaving out those whose
-    required pf feature the running release lacks."""
+    required pf feature the running release lacks; each configured from *args* (the parsed
+    command line: its own ``--collector.<name>.*`` flags) when given."""
     wanted = set(enabled)
     unknown = wanted - COLLECTORS.keys()
     if unknown:
@@ -66,7 +68,10 @@ def build_collectors(
         if cls.requires is not None and cls.requires not in features:
             log.info("collector not available on this pf, skipped", extra={"collector": name, "needs": cls.requires})
             continue
-        out.append(RulesCollector(per_rule=per_rule) if cls is RulesCollector else cls())
+        if args is not None:
+            out.append(cls.from_args(args))
+        else:
+            out.append(RulesCollector(per_rule=per_rule) if cls is RulesCollector else cls())
     return out
 
 

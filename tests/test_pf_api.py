@@ -45,11 +45,11 @@ def test_every_public_name_is_exported_and_documented() -> None:
 
 def test_the_handle_says_what_it_speaks(pf) -> None:
     assert (pf.release, pf.arch, pf.writable) == ("7.9", "amd64", True)
-    assert pf.features == frozenset({"limiters"})
+    assert pf.features == frozenset({"bwspec64", "immediate-limits", "hfsc64", "limiters"})
     assert pf.simulator is not None
     assert "simulated OpenBSD 7.9/amd64 rw" in repr(pf)
     with PacketFilter.simulated("empty", release="7.6", writable=False) as old:
-        assert old.features == frozenset() and not old.writable
+        assert old.features == frozenset() and not old.writable  # 7.6 is the baseline
         assert old.state_limiters() == [] and old.source_limiters() == []
 
 

@@ -17,8 +17,8 @@ from . import constants
 from .decls import records_for
 from .ioctls import LIMITER_REQUESTS, REQUESTS, ioc
 from .layout import ARCH_WORD, Layout, build_layout
+from .releases import SUPPORTED_RELEASES, release_features
 
-SUPPORTED_RELEASES = ("7.6", "7.7", "7.8", "7.9", "current")
 SUPPORTED_ARCHS = ("amd64", "arm64", "i386")
 _RELEASE_ALIASES = {"8.0": "current", "-current": "current"}
 _SCALARS = {"u_int32_t": ctypes.c_uint32, "u_int8_t": ctypes.c_uint8}
@@ -71,9 +71,9 @@ class Abi:
 
     @property
     def features(self) -> frozenset[str]:
-        """What this release's pf has beyond the 7.6 baseline (the one place that says):
-        ``"limiters"``: 7.9's state and source limiters."""
-        return _features(self.release)
+        """What this release's pf has beyond the 7.6 baseline (:mod:`.releases`): e.g. ``"limiters"``,
+        7.9's state and source limiters."""
+        return release_features(self.release)
 
     @property
     def has_limiters(self) -> bool:
@@ -109,11 +109,6 @@ class Abi:
         return getattr(self.layout, req.arg)
 
 
-@cache
-def _features(release: str) -> frozenset[str]:
-    return frozenset() if release in ("7.6", "7.7", "7.8") else frozenset({"limiters"})
-
-
 def _normalise_release(release: str) -> str:
     return _RELEASE_ALIASES.get(release, release)
 
@@ -122,7 +117,7 @@ def _normalise_release(release: str) -> str:
 def _build(release: str, arch: str) -> Abi:
     layout = build_layout(records_for(release), arch)
     table = dict(REQUESTS)
-    if "limiters" in _features(release):
+    if "limiters" in release_features(release):
         table.update(LIMITER_REQUESTS)
     requests: dict[str, Request] = {}
     for name, (direction, num, arg) in table.items():

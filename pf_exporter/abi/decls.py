@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .releases import release_features
+
 
 @dataclass(frozen=True)
 class Anon:
@@ -648,12 +650,12 @@ LIMITERS: dict[str, Record] = {
 
 def records_for(release: str) -> dict[str, Record]:
     """Every record declared for *release* ("7.6" .. "7.9", "current")."""
+    features = release_features(release)
     recs: dict[str, Record] = dict(COMMON)
     recs.update(QUEUES)
-    new_ = release not in ("7.6", "7.7", "7.8")
-    recs.update(BWSPEC_32 if release == "7.6" else BWSPEC_64)
-    recs.update(HFSC_64 if new_ else HFSC_32)
-    recs.update(_rules(limiters=new_))
-    if new_:
+    recs.update(BWSPEC_64 if "bwspec64" in features else BWSPEC_32)
+    recs.update(HFSC_64 if "hfsc64" in features else HFSC_32)
+    recs.update(_rules(limiters="limiters" in features))
+    if "limiters" in features:
         recs.update(LIMITERS)
     return recs

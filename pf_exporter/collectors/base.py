@@ -221,6 +221,16 @@ class Collector:
     # A feature the running pf must have (e.g. "limiters", OpenBSD 7.9+); None = always.
     requires: ClassVar[str | None] = None
 
+    @classmethod
+    def add_flags(cls, group: Any) -> None:
+        """Add this collector's own options to *group* (an argparse argument group), named
+        ``--collector.<name>.<option>`` as node_exporter names them.  Most collectors have none."""
+
+    @classmethod
+    def from_args(cls, args: Any) -> Collector:
+        """The collector configured from the parsed command line (its own options)."""
+        return cls()
+
     def collect(self, pf: ScrapeView) -> Iterable[Metric]:
         raise NotImplementedError
 

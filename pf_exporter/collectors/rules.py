@@ -8,6 +8,7 @@ debugging rulesets, at one series set per rule.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client.core import Metric
 
@@ -47,6 +48,15 @@ class RulesCollector(Collector):
 
     def __init__(self, per_rule: bool = False) -> None:
         self.per_rule = per_rule
+
+    @classmethod
+    def add_flags(cls, group: Any) -> None:
+        group.add_argument("--collector.rules.per-rule", dest="per_rule", action="store_true",
+                           help="also export one series set per rule (pf_rule_*); high cardinality, for debugging")
+
+    @classmethod
+    def from_args(cls, args: Any) -> RulesCollector:
+        return cls(per_rule=bool(getattr(args, "per_rule", False)))
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         # One pass over the rule tree, one ruleset held at a time (10k+ rules must not all be alive).

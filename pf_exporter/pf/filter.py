@@ -110,7 +110,8 @@ class PacketFilter:
 
     @property
     def features(self) -> frozenset[str]:
-        """What this pf has beyond OpenBSD 7.6's: ``"limiters"`` (7.9+)."""
+        """What this pf has beyond OpenBSD 7.6's (:mod:`pf_exporter.abi.releases`): e.g. ``"limiters"``
+        (7.9+: state and source limiters)."""
         return self.backend.features
 
     @property

@@ -80,7 +80,7 @@ def diocxcommit(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> None:
         if not ok:
             fail(errno.EBUSY)
         elements.append((e.type, anchor, e.ticket))
-    deferred_limits = sim.release in ("7.6", "7.7")
+    deferred_limits = "immediate-limits" not in sim.abi.features
     if deferred_limits and any(sim.pool_inuse(i) > sim.limits_new[i] for i in range(C.PF_LIMIT_MAX)):
         fail(errno.EBUSY)
     for typ, anchor, ticket in elements:

@@ -152,7 +152,7 @@ def diocsetlimit(sim: Simulator, fd: SimTransport, pl: ctypes.Structure) -> None
         fail(errno.EBUSY)
     if pl.index == C.PF_LIMIT_FRAGS and pl.limit > 16 * 65536:
         fail(errno.EINVAL)
-    if sim.release in ("7.6", "7.7"):
+    if "immediate-limits" not in sim.abi.features:
         sim.limits_new[pl.index] = pl.limit
         pl.limit = sim.limits[pl.index]
     else:
