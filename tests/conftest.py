@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from tooling import make_pki
+from support.tooling import make_pki
 
 from pf_exporter.abi import SUPPORTED_RELEASES
 from pf_exporter.device import Device

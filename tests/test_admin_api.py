@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_admin_harness import OPS_TOKEN, TOKEN, Admin, start_admin
+from support.admin import OPS_TOKEN, TOKEN, Admin, start_admin
 
 from pf_exporter.abi import constants as C
 

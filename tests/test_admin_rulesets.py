@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_admin_harness import Admin, start_admin
+from support.admin import Admin, start_admin
 
 from pf_exporter.simulator import Simulator
 

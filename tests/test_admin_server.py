@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from test_admin_harness import TOKEN, Admin, raw_exchange, start_admin, token_file
-from tooling import make_pki, wait_until
+from support.admin import TOKEN, Admin, raw_exchange, start_admin, token_file
+from support.tooling import make_pki, wait_until
 
 from pf_exporter.admin import AdminConfig, AdminConfigError, add_admin_flags, admin_config_from_args
 from pf_exporter.admin.config import build_admin_server
@@ -256,6 +256,7 @@ def test_accepted_body_gets_100_continue(admin: Admin) -> None:
     assert b"200 OK" in rest and b'"added": 1' in rest
 
 
+@pytest.mark.slow
 def test_unauthenticated_large_body_is_401_not_413(admin: Admin) -> None:
     head = f"PUT /api/v1/anchors/x/rules HTTP/1.1\r\nHost: a\r\nContent-Length: {2 << 20}\r\n\r\n".encode()
     assert raw_exchange(admin.port, head).startswith(b"HTTP/1.1 401 ")
@@ -395,6 +396,7 @@ def test_unauthenticated_connections_of_all_peers_together_are_bounded(admin: Ad
             s.close()
 
 
+@pytest.mark.slow
 def test_headers_have_a_short_deadline_the_body_the_request_timeout(tmp_path: Path) -> None:
     admin = start_admin(tmp_path, request_timeout=60.0)
     admin.server.server.guard.header_timeout = 0.5

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tooling import load_dashboard_module, promtool_or_skip
+from support.tooling import load_dashboard_module, promtool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"

@@ -60,6 +60,7 @@ def test_replay_refuses_a_request_it_never_saw(tmp_path: Path) -> None:
         reader.table_addresses("spamd")
 
 
+@pytest.mark.slow
 def test_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out_json = tmp_path / "results.json"
     out = _run("--scenarios", "small", "--per-rule", "small", "--scrapes", "3", "--concurrency", "4", "--rounds",
@@ -83,6 +84,7 @@ def test_benchmark_reports_every_figure(tmp_path: Path) -> None:
     assert 1 <= sum(small["concurrent"]["walks_per_round"]) <= 4  # counted (sharing is the exporter tests' job)
 
 
+@pytest.mark.slow
 def test_soak_mode_prints_rss_at_start_and_end(tmp_path: Path) -> None:
     out = _run("--soak", "20", "--soak-scenario", "small", "--cache", str(tmp_path))
     assert "scrapes      0  RSS" in out and "scrapes     20  RSS" in out

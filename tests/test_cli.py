@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from test_collectors import FakePf
+from support.fakepf import FakePf
 
 from pf_exporter import cli
 from pf_exporter.collectors import COLLECTORS

@@ -23,11 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_admin_harness import TOKEN, token_file
+from support.admin import TOKEN, token_file
+from support.fakeos import PF_GID, PF_UID, FakeKernel, FakeLibc
 from test_cli import one_line_error, pf_exporter
 from test_cli_hardening import Recorder, hardening, start
-from test_openbsd import FakeLibc
-from test_privsep import PF_GID, PF_UID, FakeKernel
 from test_signals import WAIT, exporters, free_port, install, make_cert, wait_until
 
 from pf_exporter import cli, docs

@@ -18,9 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_logsetup import FakeSyslog
-from test_openbsd import FakeLibc
-from test_privsep import PF_GID, PF_UID, FakeKernel
+from support.fakeos import PF_GID, PF_UID, FakeKernel, FakeLibc, FakeSyslog
 
 from pf_exporter import cli, logsetup, openbsd, privsep
 from pf_exporter.device import Device

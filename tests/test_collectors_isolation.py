@@ -8,7 +8,7 @@ import time
 
 import pytest
 from prometheus_client import generate_latest
-from test_collectors import FakePf, samples
+from support.fakepf import FakePf, samples
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.collectors.base import Collector, ScrapeView

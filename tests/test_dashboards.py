@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tooling import load_dashboard_module, promtool_or_skip
+from support.tooling import load_dashboard_module, promtool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"

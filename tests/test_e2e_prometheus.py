@@ -24,7 +24,7 @@ from typing import Any
 
 import pytest
 import yaml
-from tooling import load_dashboard_module, tool_or_skip
+from support.tooling import load_dashboard_module, tool_or_skip
 
 ROOT = Path(__file__).resolve().parents[1]
 DASHBOARDS = ROOT / "dashboards"
@@ -177,6 +177,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
             p.stop()
 
 
+@pytest.mark.slow
 def test_the_state_table_alert_fires_and_every_dashboard_query_returns_data(stack: Stack):
     # 1. Prometheus pages: the state table is 85 % full (>= 80 %, < 95 %).
     firing: list[dict[str, Any]] = []

@@ -19,7 +19,7 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from tooling import promtool_or_skip
+from support.tooling import promtool_or_skip
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.exporter import (
@@ -75,7 +75,7 @@ def write_golden(path: Path, text: str) -> None:
     path.write_bytes(gzip.compress(data, mtime=0) if path.suffix == ".gz" else data)
 
 
-@pytest.mark.parametrize("scenario", list(CASES))
+@pytest.mark.parametrize("scenario", [pytest.param(c, marks=pytest.mark.slow) if c == "large" else c for c in CASES])
 def test_golden_exposition(scenario: str) -> None:
     got = normalise(exposition(scenario, CASES[scenario]))
     path = golden_path(scenario)
@@ -90,7 +90,7 @@ def test_golden_exposition(scenario: str) -> None:
                     f"{diff}")
 
 
-@pytest.mark.parametrize("scenario", list(CASES))
+@pytest.mark.parametrize("scenario", [pytest.param(c, marks=pytest.mark.slow) if c == "large" else c for c in CASES])
 def test_every_collector_succeeds(scenario: str) -> None:
     text = exposition(scenario, CASES[scenario])
     for name in COLLECTORS:

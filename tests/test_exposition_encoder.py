@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
-from test_collectors import FakePf
+from support.fakepf import FakePf
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.collectors.base import counter, gauge

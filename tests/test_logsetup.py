@@ -9,6 +9,7 @@ import re
 import syslog as real_syslog
 
 import pytest
+from support.fakeos import FakeSyslog
 
 from pf_exporter.logsetup import LogfmtFormatter, logfmt_value, parse_level, setup_logging
 
@@ -17,33 +18,6 @@ pytestmark = pytest.mark.usefixtures("restore_root_logger")  # conftest: handler
 
 def lines(stream: io.StringIO) -> list[str]:
     return stream.getvalue().splitlines()
-
-
-class FakeSyslog:
-    """Stands in for the stdlib ``syslog`` module and records what would be sent."""
-
-    LOG_DAEMON = real_syslog.LOG_DAEMON
-    LOG_PID = real_syslog.LOG_PID
-    LOG_NDELAY = real_syslog.LOG_NDELAY
-    LOG_DEBUG = real_syslog.LOG_DEBUG
-    LOG_INFO = real_syslog.LOG_INFO
-    LOG_WARNING = real_syslog.LOG_WARNING
-    LOG_ERR = real_syslog.LOG_ERR
-    LOG_CRIT = real_syslog.LOG_CRIT
-
-    def __init__(self) -> None:
-        self.opened: list[tuple[str, int, int]] = []
-        self.sent: list[tuple[int, str]] = []
-        self.closed = 0
-
-    def openlog(self, ident: str, logoption: int, facility: int) -> None:
-        self.opened.append((ident, logoption, facility))
-
-    def syslog(self, priority: int, message: str) -> None:
-        self.sent.append((priority, message))
-
-    def closelog(self) -> None:
-        self.closed += 1
 
 
 def test_logfmt_line_has_timestamp_level_message_and_extra_fields() -> None:

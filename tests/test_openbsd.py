@@ -7,7 +7,6 @@ handling as the real libc calls do.
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import subprocess
@@ -16,6 +15,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from support.fakeos import FakeLibc
 
 from pf_exporter import openbsd
 from pf_exporter.abi import READ_ONLY_REQUESTS
@@ -33,27 +33,6 @@ from pf_exporter.openbsd import (
     python_library_paths,
     unveil_plan,
 )
-
-_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_char_p, ctypes.c_char_p, use_errno=True)
-
-
-class FakeLibc:
-    """Records every call as the C side sees it; ``fail[(name, first_arg)] = errno`` makes one fail."""
-
-    def __init__(self, fail: dict[tuple[str, bytes | None], int] | None = None) -> None:
-        self.calls: list[tuple[str, bytes | None, bytes | None]] = []
-        self.fail = fail or {}
-        self.unveil = _CALLBACK(lambda a, b: self._record("unveil", a, b))
-        self.pledge = _CALLBACK(lambda a, b: self._record("pledge", a, b))
-
-    def _record(self, name: str, a: bytes | None, b: bytes | None) -> int:
-        self.calls.append((name, a, b))
-        err = self.fail.get((name, a))
-        if err:
-            ctypes.set_errno(err)  # copied into the C errno when the callback returns
-            return -1
-        return 0
-
 
 PLAN = SandboxPlan(
     unveil=(

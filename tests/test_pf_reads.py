@@ -241,6 +241,7 @@ def test_rulesets_stream_one_at_a_time_and_skip_anchors_removed_since_the_tree_w
         list(pf.iter_rulesets(anchors))
 
 
+@pytest.mark.slow
 def test_the_large_scenario_reads_whole(large_sim):
     sim = large_sim
     dev = Device(sim.abi, sim.open(False))
@@ -463,6 +464,7 @@ def test_the_rule_struct_decoder_agrees_with_ctypes_on_every_abi(release, arch) 
             got.label = "x"  # type: ignore[misc]
 
 
+@pytest.mark.slow
 def test_decoded_rule_names_are_shared_and_their_cache_is_bounded(large_sim):
     r = PacketFilter.from_device(Device(large_sim.abi, large_sim.open(False)))
     decoder = r.backend._rule_decoder

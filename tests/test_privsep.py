@@ -13,9 +13,9 @@ import os
 import pwd
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import pytest
+from support.fakeos import PF_GID, PF_UID, FakeKernel
 
 from pf_exporter.privsep import (
     DEFAULT_OPENBSD_USER,
@@ -28,100 +28,6 @@ from pf_exporter.privsep import (
     drop_privileges,
     unreadable_files,
 )
-
-PF_UID = PF_GID = 871
-
-
-def pwent(name: str, uid: int, gid: int) -> SimpleNamespace:
-    return SimpleNamespace(pw_name=name, pw_uid=uid, pw_gid=gid, pw_dir="/var/empty", pw_shell="/sbin/nologin")
-
-
-class FakeKernel:
-    """Process credentials with the kernel's rules, recording every call that changes them."""
-
-    def __init__(self, uid: int = 0, gid: int = 0, groups: tuple[int, ...] = (0, 2, 3), *,
-                 fail: dict[str, int] | None = None, quirks: tuple[str, ...] = ()) -> None:
-        self.ruid = self.euid = self.suid = uid
-        self.rgid = self.egid = self.sgid = gid
-        self.groups = list(groups)
-        self.users = {
-            "_pf_exporter": pwent("_pf_exporter", PF_UID, PF_GID),
-            "root": pwent("root", 0, 0),
-            "toor": pwent("toor", 0, 0),
-            "www": pwent("www", 67, 67),
-        }
-        self.group_members = {"_pf_exporter": [PF_GID, 100]}
-        self.fail = fail or {}
-        self.quirks = set(quirks)
-        self.calls: list[tuple[str, object]] = []
-
-    def _enter(self, name: str, arg: object) -> None:
-        self.calls.append((name, arg))
-        if name in self.fail:
-            raise OSError(self.fail[name], os.strerror(self.fail[name]))
-
-    def getpwnam(self, name: str) -> SimpleNamespace:
-        self._enter("getpwnam", name)
-        try:
-            return self.users[name]
-        except KeyError:
-            raise KeyError(f"getpwnam(): name not found: {name!r}") from None
-
-    def setgroups(self, groups: list[int]) -> None:
-        self._enter("setgroups", list(groups))
-        if self.euid != 0:
-            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
-        if "setgroups_ignored" not in self.quirks:
-            self.groups = list(groups)
-
-    def initgroups(self, name: str, gid: int) -> None:
-        self._enter("initgroups", (name, gid))
-        if self.euid != 0:
-            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
-        self.groups = sorted({gid, *self.group_members.get(name, [])})
-
-    def setgid(self, gid: int) -> None:
-        self._enter("setgid", gid)
-        if self.euid == 0:
-            self.rgid = self.egid = self.sgid = gid
-        elif gid in (self.rgid, self.sgid):
-            self.egid = gid
-        else:
-            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
-
-    def setuid(self, uid: int) -> None:
-        self._enter("setuid", uid)
-        if self.euid == 0 and "setuid_effective_only" in self.quirks:
-            self.euid = uid
-        elif self.euid == 0 and "setuid_keeps_saved" in self.quirks:
-            self.ruid = self.euid = uid
-        elif self.euid == 0:
-            self.ruid = self.euid = self.suid = uid
-        elif uid in (self.ruid, self.suid) or "root_regainable" in self.quirks:
-            self.euid = uid
-        else:
-            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
-
-    def syscalls(self) -> Syscalls:
-        return Syscalls(
-            getpwnam=self.getpwnam,
-            initgroups=self.initgroups,
-            setgroups=self.setgroups,
-            getgroups=lambda: list(self.groups),
-            setgid=self.setgid,
-            setuid=self.setuid,
-            getuid=lambda: self.ruid,
-            geteuid=lambda: self.euid,
-            getgid=lambda: self.rgid,
-            getegid=lambda: self.egid,
-            getresuid=lambda: (self.ruid, self.euid, self.suid),
-            getresgid=lambda: (self.rgid, self.egid, self.sgid),
-        )
-
-    @property
-    def ids(self) -> tuple[int, int, int, int, int, int]:
-        return (self.ruid, self.euid, self.suid, self.rgid, self.egid, self.sgid)
-
 
 # --- the sequence -----------------------------------------------------------------------------------
 

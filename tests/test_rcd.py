@@ -25,7 +25,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tooling import tool_or_skip
+from support.tooling import tool_or_skip
 
 SCRIPT = Path(__file__).resolve().parent.parent / "rc.d" / "pf_exporter"
 PREFIX = "/usr/local/pf_exporter"

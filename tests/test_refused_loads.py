@@ -8,7 +8,7 @@ import ctypes
 import errno
 
 import pytest
-from test_admin_harness import start_admin
+from support.admin import start_admin
 
 from pf_exporter.abi import constants as C
 from pf_exporter.pf import PacketFilter, PfLimitError, PfLoadError
@@ -135,6 +135,7 @@ def test_reloading_an_anchor_does_not_count_its_own_anchors_again(pf) -> None:
         pf.load(LOAD, "another")
 
 
+@pytest.mark.slow
 def test_a_hundred_refused_loads_of_every_kind_through_the_admin_api_leave_pf_as_it_was(tmp_path) -> None:
     admin = start_admin(tmp_path, allow_main=True)
     try:

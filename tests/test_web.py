@@ -14,7 +14,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
-from test_collectors import FakePf
+from support.fakepf import FakePf
 
 from pf_exporter.collectors import COLLECTORS
 from pf_exporter.exporter import ExporterInfo, PfExporter, build_collectors, build_registry

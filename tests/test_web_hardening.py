@@ -17,6 +17,7 @@ from pathlib import Path
 
 import bcrypt
 import pytest
+from support.fakeos import FakeClock, FakeConn, ended_by_server
 from test_web import TIMEOUT, get, make_app
 
 from pf_exporter.guard import ConnectionGuard
@@ -103,17 +104,6 @@ def wait_until(condition, timeout: float = TIMEOUT) -> bool:
             return True
         time.sleep(0.02)
     return condition()
-
-
-def ended_by_server(sock: socket.socket) -> bool:
-    """Whether the server closed this connection (without answering anything but, maybe, nothing)."""
-    sock.settimeout(0.01)
-    try:
-        return sock.recv(1) == b""
-    except TimeoutError:
-        return False
-    except OSError:
-        return True
 
 
 def test_more_silent_and_trickling_clients_than_the_cap_do_not_keep_a_scrape_out(serve) -> None:
@@ -224,27 +214,6 @@ def test_keep_alive_connections_are_reused_and_count_once(serve) -> None:
             assert conn.getresponse().read() == b"Healthy\n"
     finally:
         conn.close()
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class FakeConn:
-    """Stands for a socket: the guard only shuts it down."""
-
-    def __init__(self) -> None:
-        self.a, self.b = socket.socketpair()
-
-    def fileno(self) -> int:
-        return self.a.fileno()
-
-    def ended(self) -> bool:
-        return ended_by_server(self.b)
 
 
 def guard_with(**kwargs) -> tuple[ConnectionGuard, FakeClock]:

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import pytest
 
-DASHBOARDS = Path(__file__).resolve().parents[1] / "dashboards"
+DASHBOARDS = Path(__file__).resolve().parents[2] / "dashboards"
 
 
 def tool_or_skip(name: str, install: str) -> str:
