@@ -1,5 +1,5 @@
-"""benchmarks/scrape.py: the replay stands in for the kernel faithfully, and the script runs
-end to end on a tiny scenario and reports every figure the performance issue asks for.
+"""benchmarks/scrape.py: the replay (benchmarks/replay.py) stands in for the kernel faithfully, and
+the script runs end to end on a tiny scenario and reports every figure docs/performance.md shows.
 No timing is asserted: the numbers belong to the machine, the fields to the script."""
 
 from __future__ import annotations
@@ -56,7 +56,7 @@ def test_replay_refuses_a_request_it_never_saw(tmp_path: Path) -> None:
     bench.record("small", tmp_path)
     abi = Simulator("small").abi
     reader = PacketFilter.from_device(Device(abi, bench.ReplayTransport(tmp_path, abi)))
-    with pytest.raises(bench.ReplayMiss, match="no recorded answer for DIOCRGETASTATS"):
+    with pytest.raises(sys.modules["replay"].ReplayMiss, match="no recorded answer for DIOCRGETASTATS"):
         reader.table_addresses("spamd")
 
 
