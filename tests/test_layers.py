@@ -153,6 +153,11 @@ def test_every_module_is_under_800_lines() -> None:
     """A module that grows past ~800 lines holds two concerns (the ABI's generated constants excepted)."""
     generated = {"pf_exporter.abi.constants"}
     long = {m: n for m, p in _modules() if m not in generated and (n := len(p.read_text().splitlines())) > 800}
+    root = Path(__file__).resolve().parent.parent
+    for directory in ("benchmarks", "dashboards", "tests"):  # the scripts and the tests too
+        for path in (root / directory).rglob("*.py"):
+            if (n := len(path.read_text().splitlines())) > 800:
+                long[str(path.relative_to(root))] = n
     assert long == {}
 
 
