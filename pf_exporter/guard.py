@@ -10,8 +10,9 @@ from piling up, with one watchdog thread per guard:
   *writing* its answer (with ``write_timeout``: a client that does not read its answer is
   ended, however steadily it trickles);
 - at a cap, a new connection ends the one that has waited longest; when none waits, the one
-  that has been writing longest past ``write_grace`` (a client not reading its answer); only when
-  every connection is genuinely inside a request is the new one refused;
+  that has been writing longest past ``write_grace`` while its client lets the send buffer stay
+  full (a client not reading its answer); only when every connection is genuinely inside a
+  request, or writing to a client that reads, is the new one refused;
 - the watchdog ends every connection whose deadline has passed.
 
 An ended connection no longer counts (its thread closes it within moments).
@@ -24,6 +25,7 @@ import logging
 import select
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -47,6 +49,29 @@ def has_input(conn: Any) -> bool:
     poller = select.poll()
     poller.register(fd, select.POLLIN)
     return bool(poller.poll(0))
+
+
+def can_write(conn: Any) -> bool:
+    """Whether a connection's send buffer has room (its client reads what it is sent); False when the
+    client has let it fill up, or the socket is gone."""
+    try:
+        fd = conn.fileno()
+    except OSError:
+        return False
+    if fd < 0:
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(ev & select.POLLOUT for _, ev in poller.poll(0))
+
+
+def abort_socket(conn: Any) -> None:
+    """Make the owner's close(2) reset the connection, dropping what is still queued for a client
+    that does not read it (instead of sending it, at the client's pace, after the end)."""
+    try:
+        socket.socket.setsockopt(conn, socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (OSError, TypeError):
+        pass
 
 
 def shutdown_socket(conn: Any) -> None:
@@ -75,7 +100,8 @@ class ConnectionGuard:
     def __init__(self, max_connections: int = 64, header_timeout: float = 10.0, idle_timeout: float = 30.0, *,
                  max_waiting: int | None = None, max_waiting_per_peer: int | None = None,
                  write_timeout: float | None = None, write_grace: float = 1.0, name: str = "http",
-                 flag: str = "--web.max-connections", clock: Callable[[], float] = time.monotonic) -> None:
+                 flag: str = "--web.max-connections", clock: Callable[[], float] = time.monotonic,
+                 writable: Callable[[Any], bool] = can_write) -> None:
         if max_connections < 1:
             raise ValueError(f"max_connections {max_connections} must be at least 1")
         if header_timeout <= 0 or idle_timeout <= 0 or (write_timeout is not None and write_timeout <= 0):
@@ -90,6 +116,7 @@ class ConnectionGuard:
         self.name = name
         self.flag = flag
         self.clock = clock
+        self.writable = writable
         self._lock = threading.Lock()
         self._conns: dict[Any, _Conn] = {}
         self.timed_out = 0  # connections ended by the watchdog
@@ -146,11 +173,12 @@ class ConnectionGuard:
 
     def _victim(self, now: float, waiting: list[tuple[float, Any]]) -> Any:
         """Who makes room for a new connection: the longest waiting one, else the one writing its
-        answer longest (past the grace a reading client never needs).  (Lock held.)"""
+        answer longest (past the grace a reading client never needs) to a client that does not
+        read it.  (Lock held.)"""
         if waiting:
             return min(waiting, key=_first)[1]
         writers = [(c.since, k) for k, c in self._conns.items()
-                   if c.phase == WRITING and now - c.since >= self.write_grace]
+                   if c.phase == WRITING and now - c.since >= self.write_grace and not self.writable(k)]
         return min(writers, key=_first)[1] if writers else None
 
     def _evict(self, conn: Any, waiting: list[tuple[float, Any]]) -> None:
@@ -178,7 +206,8 @@ class ConnectionGuard:
                                         "fix": f"raise {self.flag} if this is not an attack"})
 
     def _end(self, conn: Any) -> None:
-        del self._conns[conn]
+        if self._conns.pop(conn).phase == WRITING:
+            abort_socket(conn)
         shutdown_socket(conn)
 
     # --- phases --------------------------------------------------------------------------------

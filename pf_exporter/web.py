@@ -8,7 +8,9 @@ keeps slow clients from piling up: at most ``max_connections`` connections are o
 one, or, when every one is inside a request, the new one gets a 503), a connection must
 deliver its TLS handshake, request line and headers within HEADER_TIMEOUT seconds in total
 (a watchdog ends it otherwise, however steadily it trickles bytes), and a keep-alive connection
-its next request within CONNECTION_TIMEOUT.  Running out of file descriptors makes the accept
+its next request within CONNECTION_TIMEOUT, and every answer must be written within
+WRITE_TIMEOUT (at the cap, a client that lets its answer pile up unread is ended first for
+a newcomer).  Running out of file descriptors makes the accept
 loop pause briefly instead of spinning.
 """
 
@@ -52,6 +54,9 @@ CONNECTION_TIMEOUT = 30.0
 # The TLS handshake, request line and headers of a new connection must all have arrived within
 # this many seconds of its accept(2); a watchdog ends the connection otherwise.
 HEADER_TIMEOUT = 10.0
+# An answer (headers and body) must be written within this many seconds, however steadily the client
+# reads: Prometheus gives up on a scrape at its scrape_timeout (at most the scrape interval) anyway.
+WRITE_TIMEOUT = 60.0
 # At most this many metrics connections are open at once (all listeners together).
 DEFAULT_MAX_CONNECTIONS = 64
 # accept(2) failing for want of descriptors or memory: pause this long before trying again.
@@ -241,6 +246,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(body)
 
     def _head(self, code: int, ctype: str, extra: dict[str, str] | None) -> None:
+        self.server.guard.writing(self.request)  # from here, at most WRITE_TIMEOUT to write it all
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         for k, v in self.server.app.config.headers.items():
@@ -562,11 +568,12 @@ class MetricsServer:
     """Listens on every ``--web.listen-address``, each socket served by its own thread."""
 
     def __init__(self, addresses: Sequence[str], app: WebApp, poll_interval: float = 0.5, *,
-                 max_connections: int = DEFAULT_MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT) -> None:
+                 max_connections: int = DEFAULT_MAX_CONNECTIONS, header_timeout: float = HEADER_TIMEOUT,
+                 write_timeout: float = WRITE_TIMEOUT) -> None:
         self.app = app
         self.poll_interval = poll_interval  # how quickly shutdown() is noticed
         self.in_flight = InFlight()
-        self.guard = ConnectionGuard(max_connections, header_timeout)
+        self.guard = ConnectionGuard(max_connections, header_timeout, CONNECTION_TIMEOUT, write_timeout=write_timeout)
         _check_descriptor_limit(max_connections)
         ctx = build_ssl_context(app.config.tls) if app.config.tls is not None else None
         self.servers: list[_Server] = []

@@ -458,3 +458,33 @@ def test_basic_auth_users_of_the_admin_web_config(tmp_path: Path) -> None:
         assert "open sesame" not in audit.read_text()
     finally:
         server.shutdown()
+
+
+@pytest.mark.slow
+def test_clients_that_never_read_their_answer_do_not_lock_out_a_real_request(admin: Admin) -> None:
+    """Authenticated clients that ask for a large answer (2 MB, more than the socket buffers take)
+    and never read it hold slots only until a newcomer needs one: at the cap, the writer whose
+    client lets its answer pile up is ended."""
+    addresses = [f"10.{i // 65536}.{i // 256 % 256}.{i % 256}" for i in range(1, 150001)]
+    for i in range(0, len(addresses), 50000):
+        body = {"addresses": addresses[i:i + 50000]}
+        assert admin.call("POST", "/api/v1/tables/bruteforce/addresses", body)[0] == 200
+    guard = admin.server.server.guard
+    guard.max_connections = 2
+    stuck = []
+    for _ in range(2):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+        s.settimeout(10)
+        s.connect(("127.0.0.1", admin.port))
+        s.sendall(f"GET /api/v1/tables/bruteforce/addresses HTTP/1.1\r\nHost: a\r\n"
+                  f"Authorization: Bearer {TOKEN}\r\n\r\n".encode())
+        stuck.append(s)
+    try:
+        assert wait_until(lambda: guard.phases()["writing"] == 2, timeout=30)
+        time.sleep(1.2)  # past the grace
+        assert admin.call("GET", "/api/v1/status")[0] == 200
+        assert guard.evicted >= 1
+    finally:
+        for s in stuck:
+            s.close()

@@ -21,7 +21,7 @@ from support.fakeos import FakeClock, FakeConn, ended_by_server
 from test_web import TIMEOUT, get, make_app
 
 from pf_exporter.guard import ConnectionGuard
-from pf_exporter.web import MetricsServer
+from pf_exporter.web import MetricsServer, WebApp
 from pf_exporter.webconfig import BasicAuth, parse_web_config
 
 
@@ -324,3 +324,91 @@ def test_accept_out_of_descriptors_backs_off_logs_once_and_recovers(monkeypatch,
         client.close()
         server.socket = real
         s.close()
+
+
+# --- clients that do not read their answer (slow readers) --------------------------------------------
+
+def big_app(samples: int = 60000) -> WebApp:
+    """An app whose /metrics body (~3 MB) is far larger than any socket buffer."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.core import GaugeMetricFamily
+
+    class Big:
+        def collect(self):
+            g = GaugeMetricFamily("pf_test_big", "A large family.", labels=["n"])
+            for i in range(samples):
+                g.add_metric([f"{i:08d}"], float(i))
+            yield g
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Big())  # type: ignore[arg-type]  # a duck-typed collector, as prometheus_client allows
+    return WebApp(lambda only: registry, "/metrics", "test")
+
+
+def slow_reader(host: str, port: int) -> socket.socket:
+    """A client that asks for the metrics and never reads the answer (a tiny receive buffer)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 2048)
+    sock.settimeout(TIMEOUT)
+    sock.connect((host, port))
+    sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+    return sock
+
+
+def test_clients_that_never_read_their_answer_do_not_lock_a_scraper_out(serve) -> None:
+    s = serve(big_app(), max_connections=8)
+    host, port = s.addresses[0]
+    stuck = [slow_reader(host, port) for _ in range(8)]
+    try:
+        assert wait_until(lambda: s.guard.phases()["writing"] == 8)
+        time.sleep(1.2)  # past the grace a reading client never needs
+        status, _, body = get(s)
+        assert status == 200 and body.endswith(b"\n") and b"pf_test_big" in body
+        assert s.guard.evicted >= 1
+    finally:
+        for c in stuck:
+            c.close()
+
+
+def test_an_answer_must_be_written_within_the_write_timeout(serve) -> None:
+    s = serve(big_app(), write_timeout=0.5)
+    host, port = s.addresses[0]
+    sock = slow_reader(host, port)
+    try:
+        got, ended = 0, False
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:  # reads a trickle: never "not reading", never done in time
+            try:
+                data = sock.recv(512)
+            except ConnectionResetError:  # what was still queued for it is dropped, not sent
+                ended = True
+                break
+            if not data:
+                ended = True
+                break
+            got += len(data)
+            time.sleep(0.05)
+        assert ended, "the connection was not ended at its write deadline"
+        assert 0 < got < 3_000_000
+        assert s.guard.timed_out == 1
+    finally:
+        sock.close()
+
+
+def test_the_write_deadline_is_60_seconds_by_default(serve) -> None:
+    from pf_exporter.web import WRITE_TIMEOUT
+
+    assert WRITE_TIMEOUT == 60.0 and serve().guard.write_timeout == WRITE_TIMEOUT
+
+
+def test_guard_at_the_cap_ends_a_writer_whose_client_does_not_read_but_not_one_that_does() -> None:
+    reading: set = set()
+    guard = ConnectionGuard(max_connections=2, clock=(clock := FakeClock()), writable=lambda c: c in reading)
+    a, b, c = FakeConn(), FakeConn(), FakeConn()
+    for conn in (a, b):
+        assert guard.admit(conn.a) and guard.writing(conn.a)
+    reading.add(b.a)
+    assert not guard.admit(c.a)  # within the grace: both kept
+    clock.now += 1.5
+    assert guard.admit(c.a)
+    assert a.ended() and not b.ended()
