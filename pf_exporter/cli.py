@@ -368,6 +368,7 @@ class Service:
                 log.info("web config reloaded", extra={"file": self.args.web_config, "tls": self.server.tls})
         for reload in self.reloaders:
             ok = reload() and ok
+        self.exporter.config.loaded(ok)
         return ok
 
 

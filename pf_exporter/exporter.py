@@ -35,7 +35,24 @@ SELF_SPECS = (
           "(it then exported none of its own series)", "collector"),
     gauge("pf_exporter_build_info", "pf_exporter's version, the pf ABI it speaks (release/arch) and the Python "
           "running it (always 1)", "version", "abi", "python"),
+    gauge("pf_exporter_config_last_reload_successful", "1 when the last reload (SIGHUP) of the web configs, "
+          "TLS files and admin tokens succeeded (or none was asked for), 0 when it kept the previous ones"),
+    gauge("pf_exporter_config_last_reload_success_timestamp_seconds", "When the configuration was last loaded "
+          "successfully (start-up or reload), in seconds since the epoch"),
 )
+
+
+@dataclass
+class ConfigStatus:
+    """The outcome of the last configuration load, for the two pf_exporter_config_* gauges."""
+
+    successful: bool = True
+    success_time: float = field(default_factory=time.time)
+
+    def loaded(self, ok: bool) -> None:
+        self.successful = ok
+        if ok:
+            self.success_time = time.time()
 
 
 @dataclass(frozen=True)
@@ -139,6 +156,7 @@ class PfExporter:
         self._flight: _Flight | None = None  # the full collection under way
         self._last: _Flight | None = None  # the last finished one, kept only with max_cache_age > 0
         self._build: Metric | None = None
+        self.config = ConfigStatus()
 
     def describe(self) -> list[Metric]:
         return []
@@ -158,6 +176,7 @@ class PfExporter:
             metrics = self._shared()
         yield from metrics
         yield self._build_info()
+        yield from self._config_status()
 
     def _shared(self) -> list[Metric]:
         arrived: float | None = getattr(_arrival, "t", None)
@@ -201,6 +220,13 @@ class PfExporter:
             build.add((VERSION, self.info.abi, platform.python_version()), 1)
             self._build = build.metric
         return self._build
+
+    def _config_status(self) -> Iterator[Metric]:
+        ok, when = Family(SELF_SPECS[3]), Family(SELF_SPECS[4])
+        ok.add((), 1.0 if self.config.successful else 0.0)
+        when.add((), self.config.success_time)
+        yield ok.metric
+        yield when.metric
 
     def _scrape(self, selected: Sequence[Collector]) -> list[Metric]:
         self.scrapes += 1

@@ -38,7 +38,15 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from .exporter import request_arrived
 from .exposition import generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
-from .webconfig import BCRYPT_MAX_PASSWORD, BasicAuth, WebConfig, basic_auth_password_too_long, build_ssl_context
+from .webconfig import (
+    BCRYPT_MAX_PASSWORD,
+    BasicAuth,
+    WebConfig,
+    WebConfigError,
+    basic_auth_password_too_long,
+    build_ssl_context,
+    downgrades,
+)
 
 log = logging.getLogger(__name__)
 
@@ -610,7 +618,13 @@ class MetricsServer:
 
     def update_config(self, config: WebConfig) -> None:
         """Swap in a new web config (SIGHUP): new TLS context and users for new connections.
-        Raises WebConfigError, keeping the old config, when the certificates do not load."""
+        Raises WebConfigError, keeping the old config, when the certificates do not load or when
+        the new config would remove protection the running one gives (TLS, client certificates,
+        basic auth: only a restart takes those away)."""
+        lost = downgrades(self.app.config, config)
+        if lost:
+            raise WebConfigError("refused: " + "; ".join(lost) + ". A reload never lowers the listener's "
+                                 "protection; to remove it on purpose, restart the exporter")
         ctx = build_ssl_context(config.tls) if config.tls is not None else None
         auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
         self.app.config, self.app.auth = config, auth

@@ -66,6 +66,28 @@ class WebConfig:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# How much a client_auth_type asks of clients, weakest first.
+_CLIENT_AUTH_STRENGTH = {"NoClientCert": 0, "VerifyClientCertIfGiven": 1, "RequireAndVerifyClientCert": 2}
+
+
+def downgrades(old: WebConfig, new: WebConfig) -> list[str]:
+    """What *new* would take away from the protection *old* gives (empty: nothing).  A reload may
+    add TLS, client certificates or users, never remove them: an empty or truncated file must not
+    silently open the listener."""
+    out = []
+    if old.tls is not None and new.tls is None:
+        out.append("it turns TLS off")
+    if old.tls is not None and new.tls is not None:
+        if _CLIENT_AUTH_STRENGTH.get(new.tls.client_auth_type, 0) < _CLIENT_AUTH_STRENGTH.get(
+                old.tls.client_auth_type, 0):
+            out.append(f"it weakens client_auth_type from {old.tls.client_auth_type} to {new.tls.client_auth_type}")
+        if old.tls.client_allowed_sans and not new.tls.client_allowed_sans:
+            out.append("it removes client_allowed_sans")
+    if old.basic_auth_users and not new.basic_auth_users:
+        out.append("it turns basic auth off (no basic_auth_users)")
+    return out
+
+
 def _check_keys(section: str, data: Any, known: Sequence[str], unsupported: Sequence[str] = ()) -> dict[str, Any]:
     where = f"{section}: " if section else "top level: "
     if data is None:

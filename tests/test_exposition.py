@@ -57,6 +57,7 @@ def _exposition(scenario: str, per_rule: bool, release: str) -> str:
 
 def normalise(text: str) -> str:
     text = re.sub(r"^(pf_scrape_collector_duration_seconds\{[^}]*\}) .*$", r"\1 0.0", text, flags=re.M)
+    text = re.sub(r"^(pf_exporter_config_last_reload_success_timestamp_seconds) .*$", r"\1 0.0", text, flags=re.M)
     return text.replace(f'python="{platform.python_version()}"', 'python="X"').replace(
         f'version="{VERSION}"', 'version="X"')
 

@@ -251,6 +251,45 @@ def test_sighup_reloads_users_and_certificate_on_the_same_listener(tmp_path: Pat
     assert sum("msg=listening" in line for line in e.lines) == 1  # the listener was never re-created
 
 
+def reload_gauges(port: int, password: str) -> tuple[float, float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+    try:
+        conn.request("GET", "/metrics?collect[]=status", headers={"Authorization": basic("alice", password)})
+        body = conn.getresponse().read().decode()
+    finally:
+        conn.close()
+    values = {line.split()[0]: float(line.split()[1]) for line in body.splitlines()
+              if line.startswith("pf_exporter_config_last_reload")}
+    return (values["pf_exporter_config_last_reload_successful"],
+            values["pf_exporter_config_last_reload_success_timestamp_seconds"])
+
+
+@pytest.mark.parametrize("edit", ["", "# nothing here\n",
+                                  "http_server_config:\n  headers:\n    X-Frame-Options: deny\n"])
+def test_a_reload_never_turns_basic_auth_off_and_says_so_in_the_metrics(tmp_path: Path, exporters,
+                                                                       edit: str) -> None:
+    web = tmp_path / "web.yml"
+    web.write_text(users("one"))
+    e = exporters("--web.config.file", str(web))
+    assert reload_gauges(e.port, "one")[0] == 1
+    started = reload_gauges(e.port, "one")[1]
+    web.write_text(edit)  # emptied, or rewritten without basic_auth_users
+    e.signal(signal.SIGHUP)
+    e.wait_log('msg="web config not reloaded, keeping the previous one"')
+    assert "turns basic auth off" in e.log and "restart" in e.log
+    conn = http.client.HTTPConnection("127.0.0.1", e.port, timeout=WAIT)
+    conn.request("GET", "/metrics")
+    assert conn.getresponse().status == 401  # still protected
+    conn.close()
+    assert reload_gauges(e.port, "one") == (0, started)
+    web.write_text(users("two"))
+    time.sleep(0.01)
+    e.signal(signal.SIGHUP)
+    e.wait_log('msg="web config reloaded"')
+    ok, when = reload_gauges(e.port, "two")
+    assert ok == 1 and when > started
+
+
 # --- as root: --run-as, and a plain user ------------------------------------------------------------
 
 

@@ -281,6 +281,33 @@ def test_a_client_that_never_reads_does_not_block_scrapes(serve) -> None:
 
 # --- web config ------------------------------------------------------------------------------------
 
+@pytest.mark.parametrize(("old", "new", "lost"), [
+    ("tls_server_config: {cert_file: c, key_file: k}", "", "turns TLS off"),
+    ("tls_server_config: {cert_file: c, key_file: k, client_auth_type: RequireAndVerifyClientCert, "
+     "client_ca_file: ca}", "tls_server_config: {cert_file: c, key_file: k}",
+     "weakens client_auth_type from RequireAndVerifyClientCert to NoClientCert"),
+    ("tls_server_config: {cert_file: c, key_file: k, client_auth_type: RequireAndVerifyClientCert, "
+     "client_ca_file: ca, client_allowed_sans: [prom]}",
+     "tls_server_config: {cert_file: c, key_file: k, client_auth_type: RequireAndVerifyClientCert, "
+     "client_ca_file: ca}", "removes client_allowed_sans"),
+    ("basic_auth_users: {alice: $2b$04$" + "a" * 53 + "}", "", "turns basic auth off"),
+])
+def test_a_reload_that_would_lower_the_protection_is_refused(old: str, new: str, lost: str) -> None:
+    from pf_exporter.webconfig import downgrades
+
+    assert any(lost in d for d in downgrades(parse_web_config(old), parse_web_config(new)))
+    assert downgrades(parse_web_config(new), parse_web_config(old)) == []  # adding protection is fine
+
+
+def test_update_config_keeps_the_running_config_when_it_would_lower_it(serve) -> None:
+    hashed = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{hashed}'\n")))
+    before = s.app.config
+    with pytest.raises(WebConfigError, match="turns basic auth off.*restart"):
+        s.update_config(WebConfig())
+    assert s.app.config is before and get(s)[0] == 401
+
+
 def test_empty_web_config_means_plain_http() -> None:
     assert parse_web_config("") == WebConfig()
     assert parse_web_config("{}") == WebConfig()
