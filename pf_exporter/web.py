@@ -38,6 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from .exporter import request_arrived
 from .exposition import generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
+from .httpcheck import parse_strictly
 from .webconfig import (
     BCRYPT_MAX_PASSWORD,
     BasicAuth,
@@ -231,7 +232,19 @@ class _Handler(BaseHTTPRequestHandler):
         # Called once the request line has arrived: from here on a request is under way.
         self.arrived = time.monotonic()
         self.server.in_flight.set_busy(self.request, True)
-        return super().parse_request()
+        # Bounded headers, strict framing; GET and HEAD carry no body (other methods get a 405 or 404).
+        return parse_strictly(self, super().parse_request)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own errors and the framing checks': plain text, and the connection closed."""
+        if getattr(self, "request_version", "HTTP/0.9") == "HTTP/0.9":
+            self.request_version = "HTTP/1.1"  # a status line and headers all the same
+        if not hasattr(self, "command"):
+            self.command = ""
+        text = message or "Bad request"
+        if explain and explain != message:
+            text += f": {explain}"
+        self._send(code, f"{code} {text}\n".encode(), extra={"Connection": "close"})
 
     def end_headers(self) -> None:
         # Closed after the answer: when shutting down, and after any method but GET and HEAD

@@ -316,7 +316,7 @@ def test_changes_without_a_body_need_no_content_type(admin: Admin) -> None:
 
 
 def test_http_errors_audit_the_url_path_not_the_method(admin: Admin) -> None:
-    assert raw_exchange(admin.port, b"FOO /api/v1/status?x=1 HTTP/1.1\r\n\r\n").startswith(b"HTTP/1.1 405 ")
+    assert raw_exchange(admin.port, b"FOO /api/v1/status?x=1 HTTP/1.1\r\nHost: a\r\n\r\n").startswith(b"HTTP/1.1 405 ")
     entry = admin.audit()[-1]
     assert (entry["method"], entry["path"], entry["action"]) == ("FOO", "/api/v1/status", "invalid")
     raw_exchange(admin.port, b"GET /api/v1/anchors HTTP/1.1\r\n" + b"X: y\r\n" * 200 + b"\r\n")
@@ -488,3 +488,26 @@ def test_clients_that_never_read_their_answer_do_not_lock_out_a_real_request(adm
     finally:
         for s in stuck:
             s.close()
+
+
+ADMIN_DESYNC = {
+    "GET with a body": b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    "two Content-Lengths": b"POST /api/v1/pf/enable HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                           b"Content-Length: 3\r\n\r\n{}",
+    "Content-Length and chunked": b"POST /api/v1/pf/enable HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "space before the colon": b"DELETE /api/v1/states HTTP/1.1\r\nHost: a\r\nContent-Length : 2\r\n\r\n{}",
+    "obsolete line folding": b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer\r\n x\r\n\r\n",
+    "no Host": b"GET /api/v1/status HTTP/1.1\r\n\r\n",
+    "headers too large": b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n" + b"X-Pad: " + b"a" * 40000 + b"\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", ADMIN_DESYNC)
+def test_ambiguous_or_oversized_requests_are_refused_as_json_and_audited(admin: Admin, case: str) -> None:
+    answer = raw_exchange(admin.port, ADMIN_DESYNC[case])
+    status = 431 if case == "headers too large" else 400
+    assert answer.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert b"application/json" in head and json.loads(body)["error"]["status"] == status
+    assert admin.audit()[-1]["status"] == status

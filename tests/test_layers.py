@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "pf_exporter"
 RANKS = {
     "abi": 1, "errors": 1,  # pure data
     "device": 2, "openbsd": 2, "privsep": 2, "ruleset": 2,  # the kernel handle, the OS, the pf.conf language
-    "guard": 2, "webconfig": 2,  # the HTTP listeners' connection guard and web config (no pf at all)
+    "guard": 2, "webconfig": 2, "httpcheck": 2,  # the HTTP listeners' connection guard and web config (no pf at all)
     "simulator": 3,  # pf behind the same interface as the device
     "pf": 4,  # the library
     "collectors": 5,

@@ -7,6 +7,7 @@ import base64
 import errno
 import http.client
 import logging
+import re
 import shutil
 import socket
 import subprocess
@@ -412,3 +413,67 @@ def test_guard_at_the_cap_ends_a_writer_whose_client_does_not_read_but_not_one_t
     clock.now += 1.5
     assert guard.admit(c.a)
     assert a.ended() and not b.ended()
+
+
+# --- headers: bounded, and strict request framing (RFC 9112) -----------------------------------------
+
+@pytest.mark.parametrize(("headers", "what"), [
+    (b"".join(b"X-Pad-%d: %s\r\n" % (i, b"a" * 1000) for i in range(40)), b"larger than 32768 bytes"),
+    (b"X-Big: " + b"a" * 60000 + b"\r\n", b"larger than 32768 bytes"),
+    (b"".join(b"X-%d: 1\r\n" % i for i in range(65)), b"more than 64 header fields"),
+])
+def test_oversized_headers_are_a_431_and_the_connection_closes(serve, headers: bytes, what: bytes) -> None:
+    answer = raw_request(serve(), b"GET /metrics HTTP/1.1\r\nHost: x\r\n" + headers + b"\r\n")
+    assert answer.startswith(b"HTTP/1.1 431 ") and what in answer
+    assert len(re.findall(rb"(?:^|\n)HTTP/1\.1 \d{3} ", answer)) == 1
+
+
+def test_a_header_flood_is_cut_off_without_being_read_whole(serve) -> None:
+    s = serve()
+    host, port = s.addresses[0]
+    with socket.create_connection((host, port), timeout=TIMEOUT) as sock:
+        sock.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+        sent = 0
+        try:
+            for _ in range(2000):  # 64 MB if the server kept reading
+                sock.sendall(b"X-Flood: " + b"a" * 32000 + b"\r\n")
+                sent += 32011
+        except OSError:
+            pass  # the server answered and closed: our sends fail
+        data = sock.recv(65536)
+    assert data.startswith(b"HTTP/1.1 431 ")
+    assert sent < 64_000_000
+
+
+DESYNC = {
+    "GET with a body": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 30\r\n\r\n"
+                       b"GET /-/healthy HTTP/1.1\r\nH: x\r\n",
+    "GET with chunked": b"GET /metrics HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "HEAD with a body": b"HEAD /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
+    "two Content-Lengths": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\n"
+                           b"abcd",
+    "Content-Length and chunked": b"POST /metrics HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n"
+                                  b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
+    "space before the colon": b"GET /metrics HTTP/1.1\r\nHost: x\r\nContent-Length : 5\r\n\r\nhello",
+    "obsolete line folding": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: 1\r\n  folded\r\n\r\n",
+    "a bare CR": b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-A: 1\rContent-Length: 5\r\n\r\nhello",
+    "no Host": b"GET /metrics HTTP/1.1\r\n\r\n",
+    "two Hosts": b"GET /metrics HTTP/1.1\r\nHost: x\r\nHost: y\r\n\r\n",
+    "a line without a colon": b"GET /metrics HTTP/1.1\r\nHost: x\r\nnonsense\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("case", DESYNC)
+def test_ambiguous_framing_is_a_plain_400_and_the_connection_closes(serve, case: str) -> None:
+    answer = raw_request(serve(), DESYNC[case])
+    assert answer.startswith(b"HTTP/1.1 400 "), answer[:200]
+    assert b"Content-Type: text/plain" in answer and b"<html" not in answer.lower()
+    assert len(re.findall(rb"(?:^|\n)HTTP/1\.1 \d{3} ", answer)) == 1  # nothing after it taken for a request
+    assert b"Connection: close" in answer
+
+
+def test_http_1_0_needs_no_host_and_get_with_an_empty_body_is_fine(serve) -> None:
+    s = serve()
+    assert raw_request(s, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 ")
+    answer = raw_request(s, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    assert answer.startswith(b"HTTP/1.1 200 ")

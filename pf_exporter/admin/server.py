@@ -30,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ..guard import ConnectionGuard, InFlight
+from ..httpcheck import parse_strictly
 from .api import MAX_BODY, AdminApi, Request, Response, parse_query
 from .audit import AuditLog
 from .auth import ANONYMOUS, Authenticator, Identity
@@ -151,7 +152,8 @@ class _Handler(BaseHTTPRequestHandler):
         # Called once the request line has arrived: from here on a request is under way, and a
         # shutdown waits for its answer (AdminServer.shutdown's drain).
         self.server.in_flight.set_busy(self.request, True)
-        return super().parse_request()
+        # Bounded headers, strict framing (RFC 9112); only changes carry a body.
+        return parse_strictly(self, super().parse_request)
 
     def handle_one_request(self) -> None:
         try:
