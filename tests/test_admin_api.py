@@ -306,3 +306,35 @@ def test_every_request_is_audited_once_without_secrets(admin: Admin) -> None:
     assert lines[4]["params"]["all"] is False
     text = admin.audit_path.read_text()
     assert TOKEN not in text and "wrong-token" not in text
+
+
+BAD_JSON = {
+    "5,000 nested arrays": (b"[" * 5000 + b"]" * 5000, "nested more than 32 levels deep"),
+    "5,000 nested objects": (b'{"a":' * 5000 + b"1" + b"}" * 5000, "nested more than 32 levels deep"),
+    "a lone surrogate in a label": (b'{"label": "\\ud800"}', "label: a lone UTF-16 surrogate (\\ud800) is not text"),
+    "a lone low surrogate in a tag": (b'{"rules": [{"action": "pass", "tag": "x\\udc00"}]}',
+                                      "rules[0].tag: a lone UTF-16 surrogate (\\udc00) is not text"),
+    "a surrogate in a member name": (b'{"\\ud800": 1}', "a member name holds a lone UTF-16 surrogate"),
+    "a member given twice": (b'{"addresses": ["192.0.2.1"], "addresses": []}', "member 'addresses' is given twice"),
+    "NaN": (b'{"id": NaN}', "NaN is not valid JSON"),
+}
+JSON_TARGETS = [("DELETE", "/api/v1/states"), ("PUT", "/api/v1/anchors/deploy/web/rules"),
+                ("POST", "/api/v1/tables/bruteforce/addresses"), ("PUT", "/api/v1/tables/bruteforce/addresses")]
+
+
+@pytest.mark.parametrize("case", BAD_JSON)
+@pytest.mark.parametrize(("method", "path"), JSON_TARGETS)
+def test_hostile_json_is_a_400_that_names_the_problem_and_changes_nothing(admin: Admin, case: str, method: str,
+                                                                           path: str) -> None:
+    raw, message = BAD_JSON[case]
+    before = admin.sim.fingerprint()
+    status, body, _ = admin.call(method, path, raw=raw, headers={"Content-Type": "application/json"})
+    assert status == 400, body
+    assert message in body["error"]["message"]
+    assert admin.sim.fingerprint() == before
+
+
+def test_a_valid_surrogate_pair_is_text(admin: Admin) -> None:
+    status, body, _ = admin.call("DELETE", "/api/v1/states", raw=b'{"label": "\\ud83d\\ude00"}',
+                                 headers={"Content-Type": "application/json"})
+    assert status == 200, body

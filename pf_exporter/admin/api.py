@@ -25,6 +25,7 @@ import contextlib
 import errno
 import hashlib
 import json
+import re
 import logging
 import threading
 import urllib.parse
@@ -209,12 +210,7 @@ class AdminApi:
             text = req.body.decode("utf-8")
         except UnicodeDecodeError as e:
             raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
-        try:
-            return json.loads(text, parse_constant=_no_constant)
-        except json.JSONDecodeError as e:
-            raise ValidationError(None, f"the body is not valid JSON: {e.msg}", line=e.lineno, column=e.colno) from None
-        except (ValueError, RecursionError) as e:
-            raise ValidationError(None, f"the body is not valid JSON: {e}") from None
+        return parse_json_body(text)
 
     @staticmethod
     def _flag(req: Request, name: str) -> bool:
@@ -435,6 +431,68 @@ def pfconf_text(raw: list[tuple[Any, str]], tables: dict[str, Any]) -> str:
 
 def _no_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
+
+
+# Deeper than any body the API takes (a rule's "from": {"address": [...]} is 4 levels down).
+MAX_JSON_DEPTH = 32
+_JSON_STRUCTURE = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def parse_json_body(text: str) -> Any:
+    """A request's JSON body: nesting at most MAX_JSON_DEPTH deep (checked before parsing, so no
+    RecursionError can happen), no NaN/Infinity, no member given twice, no lone surrogate
+    (``"\\ud800"`` decodes to a str that cannot be encoded, logged or compiled).  Each problem is a
+    ValidationError naming it."""
+    depth = 0
+    for m in _JSON_STRUCTURE.finditer(text):
+        token = m.group()
+        if token in ("[", "{"):
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                line = text.count("\n", 0, m.start()) + 1
+                column = m.start() - text.rfind("\n", 0, m.start())
+                raise ValidationError(None, f"the body is nested more than {MAX_JSON_DEPTH} levels deep",
+                                      line=line, column=column)
+        elif token in ("]", "}"):
+            depth -= 1
+    try:
+        value = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_members)
+    except json.JSONDecodeError as e:
+        raise ValidationError(None, f"the body is not valid JSON: {e.msg}", line=e.lineno, column=e.colno) from None
+    except ValidationError:
+        raise
+    except (ValueError, RecursionError) as e:
+        raise ValidationError(None, f"the body is not valid JSON: {e}") from None
+    _check_text(value, "")
+    return value
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise ValidationError(key if not _SURROGATE.search(key) else None,
+                                  f"member {key!r} is given twice; give each member once")
+        out[key] = value
+    return out
+
+
+def _check_text(value: Any, where: str) -> None:
+    """Every string and member name must be text (no lone UTF-16 surrogate)."""
+    if isinstance(value, str):
+        if found := _SURROGATE.search(value):
+            raise ValidationError(where or None, f"{where or 'the body'}: a lone UTF-16 surrogate "
+                                  f"(\\u{ord(found.group()):04x}) is not text")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_text(item, f"{where}[{i}]")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if _SURROGATE.search(key):
+                raise ValidationError(None, f"{where or 'the body'}: a member name holds a lone UTF-16 surrogate "
+                                      "(it is not text)")
+            _check_text(item, f"{where}.{key}" if where else key)
 
 
 def pf_error(e: PfError) -> ApiError:
