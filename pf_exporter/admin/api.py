@@ -25,8 +25,8 @@ import contextlib
 import errno
 import hashlib
 import json
-import re
 import logging
+import re
 import threading
 import urllib.parse
 from collections.abc import Callable, Iterator
