@@ -104,6 +104,41 @@ def test_token_file_is_reread_when_it_changes_and_fails_closed(tmp_path: Path,
     assert store.match(OPS) == "ops"
 
 
+def test_a_token_file_that_cannot_be_read_any_more_keeps_the_tokens_and_says_so(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    p = token_file(tmp_path, f"deploy:{DEPLOY}\n")
+    store = TokenStore(str(p))
+    real_open = os.open
+
+    def denied(path, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if str(path) == str(p):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("pf_exporter.admin.auth.os.open", denied)
+    os.utime(p, ns=(5, 5))  # touched: changed, and unreadable as the exporter's user
+    with caplog.at_level(logging.ERROR):
+        assert store.match(DEPLOY) == "deploy"
+        assert store.match(DEPLOY) == "deploy"
+    assert caplog.text.count("cannot be read as the exporter's user; keeping the 1 tokens read before") == 1
+    assert not store.refresh()  # a SIGHUP reports it was not applied
+    monkeypatch.setattr("pf_exporter.admin.auth.os.open", real_open)
+    p.write_text(f"ops:{OPS}\n")
+    assert store.refresh()
+    assert store.match(OPS) == "ops" and store.match(DEPLOY) is None
+
+
+def test_a_rewrite_at_the_same_size_and_mtime_is_still_noticed(tmp_path: Path) -> None:
+    p = token_file(tmp_path, f"deploy:{DEPLOY}\n")
+    store = TokenStore(str(p))
+    assert store.match(DEPLOY) == "deploy"
+    st = p.stat()
+    revoked = "x" * len(DEPLOY)
+    p.write_text(f"deploy:{revoked}\n")  # same size
+    os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime set back: only ctime tells
+    assert store.match(DEPLOY) is None and store.match(revoked) == "deploy"
+
+
 def test_bearer_header_parsing() -> None:
     assert bearer_token(f"Bearer {DEPLOY}") == DEPLOY
     assert bearer_token(f"bearer   {DEPLOY} ") == DEPLOY

@@ -315,6 +315,39 @@ needs_root_on_linux = pytest.mark.skipif(os.geteuid() != 0 or not Path("/proc/se
 
 
 @needs_root_on_linux
+def test_a_root_owned_token_file_touched_after_the_drop_keeps_the_tokens_and_says_so(exporters) -> None:
+    conf = Path(tempfile.mkdtemp(prefix="pf_exporter-test-"))
+    token = "t0k3n-" + "9f8e7d6c5b4a3210" * 2
+    try:
+        conf.chmod(0o755)
+        tokens = conf / "admin.tokens"
+        tokens.write_text(f"deploy:{token}\n")
+        tokens.chmod(0o600)  # root's: nobody cannot read it after the drop
+        port = free_port()
+        e = exporters("--run-as", "nobody", "--admin.listen-address", f"127.0.0.1:{port}",
+                      "--admin.token-file", str(tokens))
+
+        def status() -> int:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=WAIT)
+            try:
+                conn.request("GET", "/api/v1/status", headers={"Authorization": f"Bearer {token}"})
+                return conn.getresponse().status
+            finally:
+                conn.close()
+
+        assert status() == 200
+        os.utime(tokens)  # touched (or replaced by an editor): it changed, and cannot be re-read
+        assert status() == 200  # not locked out
+        e.wait_log("admin token file changed but cannot be read as the exporter's user; keeping the 1 tokens")
+        e.signal(signal.SIGHUP)
+        assert status() == 200
+        e.signal(signal.SIGTERM)
+        assert e.wait() == 0, e.log
+    finally:
+        shutil.rmtree(conf)
+
+
+@needs_root_on_linux
 def test_run_as_nobody_serves_reloads_and_stops_without_root(exporters) -> None:
     import pwd
 

@@ -5,8 +5,11 @@ The name appears in the audit log; the token never does.  The file must be a reg
 file, owned by the exporter's user or root, with no permission bits for group or others
 (``chmod 600``).  Tokens are compared in constant time (SHA-256 digests through
 ``hmac.compare_digest``, every token checked on every request).  The file is re-read
-when it changes, so tokens can be rotated without a restart; if the new version is
-invalid every request is refused until it is fixed (fail closed).
+when it changes (its inode, size, mtime, ctime, mode or owner), so tokens can be rotated
+without a restart; if the new version is invalid every request is refused until it is fixed
+(fail closed).  A file the exporter's user cannot read any more (a root-owned file after the
+privilege drop, touched or replaced) cannot have been checked: the tokens read before stay in
+use, and the log says so until a restart or a readable file.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ REALM = 'Bearer realm="pf_exporter admin"'
 
 class TokenFileError(ValueError):
     """The token file is unusable; the message says why and how to fix it (never a token)."""
+
+
+class TokenFileUnreadable(TokenFileError):
+    """The exporter's user may not read the token file (EACCES/EPERM): its contents are unknown."""
 
 
 @dataclass(frozen=True)
@@ -97,6 +104,8 @@ def read_token_file(path: str, owners: Collection[int] = ()) -> tuple[dict[str, 
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise TokenFileError(f"token file {path} does not exist; create it with mode 0600") from None
+    except PermissionError as e:
+        raise TokenFileUnreadable(f"cannot open token file {path}: {e.strerror}") from None
     except OSError as e:
         raise TokenFileError(f"cannot open token file {path}: {e.strerror} (a symlink is not accepted)") from None
     try:
@@ -129,7 +138,8 @@ def read_token_file(path: str, owners: Collection[int] = ()) -> tuple[dict[str, 
 
 
 def _signature(st: os.stat_result) -> tuple[int, ...]:
-    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+    # ctime too: content rewritten at the same size with its mtime set back still changes it
+    return (st.st_ino, st.st_dev, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_mode, st.st_uid)
 
 
 class TokenStore:
@@ -142,6 +152,7 @@ class TokenStore:
         self._lock = threading.Lock()
         self._tokens, self._sig = read_token_file(path, self.owners)  # refuse to start on a bad file
         self._broken: str | None = None
+        self._unreadable: str | None = None  # the file changed but cannot be read: the old tokens stay
 
     @property
     def names(self) -> list[str]:
@@ -156,12 +167,23 @@ class TokenStore:
             if sig != self._sig:
                 try:
                     self._tokens, self._sig = read_token_file(self.path, self.owners)
+                    self._unreadable = None
                     if self._broken:
                         self.log.warning("admin token file %s is valid again", self.path)
                     else:
                         self.log.info("admin token file %s re-read: %d tokens", self.path, len(self._tokens))
                     self._broken = None
+                except TokenFileUnreadable as e:
+                    # Not read, so not known to be bad: keep what was read before (fail closed would
+                    # lock the admin out on a mere touch of a root-owned file), and say so once.
+                    if str(e) != self._unreadable:
+                        self.log.error("admin token file changed but cannot be read as the exporter's user; "
+                                       "keeping the %d tokens read before (restart to apply it, or chown it to "
+                                       "the exporter's user so it can be re-read): %s", len(self._tokens), e)
+                    self._unreadable = str(e)
+                    self._sig = sig or ()
                 except TokenFileError as e:
+                    self._unreadable = None
                     if str(e) != self._broken:
                         self.log.error("admin token file changed and is now unusable, refusing every request: %s", e)
                     self._broken = str(e)
@@ -169,11 +191,14 @@ class TokenStore:
             return self._tokens
 
     def refresh(self) -> bool:
-        """Re-read the file now if it changed (SIGHUP; requests do the same on their own);
-        False while it is unusable (every request is then refused)."""
+        """Re-read the file now if it changed (SIGHUP; requests do the same on their own); False
+        while it is unusable (every request is then refused) or unreadable (the old tokens stay)."""
+        with self._lock:
+            if self._unreadable is not None:
+                self._sig = ()  # a SIGHUP tries again even if the file did not change since
         self._current()
         with self._lock:
-            return self._broken is None
+            return self._broken is None and self._unreadable is None
 
     def match(self, presented: str) -> str | None:
         """The name of the token equal to *presented*, or None; constant time in which token matched."""
