@@ -511,6 +511,8 @@ def harden(service: Service, run_as: privsep.RunAs, hardening: Hardening | None 
             unix_sockets=list(unix_sockets),
             # reopened by name at securelevel > 1 (the read-write one only with the admin API)
             devices=[] if service.args.simulate else [(service.args.device, "rw" if service.pf.writable else "r")],
+            log_files=[service.args.admin_audit_log] if service.admin is not None and getattr(
+                service.args, "admin_audit_log", None) else [],
         )
     except openbsd.SandboxError as e:
         raise StartupError(f"cannot plan unveil(2): {e}") from None

@@ -243,6 +243,7 @@ def unveil_plan(
     token_files: Iterable[str | os.PathLike[str]] = (),
     unix_sockets: Iterable[str | os.PathLike[str]] = (),
     devices: Iterable[tuple[str | os.PathLike[str], str]] = (),
+    log_files: Iterable[str | os.PathLike[str]] = (),
     python_paths: Iterable[str] | None = None,
     execpromises: str | None = "",
 ) -> SandboxPlan:
@@ -253,7 +254,8 @@ def unveil_plan(
     ``unix_sockets`` an admin unix socket, unveiled "c" so it can be removed at exit;
     ``devices`` (path, permissions) pairs: ``/dev/pf``, which the exporter reopens at
     securelevel > 1 (the kernel then refuses DIOCXEND, so walk tickets are only released by
-    closing the descriptor).
+    closing the descriptor); ``log_files`` the admin audit log, unveiled "w" so SIGHUP can reopen
+    it by name after newsyslog rotated it (newsyslog creates the new file, so no "c").
     Relative paths are made absolute against the current directory, so build the plan
     before any chdir.  A symlinked file is unveiled under both names.  Only the files are
     visible, not their directories; a file replaced by rename (acme-client, certbot) stays
@@ -277,6 +279,8 @@ def unveil_plan(
         add(path, "c")
     for path, perms in devices:
         add(path, perms)
+    for path in log_files:
+        add(path, "w")
     for path in python_library_paths() if python_paths is None else python_paths:
         add(path, "r")
 

@@ -434,3 +434,37 @@ def test_sighup_rereads_the_token_file_and_reports_a_broken_one(tmp_path: Path, 
     tokens.chmod(0o600)
     assert service.reload() is True
     assert call(port, "GET", "/api/v1/status", token=rotated)[0] == 200
+
+
+def test_sighup_reopens_the_audit_log_after_newsyslog_rotated_it(tmp_path: Path, started,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    tokens = token_file(tmp_path)
+    audit = tmp_path / "admin-audit.log"
+    service = start_in_process(started, AdminPf().pf(), "--admin.listen-address", "127.0.0.1:0",
+                               "--admin.token-file", str(tokens), "--admin.audit-log", str(audit))
+    assert service.admin is not None
+    port = service.admin.port
+    assert call(port, "GET", "/api/v1/status")[0] == 200
+    rotated = tmp_path / "admin-audit.log.0"
+    audit.rename(rotated)  # what newsyslog does: rename, create the new file, then send SIGHUP
+    assert call(port, "GET", "/api/v1/anchors")[0] == 200  # before the signal: still the old file
+    audit.touch(mode=0o600)
+    assert service.reload() is True
+    assert call(port, "GET", "/api/v1/status")[0] == 200
+    old_lines = [json.loads(line)["path"] for line in rotated.read_text().splitlines()]
+    new_lines = [json.loads(line)["path"] for line in audit.read_text().splitlines()]
+    assert old_lines == ["/api/v1/status", "/api/v1/anchors"] and new_lines == ["/api/v1/status"]
+
+    audit.rename(rotated)  # rotated, but no new file: the old one stays in use, and the reload fails
+    assert service.reload() is False
+    assert "cannot reopen --admin.audit-log" in caplog.text and "newsyslog creates it" in caplog.text
+    assert service.exporter.config.successful is False
+    assert call(port, "GET", "/api/v1/status")[0] == 200
+    assert len(rotated.read_text().splitlines()) == 2
+
+
+def test_the_audit_log_is_unveiled_for_writing_so_it_can_be_reopened(tmp_path: Path) -> None:
+    from pf_exporter import openbsd
+
+    plan = openbsd.unveil_plan(log_files=[tmp_path / "audit.log"], python_paths=[])
+    assert [(r.path, r.permissions) for r in plan.unveil] == [(str(tmp_path / "audit.log"), "w")]

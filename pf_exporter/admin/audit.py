@@ -50,12 +50,12 @@ def outcome_of(status: int) -> str:
     return "rejected"
 
 
-def open_audit_file(path: str) -> int:
-    """Open (or create, mode 0600) the audit file for appending; OSError with a message naming
-    the fix for a symlink, something not a regular file (a FIFO would block), or a file that
-    group or others may write (they could forge or erase audit lines)."""
-    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
-             | getattr(os, "O_CLOEXEC", 0))
+def open_audit_file(path: str, create: bool = True) -> int:
+    """Open (or, with *create*, create mode 0600) the audit file for appending; OSError with a
+    message naming the fix for a symlink, something not a regular file (a FIFO would block), or a
+    file that group or others may write (they could forge or erase audit lines)."""
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0)
+             | getattr(os, "O_CLOEXEC", 0) | (os.O_CREAT if create else 0))
     try:
         fd = os.open(path, flags, 0o600)
     except OSError as e:
@@ -122,6 +122,29 @@ class AuditLog:
             if self._file is not None:
                 self._file.write(line + "\n")
         return line
+
+    def reopen(self) -> bool:
+        """Open the file again by its name (SIGHUP, e.g. from newsyslog after a rotation): the
+        following lines go to the new file.  It is not created here (after the privilege drop the
+        exporter may not create files in its directory, and unveil(2) lets it write, not create):
+        the rotation creates it, owned by the exporter's user.  On any problem the old file stays in
+        use and False is returned, after an error in the log."""
+        if not self.path:
+            return True
+        try:
+            fd = open_audit_file(self.path, create=False)
+        except OSError as e:
+            hint = " (newsyslog creates it: give the owner and mode in newsyslog.conf)" \
+                if e.errno == errno.ENOENT else ""
+            self.logger.error("cannot reopen --admin.audit-log %s, still writing to the file opened before: %s%s",
+                              self.path, e.strerror or e, hint)
+            return False
+        new = os.fdopen(fd, "a", buffering=1, encoding="utf-8")
+        with self._lock:
+            old, self._file = self._file, new
+        if old is not None:
+            old.close()
+        return True
 
     def close(self) -> None:
         with self._lock:

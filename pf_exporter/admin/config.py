@@ -107,10 +107,12 @@ def admin_files(server: AdminServer) -> list[str]:
 
 
 def reload_admin(server: AdminServer, logger: logging.Logger | None = None) -> bool:
-    """SIGHUP for the admin API: the token file (re-read now if it changed) and the web config
-    (:func:`reload_admin_web_config`).  False when either is unusable; the log says why."""
+    """SIGHUP for the admin API: the token file (re-read now if it changed), the web config
+    (:func:`reload_admin_web_config`) and the audit log (reopened by name, after a rotation).
+    False when any of them is unusable; the log says why."""
     tokens = server.app.auth.tokens
     ok = tokens.refresh() if tokens is not None else True
+    ok = server.app.audit.reopen() and ok
     return reload_admin_web_config(server, logger) and ok
 
 
