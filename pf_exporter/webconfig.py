@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import re
 import ssl
 import threading
 from collections.abc import Sequence
@@ -174,14 +175,8 @@ def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:  # noqa: C
     if not isinstance(users_raw, dict):
         raise WebConfigError("basic_auth_users: expected a mapping of user name to bcrypt hash")
     for user, hashed in users_raw.items():
-        h = _string(f"basic_auth_users.{user}", hashed)
-        if not h.startswith(("$2a$", "$2b$", "$2y$")) or len(h) != 60:
-            raise WebConfigError(
-                f"basic_auth_users.{user}: not a bcrypt hash; create one with "
-                "`python3 -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass().encode(), "
-                "bcrypt.gensalt()).decode())'` or `htpasswd -nBC 10 \"\" | tr -d ':\\n'`"
-            )
-        users[str(user)] = h.encode()
+        users[str(user)] = check_bcrypt_hash(f"basic_auth_users.{user}",
+                                             _string(f"basic_auth_users.{user}", hashed)).encode()
     return WebConfig(tls, users, headers)
 
 
@@ -223,6 +218,32 @@ def build_ssl_context(tls: TlsConfig, where: str = "web config") -> ssl.SSLConte
 
 # --- basic auth --------------------------------------------------------------------------------------
 
+# bcrypt costs a web config may use.  Each wrong password costs one bcrypt at the users' highest
+# cost: 14 is about a second of CPU on a 2 GHz core (12, what bcrypt.gensalt() gives, a quarter of
+# that); 31 would be days, and would hang the start-up that checks the hashes.
+BCRYPT_MIN_COST, BCRYPT_MAX_COST = 4, 14
+# $2a$/$2b$/$2y$, two-digit cost, 22 salt characters (the last one carries 2 bits, so only . O e u
+# are valid there: bcrypt refuses the others at every check), 31 hash characters.
+_BCRYPT = re.compile(r"\$2[aby]\$([0-9]{2})\$[./A-Za-z0-9]{21}[.Oeu][./A-Za-z0-9]{31}")
+_HASH_HELP = ("create one with `python3 -c 'import bcrypt,getpass; print(bcrypt.hashpw(getpass.getpass().encode(), "
+              "bcrypt.gensalt()).decode())'` or `htpasswd -nBC 10 \"\" | tr -d ':\\n'`")
+
+
+def check_bcrypt_hash(where: str, text: str) -> str:
+    """A basic-auth user's hash, checked the way bcrypt will use it: WebConfigError otherwise (a
+    malformed salt would fail every login with an error, a huge cost would hang every check)."""
+    m = _BCRYPT.fullmatch(text)
+    if m is None:
+        if text.startswith(("$2a$", "$2b$", "$2y$")) and len(text) == 60:
+            raise WebConfigError(f"{where}: not a valid bcrypt hash (bad cost or salt characters); {_HASH_HELP}")
+        raise WebConfigError(f"{where}: not a bcrypt hash; {_HASH_HELP}")
+    cost = int(m.group(1))
+    if not BCRYPT_MIN_COST <= cost <= BCRYPT_MAX_COST:
+        raise WebConfigError(f"{where}: bcrypt cost {cost} is outside {BCRYPT_MIN_COST}..{BCRYPT_MAX_COST} (each "
+                             f"check of cost {cost} takes 2^{cost} rounds; 10 to 12 is usual); {_HASH_HELP}")
+    return text
+
+
 # bcrypt reads at most this many bytes of a password; bcrypt 5 refuses longer ones.
 BCRYPT_MAX_PASSWORD = 72
 
@@ -250,7 +271,8 @@ class BasicAuth:
         self.users = users
         # A hash with the users' own cost, checked for unknown users.
         rounds = max((int(h[4:6]) for h in users.values() if h[4:6].isdigit()), default=10)
-        self._dummy = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=min(max(rounds, 4), 31)))
+        rounds = min(max(rounds, BCRYPT_MIN_COST), BCRYPT_MAX_COST)
+        self._dummy = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=rounds))
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
 

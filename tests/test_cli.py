@@ -141,6 +141,13 @@ def test_bad_web_config(tmp_path: Path) -> None:
     assert "web.yml" in line and "not a bcrypt hash" in line
 
 
+def test_a_bcrypt_cost_of_31_is_refused_at_start_up_instead_of_hanging_it(tmp_path: Path) -> None:
+    f = tmp_path / "web.yml"
+    f.write_text("basic_auth_users:\n  alice: '$2b$31$" + "C" * 21 + "e" + "C" * 31 + "'\n")
+    line = one_line_error(pf_exporter("--simulate", "--web.config.file", str(f)))  # (days if it were hashed)
+    assert "bcrypt cost 31 is outside 4..14" in line
+
+
 def test_bad_listen_address() -> None:
     with pytest.raises(cli.StartupError, match="invalid --web.listen-address"):
         cli.build_service(parse("--web.listen-address", "nope"), pf=fake_pf())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import re
 import socket
 import ssl
 import threading
@@ -290,7 +291,7 @@ def test_a_client_that_never_reads_does_not_block_scrapes(serve) -> None:
      "client_ca_file: ca, client_allowed_sans: [prom]}",
      "tls_server_config: {cert_file: c, key_file: k, client_auth_type: RequireAndVerifyClientCert, "
      "client_ca_file: ca}", "removes client_allowed_sans"),
-    ("basic_auth_users: {alice: $2b$04$" + "a" * 53 + "}", "", "turns basic auth off"),
+    ("basic_auth_users: {alice: $2b$04$" + "a" * 21 + "e" + "a" * 31 + "}", "", "turns basic auth off"),
 ])
 def test_a_reload_that_would_lower_the_protection_is_refused(old: str, new: str, lost: str) -> None:
     from pf_exporter.webconfig import downgrades
@@ -306,6 +307,29 @@ def test_update_config_keeps_the_running_config_when_it_would_lower_it(serve) ->
     with pytest.raises(WebConfigError, match="turns basic auth off.*restart"):
         s.update_config(WebConfig())
     assert s.app.config is before and get(s)[0] == 401
+
+
+GOOD_HASH = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+
+
+@pytest.mark.parametrize(("hashed", "message"), [
+    (GOOD_HASH[:28] + "a" + GOOD_HASH[29:], "not a valid bcrypt hash (bad cost or salt characters)"),  # bad salt
+    (GOOD_HASH[:7] + "!" + GOOD_HASH[8:], "not a valid bcrypt hash"),
+    ("$2b$31$" + GOOD_HASH[7:], "bcrypt cost 31 is outside 4..14"),
+    ("$2b$99$" + GOOD_HASH[7:], "bcrypt cost 99 is outside 4..14"),
+    ("$2b$03$" + GOOD_HASH[7:], "bcrypt cost 3 is outside 4..14"),
+    ("$2x$04$" + GOOD_HASH[7:], "not a bcrypt hash"),
+    (GOOD_HASH + "x", "not a bcrypt hash"),
+])
+def test_bcrypt_hashes_are_checked_when_the_config_is_read(hashed: str, message: str) -> None:
+    with pytest.raises(WebConfigError, match=re.escape(message)):
+        parse_web_config(f"basic_auth_users:\n  alice: '{hashed}'\n")
+
+
+def test_a_valid_hash_of_each_prefix_and_the_extreme_costs_is_accepted() -> None:
+    for prefix in ("$2a$", "$2b$", "$2y$"):
+        parse_web_config(f"basic_auth_users:\n  alice: '{prefix}{GOOD_HASH[4:]}'\n")
+    parse_web_config(f"basic_auth_users:\n  alice: '$2b$14${GOOD_HASH[7:]}'\n")
 
 
 def test_empty_web_config_means_plain_http() -> None:
