@@ -135,6 +135,39 @@ def test_reloading_an_anchor_does_not_count_its_own_anchors_again(pf) -> None:
         pf.load(LOAD, "another")
 
 
+@pytest.mark.parametrize("text", ['anchor ".." {\n pass\n}\n', 'anchor "." {\n pass\n}\n', 'anchor ".."\n',
+                                  'anchor "sub/.."\n', 'anchor "a/./b"\n'])
+def test_dot_and_dot_dot_are_not_anchor_names(pf, text: str) -> None:
+    """pf would create an anchor literally named ".." under the one loaded (deploy/..)."""
+    before, fingerprint = snapshot(pf), pf.simulator.fingerprint()
+    with pytest.raises(PfLoadError, match="'.' and '..' are not anchor names"):
+        pf.load(text, "deploy")
+    assert snapshot(pf) == before and pf.simulator.fingerprint() == fingerprint
+
+
+@pytest.mark.parametrize("anchor", ["..", ".", "deploy/..", "deploy/./web"])
+def test_an_anchor_path_with_dot_components_is_refused(pf, anchor: str) -> None:
+    with pytest.raises(PfLoadError, match="'.' and '..' are not anchor names"):
+        pf.load("pass\n", anchor)
+
+
+def test_a_relative_call_to_a_sibling_is_still_pfctl_syntax(pf) -> None:
+    assert pf.load('anchor "../web"\n', "deploy/api").rules == 1
+
+
+def test_the_anchor_limit_through_the_admin_api_is_a_409_that_names_it(tmp_path) -> None:
+    admin = start_admin(tmp_path)
+    try:
+        admin.sim.limits[C.PF_LIMIT_ANCHORS] = len(admin.sim.anchors)
+        status, body, _ = admin.call("PUT", "/api/v1/anchors/deploy/web/rules", LOAD)
+        assert status == 409
+        err = body["error"]
+        assert (err["limit"], err["limit_value"]) == ("anchors", len(admin.sim.anchors))
+        assert "set limit anchors" in err["message"]
+    finally:
+        admin.close()
+
+
 @pytest.mark.slow
 def test_a_hundred_refused_loads_of_every_kind_through_the_admin_api_leave_pf_as_it_was(tmp_path) -> None:
     admin = start_admin(tmp_path, allow_main=True)

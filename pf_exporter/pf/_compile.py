@@ -124,6 +124,9 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
     if anchor and (anchor.startswith("/") or anchor.endswith("/") or "//" in anchor or "*" in anchor):
         message = f"invalid anchor path {anchor!r}: use names separated by single slashes"
         raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
+    if anchor and any(part in (".", "..") for part in anchor.split("/")):
+        message = f"invalid anchor path {anchor!r}: '.' and '..' are not anchor names (anchor paths are not file paths)"
+        raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
     ruleset = run_pfctl(text, filename, host=host or corpus_host(), anchor=anchor, macros=macros,
                         read_file=read_file or no_file_access, follow_load_anchors=False, optimize=optimize,
                         kernel_table_names=True, max_rules=max_rules, max_table_addresses=max_table_addresses,

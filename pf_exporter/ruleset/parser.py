@@ -288,6 +288,12 @@ class Parser(RuleExpansion):
             self.fail(f"anchor name is longer than {PATH_MAX - 1}")
         if name.startswith("_") or "/_" in name:
             self.fail("anchor names beginning with '_' are reserved for internal use")
+        parts = name.split("/")
+        while len(parts) > 1 and parts[0] == "..":  # pf's relative call: the parent's anchor (kept for pfctl)
+            parts.pop(0)
+        if any(p in (".", "..") for p in parts):
+            # pf would create an anchor literally named "." or ".." (e.g. "x/.."): not a parent or itself
+            self.fail(f"anchor name {name!r}: '.' and '..' are not anchor names (anchor paths are not file paths)")
         return name
 
     def anchorrule(self) -> None:
