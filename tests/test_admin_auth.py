@@ -166,6 +166,26 @@ def test_authenticator_requires_every_configured_method(tmp_path: Path) -> None:
         Authenticator(None, client_certs=False)
 
 
+@pytest.mark.parametrize(("cn", "shown"), [
+    ("x+token:root", "cn:x%2Btoken%3Aroot"),
+    ("ops laptop (Alice)", "cn:ops laptop (Alice)"),
+    ("evil\nline\"quote\\", "cn:evil%0Aline%22quote%5C"),
+    ("zoë", "cn:zo%C3%AB"),
+    ("a%2Bb", "cn:a%252Bb"),  # the escape character is escaped too: no two CNs show alike
+])
+def test_a_certificate_cn_cannot_pass_for_another_kind_of_identity(cn: str, shown: str) -> None:
+    auth = Authenticator(None, client_certs=True)
+    identity = str(auth.authenticate(None, {"subject": ((("commonName", cn),),)}))
+    assert identity == shown
+    assert "+" not in identity and identity.count(":") == 1
+
+
+def test_an_identity_is_bounded_without_cutting_an_escape() -> None:
+    auth = Authenticator(None, client_certs=True)
+    identity = str(auth.authenticate(None, {"subject": ((("commonName", "+" * 100),),)}))
+    assert identity == "cn:" + "%2B" * 42
+
+
 def test_certificate_identity() -> None:
     assert certificate_identity(None) is None
     assert certificate_identity({"subject": ((("commonName", "a"),),)}) == "a"

@@ -286,7 +286,20 @@ def _basic_user(header: str) -> str:
         return "?"
 
 
-def _safe(text: str) -> str:
-    """A certificate CN made safe for a log line (printable, bounded)."""
-    cleaned = "".join(c if c.isprintable() and c not in '"\\' else "?" for c in text)
-    return cleaned[:128]
+# What a CN or basic-auth user name may show as is; everything else is %-encoded (UTF-8), so the
+# identity's own separators ("+" between parts, ":" after the kind) cannot appear in a name.
+_IDENTITY_SAFE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789 ._-@/,=()'")
+
+
+def _safe(text: str, limit: int = 128) -> str:
+    """A certificate CN or user name for the identity: printable, bounded, and unable to look like
+    another part of an identity (``x+token:root`` becomes ``x%2Btoken%3Aroot``)."""
+    out = []
+    size = 0
+    for c in text:
+        piece = c if c in _IDENTITY_SAFE else "".join(f"%{b:02X}" for b in c.encode("utf-8", "surrogatepass"))
+        if size + len(piece) > limit:
+            break
+        out.append(piece)
+        size += len(piece)
+    return "".join(out)
