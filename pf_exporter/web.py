@@ -270,6 +270,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.guard.writing(self.request)  # from here, at most WRITE_TIMEOUT to write it all
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        # Error bodies echo what the client sent (e.g. collect[] names): never sniffed as HTML
+        if "X-Content-Type-Options" not in self.server.app.config.headers:
+            self.send_header("X-Content-Type-Options", "nosniff")
         for k, v in self.server.app.config.headers.items():
             self.send_header(k, v)
         for k, v in (extra or {}).items():

@@ -248,12 +248,24 @@ def check_bcrypt_hash(where: str, text: str) -> str:
 BCRYPT_MAX_PASSWORD = 72
 
 
+def basic_credentials(header: str | None) -> str | None:
+    """The base64 credentials of an ``Authorization: Basic ...`` header (the scheme is
+    case-insensitive, RFC 7235), or None for another scheme or no header."""
+    if not header:
+        return None
+    scheme, _, rest = header.strip().partition(" ")
+    if scheme.lower() != "basic" or not rest.strip():
+        return None
+    return rest.strip()
+
+
 def basic_auth_password_too_long(header: str | None) -> bool:
     """Whether an ``Authorization: Basic`` header carries a password bcrypt cannot check."""
-    if not header or not header.startswith("Basic "):
+    credentials = basic_credentials(header)
+    if credentials is None:
         return False
     try:
-        decoded = base64.b64decode(header[6:].strip(), validate=True)
+        decoded = base64.b64decode(credentials, validate=True)
     except binascii.Error:
         return False
     return len(decoded.partition(b":")[2]) > BCRYPT_MAX_PASSWORD
@@ -277,10 +289,11 @@ class BasicAuth:
         self._lock = threading.Lock()
 
     def check(self, header: str | None) -> bool:
-        if not header or not header.startswith("Basic "):
+        credentials = basic_credentials(header)
+        if credentials is None:
             return False
         try:
-            user, _, password = base64.b64decode(header[6:].strip(), validate=True).decode().partition(":")
+            user, _, password = base64.b64decode(credentials, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)

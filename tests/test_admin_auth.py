@@ -20,8 +20,8 @@ from pf_exporter.admin.auth import (
 )
 from pf_exporter.admin.errors import ApiError
 
-DEPLOY = "d" * 32
-OPS = "0123456789abcdef0123456789abcdef"
+DEPLOY = "d3pl0y-5e1f9a27c4b86d03e7a1"
+OPS = "0p5-7e3a9c1f5b2d8e4a6c0b9d1f3e"
 
 
 def token_file(tmp_path: Path, text: str, mode: int = 0o600) -> Path:
@@ -133,10 +133,27 @@ def test_a_rewrite_at_the_same_size_and_mtime_is_still_noticed(tmp_path: Path) -
     store = TokenStore(str(p))
     assert store.match(DEPLOY) == "deploy"
     st = p.stat()
-    revoked = "x" * len(DEPLOY)
+    revoked = "r3v0k3d-8c2e4f6a1b3d5e7f90".ljust(len(DEPLOY), "z")
     p.write_text(f"deploy:{revoked}\n")  # same size
     os.utime(p, ns=(st.st_atime_ns, st.st_mtime_ns))  # mtime set back: only ctime tells
     assert store.match(DEPLOY) is None and store.match(revoked) == "deploy"
+
+
+@pytest.mark.parametrize("token", ["a" * 16, "ab" * 8, "abcabcabcabcabca", "abcdeabcdeabcdeab", "0123456789abcdef",
+                                   "fedcba9876543210", "abcdefghijklmnopqr", "QWERTYUIOPASDFGH", "1234567890123456"])
+def test_trivially_weak_tokens_are_refused(token: str) -> None:
+    with pytest.raises(TokenFileError, match="trivially guessable.*openssl rand -hex 32") as e:
+        parse_token_file(f"deploy:{token}\n", "/etc/pf_exporter/tokens")
+    assert token not in str(e.value)
+
+
+def test_random_tokens_are_never_called_weak() -> None:
+    import secrets
+
+    from pf_exporter.admin.auth import MIN_TOKEN_LENGTH, trivially_weak
+
+    assert not any(trivially_weak(secrets.token_hex(MIN_TOKEN_LENGTH // 2)) for _ in range(20000))
+    assert not any(trivially_weak(secrets.token_urlsafe(16)) for _ in range(2000))
 
 
 def test_bearer_header_parsing() -> None:

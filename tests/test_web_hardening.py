@@ -477,3 +477,19 @@ def test_http_1_0_needs_no_host_and_get_with_an_empty_body_is_fine(serve) -> Non
     assert raw_request(s, b"GET /-/healthy HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.1 200 ")
     answer = raw_request(s, b"GET /-/healthy HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 ")
+
+
+# --- smaller: nosniff, the basic scheme's case -----------------------------------------------------
+
+def test_every_answer_says_nosniff_even_one_that_echoes_collect(serve) -> None:
+    status, headers, body = get(serve(), "/metrics?collect[]=%3Cscript%3Ealert(1)%3C/script%3E")
+    assert status == 400 and b"<script>" in body  # echoed as text ...
+    assert headers["x-content-type-options"] == "nosniff"  # ... and never sniffed as HTML
+    assert headers["content-type"].startswith("text/plain")
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "basic", "BASIC", "bAsIc"])
+def test_the_basic_scheme_is_case_insensitive(serve, scheme: str) -> None:
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
+    token = base64.b64encode(b"alice:s3cret").decode()
+    assert get(s, "/-/healthy", headers={"Authorization": f"{scheme} {token}"})[0] == 200

@@ -55,6 +55,26 @@ class Identity:
 ANONYMOUS = Identity("-")
 
 
+# A random token of MIN_TOKEN_LENGTH hex digits has fewer than 5 different characters with a
+# probability under 1e-6; a person's "aaaaaaaaaaaaaaaa" or "abcabcabc..." has.
+MIN_DISTINCT_CHARACTERS = 5
+_RUNS = ("0123456789abcdefghijklmnopqrstuvwxyz", "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ",
+         "abcdefghijklmnopqrstuvwxyz", "qwertyuiopasdfghjklzxcvbnm", "1234567890")
+
+
+def trivially_weak(token: str) -> bool:
+    """Whether a token is one nobody should accept: few distinct characters, a short pattern
+    repeated, or a run along the alphabet or the keyboard (either direction)."""
+    if len(set(token)) < MIN_DISTINCT_CHARACTERS:
+        return True
+    n = len(token)
+    for period in range(1, n // 2 + 1):
+        if all(token[i] == token[i - period] for i in range(period, n)):
+            return True
+    lowered = token.lower()
+    return any(lowered in run * 3 or lowered in run[::-1] * 3 for run in _RUNS)
+
+
 def parse_token_file(text: str, path: str) -> dict[str, bytes]:
     """``name:token`` lines -> {name: sha256(token)}."""
     tokens: dict[str, bytes] = {}
@@ -78,6 +98,11 @@ def parse_token_file(text: str, path: str) -> dict[str, bytes]:
             raise TokenFileError(
                 f"{where}: the token for {name!r} is shorter than {MIN_TOKEN_LENGTH} characters; "
                 "generate one with: openssl rand -hex 32"
+            )
+        if trivially_weak(token):
+            raise TokenFileError(
+                f"{where}: the token for {name!r} is trivially guessable (too few different characters, a "
+                "repeated pattern or a run along the alphabet or the keyboard); generate one with: openssl rand -hex 32"
             )
         if name in tokens:
             raise TokenFileError(f"{where}: token name {name!r} is used twice; names must be unique")
@@ -281,7 +306,7 @@ def _basic_user(header: str) -> str:
     import base64
 
     try:
-        return base64.b64decode(header.split(" ", 1)[1].strip()).decode().partition(":")[0]
+        return base64.b64decode(header.strip().split(" ", 1)[1].strip()).decode().partition(":")[0]
     except Exception:  # already verified by BasicAuth.check; this cannot really fail
         return "?"
 
