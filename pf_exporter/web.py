@@ -45,6 +45,7 @@ from .webconfig import (
     WebConfig,
     WebConfigError,
     basic_auth_password_too_long,
+    Throttled,
     build_ssl_context,
     downgrades,
 )
@@ -380,7 +381,15 @@ class _Handler(BaseHTTPRequestHandler):
     def _authorized(self) -> bool:
         app = self.server.app
         header = self.headers.get("Authorization")
-        if app.auth is not None and not app.auth.check(header):
+        if app.auth is None:
+            return True
+        try:
+            ok = app.auth.check(header, str(self.client_address[0]))
+        except Throttled as e:
+            self._send(429, f"Too many failed logins from {self.client_address[0]}; retry in "
+                       f"{e.retry_after:.0f} s\n".encode(), extra={"Retry-After": f"{e.retry_after:.0f}"})
+            return False
+        if not ok:
             body = b"Unauthorized\n"
             if basic_auth_password_too_long(header):
                 body = (f"Unauthorized: the password is longer than {BCRYPT_MAX_PASSWORD} bytes, more than bcrypt "
@@ -642,7 +651,8 @@ class MetricsServer:
             raise WebConfigError("refused: " + "; ".join(lost) + ". A reload never lowers the listener's "
                                  "protection; to remove it on purpose, restart the exporter")
         ctx = build_ssl_context(config.tls) if config.tls is not None else None
-        auth = BasicAuth(config.basic_auth_users) if config.basic_auth_users else None
+        limiter = self.app.auth.limiter if self.app.auth is not None else None  # failures are remembered
+        auth = BasicAuth(config.basic_auth_users, limiter) if config.basic_auth_users else None
         self.app.config, self.app.auth = config, auth
         for s in self.servers:
             s.ssl_context = ctx

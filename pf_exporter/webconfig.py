@@ -10,7 +10,9 @@ import hashlib
 import re
 import ssl
 import threading
-from collections.abc import Sequence
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -271,6 +273,61 @@ def basic_auth_password_too_long(header: str | None) -> bool:
     return len(decoded.partition(b":")[2]) > BCRYPT_MAX_PASSWORD
 
 
+class Throttled(Exception):
+    """Too many failed logins from one address (or from everyone) lately: refused without checking."""
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after:.0f} s")
+        self.retry_after = retry_after
+
+
+class FailureLimiter:
+    """Bounds failed logins: each client address has a bucket of ``burst`` failures refilled at
+    ``rate`` per second, and all addresses together one of ``total_burst`` refilled at
+    ``total_rate``.  A login attempted with an empty bucket is refused (:class:`Throttled`)
+    before any bcrypt, so wrong passwords cannot buy the server's CPU; a success is never limited.
+    At most ``max_peers`` addresses are remembered (the least recently failing go first)."""
+
+    def __init__(self, burst: float = 5, rate: float = 1.0, *, total_burst: float = 40, total_rate: float = 20.0,
+                 max_peers: int = 4096, clock: Callable[[], float] = time.monotonic) -> None:
+        self.burst, self.rate = burst, rate
+        self.total_burst, self.total_rate = total_burst, total_rate
+        self.max_peers = max_peers
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._peers: OrderedDict[str, tuple[float, float]] = OrderedDict()  # peer -> (tokens, when)
+        self._total = (total_burst, clock())
+        self.refused = 0
+
+    @staticmethod
+    def _level(state: tuple[float, float], burst: float, rate: float, now: float) -> float:
+        tokens, when = state
+        return min(burst, tokens + (now - when) * rate)
+
+    def check(self, peer: str | None) -> None:
+        """Raise :class:`Throttled` if *peer* (or everyone) has no failure left to spend."""
+        now = self.clock()
+        with self._lock:
+            total = self._level(self._total, self.total_burst, self.total_rate, now)
+            mine = self._level(self._peers[peer], self.burst, self.rate, now) \
+                if peer is not None and peer in self._peers else self.burst
+            if total < 1 or mine < 1:
+                self.refused += 1
+                wait = max((1 - total) / self.total_rate if total < 1 else 0, (1 - mine) / self.rate if mine < 1 else 0)
+                raise Throttled(max(1.0, wait))
+
+    def failed(self, peer: str | None) -> None:
+        now = self.clock()
+        with self._lock:
+            self._total = (self._level(self._total, self.total_burst, self.total_rate, now) - 1, now)
+            if peer is None:
+                return
+            state = self._peers.pop(peer, (self.burst, now))
+            self._peers[peer] = (self._level(state, self.burst, self.rate, now) - 1, now)
+            while len(self._peers) > self.max_peers:
+                self._peers.popitem(last=False)
+
+
 class BasicAuth:
     """Checks ``Authorization: Basic`` against bcrypt hashes.
 
@@ -279,8 +336,9 @@ class BasicAuth:
     Unknown users still cost one bcrypt, so timing does not reveal which users exist.
     """
 
-    def __init__(self, users: dict[str, bytes]) -> None:
+    def __init__(self, users: dict[str, bytes], limiter: FailureLimiter | None = None) -> None:
         self.users = users
+        self.limiter = limiter if limiter is not None else FailureLimiter()
         # A hash with the users' own cost, checked for unknown users.
         rounds = max((int(h[4:6]) for h in users.values() if h[4:6].isdigit()), default=10)
         rounds = min(max(rounds, BCRYPT_MIN_COST), BCRYPT_MAX_COST)
@@ -288,7 +346,10 @@ class BasicAuth:
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
 
-    def check(self, header: str | None) -> bool:
+    def check(self, header: str | None, peer: str | None = None) -> bool:
+        """Whether the header carries a configured user's password.  A credential that succeeded
+        before is accepted at once; any other costs a bcrypt, unless *peer* (the client address)
+        or everyone has failed too often lately: then :class:`Throttled` is raised without one."""
         credentials = basic_credentials(header)
         if credentials is None:
             return False
@@ -297,15 +358,17 @@ class BasicAuth:
         except (binascii.Error, UnicodeDecodeError):
             return False
         hashed = self.users.get(user)
-        if len(password.encode()) > BCRYPT_MAX_PASSWORD:
-            # bcrypt (5 and later) raises ValueError for these; a wrong password, still charged one
-            # bcrypt so the answer takes as long as any other refusal.
-            bcrypt.checkpw(b"", self._dummy)
-            return False
         token = hashlib.sha256(b"\0".join((user.encode(), password.encode(), hashed or b""))).digest()
         with self._lock:
             if hashed is not None and token in self._ok:
                 return True
+        self.limiter.check(peer)
+        if len(password.encode()) > BCRYPT_MAX_PASSWORD:
+            # bcrypt (5 and later) raises ValueError for these; a wrong password, still charged one
+            # bcrypt so the answer takes as long as any other refusal.
+            bcrypt.checkpw(b"", self._dummy)
+            self.limiter.failed(peer)
+            return False
         good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
         if good and hashed is not None:
             with self._lock:
@@ -313,4 +376,5 @@ class BasicAuth:
                     self._ok.clear()
                 self._ok.add(token)
             return True
+        self.limiter.failed(peer)
         return False

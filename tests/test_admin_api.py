@@ -338,3 +338,13 @@ def test_a_valid_surrogate_pair_is_text(admin: Admin) -> None:
     status, body, _ = admin.call("DELETE", "/api/v1/states", raw=b'{"label": "\\ud83d\\ude00"}',
                                  headers={"Content-Type": "application/json"})
     assert status == 200, body
+
+
+def test_wrong_tokens_are_throttled_per_address_and_the_right_one_still_works(admin: Admin) -> None:
+    wrong = "wr0ng-t0k3n-5a7c9e1b3d5f7a9c"
+    assert [admin.call("GET", "/api/v1/status", token=wrong)[0] for _ in range(5)] == [401] * 5
+    status, body, headers = admin.call("GET", "/api/v1/status", token=wrong)
+    assert status == 429 and int(headers["retry-after"]) >= 1
+    assert "too many failed logins" in body["error"]["message"]
+    assert admin.audit()[-1]["outcome"] == "denied"
+    assert admin.call("GET", "/api/v1/status")[0] == 200  # a valid token is never throttled

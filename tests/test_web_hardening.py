@@ -493,3 +493,45 @@ def test_the_basic_scheme_is_case_insensitive(serve, scheme: str) -> None:
     s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
     token = base64.b64encode(b"alice:s3cret").decode()
     assert get(s, "/-/healthy", headers={"Authorization": f"{scheme} {token}"})[0] == 200
+
+
+# --- wrong passwords are rate-limited per address -----------------------------------------------------
+
+def test_failure_limiter_spends_a_burst_then_refills_per_address_and_in_total() -> None:
+    from pf_exporter.webconfig import FailureLimiter, Throttled
+
+    clock = FakeClock()
+    lim = FailureLimiter(burst=3, rate=1.0, total_burst=5, total_rate=10.0, max_peers=2, clock=clock)
+    for _ in range(3):
+        lim.check("a")
+        lim.failed("a")
+    with pytest.raises(Throttled) as e:
+        lim.check("a")
+    assert e.value.retry_after >= 1
+    lim.check("b")  # another address is not affected...
+    lim.failed("b")
+    lim.failed("b")
+    with pytest.raises(Throttled):
+        lim.check("c")  # ...until everyone together has failed total_burst times
+    clock.now += 1.0
+    lim.check("a")  # one failure refilled
+    lim.failed("c")
+    lim.failed("d")
+    assert len(lim._peers) == 2  # the least recently failing address was forgotten
+
+
+def test_wrong_passwords_are_throttled_per_address_without_bcrypt_and_a_known_login_still_works(
+        serve, monkeypatch: pytest.MonkeyPatch) -> None:
+    s = serve(make_app(parse_web_config(f"basic_auth_users:\n  alice: '{HASH}'\n")))
+    good = {"Authorization": "Basic " + base64.b64encode(b"alice:s3cret").decode()}
+    bad = {"Authorization": "Basic " + base64.b64encode(b"alice:guess").decode()}
+    assert get(s, "/-/healthy", headers=good)[0] == 200  # remembered: no bcrypt next time
+    statuses = [get(s, "/-/healthy", headers=bad)[0] for _ in range(5)]
+    assert statuses == [401] * 5
+    checks = []
+    real = bcrypt.checkpw
+    monkeypatch.setattr(bcrypt, "checkpw", lambda *a: checks.append(1) or real(*a))
+    status, headers, body = get(s, "/-/healthy", headers=bad)
+    assert status == 429 and int(headers["retry-after"]) >= 1 and b"Too many failed logins" in body
+    assert checks == []  # refused before any bcrypt
+    assert get(s, "/-/healthy", headers=good)[0] == 200  # the scraper that logged in before is not locked out

@@ -43,7 +43,7 @@ def _bounded(value: Any, depth: int = 0) -> Any:
 def outcome_of(status: int) -> str:
     if status < 400:
         return "ok"
-    if status in (401, 403):
+    if status in (401, 403, 429):
         return "denied"
     if status >= 500 or status == 409:
         return "failed"

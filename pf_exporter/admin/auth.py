@@ -25,6 +25,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..webconfig import FailureLimiter, Throttled
 from .errors import ApiError
 
 MIN_TOKEN_LENGTH = 16
@@ -271,8 +272,18 @@ class Authenticator:
         self.tokens = tokens
         self.client_certs = client_certs
         self.basic = basic  # pf_exporter.webconfig.BasicAuth
+        self.failures = FailureLimiter()  # wrong tokens (basic auth has its own, in BasicAuth)
 
-    def authenticate(self, authorization: str | None, peercert: Mapping[str, object] | None) -> Identity:
+    def _throttle(self, peer: str | None) -> None:
+        try:
+            self.failures.check(peer)
+        except Throttled as e:
+            raise _too_many(e.retry_after) from None
+
+    def authenticate(self, authorization: str | None, peercert: Mapping[str, object] | None,
+                     peer: str | None = None) -> Identity:
+        """The identity, or ApiError 401 (429 when *peer*, the client's address, or everyone has
+        failed too often lately: nothing is checked then, see FailureLimiter)."""
         parts: list[str] = []
         if self.client_certs:
             cn = certificate_identity(peercert)
@@ -288,11 +299,15 @@ class Authenticator:
                 )
             name = self.tokens.match(token)
             if name is None:
+                self._throttle(peer)
+                self.failures.failed(peer)
                 raise ApiError(401, "invalid token", headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
             parts.append(f"token:{name}")
         if self.basic is not None:
             try:
-                ok = self.basic.check(authorization)
+                ok = self.basic.check(authorization, peer)
+            except Throttled as e:
+                raise _too_many(e.retry_after) from None
             except ValueError:  # bcrypt refuses passwords over 72 bytes: a wrong password, not a 500
                 ok = False
             if not ok:
@@ -300,6 +315,11 @@ class Authenticator:
                                headers={"WWW-Authenticate": 'Basic realm="pf_exporter admin"'})
             parts.append(f"user:{_safe(_basic_user(authorization or ''))}")
         return Identity("+".join(parts))
+
+
+def _too_many(retry_after: float) -> ApiError:
+    return ApiError(429, f"too many failed logins from this address lately; retry in {retry_after:.0f} s",
+                    headers={"Retry-After": f"{retry_after:.0f}"})
 
 
 def _basic_user(header: str) -> str:

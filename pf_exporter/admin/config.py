@@ -148,7 +148,8 @@ def reload_admin_web_config(server: AdminServer, logger: logging.Logger | None =
         return False
     app = server.app
     if new.basic_auth_users:
-        app.auth.basic = BasicAuth(new.basic_auth_users)
+        old_basic = app.auth.basic
+        app.auth.basic = BasicAuth(new.basic_auth_users, old_basic.limiter if old_basic is not None else None)
     app.allowed_sans = new.tls.client_allowed_sans if new.tls else ()
     app.headers = dict(new.headers)
     if ctx is not None:

@@ -199,7 +199,8 @@ class _Handler(BaseHTTPRequestHandler):
             if not self.path.startswith("/"):
                 raise ApiError(400, "the request target must be a path such as /api/v1/status")
             peercert = self.request.getpeercert() if isinstance(self.request, ssl.SSLSocket) else None
-            identity = app.auth.authenticate(self.headers.get("Authorization"), peercert)
+            identity = app.auth.authenticate(self.headers.get("Authorization"), peercert,
+                                             _peer_address(self.client_address))
             # authenticated: inside a request (no longer evictable by newcomers); the request timeout
             # bounds the body's upload
             if not self.server.guard.busy(self.request, app.request_timeout):
@@ -303,6 +304,13 @@ class _Handler(BaseHTTPRequestHandler):
             )
         except Exception:
             log.exception("cannot write the admin audit log")
+
+
+def _peer_address(client_address: Any) -> str | None:
+    """The client's IP address (None on a unix socket: every local client is one peer there)."""
+    if isinstance(client_address, tuple) and client_address:
+        return str(client_address[0])
+    return None
 
 
 def _refuse_browsers(origin: str | None, fetch_site: str | None) -> None:
