@@ -42,10 +42,10 @@ from .httpcheck import parse_strictly
 from .webconfig import (
     BCRYPT_MAX_PASSWORD,
     BasicAuth,
+    Throttled,
     WebConfig,
     WebConfigError,
     basic_auth_password_too_long,
-    Throttled,
     build_ssl_context,
     downgrades,
 )

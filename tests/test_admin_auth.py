@@ -231,8 +231,8 @@ def test_audit_line_is_one_json_line_without_secrets(tmp_path: Path, caplog: pyt
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
 
-@pytest.mark.parametrize(("status", "outcome"), [(200, "ok"), (400, "rejected"), (401, "denied"), (403, "denied"), (429, "denied"),
-                                                 (409, "failed"), (413, "rejected"), (503, "failed")])
+@pytest.mark.parametrize(("status", "outcome"), [(200, "ok"), (400, "rejected"), (401, "denied"), (403, "denied"),
+                                                 (429, "denied"), (409, "failed"), (413, "rejected"), (503, "failed")])
 def test_audit_outcomes(status: int, outcome: str) -> None:
     line = AuditLog(logging.getLogger("test.audit2")).record(
         identity="-", remote="unix", method="GET", path="/", action="x", params=None, status=status)
