@@ -3,7 +3,10 @@
 The order is the one every OpenBSD daemon uses: supplementary groups first (only root may
 change them), then the group id, then the user id (after which nothing can be changed back).
 Afterwards the ids are read back and ``setuid(0)`` must fail; anything unexpected aborts
-start-up with an error naming the step.  The system calls are injected (:class:`Syscalls`)
+start-up with an error naming the step.  On Linux the capability bounding set is emptied
+before setuid (it needs CAP_SETPCAP, which only root has) and ``PR_SET_NO_NEW_PRIVS`` is
+set after it, so no exec of a set-uid program or file capability could ever give anything
+back; both are checked in /proc/self/status.  The system calls are injected (:class:`Syscalls`)
 so tests on any machine check order and ids without being root.
 """
 
@@ -12,6 +15,7 @@ from __future__ import annotations
 import errno
 import os
 import pwd
+import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,7 +33,8 @@ class PrivilegeError(RuntimeError):
 
 
 class PrivilegeDropError(PrivilegeError):
-    """One step of the privilege drop failed; ``step`` names it (getpwnam, setgroups, setgid, setuid, verify)."""
+    """One step of the privilege drop failed; ``step`` names it (getpwnam, setgroups, setgid, capabilities,
+    setuid, no_new_privs, verify)."""
 
     def __init__(self, step: str, user: str, problem: str, fix: str = "") -> None:
         self.step = step
@@ -57,6 +62,10 @@ class Syscalls:
     # Saved ids, where the platform reports them (Linux and OpenBSD both do).
     getresuid: Callable[[], tuple[int, int, int]] | None = None
     getresgid: Callable[[], tuple[int, int, int]] | None = None
+    # Linux only: empty the capability bounding set; set no_new_privs; read /proc/self/status.
+    drop_bounding_set: Callable[[], None] | None = None
+    set_no_new_privs: Callable[[], None] | None = None
+    proc_status: Callable[[], dict[str, str]] | None = None
 
     @classmethod
     def from_os(cls) -> Syscalls:
@@ -73,7 +82,62 @@ class Syscalls:
             getegid=os.getegid,
             getresuid=getattr(os, "getresuid", None),
             getresgid=getattr(os, "getresgid", None),
+            **(_linux_calls() if sys.platform.startswith("linux") else {}),
         )
+
+
+# prctl(2) options (linux/prctl.h)
+PR_CAPBSET_READ, PR_CAPBSET_DROP = 23, 24
+PR_SET_NO_NEW_PRIVS, PR_GET_NO_NEW_PRIVS = 38, 39
+
+
+def _linux_calls() -> dict[str, Any]:
+    """prctl(2) through libc (no Python API exists), and /proc/self/status."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        prctl = libc.prctl
+    except (OSError, AttributeError):
+        return {}
+    prctl.argtypes = [ctypes.c_int, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong, ctypes.c_ulong]
+    prctl.restype = ctypes.c_int
+
+    def call(option: int, arg: int) -> int:
+        rc = int(prctl(option, arg, 0, 0, 0))
+        if rc < 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return rc
+
+    def drop_bounding_set() -> None:
+        try:
+            with open("/proc/sys/kernel/cap_last_cap") as f:
+                last = int(f.read())
+        except (OSError, ValueError):
+            last = 63
+        for cap in range(last + 1):
+            try:
+                if call(PR_CAPBSET_READ, cap):
+                    call(PR_CAPBSET_DROP, cap)
+            except OSError as e:
+                if e.errno != errno.EINVAL:  # a capability this kernel does not know
+                    raise
+
+    def set_no_new_privs() -> None:
+        call(PR_SET_NO_NEW_PRIVS, 1)
+
+    return {"drop_bounding_set": drop_bounding_set, "set_no_new_privs": set_no_new_privs, "proc_status": _proc_status}
+
+
+def _proc_status() -> dict[str, str]:
+    out = {}
+    with open("/proc/self/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            out[key] = value.strip()
+    return out
 
 
 @dataclass(frozen=True)
@@ -190,7 +254,11 @@ def drop_privileges(
     else:
         _step("setgroups", f"setgroups([{gid}])", user, lambda: sc.setgroups([gid]))
     _step("setgid", f"setgid({gid})", user, lambda: sc.setgid(gid))
+    if sc.drop_bounding_set is not None and uid != 0:
+        _step("capabilities", "prctl(PR_CAPBSET_DROP)", user, sc.drop_bounding_set)
     _step("setuid", f"setuid({uid})", user, lambda: sc.setuid(uid))
+    if sc.set_no_new_privs is not None:
+        _step("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)", user, sc.set_no_new_privs)
 
     groups = tuple(sc.getgroups())
     _verify(sc, user, uid, gid, groups, keep_supplementary_groups)
@@ -217,6 +285,9 @@ def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], 
             raise fail(f"supplementary groups {list(groups)} do not contain the user's group {gid}")
     elif set(groups) - {gid}:
         raise fail(f"supplementary groups are {list(groups)}, expected only {gid}")
+    problem = _capabilities_left(sc, uid)
+    if problem:
+        raise fail(problem)
     if uid != 0:
         for name, call in (("setuid", sc.setuid), ("setgid", sc.setgid)):
             try:
@@ -224,6 +295,20 @@ def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], 
             except OSError:
                 continue
             raise fail(f"{name}(0) succeeded after the drop, so root could be regained")
+
+
+def _capabilities_left(sc: Syscalls, uid: int) -> str | None:
+    """Linux: what /proc/self/status says is left that should not be (None: nothing)."""
+    if sc.proc_status is None:
+        return None
+    status = sc.proc_status()
+    if sc.set_no_new_privs is not None and status.get("NoNewPrivs", "1") != "1":
+        return "no_new_privs is not set"
+    if uid != 0:
+        for key in ("CapEff", "CapPrm", "CapAmb") + (("CapBnd",) if sc.drop_bounding_set is not None else ()):
+            if key in status and int(status[key], 16) != 0:
+                return f"{key} is {status[key]}, expected no capability left"
+    return None
 
 
 def unreadable_files(paths: Iterable[str], *, access: Callable[[str, int], bool] = os.access) -> list[str]:

@@ -31,6 +31,7 @@ LOW_LEVEL = {
     "pf": "the library: encodes and decodes the structs, the one access layer",
     "simulator": "plays the kernel: answers with the structs' bytes",
     "openbsd": "unveil(2)/pledge(2) through libc",
+    "privsep": "prctl(2) through libc on Linux (no_new_privs, the capability bounding set)",
 }
 
 

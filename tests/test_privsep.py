@@ -222,6 +222,46 @@ def test_unreadable_files_lists_what_a_reload_could_not_read() -> None:
 # --- the real system calls --------------------------------------------------------------------------
 
 
+def test_on_linux_the_bounding_set_goes_before_setuid_and_no_new_privs_after() -> None:
+    k = FakeKernel()
+    calls: list[str] = []
+    base = k.syscalls()
+    real_setuid = base.setuid
+
+    def setuid(uid: int) -> None:
+        calls.append(f"setuid({uid})")
+        real_setuid(uid)
+
+    def drop_bounding_set() -> None:
+        if k.euid != 0:
+            raise PermissionError(errno.EPERM, "Operation not permitted")  # CAP_SETPCAP is root's
+        calls.append("capbset")
+
+    import dataclasses
+
+    sc = dataclasses.replace(
+        base, setuid=setuid, drop_bounding_set=drop_bounding_set, set_no_new_privs=lambda: calls.append("no_new_privs"),
+        proc_status=lambda: {"NoNewPrivs": "1", "CapEff": "0" * 16, "CapPrm": "0" * 16, "CapBnd": "0" * 16})
+    drop_privileges(DEFAULT_OPENBSD_USER, syscalls=sc)
+    assert calls[:3] == ["capbset", f"setuid({PF_UID})", "no_new_privs"]
+
+
+@pytest.mark.parametrize(("status", "problem"), [
+    ({"NoNewPrivs": "0", "CapBnd": "0" * 16}, "no_new_privs is not set"),
+    ({"NoNewPrivs": "1", "CapBnd": "000001ffffffffff"}, "CapBnd is 000001ffffffffff, expected no capability left"),
+    ({"NoNewPrivs": "1", "CapBnd": "0" * 16, "CapEff": "0000000000000400"}, "CapEff is 0000000000000400"),
+])
+def test_capabilities_left_after_the_drop_abort_start_up(status: dict[str, str], problem: str) -> None:
+    import dataclasses
+
+    k = FakeKernel()
+    sc = dataclasses.replace(k.syscalls(), drop_bounding_set=lambda: None, set_no_new_privs=lambda: None,
+                             proc_status=lambda: status)
+    with pytest.raises(PrivilegeDropError, match=problem) as e:
+        drop_privileges(DEFAULT_OPENBSD_USER, syscalls=sc)
+    assert e.value.step == "verify"
+
+
 def _has_user(name: str) -> bool:
     try:
         pwd.getpwnam(name)
@@ -242,8 +282,10 @@ try:
     regained = True
 except PermissionError:
     regained = False
+status = dict(line.split(":", 1) for line in open("/proc/self/status"))
 print(json.dumps({"uid": r.uid, "gid": r.gid, "res": os.getresuid(), "resg": os.getresgid(),
-                  "groups": os.getgroups(), "regained": regained}))
+                  "groups": os.getgroups(), "regained": regained,
+                  "caps": {k: status[k].strip() for k in ("CapEff", "CapPrm", "CapBnd", "NoNewPrivs")}}))
 """
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     got = json.loads(out.stdout)
@@ -252,3 +294,5 @@ print(json.dumps({"uid": r.uid, "gid": r.gid, "res": os.getresuid(), "resg": os.
     assert got["resg"] == [nobody.pw_gid] * 3
     assert got["groups"] == [nobody.pw_gid]
     assert got["regained"] is False
+    if sys.platform.startswith("linux"):  # nothing left to gain back, not even through exec
+        assert got["caps"] == {"CapEff": "0" * 16, "CapPrm": "0" * 16, "CapBnd": "0" * 16, "NoNewPrivs": "1"}
