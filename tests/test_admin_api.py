@@ -348,3 +348,12 @@ def test_wrong_tokens_are_throttled_per_address_and_the_right_one_still_works(ad
     assert "too many failed logins" in body["error"]["message"]
     assert admin.audit()[-1]["outcome"] == "denied"
     assert admin.call("GET", "/api/v1/status")[0] == 200  # a valid token is never throttled
+
+
+def test_table_entries_past_the_limit_are_a_503_that_names_it_and_add_nothing(admin: Admin) -> None:
+    admin.sim.limits[C.PF_LIMIT_TABLE_ENTRIES] = admin.sim.tables.entry_count() + 1
+    before = admin.sim.fingerprint()
+    status, body, _ = admin.call("POST", "/api/v1/tables/bruteforce/addresses",
+                                 {"addresses": ["203.0.113.1", "203.0.113.2"]})
+    assert status == 503 and "table-entries" in body["error"]["message"], body
+    assert admin.sim.fingerprint() == before

@@ -419,3 +419,44 @@ def test_dynamic_interface_addresses_show_their_address_count(sim, rw, pf):
     # counts per family; and the three share one dynamic table, so the src-address skip runs to the end
     assert got == [(1, 0xFFFFFFFF), (2, 0xFFFFFFFF), (1, 0xFFFFFFFF)]
     assert sim.kifs["lo0"].rules == 3
+
+
+# --- set limit table-entries, as the kernel's pool enforces it -------------------------------------
+
+def _entries_room(sim: Simulator, room: int) -> None:
+    sim.limits[C.PF_LIMIT_TABLE_ENTRIES] = sim.tables.entry_count() + room
+
+
+def test_table_entries_past_the_limit_are_enomem_and_nothing_is_added() -> None:
+    sim = Simulator("small", release="7.9")
+    pf = PacketFilter.from_device(Device(sim.abi, sim.open(True)), sim)
+    _entries_room(sim, 3)
+    before = sim.fingerprint()
+    with pytest.raises(OSError) as e:
+        pf.add_addresses("bruteforce", [f"203.0.113.{i}" for i in range(1, 5)])  # 4 > 3
+    assert e.value.errno == errno.ENOMEM
+    assert sim.fingerprint() == before
+    assert pf.add_addresses("bruteforce", [f"203.0.113.{i}" for i in range(1, 4)]).added == 3  # exactly the limit
+    with pytest.raises(OSError):
+        pf.add_addresses("bruteforce", ["203.0.113.200"])
+
+
+def test_replacing_a_table_needs_room_for_the_new_entries_before_the_old_are_freed() -> None:
+    sim = Simulator("small", release="7.9")
+    pf = PacketFilter.from_device(Device(sim.abi, sim.open(True)), sim)
+    pf.replace_addresses("bruteforce", ["203.0.113.1", "203.0.113.2"])
+    _entries_room(sim, 1)
+    before = sim.fingerprint()
+    with pytest.raises(OSError) as e:
+        pf.replace_addresses("bruteforce", ["198.51.100.1", "198.51.100.2"])
+    assert e.value.errno == errno.ENOMEM and sim.fingerprint() == before
+
+
+def test_a_load_whose_tables_do_not_fit_is_enomem_and_rolled_back() -> None:
+    sim = Simulator("small", release="7.9")
+    pf = PacketFilter.from_device(Device(sim.abi, sim.open(True)), sim)
+    _entries_room(sim, 2)
+    before = sim.fingerprint()
+    with pytest.raises(OSError) as e:
+        pf.load("table <t> { 192.0.2.1 192.0.2.2 192.0.2.3 }\npass from <t>\n", "deploy")
+    assert e.value.errno == errno.ENOMEM and sim.fingerprint() == before

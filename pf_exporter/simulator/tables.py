@@ -37,6 +37,7 @@ class Rulesets(Protocol):
 
     clock: SimClock
     main: SimAnchor
+    limits: list[int]  # the pools' hard limits, by PF_LIMIT_*
 
     def find_ruleset(self, path: str) -> SimAnchor | None: ...
     def find_or_create_ruleset(self, path: str) -> SimAnchor | None: ...
@@ -67,7 +68,16 @@ class TableStore:
         return self.tables.get((name, anchor))
 
     def entry_count(self) -> int:
-        return sum(len(t.entries) for t in self.tables.values())
+        """Every pfr_kentry allocated (pfr_kentry_pl's pr_nout): the tables' entries and those of the
+        shadow tables open transactions defined."""
+        return sum(len(t.entries) + (len(t.shadow.entries) if t.shadow is not None and t.shadow.entries else 0)
+                   for t in self.tables.values())
+
+    def _allocate(self, n: int) -> None:
+        """pool_get(&pfr_kentry_pl) for *n* new entries: ENOMEM past ``set limit table-entries``, the
+        pool's hard limit (the kernel then frees what the call had made: nothing changes)."""
+        if n and self.entry_count() + n > self.sim.limits[C.PF_LIMIT_TABLE_ENTRIES]:
+            raise KernelError(errno.ENOMEM)
 
     def validate_table(self, t: TableRequest, allowed: int, no_reserved: bool) -> bool:
         """pfr_validate_table()."""
@@ -338,6 +348,11 @@ class TableStore:
                 seen.add(a.key)
                 add.append(a)
             fb.append(code)
+        try:
+            self._allocate(len(add))  # made (and counted) even for a dummy run
+        except KernelError:
+            self._reset_feedback(addrs, flags, feedback)
+            raise
         if not flags & C.PFR_FLAG_DUMMY:
             tzero = self.now()
             counts = bool(kt.flags & C.PFR_TFLAG_COUNTERS)
@@ -374,7 +389,7 @@ class TableStore:
                 del kt.entries[k]
         return len(marked)
 
-    def set_addrs(self, t: TableRequest, addrs: list[Addr], size2: int, flags: int,
+    def set_addrs(self, t: TableRequest, addrs: list[Addr], size2: int, flags: int,  # noqa: C901 - mirrors pfr_set_addrs()
                   feedback: Callable[[int, Addr, int], None],
                   deleted: Callable[[int, KEntry], None]) -> tuple[int, int, int, int]:
         """pfr_set_addrs(): make the table hold exactly *addrs*; returns (nadd, ndel, nchange, size2)."""
@@ -403,6 +418,11 @@ class TableStore:
                 adds[a.key] = a
                 codes.append(C.PFR_FB_ADDED)
         dels = [e for k, e in kt.entries.items() if k not in marked]
+        try:
+            self._allocate(len(adds))  # the new entries exist before the old ones are freed
+        except KernelError:
+            self._reset_feedback(addrs, flags, feedback)
+            raise
         if flags & C.PFR_FLAG_FEEDBACK:
             for i, a in enumerate(addrs):
                 feedback(i, a, codes[i])
@@ -556,6 +576,8 @@ class TableStore:
             shadow_entries.setdefault(a.key, a)
         xadd = 0
         kt = self.lookup(name, anchor)
+        replaced = len(kt.shadow.entries) if kt is not None and kt.shadow is not None and kt.shadow.entries else 0
+        self._allocate(max(0, len(shadow_entries) - replaced))  # the shadow's entries
         new_tables: list[KTable] = []
         if kt is None:
             xadd = 1
