@@ -7,6 +7,8 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import logging
+import os
 import re
 import ssl
 import threading
@@ -41,10 +43,41 @@ _TLS_VERSIONS = {
     "TLS13": ssl.TLSVersion.TLSv1_3,
 }
 _TOP_KEYS = ("tls_server_config", "http_server_config", "basic_auth_users")
-_TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version", "max_version",
-             "client_allowed_sans")
-_TLS_KEYS_UNSUPPORTED = ("cipher_suites", "curve_preferences", "prefer_server_cipher_suites", "cert", "key",
-                         "client_ca")
+# Every key of exporter-toolkit's tls_server_config (web/tls_config.go).
+_TLS_KEYS = ("cert_file", "key_file", "cert", "key", "client_ca_file", "client_ca", "client_auth_type",
+             "min_version", "max_version", "client_allowed_sans", "cipher_suites", "prefer_server_cipher_suites",
+             "curve_preferences")
+# Go's names of the TLS 1.0-1.2 cipher suites (crypto/tls) and OpenSSL's for the same suite.
+CIPHER_SUITES = {
+    "TLS_RSA_WITH_RC4_128_SHA": "RC4-SHA",
+    "TLS_RSA_WITH_3DES_EDE_CBC_SHA": "DES-CBC3-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA": "AES128-SHA",
+    "TLS_RSA_WITH_AES_256_CBC_SHA": "AES256-SHA",
+    "TLS_RSA_WITH_AES_128_CBC_SHA256": "AES128-SHA256",
+    "TLS_RSA_WITH_AES_128_GCM_SHA256": "AES128-GCM-SHA256",
+    "TLS_RSA_WITH_AES_256_GCM_SHA384": "AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_RC4_128_SHA": "ECDHE-ECDSA-RC4-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA": "ECDHE-ECDSA-AES128-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA": "ECDHE-ECDSA-AES256-SHA",
+    "TLS_ECDHE_RSA_WITH_RC4_128_SHA": "ECDHE-RSA-RC4-SHA",
+    "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA": "ECDHE-RSA-DES-CBC3-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA": "ECDHE-RSA-AES128-SHA",
+    "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA": "ECDHE-RSA-AES256-SHA",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256": "ECDHE-ECDSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256": "ECDHE-RSA-AES128-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256": "ECDHE-RSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256": "ECDHE-ECDSA-AES128-GCM-SHA256",
+    "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384": "ECDHE-RSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384": "ECDHE-ECDSA-AES256-GCM-SHA384",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-RSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256": "ECDHE-ECDSA-CHACHA20-POLY1305",
+    "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305": "ECDHE-RSA-CHACHA20-POLY1305",  # Go's older names
+    "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305": "ECDHE-ECDSA-CHACHA20-POLY1305",
+}
+# TLS 1.3's suites: Go does not let them be configured (and exporter-toolkit ignores them), nor does Python.
+TLS13_SUITES = ("TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256")
+# Go's curve names and OpenSSL's.
+CURVES = {"CurveP256": "prime256v1", "CurveP384": "secp384r1", "CurveP521": "secp521r1", "X25519": "X25519"}
 _HTTP_KEYS = ("http2", "headers")
 # The response headers exporter-toolkit lets a web config set.
 _ALLOWED_HEADERS = ("Strict-Transport-Security", "X-Content-Type-Options", "X-Frame-Options", "X-XSS-Protection",
@@ -60,6 +93,12 @@ class TlsConfig:
     min_version: str = "TLS12"
     max_version: str = ""
     client_allowed_sans: tuple[str, ...] = ()
+    cert: str = ""  # PEM given inline (exporter-toolkit's cert/key/client_ca) instead of a file
+    key: str = field(default="", repr=False)
+    client_ca: str = ""
+    ciphers: str = ""  # OpenSSL cipher list from cipher_suites ("" = the defaults)
+    prefer_server_ciphers: bool = True  # exporter-toolkit's default
+    curve: str = ""  # the one OpenSSL curve name, when curve_preferences names exactly one
 
 
 @dataclass(frozen=True)
@@ -67,6 +106,8 @@ class WebConfig:
     tls: TlsConfig | None = None
     basic_auth_users: dict[str, bytes] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # What the file asks for that Python's ssl or http.server cannot do: logged, not refused.
+    warnings: tuple[str, ...] = field(default=(), compare=False)
 
 
 # How much a client_auth_type asks of clients, weakest first.
@@ -113,7 +154,7 @@ def _string(where: str, value: Any) -> str:
     return value
 
 
-def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:  # noqa: C901 - one check per exporter-toolkit key, each naming the key on error
+def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:
     """Validate a web-config document; relative file names are relative to *base*."""
     import yaml  # only with --web.config.file: not every exporter needs a YAML parser in memory
 
@@ -123,52 +164,17 @@ def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:  # noqa: C
         raise WebConfigError(f"not valid YAML: {e}".replace("\n", " ")) from None
     top = _check_keys("", data, _TOP_KEYS)
 
-    tls: TlsConfig | None = None
-    tls_raw = _check_keys("tls_server_config", top.get("tls_server_config"), _TLS_KEYS, _TLS_KEYS_UNSUPPORTED)
-    if tls_raw:
-        def path(key: str) -> str:
-            v = tls_raw.get(key)
-            if v in (None, ""):
-                return ""
-            p = Path(_string(f"tls_server_config.{key}", v))
-            return str(p if p.is_absolute() else base / p)
-
-        cert, key = path("cert_file"), path("key_file")
-        if not cert or not key:
-            raise WebConfigError("tls_server_config: both cert_file and key_file are required for TLS")
-        auth = _string("tls_server_config.client_auth_type", tls_raw.get("client_auth_type") or "NoClientCert")
-        if auth in _CLIENT_AUTH_UNSUPPORTED:
-            raise WebConfigError(
-                f"tls_server_config.client_auth_type {auth} is not supported (Python cannot request a client "
-                "certificate without verifying it); use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
-            )
-        if auth not in _CLIENT_AUTH:
-            raise WebConfigError(
-                f"tls_server_config.client_auth_type {auth!r} is unknown; use one of {', '.join(_CLIENT_AUTH)}"
-            )
-        ca = path("client_ca_file")
-        if auth != "NoClientCert" and not ca:
-            raise WebConfigError(f"tls_server_config: client_auth_type {auth} needs client_ca_file")
-        versions = {}
-        for k, default in (("min_version", "TLS12"), ("max_version", "")):
-            v = _string(f"tls_server_config.{k}", tls_raw.get(k) or default) if tls_raw.get(k) or default else ""
-            if v and v not in _TLS_VERSIONS:
-                raise WebConfigError(f"tls_server_config.{k} {v!r} is unknown; use one of {', '.join(_TLS_VERSIONS)}")
-            versions[k] = v
-        sans_raw = tls_raw.get("client_allowed_sans") or []
-        if not isinstance(sans_raw, list):
-            raise WebConfigError("tls_server_config.client_allowed_sans: expected a list of names")
-        sans = tuple(_string("tls_server_config.client_allowed_sans", s) for s in sans_raw)
-        if sans and auth != "RequireAndVerifyClientCert":
-            raise WebConfigError(
-                "tls_server_config.client_allowed_sans needs client_auth_type RequireAndVerifyClientCert"
-            )
-        tls = TlsConfig(cert, key, ca, auth, versions["min_version"], versions["max_version"], sans)
+    warnings: list[str] = []
+    tls_raw = _check_keys("tls_server_config", top.get("tls_server_config"), _TLS_KEYS)
+    tls = _parse_tls(tls_raw, base, warnings) if tls_raw else None
 
     http_raw = _check_keys("http_server_config", top.get("http_server_config"), _HTTP_KEYS)
     headers: dict[str, str] = {}
     if "http2" in http_raw and not isinstance(http_raw["http2"], bool):
         raise WebConfigError("http_server_config.http2: expected true or false")
+    if http_raw.get("http2") is True:
+        warnings.append("http_server_config.http2: true has no effect: pf_exporter serves HTTP/1.1 only "
+                        "(clients, Prometheus included, use it)")
     for name, v in (_check_keys("http_server_config.headers", http_raw.get("headers"), _ALLOWED_HEADERS)).items():
         headers[name] = _string(f"http_server_config.headers.{name}", v)
 
@@ -179,7 +185,97 @@ def parse_web_config(text: str, base: Path = Path(".")) -> WebConfig:  # noqa: C
     for user, hashed in users_raw.items():
         users[str(user)] = check_bcrypt_hash(f"basic_auth_users.{user}",
                                              _string(f"basic_auth_users.{user}", hashed)).encode()
-    return WebConfig(tls, users, headers)
+    return WebConfig(tls, users, headers, tuple(warnings))
+
+
+def _parse_tls(raw: dict[str, Any], base: Path, warnings: list[str]) -> TlsConfig:  # noqa: C901 - one check per tls_server_config key, each naming the key on error
+    """tls_server_config: every exporter-toolkit key; what Python's ssl cannot do is a warning."""
+    def path(key: str) -> str:
+        v = raw.get(key)
+        if v in (None, ""):
+            return ""
+        p = Path(_string(f"tls_server_config.{key}", v))
+        return str(p if p.is_absolute() else base / p)
+
+    def inline(key: str) -> str:
+        v = raw.get(key)
+        return "" if v in (None, "") else _string(f"tls_server_config.{key}", v)
+
+    cert, key, cert_pem, key_pem = path("cert_file"), path("key_file"), inline("cert"), inline("key")
+    for file_key, text_key, a, b in (("cert_file", "cert", cert, cert_pem), ("key_file", "key", key, key_pem)):
+        if a and b:
+            raise WebConfigError(f"tls_server_config: give {file_key} or {text_key}, not both")
+    if not (cert or cert_pem) or not (key or key_pem):
+        raise WebConfigError("tls_server_config: a certificate (cert_file or cert) and a key (key_file or key) "
+                             "are both required for TLS")
+    auth = _string("tls_server_config.client_auth_type", raw.get("client_auth_type") or "NoClientCert")
+    if auth in _CLIENT_AUTH_UNSUPPORTED:
+        raise WebConfigError(
+            f"tls_server_config.client_auth_type {auth} is not supported (Python cannot request a client "
+            "certificate without verifying it); use VerifyClientCertIfGiven or RequireAndVerifyClientCert"
+        )
+    if auth not in _CLIENT_AUTH:
+        raise WebConfigError(f"tls_server_config.client_auth_type {auth!r} is unknown; use one of "
+                             f"{', '.join(_CLIENT_AUTH)}")
+    ca, ca_pem = path("client_ca_file"), inline("client_ca")
+    if ca and ca_pem:
+        raise WebConfigError("tls_server_config: give client_ca_file or client_ca, not both")
+    if auth != "NoClientCert" and not (ca or ca_pem):
+        raise WebConfigError(f"tls_server_config: client_auth_type {auth} needs client_ca_file (or client_ca)")
+    versions = {}
+    for k, default in (("min_version", "TLS12"), ("max_version", "")):
+        v = _string(f"tls_server_config.{k}", raw.get(k) or default) if raw.get(k) or default else ""
+        if v and v not in _TLS_VERSIONS:
+            raise WebConfigError(f"tls_server_config.{k} {v!r} is unknown; use one of {', '.join(_TLS_VERSIONS)}")
+        versions[k] = v
+    sans_raw = raw.get("client_allowed_sans") or []
+    if not isinstance(sans_raw, list):
+        raise WebConfigError("tls_server_config.client_allowed_sans: expected a list of names")
+    sans = tuple(_string("tls_server_config.client_allowed_sans", x) for x in sans_raw)
+    if sans and auth != "RequireAndVerifyClientCert":
+        raise WebConfigError("tls_server_config.client_allowed_sans needs client_auth_type RequireAndVerifyClientCert")
+    prefer = raw.get("prefer_server_cipher_suites", True)
+    if not isinstance(prefer, bool):
+        raise WebConfigError("tls_server_config.prefer_server_cipher_suites: expected true or false")
+    return TlsConfig(cert, key, ca, auth, versions["min_version"], versions["max_version"], sans,
+                     cert_pem, key_pem, ca_pem, _ciphers(raw.get("cipher_suites"), warnings), prefer,
+                     _curve(raw.get("curve_preferences"), warnings))
+
+
+def _names(key: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise WebConfigError(f"tls_server_config.{key}: expected a list of names")
+    return [_string(f"tls_server_config.{key}", v) for v in value]
+
+
+def _ciphers(value: Any, warnings: list[str]) -> str:
+    """cipher_suites (Go's names) -> an OpenSSL cipher list for TLS 1.2 and older."""
+    names = _names("cipher_suites", value)
+    unknown = [n for n in names if n not in CIPHER_SUITES and n not in TLS13_SUITES]
+    if unknown:
+        raise WebConfigError(f"tls_server_config.cipher_suites: unknown {', '.join(unknown)}; use Go's names, "
+                             f"e.g. {', '.join(list(CIPHER_SUITES)[-6:-2])}")
+    if any(n in TLS13_SUITES for n in names):
+        warnings.append("tls_server_config.cipher_suites: TLS 1.3 suites cannot be chosen (as in Go, where "
+                        "exporter-toolkit ignores them): TLS 1.3 uses all of them")
+    return ":".join(dict.fromkeys(CIPHER_SUITES[n] for n in names if n in CIPHER_SUITES))
+
+
+def _curve(value: Any, warnings: list[str]) -> str:
+    """curve_preferences: Python's ssl can set one curve (SSLContext.set_ecdh_curve), not a list."""
+    names = _names("curve_preferences", value)
+    unknown = [n for n in names if n not in CURVES]
+    if unknown:
+        raise WebConfigError(f"tls_server_config.curve_preferences: unknown {', '.join(unknown)}; use "
+                             f"{', '.join(CURVES)}")
+    if len(names) == 1:
+        return CURVES[names[0]]
+    if names:
+        warnings.append("tls_server_config.curve_preferences: Python's ssl can restrict key exchange to one curve, "
+                        "not order several; OpenSSL's defaults (X25519, P-256, P-384, P-521) stay in use")
+    return ""
 
 
 def load_web_config(path: str) -> WebConfig:
@@ -194,28 +290,64 @@ def load_web_config(path: str) -> WebConfig:
         raise WebConfigError(f"{path}: {e}") from None
     if config.tls is not None:
         build_ssl_context(config.tls, path)  # fail at start-up, not at the first connection
+    for warning in config.warnings:
+        logging.getLogger("pf_exporter.web").warning(warning, extra={"file": path})
     return config
 
 
 def build_ssl_context(tls: TlsConfig, where: str = "web config") -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    cert_name = tls.cert_file or "(cert)"
+    key_name = tls.key_file or "(key)"
     try:
-        ctx.load_cert_chain(tls.cert_file, tls.key_file)
+        if tls.cert or tls.key:
+            _load_inline_chain(ctx, tls)
+        else:
+            ctx.load_cert_chain(tls.cert_file, tls.key_file)
     except (OSError, ssl.SSLError) as e:
         raise WebConfigError(
-            f"{where}: cannot load TLS certificate {tls.cert_file} with key {tls.key_file}: {e}; "
-            "check tls_server_config.cert_file and key_file"
+            f"{where}: cannot load TLS certificate {cert_name} with key {key_name}: {e}; "
+            "check tls_server_config.cert_file/cert and key_file/key"
         ) from None
     ctx.minimum_version = _TLS_VERSIONS[tls.min_version]
     if tls.max_version:
         ctx.maximum_version = _TLS_VERSIONS[tls.max_version]
     ctx.verify_mode = _CLIENT_AUTH[tls.client_auth_type]
-    if tls.client_ca_file:
+    if tls.client_ca_file or tls.client_ca:
         try:
-            ctx.load_verify_locations(cafile=tls.client_ca_file)
-        except (OSError, ssl.SSLError) as e:
-            raise WebConfigError(f"{where}: cannot load client_ca_file {tls.client_ca_file}: {e}") from None
+            if tls.client_ca:
+                ctx.load_verify_locations(cadata=tls.client_ca)
+            else:
+                ctx.load_verify_locations(cafile=tls.client_ca_file)
+        except (OSError, ssl.SSLError, ValueError) as e:
+            raise WebConfigError(f"{where}: cannot load client_ca_file/client_ca {tls.client_ca_file}: {e}") from None
+    if tls.ciphers:
+        try:
+            ctx.set_ciphers(tls.ciphers)
+        except ssl.SSLError:
+            raise WebConfigError(f"{where}: none of tls_server_config.cipher_suites is available in this OpenSSL "
+                                 f"({tls.ciphers})") from None
+    if tls.prefer_server_ciphers:
+        ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    if tls.curve:
+        ctx.set_ecdh_curve(tls.curve)
     return ctx
+
+
+def _load_inline_chain(ctx: ssl.SSLContext, tls: TlsConfig) -> None:
+    """cert/key given inline: Python's ssl loads a chain only from files, so they are written to a
+    private temporary directory (0700, files 0600), loaded and removed at once."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="pf_exporter-tls-") as d:
+        cert_path, key_path = Path(d) / "cert.pem", Path(d) / "key.pem"
+        for path, text in ((cert_path, tls.cert), (key_path, tls.key)):
+            if text:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(text)
+        ctx.load_cert_chain(str(cert_path) if tls.cert else tls.cert_file,
+                            str(key_path) if tls.key else tls.key_file)
 
 
 # --- basic auth --------------------------------------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import gzip
 import http.client
+import logging
 import re
 import socket
 import ssl
+import tempfile
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -342,14 +344,14 @@ def test_empty_web_config_means_plain_http() -> None:
     [
         ("tls_config: {}", "unknown key 'tls_config'; valid keys are tls_server_config"),
         ("tls_server_config: {cert_file: a, key_file: b, cert_fil: c}", "unknown key 'cert_fil'"),
-        ("tls_server_config: {cert_file: a}", "both cert_file and key_file"),
+        ("tls_server_config: {cert_file: a}", "a certificate (cert_file or cert) and a key (key_file or key)"),
         ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: Bogus}", "client_auth_type 'Bogus'"),
         ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: RequireAnyClientCert}",
          "not supported"),
         ("tls_server_config: {cert_file: a, key_file: b, client_auth_type: RequireAndVerifyClientCert}",
          "needs client_ca_file"),
         ("tls_server_config: {cert_file: a, key_file: b, min_version: TLS14}", "min_version 'TLS14'"),
-        ("tls_server_config: {cert_file: a, key_file: b, cipher_suites: [X]}", "does not support"),
+        ("tls_server_config: {cert_file: a, key_file: b, cipher_suites: [X]}", "cipher_suites: unknown X"),
         ("basic_auth_users: {alice: secret}", "not a bcrypt hash"),
         ("basic_auth_users: [alice]", "expected a mapping"),
         ("http_server_config: {headers: {Server: x}}", "unknown key 'Server'"),
@@ -358,7 +360,7 @@ def test_empty_web_config_means_plain_http() -> None:
     ],
 )
 def test_bad_web_config_is_rejected_with_the_reason(text: str, message: str) -> None:
-    with pytest.raises(WebConfigError, match=message.replace("[", r"\[")):
+    with pytest.raises(WebConfigError, match=re.escape(message)):
         parse_web_config(text)
 
 
@@ -486,3 +488,82 @@ def _no_thread_leak_across_tests() -> Iterator[None]:
 def test_the_server_header_names_the_exporter_only(serve) -> None:
     _, headers, _ = get(serve())
     assert headers["server"] == "pf_exporter"  # no Python version, no trailing space
+
+
+# --- every exporter-toolkit key --------------------------------------------------------------------
+
+EVERY_KEY = """tls_server_config:
+  cert_file: server.pem
+  key_file: server.key
+  client_auth_type: VerifyClientCertIfGiven
+  client_ca_file: ca.pem
+  min_version: TLS12
+  max_version: TLS13
+  cipher_suites:
+    - TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384
+    - TLS_AES_128_GCM_SHA256
+  prefer_server_cipher_suites: true
+  curve_preferences: [X25519, CurveP256]
+http_server_config:
+  http2: true
+  headers:
+    X-Frame-Options: deny
+"""
+
+
+def test_every_exporter_toolkit_key_is_accepted_and_what_python_cannot_do_is_a_warning(
+        pki: Path, caplog: pytest.LogCaptureFixture) -> None:
+    f = pki / "every.yml"
+    f.write_text(EVERY_KEY)
+    with caplog.at_level(logging.WARNING, logger="pf_exporter.web"):
+        config = load_web_config(str(f))
+    assert config.tls is not None
+    assert config.tls.ciphers == "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384"
+    warned = " ".join(r.getMessage() for r in caplog.records)
+    assert "http2: true has no effect" in warned
+    assert "TLS 1.3 suites cannot be chosen" in warned
+    assert "can restrict key exchange to one curve, not order several" in warned
+
+
+def test_cipher_suites_are_applied_to_tls_1_2(serve, pki: Path) -> None:
+    s = serve(tls_app(pki, "  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n"))
+    refused = client_context(pki)
+    refused.set_ciphers("ECDHE-ECDSA-AES128-GCM-SHA256")
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(s, context=refused)
+    host, port = s.addresses[0]
+    with socket.create_connection((host, port), timeout=TIMEOUT) as raw, \
+            client_context(pki).wrap_socket(raw, server_hostname="127.0.0.1") as tls:
+        assert tls.cipher()[0] == "ECDHE-ECDSA-AES256-GCM-SHA384"
+
+
+def test_one_curve_is_applied(serve, pki: Path) -> None:
+    s = serve(tls_app(pki, "  curve_preferences: [CurveP384]\n"))
+    assert s.app.config.tls is not None and s.app.config.tls.curve == "secp384r1"
+    assert get(s, context=client_context(pki))[0] == 200
+
+
+def test_inline_cert_key_and_client_ca(serve, pki: Path) -> None:
+    def block(name: str) -> str:
+        return "|\n" + "".join(f"    {line}\n" for line in (pki / name).read_text().splitlines())
+
+    f = pki / "inline.yml"
+    f.write_text(f"tls_server_config:\n  cert: {block('server.pem')}  key: {block('server.key')}"
+                 f"  client_auth_type: RequireAndVerifyClientCert\n  client_ca: {block('ca.pem')}")
+    s = serve(make_app(load_web_config(str(f))))
+    assert get(s, context=client_context(pki, cert=True))[0] == 200
+    with pytest.raises((ssl.SSLError, ConnectionError)):
+        get(s, context=client_context(pki))
+    assert not list(Path(tempfile.gettempdir()).glob("pf_exporter-tls-*"))  # the key was not left on disk
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ("  cert: x\n", "give cert_file or cert, not both"),
+    ("  curve_preferences: [CurveP999]\n", "curve_preferences: unknown CurveP999"),
+    ("  prefer_server_cipher_suites: maybe\n", "prefer_server_cipher_suites: expected true or false"),
+    ("  cipher_suites: TLS_RSA_WITH_AES_128_CBC_SHA\n", "cipher_suites: expected a list of names"),
+])
+def test_bad_values_of_the_new_keys_name_the_key(pki: Path, extra: str, message: str) -> None:
+    with pytest.raises(WebConfigError, match=re.escape(message)):
+        parse_web_config(f"tls_server_config:\n  cert_file: server.pem\n  key_file: server.key\n{extra}", pki)
