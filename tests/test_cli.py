@@ -283,3 +283,25 @@ def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold() -> No
     code = ("import gc; from pf_exporter import cli; cli.tune_gc(); "
             "assert gc.get_threshold() == cli.GC_THRESHOLD, gc.get_threshold(); assert gc.get_freeze_count() > 0")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
+
+
+@pytest.mark.parametrize(("argv", "line"), [
+    (["--bogus"], "pf_exporter: unknown flag --bogus; see pf_exporter --help"),
+    (["--collector.rule"], "pf_exporter: unknown flag --collector.rule (did you mean --collector.rules?); "
+                           "see pf_exporter --help"),
+    (["--web.listen-address"], "pf_exporter: argument --web.listen-address: expected one argument; "
+                               "see pf_exporter --help"),
+    (["--web.max-connections", "x"], "pf_exporter: argument --web.max-connections: 'x' is not a whole number; "
+                                     "give one such as 64; see pf_exporter --help"),
+])
+def test_a_bad_flag_is_one_line_naming_it_and_help(argv: list[str], line: str) -> None:
+    p = pf_exporter(*argv)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr.splitlines() == [line]
+
+
+def test_an_unsupported_release_lists_the_supported_ones() -> None:
+    line = one_line_error(pf_exporter("--simulate", "--pf.release", "7.5"))
+    assert "unsupported OpenBSD release 7.5" in line
+    assert "give --pf.release one of 7.6, 7.7, 7.8, 7.9 or current" in line
+    assert "use --pf.release" not in line

@@ -136,10 +136,10 @@ def _by_number(release: str, arch: str) -> dict[int, Request]:
     return {r.number: r for r in _build(release, arch).requests.values()}
 
 
-def _unsupported_message(what: str) -> str:
+def _unsupported_message(what: str, hint: str) -> str:
     return (
         f"unsupported {what}: supported are OpenBSD {', '.join(SUPPORTED_RELEASES[:-1])} and "
-        f"-current (8.0) on {', '.join(SUPPORTED_ARCHS)}; use --pf.release to override"
+        f"-current (8.0) on {', '.join(SUPPORTED_ARCHS)}; {hint}"
     )
 
 
@@ -149,6 +149,7 @@ def select_abi(release: str | None = None, arch: str | None = None, uname: os.un
     ``uname`` is injectable for tests.  A host that is not OpenBSD needs an explicit
     release (the simulator passes one).
     """
+    given = release is not None
     if release is None or arch is None:
         u = uname if uname is not None else os.uname()
         if release is None:
@@ -162,9 +163,14 @@ def select_abi(release: str | None = None, arch: str | None = None, uname: os.un
             arch = u.machine if u.sysname == "OpenBSD" else _host_arch(u.machine)
     rel = _normalise_release(release)
     if rel not in SUPPORTED_RELEASES:
-        raise UnsupportedRelease(_unsupported_message(f"OpenBSD release {release}"))
+        if given:
+            hint = f"give --pf.release one of {', '.join(SUPPORTED_RELEASES[:-1])} or current"
+        else:
+            hint = ("this system's pf is not one of them; if its ABI matches a supported release (a snapshot "
+                    "just after a release, say), name that release with --pf.release")
+        raise UnsupportedRelease(_unsupported_message(f"OpenBSD release {release}", hint))
     if arch not in SUPPORTED_ARCHS:
-        raise UnsupportedRelease(_unsupported_message(f"architecture {arch}"))
+        raise UnsupportedRelease(_unsupported_message(f"architecture {arch}", "pf's structs are known for those only"))
     return _build(rel, arch)
 
 
