@@ -58,7 +58,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("pf_exporter")
 
-SCENARIOS = ("small", "large")
+# The simulator's scenarios, as --simulate.scenario offers them (the simulator itself is imported
+# only with --simulate).
+SCENARIOS = ("empty", "small", "large")
 
 # SIGTERM/SIGINT: how long the scrapes under way may take to finish before the process exits anyway
 # (rc.subr waits 30 s, daemon_timeout, before it gives up on a stop).
@@ -173,7 +175,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--simulate", action="store_true",
                      help="serve a simulated pf instead of /dev/pf (for demos, dashboards and tests)")
     sim.add_argument("--simulate.scenario", dest="scenario", choices=SCENARIOS, default="small",
-                     help="simulated firewall: small (a home gateway) or large (thousands of rules)")
+                     help="simulated firewall: empty (pf enabled, no rules), small (a home gateway) or large "
+                     "(10,000 rules, 500 tables)")
     sim.add_argument("--simulate.state-fill", dest="state_fill", type=_fraction, default=None, metavar="FRACTION",
                      help="fill the simulated state table to this fraction of its limit (e.g. 0.85)")
 

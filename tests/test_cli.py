@@ -305,3 +305,15 @@ def test_an_unsupported_release_lists_the_supported_ones() -> None:
     assert "unsupported OpenBSD release 7.5" in line
     assert "give --pf.release one of 7.6, 7.7, 7.8, 7.9 or current" in line
     assert "use --pf.release" not in line
+
+
+def test_the_cli_offers_every_scenario_of_the_simulator() -> None:
+    from pf_exporter.simulator import SCENARIOS as SIMULATED
+
+    assert set(cli.SCENARIOS) == set(SIMULATED)
+    args = parse("--simulate", "--simulate.scenario", "empty", "--web.listen-address", "127.0.0.1:0")
+    service = cli.build_service(args)
+    try:
+        assert service.pf.source.rule_count() == 0
+    finally:
+        service.close()
