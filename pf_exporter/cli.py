@@ -422,6 +422,9 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
         landing=landing,
         collectors=[(n, n in enabled, cls.description) for n, cls in COLLECTORS.items()],
         config=config,
+        abi=pf.info.abi,
+        simulated=args.scenario if args.simulate else "",
+        last_runs=lambda: dict(exporter.last),
     )
     try:
         server = MetricsServer(args.listen or [DEFAULT_LISTEN_ADDRESS], app, max_connections=args.max_connections)

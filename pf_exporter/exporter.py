@@ -157,6 +157,8 @@ class PfExporter:
         self._last: _Flight | None = None  # the last finished one, kept only with max_cache_age > 0
         self._build: Metric | None = None
         self.config = ConfigStatus()
+        # The last collection of each collector: (seconds it took, succeeded, when, time.time()).
+        self.last: dict[str, tuple[float, bool, float]] = {}
 
     def describe(self) -> list[Metric]:
         return []
@@ -245,8 +247,10 @@ class PfExporter:
                 ok = False
                 log.error("collector failed", extra={"collector": c.name, "err": _describe(e)})
                 log.debug("collector failure detail", exc_info=True, extra={"collector": c.name})
-            duration.add((c.name,), time.perf_counter() - start)
+            took = time.perf_counter() - start
+            duration.add((c.name,), took)
             success.add((c.name,), 1.0 if ok else 0.0)
+            self.last[c.name] = (took, ok, time.time())
             out.extend(metrics)
         out.append(duration.metric)
         out.append(success.metric)

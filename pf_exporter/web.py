@@ -132,40 +132,66 @@ class WebApp:
     collectors: Sequence[tuple[str, bool, str]] = ()  # (name, enabled, description)
     config: WebConfig = field(default_factory=WebConfig)
     auth: BasicAuth | None = None
+    abi: str = ""  # the pf ABI spoken, e.g. "7.9/amd64"
+    simulated: str = ""  # the simulator's scenario when pf is simulated, else ""
+    # name -> (seconds, succeeded, when) of each collector's last run, for the landing page
+    last_runs: Callable[[], dict[str, tuple[float, bool, float]]] = field(default=dict)
 
     def __post_init__(self) -> None:
         if self.config.basic_auth_users and self.auth is None:
             self.auth = BasicAuth(self.config.basic_auth_users)
 
     def landing_page(self) -> bytes:
+        """A small page: what this is (and whether pf is simulated), the ABI, the collectors with
+        their last run, the links, and every metric family."""
         e = html.escape
-        rows = []
-        for item in self.landing:
-            rows.append(
-                f"<tr><td><code>{e(item.name)}</code></td><td>{e(item.kind)}</td>"
-                f"<td>{e(', '.join(item.labels))}</td><td>{e(item.collector)}</td><td>{e(item.help)}</td></tr>"
-            )
-        colls = "".join(
-            f"<li><code>{e(n)}</code> ({'enabled' if on else 'disabled'}): {e(d)}</li>"
-            for n, on, d in self.collectors
-        )
         path = e(self.telemetry_path)
+        runs = self.last_runs()
+        now = time.time()
+        rows = []
+        for name, on, desc in self.collectors:
+            if not on:
+                state = '<td class="off">disabled</td><td></td>'
+            elif name not in runs:
+                state = "<td>enabled</td><td>not run yet</td>"
+            else:
+                took, ok, when = runs[name]
+                mark = '<span class="ok">ok</span>' if ok else '<span class="bad">failed</span>'
+                state = f"<td>enabled</td><td>{mark} in {took * 1000:.1f} ms, {max(0, now - when):.0f} s ago</td>"
+            rows.append(f"<tr><td><code>{e(name)}</code></td>{state}<td>{_prose(desc)}</td></tr>")
+        metrics = "".join(
+            f"<tr><td><code>{e(m.name)}</code></td><td>{e(m.kind)}</td><td>{e(', '.join(m.labels))}</td>"
+            f"<td>{e(m.collector)}</td><td>{_prose(m.help)}</td></tr>"
+            for m in self.landing)
+        banner = (f'<p class="sim">Simulated pf (scenario <code>{e(self.simulated)}</code>): these are not a real '
+                  "firewall's numbers.</p>") if self.simulated else ""
+        abi = f" Speaking the pf ABI of OpenBSD {e(self.abi)}." if self.abi else ""
         page = f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>pf_exporter</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{text-align:left;padding:2px 8px;vertical-align:top}}
-tr:nth-child(even){{background:#f4f4f4}}</style></head>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>pf_exporter</title>
+<style>body{{font-family:system-ui,sans-serif;margin:2em;max-width:80em}}
+td,th{{text-align:left;padding:3px 10px;vertical-align:top}}tr:nth-child(even){{background:#f4f4f4}}
+.sim{{background:#fff3cd;border:1px solid #e0c060;padding:.5em 1em}}.ok{{color:#1a7f37}}.bad{{color:#cf222e}}
+.off{{color:#888}}code{{font-size:95%}}</style></head>
 <body><h1>pf_exporter</h1>
-<p>Prometheus exporter for OpenBSD's Packet Filter (pf). Version {e(self.version)}.</p>
-<ul><li><a href="{path}">{path}</a> &mdash; the metrics</li>
-<li><a href="-/healthy">/-/healthy</a> &mdash; health check</li></ul>
-<h2>Collectors</h2><ul>{colls}</ul>
-<p>Limit a scrape to some collectors with <code>{path}?collect[]=status&amp;collect[]=tables</code>.</p>
-<h2>Exported metrics</h2>
+{banner}<p>Prometheus exporter for OpenBSD's Packet Filter, version {e(self.version)}.{abi}</p>
+<ul><li><a href="{path}">{path}</a>: the metrics
+(<a href="{path}?collect[]=status">only <code>status</code></a>; any collectors with
+<code>?collect[]=NAME&amp;collect[]=NAME</code>)</li>
+<li><a href="-/healthy">/-/healthy</a>: health check</li></ul>
+<h2>Collectors</h2>
+<table><tr><th>collector</th><th>state</th><th>last run</th><th>what it reads</th></tr>
+{''.join(rows)}</table>
+<h2>Metrics</h2>
 <table><tr><th>metric</th><th>type</th><th>labels</th><th>collector</th><th>meaning</th></tr>
-{''.join(rows)}
-</table></body></html>
+{metrics}</table></body></html>
 """
         return page.encode()
+
+
+def _prose(text: str) -> str:
+    """A help or description text as HTML: escaped, with its `code` spans as <code>."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text))
 
 
 def text_acceptable(accept: str) -> bool:

@@ -11,6 +11,7 @@ import socket
 import ssl
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -138,6 +139,29 @@ def test_landing_page_lists_metrics_with_links(serve) -> None:
     assert "/-/healthy" in page
     for name in ("pf_running", "pf_label_packets_total", "pf_table_addresses"):
         assert f"<code>{name}</code>" in page
+
+
+def test_landing_page_says_simulated_names_the_abi_and_shows_each_collectors_last_run(serve) -> None:
+    app = make_app()
+    app.abi, app.simulated = "7.9/amd64", "small"
+    app.collectors = [("status", True, "pf's status as `pfctl -si -v` shows it"), ("rules", True, "rules"),
+                      ("states", False, "states")]
+    app.last_runs = lambda: {"status": (0.0042, True, time.time() - 5), "rules": (0.25, False, time.time())}
+    page = get(serve(app), "/")[2].decode()
+    assert "Simulated pf (scenario <code>small</code>)" in page
+    assert "OpenBSD 7.9/amd64" in page
+    assert "`" not in page and "<code>pfctl -si -v</code>" in page  # code spans, not backticks
+    assert '<span class="ok">ok</span> in 4.2 ms, 5 s ago' in page
+    assert '<span class="bad">failed</span> in 250.0 ms' in page
+    assert '<td class="off">disabled</td>' in page
+    assert '<a href="/metrics?collect[]=status">' in page
+
+
+def test_landing_page_of_a_real_pf_has_no_simulation_banner(serve) -> None:
+    app = make_app()
+    app.abi = "7.8/arm64"
+    page = get(serve(app), "/")[2].decode()
+    assert "Simulated" not in page and "OpenBSD 7.8/arm64" in page and "not run yet" in page
 
 
 def test_custom_telemetry_path(serve) -> None:
