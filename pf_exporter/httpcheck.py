@@ -115,3 +115,28 @@ def parse_strictly(handler: Any, parse: Any, no_body: frozenset[str] = NO_BODY) 
         handler.send_error(400, problem)
         return False
     return True
+
+
+# What Go's net/http answers a plain-HTTP request on a TLS port (and so does node_exporter).
+PLAIN_HTTP_ON_TLS = (b"HTTP/1.0 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+                     b"Client sent an HTTP request to an HTTPS server.\n")
+_METHOD_START = re.compile(rb"[A-Z]{3,8} ")
+
+
+def plain_http_on_tls(sock: Any) -> bool:
+    """Before a TLS handshake: whether the client sent plain HTTP instead (a TLS ClientHello starts with
+    byte 0x16, a request with a method name).  If so, answer it as Go does and return True: the caller
+    then closes the connection.  Reads nothing (MSG_PEEK), under the socket's timeout."""
+    import socket
+
+    try:
+        head = socket.socket.recv(sock, 9, socket.MSG_PEEK)
+    except OSError:
+        return False
+    if not head or head[0] == 0x16 or not _METHOD_START.match(head):
+        return False
+    try:
+        socket.socket.sendall(sock, PLAIN_HTTP_ON_TLS)
+    except OSError:
+        pass
+    return True

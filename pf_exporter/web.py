@@ -38,7 +38,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 from .exporter import request_arrived
 from .exposition import generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
-from .httpcheck import parse_strictly
+from .httpcheck import parse_strictly, plain_http_on_tls
 from .webconfig import (
     BCRYPT_MAX_PASSWORD,
     BasicAuth,
@@ -236,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
         sock = self.request
         sock.settimeout(self.timeout)
         if isinstance(sock, ssl.SSLSocket):
+            if plain_http_on_tls(sock):
+                raise ConnectionAbortedError("plain HTTP on the TLS port (answered 400)")
             sock.do_handshake()  # in this connection's own thread, under the timeout
             self.server.check_client_sans(sock)
         super().setup()

@@ -230,6 +230,19 @@ def test_mutual_tls_and_token_are_both_required_when_both_are_configured(tmp_pat
         server.shutdown()
 
 
+def test_plain_http_to_the_tls_admin_port_gets_gos_400(tmp_path: Path, pki: Path) -> None:
+    server = build_admin_server(AdminConfig("127.0.0.1:0", web_config_file=str(pki / "mtls.yml"),
+                                            audit_log=str(tmp_path / "audit.log")), handle(Simulator("small")))
+    server.start()
+    try:
+        answer = raw_exchange(server.port, b"GET /api/v1/status HTTP/1.1\r\nHost: a\r\n\r\n")
+        assert answer.startswith(b"HTTP/1.0 400 Bad Request\r\n")
+        assert answer.endswith(b"Client sent an HTTP request to an HTTPS server.\n")
+        assert tls_get(server.port, pki, cert=True)[0] == 200
+    finally:
+        server.shutdown()
+
+
 # --- protocol limits ----------------------------------------------------------------------------------
 
 

@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from typing import Any
 
 from ..guard import ConnectionGuard, InFlight
-from ..httpcheck import parse_strictly
+from ..httpcheck import parse_strictly, plain_http_on_tls
 from .api import MAX_BODY, AdminApi, Request, Response, parse_query
 from .audit import AuditLog
 from .auth import ANONYMOUS, Authenticator, Identity
@@ -140,6 +140,8 @@ class _Handler(BaseHTTPRequestHandler):
         sock = self.request
         sock.settimeout(header_timeout)
         if isinstance(sock, ssl.SSLSocket):
+            if plain_http_on_tls(sock):
+                raise ConnectionAbortedError("plain HTTP on the TLS port (answered 400)")
             sock.do_handshake()  # in this connection's thread, under the timeout
             if app.allowed_sans:
                 cert = sock.getpeercert() or {}
