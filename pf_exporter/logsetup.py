@@ -19,9 +19,11 @@ from __future__ import annotations
 import importlib
 import json
 import logging
+import os
+import stat
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import ModuleType
 from typing import Any, TextIO
 
@@ -199,6 +201,27 @@ class SyslogHandler(logging.Handler):
             super().close()
 
 
+# Where libc's syslog(3) sends records on systems without OpenBSD's sendsyslog(2).
+SYSLOG_SOCKETS = ("/dev/log", "/var/run/syslog", "/var/run/log")
+
+
+def syslog_problem(sysname: str | None = None, sockets: Sequence[str] | None = None) -> str | None:
+    """Why syslog(3) would silently drop every record here, or None.  OpenBSD's libc uses
+    sendsyslog(2), which needs no socket; elsewhere libc writes to a unix socket, and without one
+    (no syslog daemon, e.g. in a container) it drops the records and says nothing."""
+    if (sysname if sysname is not None else os.uname().sysname) == "OpenBSD":
+        return None
+    sockets = SYSLOG_SOCKETS if sockets is None else sockets
+    for path in sockets:
+        try:
+            if stat.S_ISSOCK(os.stat(path).st_mode):
+                return None
+        except OSError:
+            continue
+    return (f"no syslog socket ({', '.join(sockets)}): is a syslog daemon running? syslog(3) would drop every "
+            "line without a word")
+
+
 def setup_logging(
     level: str | int = "info",
     fmt: str = "logfmt",
@@ -207,15 +230,24 @@ def setup_logging(
     stream: TextIO | None = None,
     syslog_module: ModuleType | Any | None = None,
     ident: str = "pf_exporter",
+    syslog_check: Callable[[], str | None] | None = None,
 ) -> logging.Handler:
     """Configure the root logger once (calling again replaces what the previous call installed).
 
     ``fmt`` is ``logfmt`` or ``json``; with ``syslog`` the lines go to syslog(3) (facility
-    daemon, no ``ts`` key) instead of ``stream`` (default: ``sys.stderr``).
+    daemon, no ``ts`` key) instead of ``stream`` (default: ``sys.stderr``).  When syslog(3) could
+    not deliver anything (``syslog_check``), the lines go to ``stream`` instead, after a warning
+    that says so (there, and as the first log line).
     """
     levelno = parse_level(level)
     if fmt not in FORMATS:
         raise ValueError(f"unknown log format {fmt!r}: use logfmt or json (--log.format)")
+
+    fallback = (syslog_check or syslog_problem)() if syslog and syslog_module is None else None
+    if fallback is not None:
+        out = stream if stream is not None else sys.stderr
+        print(f"pf_exporter: --log.syslog: {fallback}; logging to stderr instead", file=out)
+        syslog = False
 
     handler: logging.Handler
     if syslog:
@@ -234,4 +266,7 @@ def setup_logging(
     root.addHandler(handler)
     root.setLevel(levelno)
     logging.captureWarnings(True)
+    if fallback is not None:
+        logging.getLogger("pf_exporter").warning("--log.syslog cannot deliver: logging to stderr instead",
+                                                 extra={"err": fallback})
     return handler

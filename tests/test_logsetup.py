@@ -154,3 +154,42 @@ def test_level_names_are_case_insensitive_and_accept_warning() -> None:
     assert parse_level("warning") == logging.WARNING
     assert parse_level(logging.ERROR) == logging.ERROR
 
+
+
+def test_without_a_syslog_socket_syslog_falls_back_to_stderr_loudly(restore_root_logger) -> None:
+    out = io.StringIO()
+    handler = setup_logging("info", syslog=True, stream=out, syslog_check=lambda: "no syslog socket (/dev/log)")
+    logging.getLogger("pf_exporter.test").info("hello")
+    text = out.getvalue()
+    assert text.startswith("pf_exporter: --log.syslog: no syslog socket (/dev/log); logging to stderr instead\n")
+    assert 'msg="--log.syslog cannot deliver: logging to stderr instead"' in text
+    assert "msg=hello" in text
+    assert isinstance(handler, logging.StreamHandler)
+
+
+def test_syslog_problem_looks_for_a_socket(tmp_path) -> None:
+    import socket
+
+    from pf_exporter.logsetup import syslog_problem
+
+    missing = str(tmp_path / "log")
+    assert "no syslog socket" in (syslog_problem("Linux", [missing]) or "")
+    (tmp_path / "file").write_text("")
+    assert syslog_problem("Linux", [str(tmp_path / "file")]) is not None  # a file is not a socket
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(missing)
+        assert syslog_problem("Linux", [missing]) is None
+    assert syslog_problem("OpenBSD", [str(tmp_path / "nothing")]) is None  # sendsyslog(2) needs no socket
+
+
+def test_the_command_says_so_too(tmp_path, monkeypatch) -> None:
+    import subprocess
+    import sys
+
+    code = ("import pf_exporter.logsetup as l; l.SYSLOG_SOCKETS = ('/nonexistent/log',); "
+            "import pf_exporter.cli as c; raise SystemExit(c.main(['--simulate', '--web.listen-address', 'nope', "
+            "'--log.syslog']))")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 1
+    assert "--log.syslog: no syslog socket (/nonexistent/log)" in p.stderr
+    assert "invalid --web.listen-address" in p.stderr
