@@ -116,6 +116,18 @@ def logfmt_value(value: Any) -> str:
     return '"' + "".join(out) + '"'
 
 
+def _flatten(key: str, value: Any, depth: int = 0) -> Iterator[tuple[str, Any]]:
+    """A structured field as logfmt pairs: a mapping becomes ``key.sub=value`` pairs (two levels
+    deep), a list one comma-separated value; JSON output keeps them nested instead."""
+    if isinstance(value, dict) and depth < 2:
+        for k, v in value.items():
+            yield from _flatten(f"{key}.{k}", v, depth + 1)
+    elif isinstance(value, list | tuple):
+        yield key, ",".join(str(v) for v in value)
+    else:
+        yield key, value
+
+
 class LogfmtFormatter(logging.Formatter):
     """``ts=… level=… msg="…" key=value`` on one line; tracebacks go in ``exc=`` with escaped newlines."""
 
@@ -129,7 +141,8 @@ class LogfmtFormatter(logging.Formatter):
             pairs.append(("ts", _timestamp(record.created)))
         pairs.append(("level", level_name(record.levelno)))
         pairs.append(("msg", record.getMessage()))
-        pairs.extend(_record_fields(record))
+        for key, value in _record_fields(record):
+            pairs.extend(_flatten(key, value))
         if record.exc_info:
             pairs.append(("exc", self.formatException(record.exc_info)))
         if record.stack_info:

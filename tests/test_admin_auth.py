@@ -227,8 +227,34 @@ def test_audit_line_is_one_json_line_without_secrets(tmp_path: Path, caplog: pyt
     assert entry["outcome"] == "ok"
     assert entry["params"]["addresses"][-1] == "... 10 more"
     assert len(entry["params"]["addresses"]) == 21
-    assert line in caplog.text
+    [record] = [r for r in caplog.records if r.name == "test.audit"]
+    assert record.getMessage() == "admin request"
+    assert (record.identity, record.action, record.status) == ("token:deploy", "table.add", 200)
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_audit_events_are_structured_fields_in_the_log_in_either_format(restore_root_logger) -> None:
+    import io
+
+    from pf_exporter.logsetup import setup_logging
+
+    for fmt in ("logfmt", "json"):
+        out = io.StringIO()
+        setup_logging("info", fmt, stream=out)
+        AuditLog(logging.getLogger("pf_exporter.admin.audit")).record(
+            identity="token:fail2ban", remote="127.0.0.1:53078", method="POST",
+            path="/api/v1/tables/bruteforce/addresses", action="table.add",
+            params={"table": "bruteforce", "addresses": ["198.51.100.7"], "count": 1}, status=400,
+            message='bad "address"')
+        [line] = out.getvalue().splitlines()  # one event, one line
+        if fmt == "logfmt":
+            assert 'msg="admin request" identity=token:fail2ban remote=127.0.0.1:53078 method=POST' in line
+            assert "params.table=bruteforce params.addresses=198.51.100.7 params.count=1 status=400" in line
+            assert 'error="bad \\"address\\""' in line and "{" not in line
+        else:
+            event = json.loads(line)
+            assert event["msg"] == "admin request" and event["params"]["addresses"] == ["198.51.100.7"]
+            assert event["outcome"] == "rejected" and event["error"] == 'bad "address"'
 
 
 @pytest.mark.parametrize(("status", "outcome"), [(200, "ok"), (400, "rejected"), (401, "denied"), (403, "denied"),

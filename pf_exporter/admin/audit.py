@@ -117,8 +117,13 @@ class AuditLog:
         if message:
             entry["message"] = message[:512]
         line = json.dumps(entry, ensure_ascii=True, separators=(",", ":"), sort_keys=False)
+        # The log gets the same event as structured fields (logfmt pairs or JSON keys, per --log.format);
+        # "message" is the LogRecord's own attribute, so the error text is "error" there.
+        fields = {k: v for k, v in entry.items() if k not in ("time", "message")}
+        if "message" in entry:
+            fields["error"] = entry["message"]
         with self._lock:
-            self.logger.info("%s", line)
+            self.logger.info("admin request", extra=fields)
             if self._file is not None:
                 self._file.write(line + "\n")
         return line
