@@ -460,3 +460,18 @@ def test_a_load_whose_tables_do_not_fit_is_enomem_and_rolled_back() -> None:
     with pytest.raises(OSError) as e:
         pf.load("table <t> { 192.0.2.1 192.0.2.2 192.0.2.3 }\npass from <t>\n", "deploy")
     assert e.value.errno == errno.ENOMEM and sim.fingerprint() == before
+
+
+def test_killed_states_stay_gone_until_traffic_brings_new_ones_at_the_scenarios_rate() -> None:
+    sim = Simulator("small", release="7.9")
+    pf = PacketFilter.from_device(Device(sim.abi, sim.open(True)), sim)
+    target = sim.state_target
+    assert target > 100 and abs(len(sim.states) - target) < target * 0.1
+    killed = pf.kill_states(all=True)
+    assert killed > 100 and len(sim.states) == 0
+    sim.advance(15)  # a scrape interval later: a few new connections, not a refilled table
+    rate = target / sim.state_mean_life
+    assert 0 < len(sim.states) <= 15 * rate * 1.3 + 1
+    for _ in range(200):  # a few mean lifetimes later the table is back around its target
+        sim.advance(15)
+    assert abs(len(sim.states) - target) < target * 0.15

@@ -70,6 +70,10 @@ class _Fault:
     seen: int = field(default=0)
 
 
+# The mean lifetime of a simulated connection's state (the scenarios' StateMaker: 5 s + Exp(600 s)).
+STATE_MEAN_LIFE = 605.0
+
+
 class PfKernel(RuleLoading):
     """A model of OpenBSD's pf behind the ioctl ABI of one release and architecture, empty: the
     scenarios fill it (:class:`pf_exporter.simulator.Simulator` builds one with a scenario).
@@ -125,6 +129,10 @@ class PfKernel(RuleLoading):
         self.states: dict[int, SimState] = {}
         self._deaths: list[tuple[float, int]] = []
         self.state_target = 0
+        # New connections arrive at state_target / STATE_MEAN_LIFE per second (what keeps the table
+        # at its target in the steady state); a kill is refilled at that rate, not at once.
+        self.state_mean_life = STATE_MEAN_LIFE
+        self._arrivals = 0.0  # the fraction of a connection owed to the next tick
         self.statelims: dict[int, SimStateLimiter] = {}
         self.statelims_inactive: dict[int, SimStateLimiter] = {}
         self.sourcelims: dict[int, SimSourceLimiter] = {}

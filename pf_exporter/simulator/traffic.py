@@ -90,7 +90,8 @@ def accumulate(sim: Simulator, dt: float) -> None:  # noqa: C901 - one counter m
 
 def flow(sim: Simulator, dt: float) -> None:
     """Traffic for *dt* seconds that just passed: counters grow, expired states go, new
-    connections replace them (the state count wanders around its target)."""
+    connections arrive at the rate that replaces them (the state count wanders around its
+    target, and climbs back to it at that rate after states are killed)."""
     accumulate(sim, dt)
     rng = sim.rng
     for q in sim.queues:
@@ -106,7 +107,13 @@ def flow(sim: Simulator, dt: float) -> None:
     if sim.state_spawner is None:
         return
     target = sim.state_target
-    want = int(target * rng.uniform(0.97, 1.03)) - len(sim.states)
+    # Connections arrive at the rate that holds the table at its target (target / mean life), with
+    # some jitter; below the target each one makes a state.  After a kill the table refills at
+    # that rate, so killed states stay gone for a while, as on a real firewall.
+    sim._arrivals += target / sim.state_mean_life * dt * rng.uniform(0.8, 1.2)
+    arrivals = int(sim._arrivals)
+    sim._arrivals -= arrivals
+    want = min(arrivals, int(target * rng.uniform(0.97, 1.03)) - len(sim.states))
     limit = sim.limits[C.PF_LIMIT_STATES]
     for _ in range(max(0, min(want, limit - len(sim.states)))):
         if sim.state_spawner(sim) is None:
