@@ -35,6 +35,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
+from . import runbooks
 from .exporter import request_arrived
 from .exposition import generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
@@ -178,7 +179,8 @@ td,th{{text-align:left;padding:3px 10px;vertical-align:top}}tr:nth-child(even){{
 <ul><li><a href="{path}">{path}</a>: the metrics
 (<a href="{path}?collect[]=status">only <code>status</code></a>; any collectors with
 <code>?collect[]=NAME&amp;collect[]=NAME</code>)</li>
-<li><a href="-/healthy">/-/healthy</a>: health check</li></ul>
+<li><a href="-/healthy">/-/healthy</a>: health check</li>
+<li><a href="runbooks">/runbooks</a>: what to do when an alert fires (the alerts link here)</li></ul>
 <h2>Collectors</h2>
 <table><tr><th>collector</th><th>state</th><th>last run</th><th>what it reads</th></tr>
 {''.join(rows)}</table>
@@ -403,6 +405,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, app.landing_page(), "text/html; charset=utf-8")
         elif url.path == "/-/healthy":
             self._send(200, b"Healthy\n")
+        elif url.path == "/runbooks":
+            self._send(200, runbooks.html_page(), "text/html; charset=utf-8")
         else:
             self._not_found(url.path)
 
@@ -441,7 +445,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._discard_body() or not self._request_complete() or not self._authorized():
             return
         path = urllib.parse.urlsplit(self.path).path
-        if path in (self.server.app.telemetry_path, "/", "/-/healthy"):
+        if path in (self.server.app.telemetry_path, "/", "/-/healthy", "/runbooks"):
             self._send(405, b"Method not allowed; use GET or HEAD\n", extra={"Allow": "GET, HEAD"})
         else:
             self._not_found(path)

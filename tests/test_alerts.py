@@ -1,5 +1,5 @@
-"""The Prometheus rules of the mixin: alerts the issue asks for, with runbook annotations, checked by promtool
-and unit-tested (firing and not firing) by `promtool test rules`."""
+"""The Prometheus rules of the mixin: the alerts, each with a runbook_url to its section of the runbooks the
+exporter serves, checked by promtool and unit-tested (firing and not firing) by `promtool test rules`."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ EXPECTED_ALERTS = {
     "PfCongestion": "warning",
     "PfRulesetChanged": "info",
     "PfSynflood": "warning",  # adaptive syncookies switched on
+    "PfExporterConfigReloadFailed": "warning",  # a SIGHUP kept the old configuration
 }
 
 
@@ -65,16 +66,41 @@ def test_state_table_alerts_use_the_issue_thresholds():
     assert 'limit!="states"' in by_name["PfLimitNearlyExhausted"]["expr"]
 
 
-def test_every_alert_has_a_runbook_style_summary_description_and_what_to_do():
+def test_every_alert_has_a_summary_a_description_and_a_runbook_url_to_its_section():
+    from pf_exporter import runbooks
+
+    sections = runbooks.sections()
     for a in mixin.alerts():
         notes = a["annotations"]
-        assert set(notes) == {"summary", "description", "runbook"}, a["alert"]
+        assert set(notes) == {"summary", "description", "runbook_url"}, a["alert"]
         assert "{{ $labels.instance }}" in notes["summary"], f"{a['alert']}: say which firewall"
         assert "\n" not in notes["summary"], f"{a['alert']}: the summary is one line"
         assert re.search(r"\{\{ (\$value|\$labels\.\w+)", notes["description"]), f"{a['alert']}: describe values"
-        command = r"`(pfctl|rcctl|vmstat|netstat|top|curl) [^`]+`"
-        assert re.search(command, notes["runbook"]), f"{a['alert']}: say what to run"
-        assert len(notes["runbook"]) > 150, f"{a['alert']}: the runbook says what to do, step by step"
+        assert notes["runbook_url"] == f"http://{{{{ $labels.instance }}}}/runbooks#{runbooks.anchor(a['alert'])}"
+        text = sections[a["alert"]]  # the section exists
+        command = r"`(pfctl|rcctl|vmstat|netstat|top|curl|grep) [^`]+`"
+        assert re.search(command, text), f"{a['alert']}: say what to run"
+        assert len(text) > 250, f"{a['alert']}: the runbook says what it means and what to do, step by step"
+    assert set(sections) == {a["alert"] for a in mixin.alerts()}, "a runbook section for every alert, and no other"
+
+
+def test_the_runbook_links_work_on_a_running_exporter(serve) -> None:
+    """Every alert's runbook_url, rendered for an exporter, names an element of the page it serves."""
+    import http.client
+
+    s = serve()
+    host, port = s.addresses[0]
+    conn = http.client.HTTPConnection(host, port, timeout=10)
+    conn.request("GET", "/runbooks")
+    r = conn.getresponse()
+    page = r.read().decode()
+    conn.close()
+    assert r.status == 200 and r.getheader("Content-Type", "").startswith("text/html")
+    for a in mixin.alerts():
+        url = a["annotations"]["runbook_url"].replace("{{ $labels.instance }}", f"{host}:{port}")
+        path, _, fragment = url.partition(f"http://{host}:{port}")[2].partition("#")
+        assert path == "/runbooks" and f'id="{fragment}"' in page, a["alert"]
+    assert "`" not in page
 
 
 def test_alerts_that_page_wait_before_firing():
@@ -101,7 +127,7 @@ def test_every_alert_is_unit_tested_both_firing_and_not_firing():
 def test_firing_cases_pin_the_rendered_annotations():
     for c in unit_test_cases():
         for alert in c["exp_alerts"]:
-            assert set(alert["exp_annotations"]) == {"summary", "description", "runbook"}, c["alertname"]
+            assert set(alert["exp_annotations"]) == {"summary", "description", "runbook_url"}, c["alertname"]
             assert "{{" not in str(alert["exp_annotations"]), f"{c['alertname']}: expected text is rendered"
 
 

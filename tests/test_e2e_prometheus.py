@@ -197,6 +197,11 @@ def test_the_state_table_alert_fires_and_every_dashboard_query_returns_data(stac
     assert re.fullmatch(rf"pf state table on {stack.exporter_target} is 8\d(\.\d+)?% full\.",
                         alert["annotations"]["summary"]), alert["annotations"]
     assert not {"PfStateTableFull", "PfDisabled", "PfCollectorFailing", "PfExporterDown"} & set(names), names
+    # its runbook link, as Prometheus rendered it, opens the alert's section on the exporter
+    runbook = alert["annotations"]["runbook_url"]
+    assert runbook == f"http://{stack.exporter_target}/runbooks#pfstatetablenearlyfull"
+    with urllib.request.urlopen(runbook.partition("#")[0], timeout=10) as r:
+        assert 'id="pfstatetablenearlyfull"' in r.read().decode()
 
     # 2. Every template variable finds values and every panel query returns data.
     values = {"job": JOB, "instance": stack.exporter_target, "interface": ".*", "anchor": ".*", "label": ".*"}

@@ -17,7 +17,7 @@ RANKS = {
     "simulator": 3,  # pf behind the same interface as the device
     "pf": 4,  # the library
     "collectors": 5,
-    "exporter": 6, "exposition": 6, "logsetup": 6,
+    "exporter": 6, "exposition": 6, "logsetup": 6, "runbooks": 6,
     "web": 7,
     "admin": 8,
     "cli": 9,  # the composition root
