@@ -254,18 +254,27 @@ def drop_privileges(
     else:
         _step("setgroups", f"setgroups([{gid}])", user, lambda: sc.setgroups([gid]))
     _step("setgid", f"setgid({gid})", user, lambda: sc.setgid(gid))
+    bounded = False
     if sc.drop_bounding_set is not None and uid != 0:
-        _step("capabilities", "prctl(PR_CAPBSET_DROP)", user, sc.drop_bounding_set)
+        try:
+            sc.drop_bounding_set()
+            bounded = True
+        except PermissionError:
+            pass  # no CAP_SETPCAP (a container that withheld it): no_new_privs still stops exec gaining any
+        except OSError as err:
+            raise PrivilegeDropError("capabilities", user, f"prctl(PR_CAPBSET_DROP) failed: {err.strerror or err}") \
+                from err
     _step("setuid", f"setuid({uid})", user, lambda: sc.setuid(uid))
     if sc.set_no_new_privs is not None:
         _step("no_new_privs", "prctl(PR_SET_NO_NEW_PRIVS, 1)", user, sc.set_no_new_privs)
 
     groups = tuple(sc.getgroups())
-    _verify(sc, user, uid, gid, groups, keep_supplementary_groups)
+    _verify(sc, user, uid, gid, groups, keep_supplementary_groups, bounded)
     return DropResult(user, uid, gid, groups, changed=True)
 
 
-def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], keep_supplementary: bool) -> None:
+def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], keep_supplementary: bool,
+            bounded: bool = False) -> None:
     def fail(problem: str) -> PrivilegeDropError:
         fix = "refusing to run with credentials that are not the ones asked for"
         return PrivilegeDropError("verify", user, problem, fix)
@@ -285,7 +294,7 @@ def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], 
             raise fail(f"supplementary groups {list(groups)} do not contain the user's group {gid}")
     elif set(groups) - {gid}:
         raise fail(f"supplementary groups are {list(groups)}, expected only {gid}")
-    problem = _capabilities_left(sc, uid)
+    problem = _capabilities_left(sc, uid, bounded)
     if problem:
         raise fail(problem)
     if uid != 0:
@@ -297,7 +306,7 @@ def _verify(sc: Syscalls, user: str, uid: int, gid: int, groups: Sequence[int], 
             raise fail(f"{name}(0) succeeded after the drop, so root could be regained")
 
 
-def _capabilities_left(sc: Syscalls, uid: int) -> str | None:
+def _capabilities_left(sc: Syscalls, uid: int, bounded: bool) -> str | None:
     """Linux: what /proc/self/status says is left that should not be (None: nothing)."""
     if sc.proc_status is None:
         return None
@@ -305,7 +314,7 @@ def _capabilities_left(sc: Syscalls, uid: int) -> str | None:
     if sc.set_no_new_privs is not None and status.get("NoNewPrivs", "1") != "1":
         return "no_new_privs is not set"
     if uid != 0:
-        for key in ("CapEff", "CapPrm", "CapAmb") + (("CapBnd",) if sc.drop_bounding_set is not None else ()):
+        for key in ("CapEff", "CapPrm", "CapAmb") + (("CapBnd",) if bounded else ()):
             if key in status and int(status[key], 16) != 0:
                 return f"{key} is {status[key]}, expected no capability left"
     return None

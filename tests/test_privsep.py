@@ -246,6 +246,20 @@ def test_on_linux_the_bounding_set_goes_before_setuid_and_no_new_privs_after() -
     assert calls[:3] == ["capbset", f"setuid({PF_UID})", "no_new_privs"]
 
 
+def test_without_cap_setpcap_the_bounding_set_stays_and_no_new_privs_still_holds() -> None:
+    """In a container that withheld CAP_SETPCAP the bounding set cannot be emptied: the drop goes on
+    (no_new_privs alone stops exec from gaining anything) and the bounding set is not held against it."""
+    import dataclasses
+
+    def refused() -> None:
+        raise PermissionError(errno.EPERM, "Operation not permitted")
+
+    k = FakeKernel()
+    sc = dataclasses.replace(k.syscalls(), drop_bounding_set=refused, set_no_new_privs=lambda: None,
+                             proc_status=lambda: {"NoNewPrivs": "1", "CapEff": "0" * 16, "CapBnd": "000001ffffffffff"})
+    assert drop_privileges(DEFAULT_OPENBSD_USER, syscalls=sc).uid == PF_UID
+
+
 @pytest.mark.parametrize(("status", "problem"), [
     ({"NoNewPrivs": "0", "CapBnd": "0" * 16}, "no_new_privs is not set"),
     ({"NoNewPrivs": "1", "CapBnd": "000001ffffffffff"}, "CapBnd is 000001ffffffffff, expected no capability left"),
