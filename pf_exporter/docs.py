@@ -24,19 +24,19 @@ from typing import Any
 PY_PF: tuple[tuple[str, str, str], ...] = (
     ("enable()", "PacketFilter.enable", "returns whether pf was stopped before"),
     ("disable()", "PacketFilter.disable", "returns whether pf was running before"),
-    ("set_debug(level)", "", "not yet: `set debug` in a main-ruleset load is also not applied yet"),
-    ("set_hostid(id)", "", "not yet"),
-    ("set_reassembly(flags)", "", "not yet"),
+    ("set_debug(level)", "PacketFilter.set_debug", "a syslog level name or 0-7"),
+    ("set_hostid(id)", "PacketFilter.set_hostid", ""),
+    ("set_reassembly(flags)", "PacketFilter.set_reassemble", "`set_reassemble(enabled, no_df)`"),
     ("get_limit(limit=None)", "PacketFilter.limits", "all limits at once, by pfctl's names"),
-    ("set_limit(limit, value)", "", "not yet"),
+    ("set_limit(limit, value)", "PacketFilter.set_limit", "by pfctl's names; `set_options()` sets several at once"),
     ("get_timeout(timeout=None)", "PacketFilter.timeouts", "all timeouts at once, by pfctl's names"),
-    ("set_timeout(timeout, value)", "", "not yet"),
-    ("set_optimization(opt)", "", "not yet"),
-    ("get_optimization()", "", "not yet; `PacketFilter.timeouts` has the values it is derived from"),
+    ("set_timeout(timeout, value)", "PacketFilter.set_timeout", ""),
+    ("set_optimization(opt)", "PacketFilter.set_optimization", ""),
+    ("get_optimization()", "PacketFilter.options", "`options().optimization`: the profile the tcp timeouts match"),
     ("get_ifaces(ifname='')", "PacketFilter.interfaces", "every interface and group; filter by `name`"),
-    ("set_ifflags(ifname, flags)", "", "not yet (`set skip on`)"),
-    ("clear_ifflags(ifname, flags)", "", "not yet"),
-    ("set_status_if(ifname)", "", "not yet (`set loginterface`); `Status.loginterface` reads it"),
+    ("set_ifflags(ifname, flags)", "PacketFilter.set_skip", "`set skip on`, the one flag there is"),
+    ("clear_ifflags(ifname, flags)", "PacketFilter.set_skip", "`set_skip(ifname, False)`"),
+    ("set_status_if(ifname)", "PacketFilter.set_loginterface", ""),
     ("get_status()", "PacketFilter.status", ""),
     ("clear_status(ifname='')", "", "not yet (`pfctl -z`)"),
     ("get_states()", "PacketFilter.states", "an iterator, with filters; `state_count()` without reading them"),
@@ -63,8 +63,9 @@ PY_PF: tuple[tuple[str, str, str], ...] = (
     ("get_tstats(filter=None)", "PacketFilter.tables", ""),
     ("clear_tstats(*tables)", "", "not yet"),
     ("get_synflood_watermarks()", "PacketFilter.syncookie_watermarks", ""),
-    ("set_synflood_watermarks(start, end)", "", "not yet"),
-    ("set_syncookies(mode)", "", "not yet; `Status.syncookies_mode` reads it"),
+    ("set_synflood_watermarks(start, end)", "PacketFilter.set_syncookies",
+     "`set_syncookies('adaptive', start, end)` in % of the state limit, as pf.conf says it"),
+    ("set_syncookies(mode)", "PacketFilter.set_syncookies", ""),
 )
 
 
@@ -92,7 +93,10 @@ def _signature(fn: object) -> str:
 
 def _methods(cls: type) -> list[str]:
     out = []
-    for name, member in vars(cls).items():
+    members: dict[str, Any] = {}
+    for base in reversed(cls.__mro__[:-1]):  # the class's own and its mixins' (not object's)
+        members.update(vars(base))
+    for name, member in members.items():
         if name.startswith("_"):
             continue
         if isinstance(member, property):

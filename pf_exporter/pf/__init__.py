@@ -45,6 +45,7 @@ from .types import (
     FlowQueueStats,
     Interface,
     LoadResult,
+    Options,
     PortMatch,
     Queue,
     QueueStats,
@@ -63,7 +64,7 @@ from .types import (
 )
 
 __all__ = [
-    "AddressMatch", "Endpoint", "FlowQueueStats", "Interface", "LoadPlan", "LoadResult", "PacketFilter",
+    "AddressMatch", "Endpoint", "FlowQueueStats", "Interface", "LoadPlan", "LoadResult", "Options", "PacketFilter",
     "PfAbiMismatch", "PfBusy", "PfError", "PfExists", "PfInvalid", "PfInvalidArgument", "PfLimitError",
     "PfLoadError", "PfNotFound", "PfNotPresent", "PfPermissionError", "PfReadOnlyError", "PfSecurelevelError",
     "PfStaleTicket", "PfUnsupported", "PortMatch", "Problem", "Queue", "QueueStats", "Rule", "RuleCounters",

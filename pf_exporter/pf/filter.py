@@ -16,6 +16,7 @@ from ..errors import PfError, PfInvalidArgument, PfLimitError, PfLoadError, PfRe
 from . import types as T
 from ._codec import KernelRule
 from ._kernel import IoctlBackend
+from ._opts import OptionsMixin
 
 AddressLike = str | T.IPAddress | T.IPNetwork | T.AddressMatch
 PortLike = int | str | tuple[int, int] | T.PortMatch
@@ -35,7 +36,7 @@ class LoadPlan:
     compiled: Any = field(repr=False, compare=False)  # the kernel structs (internal)
 
 
-class PacketFilter:
+class PacketFilter(OptionsMixin):
     """One handle on pf: the real ``/dev/pf`` (:meth:`open`) or a simulated one (:meth:`simulated`).
 
     Reads return :mod:`pf_exporter.pf.types` values; changes need a handle opened writable and

@@ -390,6 +390,26 @@ class AddressMatch:
 
 
 @dataclass(frozen=True, slots=True)
+class Options:
+    """pf's runtime options, as the ``set`` lines of pf.conf name them (:meth:`PacketFilter.options`)."""
+
+    limits: Mapping[str, int]  # `set limit`, by pfctl -sm's names
+    timeouts: Mapping[str, int]  # `set timeout`, by pfctl -st's names (seconds; adaptive.* in states)
+    optimization: str  # the `set optimization` profile the tcp timeouts match, "" when none does
+    debug: str  # `set debug`: emerg, alert, crit, err, warning, notice, info, debug
+    hostid: int  # `set hostid`
+    loginterface: str  # `set loginterface`, "" when none
+    reassemble: bool  # `set reassemble yes`
+    no_df: bool  # `set reassemble yes no-df`
+    syncookies: str  # `set syncookies`: never, always, adaptive
+    syncookies_start: float  # adaptive: % of the state limit where they start ...
+    syncookies_end: float  # ... and where they end
+    syncookies_high: int  # the same two watermarks in half-open states
+    syncookies_low: int
+    skip: tuple[str, ...]  # `set skip on`: the interfaces and groups pf skips
+
+
+@dataclass(frozen=True, slots=True)
 class StateFilter:
     """Which states :meth:`PacketFilter.states` lists and :meth:`PacketFilter.kill_states` kills
     (every condition given must hold; none given means every state).  ``source``/``destination``
@@ -419,7 +439,7 @@ class StateFilter:
 
 __all__ = [
     "ADDRESS_ACTIONS", "AddressMatch", "DIRECTIONS", "Endpoint", "FAMILIES", "FlowQueueStats", "IPAddress",
-    "IPNetwork", "Interface", "LoadResult", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
+    "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange",
 ]
