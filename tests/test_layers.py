@@ -16,7 +16,7 @@ RANKS = {
     "guard": 2, "webconfig": 2, "httpcheck": 2,  # the HTTP listeners' connection guard and web config (no pf at all)
     "simulator": 3,  # pf behind the same interface as the device
     "pf": 4,  # the library
-    "collectors": 5,
+    "collectors": 5, "ctl": 5,  # the collectors and the pfctl-like command, on the library
     "exporter": 6, "exposition": 6, "logsetup": 6, "runbooks": 6,
     "web": 7,
     "admin": 8,

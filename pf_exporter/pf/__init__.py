@@ -41,6 +41,7 @@ from ..errors import (
 from .filter import LoadPlan, PacketFilter
 from .types import (
     AddressMatch,
+    AddressResult,
     Endpoint,
     FlowQueueStats,
     Interface,
@@ -53,6 +54,7 @@ from .types import (
     RuleCounters,
     Ruleset,
     SourceLimiter,
+    SourceNode,
     State,
     StateFilter,
     StateKey,
@@ -61,13 +63,14 @@ from .types import (
     Table,
     TableAddress,
     TableChange,
+    TableTest,
 )
 
 __all__ = [
-    "AddressMatch", "Endpoint", "FlowQueueStats", "Interface", "LoadPlan", "LoadResult", "Options", "PacketFilter",
-    "PfAbiMismatch", "PfBusy", "PfError", "PfExists", "PfInvalid", "PfInvalidArgument", "PfLimitError",
-    "PfLoadError", "PfNotFound", "PfNotPresent", "PfPermissionError", "PfReadOnlyError", "PfSecurelevelError",
-    "PfStaleTicket", "PfUnsupported", "PortMatch", "Problem", "Queue", "QueueStats", "Rule", "RuleCounters",
-    "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status", "Table",
-    "TableAddress", "TableChange",
+    "AddressMatch", "AddressResult", "Endpoint", "FlowQueueStats", "Interface", "LoadPlan", "LoadResult", "Options",
+    "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError", "PfExists", "PfInvalid", "PfInvalidArgument",
+    "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent", "PfPermissionError", "PfReadOnlyError",
+    "PfSecurelevelError", "PfStaleTicket", "PfUnsupported", "PortMatch", "Problem", "Queue", "QueueStats", "Rule",
+    "RuleCounters", "Ruleset", "SourceLimiter", "SourceNode", "State", "StateFilter", "StateKey", "StateLimiter",
+    "Status", "Table", "TableAddress", "TableChange", "TableTest"
 ]

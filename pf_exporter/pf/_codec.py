@@ -148,6 +148,12 @@ def decode_address(entry: ctypes.Structure, stats: bool) -> T.TableAddress:
     return T.TableAddress(net, bool(a.pfra_not), ifname, pk, by, entry.pfras_tzero)
 
 
+def feedback(entry: ctypes.Structure) -> str:
+    """A ``pfr_addr``'s ``pfra_fback``, by name (:data:`types.FEEDBACK`)."""
+    code = int(entry.pfra_fback)
+    return T.FEEDBACK[code] if 0 <= code < len(T.FEEDBACK) else f"unknown({code})"
+
+
 def encode_address(entry: ctypes.Structure, network: T.IPNetwork, negated: bool) -> None:
     """Fill one ``pfr_addr`` for *network*."""
     fill(entry.pfra_u, network.network_address.packed)

@@ -178,6 +178,11 @@ class IoctlBackend:
         clock = int(getattr(time, "CLOCK_UPTIME", 0) or getattr(time, "CLOCK_BOOTTIME", time.CLOCK_MONOTONIC))
         return int(time.clock_gettime(clock))  # CLOCK_UPTIME on OpenBSD
 
+    def now(self) -> int:
+        """Epoch seconds on the machine pf runs on (the simulator's own clock when simulated)."""
+        fn = getattr(self.device.transport, "now", None)
+        return int(fn()) if callable(fn) else int(time.time())
+
     def status(self) -> T.Status:
         """DIOCGETSTATUS (`pfctl -si -v`)."""
         s = self.abi.new("pf_status")
@@ -240,7 +245,7 @@ class IoctlBackend:
         set_cstr(io.pfrio_table, "pfrt_name", table)
         return io
 
-    def tables(self, anchor: str | None = None) -> list[T.Table]:
+    def tables(self, anchor: str | None = None, inactive: bool = False) -> list[T.Table]:
         """DIOCRGETTSTATS of one anchor's tables, or every anchor's (None: PFR_FLAG_ALLRSETS); only
         active tables (the kernel also lists an anchor table's inactive root, as `pfctl -sT` hides)."""
         L = self.layout
@@ -256,7 +261,7 @@ class IoctlBackend:
                 return got, None
             self._table_hint = max(self._table_hint, got + 16)
             return got, [codec.decode_table(buf[i]) for i in range(got)
-                         if buf[i].pfrts_t.pfrt_flags & C.PFR_TFLAG_ACTIVE]
+                         if inactive or buf[i].pfrts_t.pfrt_flags & C.PFR_TFLAG_ACTIVE]
 
         return self._grow("DIOCRGETTSTATS", self._table_hint, attempt)
 
@@ -278,16 +283,81 @@ class IoctlBackend:
 
         return self._grow(request, 64, attempt)
 
-    def change_addresses(self, request: str, anchor: str, table: str,
-                         entries: Sequence[tuple[T.IPNetwork, bool]]) -> T.TableChange:
-        """DIOCRADDADDRS / DIOCRDELADDRS / DIOCRSETADDRS with *entries* ((network, negated) pairs)."""
+    def change_addresses(self, request: str, anchor: str, table: str, entries: Sequence[tuple[T.IPNetwork, bool]],
+                         flags: int = 0) -> T.TableChange:
+        """DIOCRADDADDRS / DIOCRDELADDRS / DIOCRSETADDRS with *entries* ((network, negated) pairs);
+        *flags* PFR_FLAG_DUMMY and/or PFR_FLAG_FEEDBACK (then each address's result is read back; a
+        replace also reports the entries it deleted, in a buffer grown to the size pf asks for)."""
+        L = self.layout
+        esize = ctypes.sizeof(L.pfr_addr)
+        room = len(entries)
+        while True:
+            buf = (L.pfr_addr * max(room, 1))()
+            for slot, (net, neg) in zip(buf, entries, strict=False):
+                codec.encode_address(slot, net, neg)
+            io = self._table_io(anchor, table, buf, esize, len(entries), flags)
+            if request == "DIOCRSETADDRS":
+                io.pfrio_size2 = room
+            self.device.ioctl(request, io)
+            if request != "DIOCRSETADDRS" or not flags & C.PFR_FLAG_FEEDBACK or io.pfrio_size2 <= room:
+                break
+            room = int(io.pfrio_size2)  # pfr_set_addrs() needs room for the deleted entries too
+        results: tuple[T.AddressResult, ...] = ()
+        if flags & C.PFR_FLAG_FEEDBACK:
+            n = int(io.pfrio_size2) if request == "DIOCRSETADDRS" else len(entries)
+            results = tuple(T.AddressResult(codec.decode_address(buf[i], False), codec.feedback(buf[i]))
+                            for i in range(min(n, len(buf))))
+        return T.TableChange(added=int(io.pfrio_nadd), deleted=int(io.pfrio_ndel), changed=int(io.pfrio_nchange),
+                             results=results, dry_run=bool(flags & C.PFR_FLAG_DUMMY))
+
+    def table_request(self, request: str, tables: Sequence[tuple[str, str, int]], flags: int = 0,
+                      **fields: int) -> Any:
+        """DIOCRADDTABLES / DIOCRDELTABLES / DIOCRCLRTSTATS / DIOCRSETTFLAGS over (anchor, name, flags)
+        tables; returns the answered pfioc_table (its nadd/ndel/nchange)."""
+        L = self.layout
+        buf = (L.pfr_table * max(len(tables), 1))()
+        for slot, (anchor, name, tflags) in zip(buf, tables, strict=False):
+            set_cstr(slot, "pfrt_anchor", anchor)
+            set_cstr(slot, "pfrt_name", name)
+            slot.pfrt_flags = tflags
+        io = self._table_io("", "", buf, ctypes.sizeof(L.pfr_table), len(tables), flags)
+        for key, value in fields.items():
+            setattr(io, key, value)
+        self.device.ioctl(request, io)
+        return io
+
+    def table_call(self, request: str, anchor: str, table: str, flags: int = 0) -> Any:
+        """DIOCRCLRTABLES / DIOCRCLRADDRS: a request naming one table (or anchor) and no buffer."""
+        io = self._table_io(anchor, table, None, 0, 0, flags)
+        self.device.ioctl(request, io)
+        return io
+
+    def test_addresses(self, anchor: str, table: str, entries: Sequence[tuple[T.IPNetwork, bool]]
+                       ) -> tuple[int, list[tuple[str, T.TableAddress | None]]]:
+        """DIOCRTSTADDRS with PFR_FLAG_REPLACE: how many match, and for each address its result and the
+        table entry that decided it."""
         L = self.layout
         buf = (L.pfr_addr * max(len(entries), 1))()
         for slot, (net, neg) in zip(buf, entries, strict=False):
             codec.encode_address(slot, net, neg)
-        io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries))
-        self.device.ioctl(request, io)
-        return T.TableChange(added=int(io.pfrio_nadd), deleted=int(io.pfrio_ndel), changed=int(io.pfrio_nchange))
+        io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries), C.PFR_FLAG_REPLACE)
+        self.device.ioctl("DIOCRTSTADDRS", io)
+        out: list[tuple[str, T.TableAddress | None]] = []
+        for i in range(len(entries)):
+            result = codec.feedback(buf[i])
+            out.append((result, codec.decode_address(buf[i], False) if result in ("match", "nomatch") else None))
+        return int(io.pfrio_nadd), out
+
+    def clear_address_stats(self, anchor: str, table: str, entries: Sequence[tuple[T.IPNetwork, bool]],
+                            flags: int = 0) -> int:
+        """DIOCRCLRASTATS: zero the counters of these addresses."""
+        L = self.layout
+        buf = (L.pfr_addr * max(len(entries), 1))()
+        for slot, (net, neg) in zip(buf, entries, strict=False):
+            codec.encode_address(slot, net, neg)
+        io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries), flags)
+        self.device.ioctl("DIOCRCLRASTATS", io)
+        return int(io.pfrio_nadd)  # pfrio_nzero
 
     # --- anchors and rules -------------------------------------------------------------
 
@@ -586,18 +656,20 @@ class IoctlBackend:
         except PfError:
             pass
 
-    def load(self, plan: Any) -> None:
-        """Load a compiled ruleset (:class:`._compile.CompiledRuleset`) in one transaction; raises
-        :class:`PfLoadError` naming the part pf refused, after rolling back."""
+    def load(self, plan: Any, tables_only: bool = False) -> None:
+        """Load a compiled ruleset (:class:`._compile.CompiledRuleset`) in one transaction (only its
+        tables with *tables_only*, as ``pfctl -T load``); raises :class:`PfLoadError` naming the part
+        pf refused, after rolling back."""
         stage, source, line = "begin", "", None
+        kinds = (C.PF_TRANS_TABLE,) if tables_only else (C.PF_TRANS_RULESET, C.PF_TRANS_TABLE)
         try:
-            with self.transaction(plan.ruleset_paths) as tx:
+            with self.transaction(plan.ruleset_paths, kinds) as tx:
                 stage = "table"
                 for ct in plan.tables:
                     source, line = _where(ct.source.line, "table")
                     tx.define_table(ct.path, ct.table, ct.addresses if ct.source.init_addr else None)
                 stage = "rule"
-                for cr in plan.rules:
+                for cr in () if tables_only else plan.rules:
                     source, line = _where(cr.source.line, "rule")
                     tx.add_rule(cr.path, cr.rule, cr.anchor_call)
                 stage, source, line = "commit", "", None

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import ipaddress
 import itertools
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -14,11 +13,13 @@ from typing import Any
 from ..abi import constants as C
 from ..errors import PfError, PfInvalidArgument, PfLimitError, PfLoadError, PfReadOnlyError, PfUnsupported
 from . import types as T
+from ._args import AddressLike, _address_arg, _addresses, _anchor, _int, _table
 from ._codec import KernelRule
 from ._kernel import IoctlBackend
+from ._ops import OpsMixin
 from ._opts import OptionsMixin
+from ._tables import TablesMixin
 
-AddressLike = str | T.IPAddress | T.IPNetwork | T.AddressMatch
 PortLike = int | str | tuple[int, int] | T.PortMatch
 
 
@@ -36,7 +37,7 @@ class LoadPlan:
     compiled: Any = field(repr=False, compare=False)  # the kernel structs (internal)
 
 
-class PacketFilter(OptionsMixin):
+class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
     """One handle on pf: the real ``/dev/pf`` (:meth:`open`) or a simulated one (:meth:`simulated`).
 
     Reads return :mod:`pf_exporter.pf.types` values; changes need a handle opened writable and
@@ -197,9 +198,10 @@ class PacketFilter(OptionsMixin):
     def _kernel_rules(self, anchor: str) -> list[KernelRule]:
         return self.backend.kernel_rules(anchor)
 
-    def tables(self, anchor: str | None = None) -> list[T.Table]:
-        """The active tables of *anchor*, or of every anchor (None), with counters (``pfctl -vsT``)."""
-        return self.backend.tables(None if anchor is None else _anchor(anchor))
+    def tables(self, anchor: str | None = None, *, inactive: bool = False) -> list[T.Table]:
+        """The active tables of *anchor*, or of every anchor (None), with counters (``pfctl -vsT``);
+        *inactive* also lists tables only rules refer to, not defined (``pfctl -T list -v`` shows them)."""
+        return self.backend.tables(None if anchor is None else _anchor(anchor), inactive)
 
     def table_addresses(self, table: str, anchor: str = "", *, counters: bool = True) -> list[T.TableAddress]:
         """The addresses of one table, with per-address counters (``pfctl -t table -T show -v``)."""
@@ -280,11 +282,13 @@ class PacketFilter(OptionsMixin):
         return LoadPlan(anchor, tuple(compiled.ruleset_paths), len(compiled.rules), len(compiled.tables), warnings,
                         self.release, self.arch, compiled)
 
-    def load(self, text: str | LoadPlan, anchor: str = "", *, dry_run: bool = False) -> T.LoadResult:
+    def load(self, text: str | LoadPlan, anchor: str = "", *, dry_run: bool = False,
+             tables_only: bool = False) -> T.LoadResult:
         """Replace the rules and tables of *anchor* (and of the inline anchors it defines) with pf.conf
         *text* (or a :class:`LoadPlan`), atomically: one transaction that either commits whole or is
         rolled back, as ``pfctl -a anchor -f`` does.  With *dry_run* only compile (``pfctl -n``).
-        Raises :class:`PfLoadError` when it does not compile or pf refuses a part; nothing changes then."""
+        Raises :class:`PfLoadError` when it does not compile or pf refuses a part; nothing changes then.
+        *tables_only* loads only the table definitions and leaves the rules (``pfctl -T load -f``)."""
         if not dry_run:
             self._writable("load")
         plan = text if isinstance(text, LoadPlan) else self.compile(text, anchor)
@@ -295,10 +299,10 @@ class PacketFilter(OptionsMixin):
         if dry_run:
             return result
         with self.backend.device.lock:
-            if plan.anchor == "":
+            if plan.anchor == "" and not tables_only:
                 self._check_main_ruleset(plan)
             self._check_anchor_limit(plan)
-            self.backend.load(plan.compiled)
+            self.backend.load(plan.compiled, tables_only)
         return replace(result, changed=True)
 
     def _check_anchor_limit(self, plan: LoadPlan) -> None:
@@ -334,24 +338,31 @@ class PacketFilter(OptionsMixin):
             raise PfLoadError("conflict", f"the main ruleset also defines {' and '.join(lost)}, which a rules-only "
                               "load would remove; load the main ruleset with pfctl -f, or use an anchor")
 
-    def add_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "") -> T.TableChange:
-        """``pfctl -t table -T add``: add addresses to an existing table; ``added`` counts the new ones."""
-        return self._table_edit("DIOCRADDADDRS", "add_addresses", table, addresses, anchor)
+    def add_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "", *,
+                      dry_run: bool = False, feedback: bool = False) -> T.TableChange:
+        """``pfctl -t table -T add``: add addresses to an existing table; ``added`` counts the new ones.
+        *dry_run* (``-n``) changes nothing; *feedback* (``-v``) reports each address's result."""
+        return self._table_edit("DIOCRADDADDRS", "add_addresses", table, addresses, anchor, dry_run, feedback)
 
-    def delete_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "") -> T.TableChange:
+    def delete_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "", *,
+                         dry_run: bool = False, feedback: bool = False) -> T.TableChange:
         """``pfctl -t table -T delete``; ``deleted`` counts those that were there."""
-        return self._table_edit("DIOCRDELADDRS", "delete_addresses", table, addresses, anchor)
+        return self._table_edit("DIOCRDELADDRS", "delete_addresses", table, addresses, anchor, dry_run, feedback)
 
-    def replace_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "") -> T.TableChange:
-        """``pfctl -t table -T replace``: the table holds exactly *addresses* afterwards."""
-        return self._table_edit("DIOCRSETADDRS", "replace_addresses", table, addresses, anchor)
+    def replace_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "", *,
+                          dry_run: bool = False, feedback: bool = False) -> T.TableChange:
+        """``pfctl -t table -T replace``: the table holds exactly *addresses* afterwards (with
+        *feedback*, the results include the entries it deleted)."""
+        return self._table_edit("DIOCRSETADDRS", "replace_addresses", table, addresses, anchor, dry_run, feedback)
 
     def _table_edit(self, request: str, what: str, table: str, addresses: Iterable[AddressLike],
-                    anchor: str) -> T.TableChange:
-        entries = [_address_arg(a, what) for a in addresses]
+                    anchor: str, dry_run: bool = False, feedback: bool = False) -> T.TableChange:
+        entries = _addresses(addresses, what)
         name, path = _table(table), _anchor(anchor)
-        self._writable(what)
-        return self.backend.change_addresses(request, path, name, [(m.network, m.negated) for m in entries])
+        if not dry_run:
+            self._writable(what)
+        flags = (C.PFR_FLAG_DUMMY if dry_run else 0) | (C.PFR_FLAG_FEEDBACK if feedback else 0)
+        return self.backend.change_addresses(request, path, name, [(m.network, m.negated) for m in entries], flags)
 
     def kill_states(self, where: T.StateFilter | None = None, *, all: bool = False, **conditions: Any) -> int:
         """Remove the states that match (the conditions of :meth:`states`; ``pfctl -k``), or every
@@ -473,42 +484,6 @@ def _only(f: T.StateFilter, *names: str) -> bool:
     return all(getattr(f, x.name) in (None, "", 0) for x in fields(f) if x.name not in names)
 
 
-def _anchor(anchor: str) -> str:
-    if not isinstance(anchor, str):
-        raise PfInvalidArgument("anchor", f"an anchor path is a str, not {type(anchor).__name__}")
-    if "\0" in anchor or len(anchor.encode()) > C.PF_ANCHOR_MAXPATH:
-        raise PfInvalidArgument("anchor", f"{anchor[:40]!r} is not an anchor path (at most "
-                                f"{C.PF_ANCHOR_MAXPATH} bytes, no NUL)")
-    return anchor.strip("/") if anchor.startswith("/") else anchor
-
-
-def _table(name: str) -> str:
-    if not isinstance(name, str) or not name or len(name.encode()) >= C.PF_TABLE_NAME_SIZE or "\0" in name:
-        raise PfInvalidArgument("table", f"{name!r} is not a table name (1 to {C.PF_TABLE_NAME_SIZE - 1} bytes)")
-    return name
-
-
-def _address_arg(value: AddressLike, what: str = "address") -> T.AddressMatch:
-    """An address or network, possibly negated: ``"192.0.2.1"``, ``"!10.0.0.0/8"``, ipaddress objects."""
-    if isinstance(value, T.AddressMatch):
-        return value
-    negated = False
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("!"):
-            negated, text = True, text[1:].strip()
-        try:
-            net = ipaddress.ip_network(text, strict=False)
-        except ValueError:
-            raise PfInvalidArgument(what, f"{value!r} is not an IPv4 or IPv6 address or network") from None
-        return T.AddressMatch(net, negated)
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address):
-        return T.AddressMatch(ipaddress.ip_network(value), False)
-    if isinstance(value, ipaddress.IPv4Network | ipaddress.IPv6Network):
-        return T.AddressMatch(value, False)
-    raise PfInvalidArgument(what, f"{value!r} is not an address (give a str or an ipaddress object)")
-
-
 def _port_arg(value: PortLike, what: str) -> T.PortMatch:
     """``22``, ``"22"``, ``"1024:65535"``, ``">= 1024"``, ``"1 >< 1024"``, ``(low, high)`` or a PortMatch."""
     def check(p: int) -> int:
@@ -540,13 +515,6 @@ def _port_arg(value: PortLike, what: str) -> T.PortMatch:
                 return T.PortMatch(op, check(_int(text[len(op):], what)))
         return T.PortMatch("=", check(_int(text, what)))
     raise PfInvalidArgument(what, f"{value!r} is not a port condition")
-
-
-def _int(text: str, what: str) -> int:
-    try:
-        return int(text.strip(), 10)
-    except ValueError:
-        raise PfInvalidArgument(what, f"{text.strip()!r} is not a port number") from None
 
 
 def _protocol_arg(value: int | str) -> int:

@@ -324,11 +324,74 @@ class State:
 
 @dataclass(frozen=True, slots=True)
 class TableChange:
-    """What a table edit did, as pfctl -T add/delete/replace reports it."""
+    """What a table edit did, as pfctl -T add/delete/replace reports it; with ``feedback=True``
+    also what happened to each address (``pfctl -v``), and ``dry_run`` when nothing was changed
+    (``pfctl -n``)."""
 
     added: int = 0
     deleted: int = 0
     changed: int = 0
+    results: tuple[AddressResult, ...] = ()
+    dry_run: bool = False
+
+
+FEEDBACK = ("none", "match", "added", "deleted", "changed", "cleared", "duplicate", "nomatch", "conflict", "nocount")
+FEEDBACK_MARKS = {"none": " ", "match": "M", "added": "A", "deleted": "D", "changed": "C", "cleared": "Z",
+                  "duplicate": "X", "nomatch": " ", "conflict": "!", "nocount": " "}  # pfctl -v's first column
+
+
+@dataclass(frozen=True, slots=True)
+class AddressResult:
+    """What pf did with one address of a table request (``pfra_fback``): one of :data:`FEEDBACK`;
+    for :meth:`PacketFilter.test_addresses`, ``entry`` is the table entry that matched."""
+
+    address: TableAddress
+    result: str
+    entry: TableAddress | None = None
+
+    @property
+    def mark(self) -> str:
+        """The letter ``pfctl -v`` prints in front of the address (A added, D deleted, X duplicate...)."""
+        return FEEDBACK_MARKS.get(self.result, " ")
+
+    def __str__(self) -> str:
+        """As pfctl -v prints it: ``A  192.0.2.1`` / ``D !10.0.0.0/8``."""
+        text = str(self.address)
+        return f"{self.mark} {text if self.address.negated else ' ' + text}"
+
+
+@dataclass(frozen=True, slots=True)
+class TableTest:
+    """:meth:`PacketFilter.test_addresses`: how many of the addresses the table matches."""
+
+    matched: int
+    results: tuple[AddressResult, ...]
+
+    @property
+    def all_match(self) -> bool:
+        return self.matched == len(self.results)
+
+
+SOURCE_NODE_KINDS = ("filter", "nat", "rdr", "route")  # PF_SN_NONE .. PF_SN_ROUTE, as pfctl -sS -v names the rule
+
+
+@dataclass(frozen=True, slots=True)
+class SourceNode:
+    """DIOCGETSRCNODES: one source-tracking node (``struct pf_src_node``), the data of ``pfctl -sS -v``."""
+
+    family: str
+    address: IPAddress
+    redirect: IPAddress  # the translation/route address it is bound to (sticky-address), or the unspecified one
+    rule: int | None  # the rule's number in its ruleset (None if the node tracks no one rule)
+    kind: str  # filter, nat, rdr, route
+    states: int
+    connections: int
+    rate: float  # connections per rate_seconds, pfctl's "rate" (max-src-conn-rate)
+    rate_seconds: int
+    age: int  # seconds since creation
+    expires_in: int  # seconds left once it has no states
+    packets: tuple[int, int]  # (in, out)
+    bytes: tuple[int, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,5 +504,6 @@ __all__ = [
     "ADDRESS_ACTIONS", "AddressMatch", "DIRECTIONS", "Endpoint", "FAMILIES", "FlowQueueStats", "IPAddress",
     "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
-    "TABLE_ACTIONS", "Table", "TableAddress", "TableChange",
+    "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
+    "SOURCE_NODE_KINDS",
 ]

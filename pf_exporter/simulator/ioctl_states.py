@@ -164,23 +164,6 @@ def diockillstates(sim: Simulator, fd: SimTransport, psk: ctypes.Structure) -> N
     psk.psk_killed = killed
 
 
-@handles("DIOCGETSRCNODES")
-def diocgetsrcnodes(sim: Simulator, fd: SimTransport, psn: ctypes.Structure) -> None:
-    """DIOCGETSRCNODES: the simulator tracks no source nodes, so the answer is always empty."""
-    psn.psn_len = 0
-
-
-@handles("DIOCCLRSRCNODES")
-def diocclrsrcnodes(sim: Simulator, fd: SimTransport, k: None) -> None:
-    """DIOCCLRSRCNODES: nothing to clear (no source nodes)."""
-
-
-@handles("DIOCKILLSRCNODES")
-def diockillsrcnodes(sim: Simulator, fd: SimTransport, psnk: ctypes.Structure) -> None:
-    """DIOCKILLSRCNODES: nothing to kill (no source nodes)."""
-    psnk.psnk_killed = 0
-
-
 # --- 7.9 limiters -------------------------------------------------------------------------
 
 def _find_limiter(table: dict, wanted: int, nfind: bool) -> object:

@@ -73,7 +73,7 @@ def diocgetstatus(sim: Simulator, fd: SimTransport, s: ctypes.Structure) -> None
     s.running = int(sim.running)
     s.states = len(sim.states)
     s.states_halfopen = sim.states_halfopen
-    s.src_nodes = 0
+    s.src_nodes = len(sim.src_nodes)
     s.fragments = sim.fragments
     s.debug = sim.debug
     s.hostid = host_from_network(sim.hostid)

@@ -19,6 +19,7 @@ from typing import Any
 
 from ..abi import Abi, select_abi
 from ..abi import constants as C
+from . import srcnodes
 from .clock import SimClock
 from .objects import SimAnchor, SimKif, SimQueue, SimRule, SimSourceLimiter, SimState, SimStateLimiter
 from .rules import RuleLoading
@@ -127,6 +128,8 @@ class PfKernel(RuleLoading):
         self.queues: list[SimQueue] = []
         self.queues_inactive: list[SimQueue] = []
         self.states: dict[int, SimState] = {}
+        self.src_nodes: dict[tuple, Any] = {}  # pf_src_tree: srcnodes.SimSrcNode by (type, rule, af, addr)
+        self.state_src_nodes: dict[int, tuple] = {}  # state id -> its node's key
         self._deaths: list[tuple[float, int]] = []
         self.state_target = 0
         # New connections arrive at state_target / STATE_MEAN_LIFE per second (what keeps the table
@@ -424,6 +427,7 @@ class PfKernel(RuleLoading):
         st.src, st.dst = sk[s_i][0], sk[d_i][0]
         st.sport, st.dport = htons(sk[s_i][1]), htons(sk[d_i][1])
         self.insert_state(st)
+        srcnodes.attach(self, st)
 
         def peer(state: int, seed: int) -> tuple[object, ...]:
             return (0, 0, 0, 0, (seed * 2654435761) & U32, ((seed * 2654435761) + 65535) & U32, 0,
@@ -446,6 +450,7 @@ class PfKernel(RuleLoading):
         """pf_remove_state()."""
         if self.states.pop(st.id, None) is None:
             return
+        srcnodes.detach(self, st)
         self.fcounters[C.FCNT_STATE_REMOVALS] += 1
         if st.proto == C.IPPROTO_TCP and st.timeout == C.PFTM_TCP_OPENING:
             self.states_halfopen -= 1
@@ -551,6 +556,8 @@ class PfKernel(RuleLoading):
             return len(self.anchors)
         if index == C.PF_LIMIT_FRAGS:
             return self.fragments
+        if index == C.PF_LIMIT_SRC_NODES:
+            return len(self.src_nodes)
         return 0
 
     def iter_rules(self) -> Iterator[SimRule]:

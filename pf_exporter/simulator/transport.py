@@ -27,6 +27,10 @@ class SimTransport:
         """The simulated machine's seconds since boot (what pfctl -si subtracts `since` from)."""
         return self.sim.clock.uptime()
 
+    def now(self) -> int:
+        """The simulated machine's epoch seconds (what table counters' `cleared` times are in)."""
+        return self.sim.clock.now()
+
     @property
     def open_tickets(self) -> int:
         return self.sim.tickets_of(self.unit)
