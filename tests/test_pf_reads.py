@@ -41,7 +41,8 @@ def expected_status(sim: Simulator) -> model.Status:
     up = sim.clock.uptime()
     return model.Status(
         running=sim.running, since=sim.since, enabled_seconds=up - sim.since if sim.running else 0,
-        states=len(sim.states), states_halfopen=sim.states_halfopen, src_nodes=len(sim.src_nodes), fragments=sim.fragments,
+        states=len(sim.states), states_halfopen=sim.states_halfopen, src_nodes=len(sim.src_nodes),
+        fragments=sim.fragments,
         debug=sim.debug, hostid=sim.hostid, reass=sim.reass, stateid=sim.stateid,
         syncookies_active=sim.syncookies_active, syncookies_mode="never", syncookies_inflight=(0, 0),
         loginterface=sim.status_ifname, checksum=sim.chksum.hex(),

@@ -128,6 +128,10 @@ def address_line(a: T.TableAddress, verbose: int) -> str:
     """One address of ``pfctl -T show`` (print_astats): ``   addr`` / ``  !addr``; with -v its counters."""
     text = f"  {'!' if a.negated else ' '}{a.network.network_address}" + (
         "" if a.network.prefixlen == a.network.max_prefixlen else f"/{a.network.prefixlen}")
+    if a.interface:
+        text += f"@{a.interface}"
+    if a.weight > 1:
+        text += f"\n\tWeight: {a.weight:13d}"
     if not verbose or not a.packets:
         return text + "\n"
     lines = [text, f"\tCleared:     {time.ctime(a.cleared)}"]
@@ -154,8 +158,9 @@ def state_line(s: T.State, verbose: int) -> str:
     """One state of ``pfctl -s states`` (print_state): interface, protocol, the key as pf sees it
     (``->`` outbound, ``<-`` inbound, with the translated side in parentheses), both ends' states."""
     proto = PROTOCOLS.get(s.protocol, str(s.protocol))
-    w, k = s.wire, s.stack
-    sidx, didx = (1, 0) if s.direction == "out" else (0, 1)
+    # print_state(): the stack key for outbound states, the wire key for inbound ones, its
+    # addr[1] first; the other key's address in parentheses where a translation changed it
+    k, w = (s.stack, s.wire) if s.direction == "out" else (s.wire, s.stack)
 
     def side(i: int) -> str:
         text = _end(k.addresses[i], k.ports[i])
@@ -163,7 +168,7 @@ def state_line(s: T.State, verbose: int) -> str:
             text += f" ({_end(w.addresses[i], w.ports[i])})"
         return text
 
-    key = side(sidx) + (" -> " if s.direction == "out" else " <- ") + side(didx)
+    key = side(1) + (" -> " if s.direction == "out" else " <- ") + side(0)
     line = f"{s.interface} {proto} {key}       {_state_name(s.protocol, s.src_state)}:" \
            f"{_state_name(s.protocol, s.dst_state)}\n"
     if verbose:

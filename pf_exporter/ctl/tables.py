@@ -39,13 +39,13 @@ def read_address_file(text: str) -> list[str]:
 def resolve(word: str, lookup: Callable[[str], list[str]] | None = None) -> list[str]:
     """One address argument as pfctl's host() takes it: an address or network (``10/8`` shorthand
     included), ``!`` negation, or a host name (every address it resolves to, with ``/bits``)."""
-    neg = "!" if word.startswith("!") else ""
-    text = word[1:] if neg else word
+    text = word.lstrip("!")
+    neg = "!" if (len(word) - len(text)) % 2 else ""  # each ! negates the one after it, as pfctl reads them
     try:
         from ..pf._args import _address_arg  # the library's one parser (no ctypes in it)
 
         _address_arg(text)
-        return [word]
+        return [neg + text]
     except PfInvalidArgument:
         pass
     host, _, bits = text.partition("/")

@@ -137,15 +137,16 @@ def decode_address(entry: ctypes.Structure, stats: bool) -> T.TableAddress:
     else:
         net = ipaddress.IPv6Network((raw, min(a.pfra_net, 128)), strict=False)
     ifname = cstr(a.pfra_ifname)
+    weight = int(a.pfra_weight) if a.pfra_type == C.PFRKE_COST else 0
     if not stats:
-        return T.TableAddress(net, bool(a.pfra_not), ifname)
+        return T.TableAddress(net, bool(a.pfra_not), ifname, weight=weight)
     pk = {}
     by = {}
     for d, dirname in enumerate(T.DIRECTIONS):
         for op, act in enumerate(T.ADDRESS_ACTIONS):
             pk[(dirname, act)] = entry.pfras_packets[d][op]
             by[(dirname, act)] = entry.pfras_bytes[d][op]
-    return T.TableAddress(net, bool(a.pfra_not), ifname, pk, by, entry.pfras_tzero)
+    return T.TableAddress(net, bool(a.pfra_not), ifname, pk, by, entry.pfras_tzero, weight)
 
 
 def feedback(entry: ctypes.Structure) -> str:

@@ -95,6 +95,7 @@ class TableAddress:
     packets: Mapping[tuple[str, str], int] = field(default_factory=dict)  # (direction, block|match|pass)
     bytes: Mapping[tuple[str, str], int] = field(default_factory=dict)
     cleared: int = 0  # epoch seconds when its counters were last cleared
+    weight: int = 0  # the entry's weight (`weight N` in a table definition; 0 for plain entries)
 
     @property
     def address(self) -> IPAddress:
