@@ -209,8 +209,8 @@ def test_404(admin: Admin) -> None:
 
 
 def test_405_names_the_allowed_methods(admin: Admin) -> None:
-    status, body, headers = admin.call("GET", "/api/v1/states")
-    assert status == 405 and headers["allow"] == "DELETE"
+    status, body, headers = admin.call("PUT", "/api/v1/states")
+    assert status == 405 and headers["allow"] == "GET, DELETE"
     status, _, headers = admin.call("PATCH", "/api/v1/tables/bruteforce/addresses", ["192.0.2.1"])
     assert status == 405 and headers["allow"] == "GET, POST, DELETE, PUT"
     assert admin.call("BREW", "/api/v1/status")[0] == 405

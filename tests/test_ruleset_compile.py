@@ -115,10 +115,11 @@ def test_files_are_not_read_unless_allowed() -> None:
     assert "reading files is disabled" in info.value.message
 
 
-def test_set_options_inside_an_anchor_are_refused() -> None:
-    with pytest.raises(RulesetError) as info:
-        _compile("pass\nset limit states 100\n", anchor="a")
-    assert info.value.line == 2 and info.value.message.startswith("unsupported: set options in an anchor")
+def test_set_options_inside_an_anchor_are_ignored_with_a_warning() -> None:
+    compiled = _compile("pass\nset limit states 100\n", anchor="a")  # as pfctl: only the main ruleset's count
+    assert [(w.line, w.message.startswith("set options in an anchor are ignored")) for w in compiled.warnings] == [
+        (2, True)]
+    assert compiled.options.limits == {}
 
 
 def test_inline_anchors_become_rulesets_of_the_transaction() -> None:

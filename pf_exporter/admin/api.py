@@ -12,11 +12,13 @@ Routes (all under ``/api/v1``):
 ``/anchors``                                GET     the anchor tree
 ``/anchors/{path}/rules``                   GET     rules (and tables) of an anchor as JSON and pf.conf text
 ``/anchors/{path}/rules``                   PUT     replace rules and tables atomically (``?dry_run=1``)
-``/states``                                 DELETE  kill states matching a filter (JSON body)
+``/states``                                 DELETE  kill states matching a filter (JSON body; or ``{"key": ...}``)
 ``/tables/{anchor...}/{table}/addresses``   GET     list; POST add; DELETE delete; PUT replace
 ==========================================  ======  =====================================
 
-``{path}`` is empty for the main ruleset: ``/api/v1/anchors/rules``.
+``{path}`` is empty for the main ruleset: ``/api/v1/anchors/rules``.  More routes (options,
+counters, source nodes, whole tables) are in :mod:`.ops`; what each needs of a token's scopes is
+:func:`need_for` (see :mod:`.scopes`).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ from . import jsonrules as rulejson
 from .compile import Compiled, CompileError, Compiler
 from .errors import ApiError, ValidationError
 from .jsondecode import decode_rule
+from .ops import OpsRoutes
+from .scopes import Need
 from .validate import (
     KillFilter,
     PortSpec,
@@ -95,6 +99,7 @@ class Route:
     params: dict[str, Any]
     mutating: bool
     locks_itself: bool = False  # takes mutation_lock only for its pf part (PUT .../rules compiles first)
+    need: Need = field(default_factory=lambda: Need("all"))  # the scope it needs (see .scopes)
 
 
 @dataclass
@@ -103,7 +108,24 @@ class AdminOptions:
     mutation_wait: float = 30.0  # seconds a change waits for the one before it
 
 
-class AdminApi:
+_NEEDS = {"pf.enable": "enable", "pf.disable": "enable", "rules.replace": "rules", "rules.zero": "rules",
+          "states.kill": "states", "sources.kill": "states", "options.set": "options", "counters.zero": "options",
+          "table.create": "tables", "table.kill": "tables", "table.flags": "tables"}
+
+
+def need_for(action: str, method: str, params: dict[str, Any]) -> Need:
+    """The scope a route needs: read for every GET; a one-table address operation may also be done
+    with that table's ``tables:<anchor/name>`` scope."""
+    path = None
+    if "table" in params:
+        path = f"{params['anchor']}/{params['table']}" if params.get("anchor") else str(params["table"])
+    if method == "GET":
+        return Need("read", path)
+    scope = _NEEDS.get(action, "tables" if action.startswith("table.") else "all")
+    return Need(scope, path if scope == "tables" and action not in _NEEDS else None)
+
+
+class AdminApi(OpsRoutes):
     """Route table and handlers.  One mutating request at a time (``mutation_lock``)."""
 
     def __init__(self, pf: PacketFilter, compiler: Compiler | None = None, options: AdminOptions | None = None) -> None:
@@ -143,7 +165,10 @@ class AdminApi:
                 "PUT": ("rules.replace", self.put_rules, True),
             }
         elif segments == ["states"]:
-            table = {"DELETE": ("states.kill", self.delete_states, True)}
+            table = {"GET": ("states.list", self.get_states, False),
+                     "DELETE": ("states.kill", self.delete_states, True)}
+        elif (more := self.more_routes(segments)) is not None:
+            table, params = more
         elif len(segments) >= 3 and segments[0] == "tables" and segments[-1] == "addresses":
             params = {"anchor": "/".join(segments[1:-2]), "table": segments[-2]}
             table = {
@@ -158,7 +183,8 @@ class AdminApi:
             allow = ", ".join(table)
             raise ApiError(405, f"{method} is not allowed here; allowed: {allow}", headers={"Allow": allow})
         action, handler, mutating = table[method]
-        return Route(action, handler, params, mutating, locks_itself=action == "rules.replace")
+        return Route(action, handler, params, mutating, locks_itself=action == "rules.replace",
+                     need=need_for(action, method, params))
 
     @staticmethod
     def check_content_type(route: Route, content_type: str | None, has_body: bool) -> None:
@@ -186,7 +212,7 @@ class AdminApi:
             with self._change():
                 return route.handler(req, route.params)
         except PfError as e:
-            raise pf_error(e) from None
+            raise pf_error(e, route.action) from None
 
     @contextlib.contextmanager
     def _change(self) -> Iterator[None]:
@@ -337,7 +363,10 @@ class AdminApi:
         return Response(200, body)
 
     def delete_states(self, req: Request, params: dict[str, Any]) -> Response:
-        flt = parse_kill_filter(self._json(req, required=False))
+        body = self._json(req, required=False)
+        if isinstance(body, dict) and "key" in body:
+            return self.kill_key(body, params)
+        flt = parse_kill_filter(body)
         params.update(flt.params())
         try:
             killed = self.pf.kill_states(all=flt.all, **kill_conditions(flt))
@@ -495,12 +524,14 @@ def _check_text(value: Any, where: str) -> None:
             _check_text(item, f"{where}.{key}" if where else key)
 
 
-def pf_error(e: PfError) -> ApiError:
-    """A pf failure as an API error with an explanation (and never a secret)."""
+def pf_error(e: PfError, action: str = "") -> ApiError:
+    """A pf failure as an API error with an explanation (and never a secret); *action* names the
+    operation refused."""
     if isinstance(e, PfNotPresent) or e.errno == errno.EBADF:
         return ApiError(503, f"pf is not available ({e}); is /dev/pf still open? restart the exporter")
     if isinstance(e, PfSecurelevelError):
-        return ApiError(503, "pf refuses changes: the kernel securelevel is above 1 (kern.securelevel); lower it "
+        what = f"{action} ({e.request})" if action else "changes"
+        return ApiError(503, f"pf refuses {what}: the kernel securelevel is above 1 (kern.securelevel); lower it "
                         "at boot (/etc/rc.securelevel) to manage pf remotely; table address edits still work")
     if isinstance(e, PfPermissionError):
         return ApiError(503, f"pf refused the request ({e}); the admin API needs /dev/pf opened read-write as root")

@@ -1,6 +1,8 @@
 """Who is calling: bearer tokens from a private file, and/or a verified TLS client certificate.
 
-Token file (``--admin.token-file``): one ``name:token`` per line, ``#`` comments allowed.
+Token file (``--admin.token-file``): one ``name:token`` per line, ``#`` comments allowed,
+optionally followed by the token's scopes (blank- or comma-separated, see :mod:`.scopes`):
+``blocker:3f9c... tables:bruteforce``; a token without scopes may do everything.
 The name appears in the audit log; the token never does.  The file must be a regular
 file, owned by the exporter's user or root, with no permission bits for group or others
 (``chmod 600``).  Tokens are compared in constant time (SHA-256 digests through
@@ -27,6 +29,7 @@ from typing import Any
 
 from ..webconfig import FailureLimiter, Throttled
 from .errors import ApiError
+from .scopes import parse_scopes
 
 MIN_TOKEN_LENGTH = 16
 MAX_TOKEN_LENGTH = 4096
@@ -45,9 +48,11 @@ class TokenFileUnreadable(TokenFileError):
 
 @dataclass(frozen=True)
 class Identity:
-    """The authenticated caller as the audit log names it, e.g. ``token:deploy`` or ``cn:ops-laptop``."""
+    """The authenticated caller as the audit log names it, e.g. ``token:deploy`` or ``cn:ops-laptop``;
+    *scopes* limit what it may do (None: everything)."""
 
     name: str
+    scopes: frozenset[str] | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -78,13 +83,19 @@ def trivially_weak(token: str) -> bool:
 
 def parse_token_file(text: str, path: str) -> dict[str, bytes]:
     """``name:token`` lines -> {name: sha256(token)}."""
-    tokens: dict[str, bytes] = {}
+    return {name: digest for name, (digest, _scopes) in parse_token_entries(text, path).items()}
+
+
+def parse_token_entries(text: str, path: str) -> dict[str, tuple[bytes, frozenset[str] | None]]:
+    """``name:token [scope...]`` lines -> {name: (sha256(token), scopes or None for all)}."""
+    tokens: dict[str, tuple[bytes, frozenset[str] | None]] = {}
     seen_digests: set[bytes] = set()
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
             continue
-        name, sep, token = line.partition(":")
+        name, sep, rest = line.partition(":")
+        token, _, scope_text = rest.strip().partition(" ")
         name, token = name.strip(), token.strip()
         where = f"{path} line {lineno}"
         if not sep:
@@ -111,13 +122,18 @@ def parse_token_file(text: str, path: str) -> dict[str, bytes]:
         if digest in seen_digests:
             raise TokenFileError(f"{where}: the token for {name!r} is also used by another name; give each its own")
         seen_digests.add(digest)
-        tokens[name] = digest
+        try:
+            scopes = parse_scopes(scope_text)
+        except ValueError as e:
+            raise TokenFileError(f"{where}: {e}") from None
+        tokens[name] = (digest, scopes)
     if not tokens:
         raise TokenFileError(f"{path}: no tokens; add lines of the form name:token")
     return tokens
 
 
-def read_token_file(path: str, owners: Collection[int] = ()) -> tuple[dict[str, bytes], tuple[int, ...]]:
+def read_token_file(path: str, owners: Collection[int] = ()
+                    ) -> tuple[dict[str, tuple[bytes, frozenset[str] | None]], tuple[int, ...]]:
     """Open *path* safely and parse it; returns the tokens and a change signature.  The file must
     belong to root, to this process's user or to one of *owners* (the ``--run-as`` user, who reads
     it again after the privilege drop)."""
@@ -158,7 +174,7 @@ def read_token_file(path: str, owners: Collection[int] = ()) -> tuple[dict[str, 
             text = data.decode("utf-8")
         except UnicodeDecodeError:
             raise TokenFileError(f"token file {path} is not UTF-8 text") from None
-        return parse_token_file(text, path), _signature(st)
+        return parse_token_entries(text, path), _signature(st)
     finally:
         os.close(fd)
 
@@ -184,7 +200,12 @@ class TokenStore:
     def names(self) -> list[str]:
         return sorted(self._tokens)
 
-    def _current(self) -> Mapping[str, bytes]:
+    def scopes(self, name: str) -> frozenset[str] | None:
+        """The scopes of token *name* (None: all)."""
+        entry = self._current().get(name)
+        return entry[1] if entry is not None else frozenset()
+
+    def _current(self) -> Mapping[str, tuple[bytes, frozenset[str] | None]]:
         try:
             sig = _signature(os.stat(self.path, follow_symlinks=False))
         except OSError:
@@ -230,7 +251,7 @@ class TokenStore:
         """The name of the token equal to *presented*, or None; constant time in which token matched."""
         digest = hashlib.sha256(presented.encode("utf-8", "surrogateescape")).digest()
         found: str | None = None
-        for name, want in self._current().items():
+        for name, (want, _scopes) in self._current().items():
             if hmac.compare_digest(digest, want):
                 found = name
         return found
@@ -285,6 +306,7 @@ class Authenticator:
         """The identity, or ApiError 401 (429 when *peer*, the client's address, or everyone has
         failed too often lately: nothing is checked then, see FailureLimiter)."""
         parts: list[str] = []
+        scopes: frozenset[str] | None = None
         if self.client_certs:
             cn = certificate_identity(peercert)
             if cn is None:
@@ -303,6 +325,7 @@ class Authenticator:
                 self.failures.failed(peer)
                 raise ApiError(401, "invalid token", headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
             parts.append(f"token:{name}")
+            scopes = self.tokens.scopes(name)
         if self.basic is not None:
             try:
                 ok = self.basic.check(authorization, peer)
@@ -314,7 +337,7 @@ class Authenticator:
                 raise ApiError(401, "missing or wrong user name or password",
                                headers={"WWW-Authenticate": 'Basic realm="pf_exporter admin"'})
             parts.append(f"user:{_safe(_basic_user(authorization or ''))}")
-        return Identity("+".join(parts))
+        return Identity("+".join(parts), scopes)
 
 
 def _too_many(retry_after: float) -> ApiError:

@@ -35,6 +35,7 @@ from .api import MAX_BODY, AdminApi, Request, Response, parse_query
 from .audit import AuditLog
 from .auth import ANONYMOUS, Authenticator, Identity
 from .errors import ApiError
+from .scopes import authorize
 
 log = logging.getLogger("pf_exporter.admin")
 
@@ -211,6 +212,7 @@ class _Handler(BaseHTTPRequestHandler):
             _refuse_browsers(self.headers.get("Origin"), self.headers.get("Sec-Fetch-Site"))
             route = app.api.route(self.command, url.path)
             action, params = route.action, route.params
+            authorize(identity, identity.scopes, route.need, action)
             app.api.check_content_type(route, self.headers.get("Content-Type"),
                                        self.headers.get("Content-Length", "0").strip() not in ("", "0")
                                        or bool(self.headers.get("Transfer-Encoding")))

@@ -4,7 +4,7 @@ below it), tables with their addresses, queues and options.
 
 :func:`compile_ruleset` raises :class:`~pf_exporter.ruleset.errors.RulesetError` whose
 ``line``, ``column`` and ``message`` locate the first error; :func:`compile_load` adds what
-the library's :meth:`~pf_exporter.pf.PacketFilter.load` cannot load yet and raises
+the library's :meth:`~pf_exporter.pf.PacketFilter.load` cannot load and raises
 :class:`~pf_exporter.errors.PfLoadError`.  Reading files (``include``, ``load anchor``,
 ``table ... file``) is off unless a reader is passed, so a ruleset sent over the network
 cannot read the disk.
@@ -136,13 +136,17 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
         line, name = ruleset.load_anchors[0]
         located.append(_unsupported(filename, line,
                                     f"load anchor \"{name}\" (compile and load that anchor separately)"))
-    if anchor and ruleset.option_lines:
-        located.append(_unsupported(filename, ruleset.option_lines[0],
-                                    "set options in an anchor (pfctl ignores them; set them in the main ruleset)"))
     if located:
         raise RulesetError(located)
-    out = CompiledRuleset(abi=abi, anchor=anchor, options=ruleset.options, ruleset=ruleset,
-                          warnings=[d for d in ruleset.diagnostics if not d.is_error])
+    warnings = [d for d in ruleset.diagnostics if not d.is_error]
+    options = ruleset.options
+    if anchor and ruleset.option_lines:  # pfctl loads options only with the main ruleset
+        line = ruleset.option_lines[0]
+        message = "set options in an anchor are ignored; set them in the main ruleset"
+        warnings.append(Diagnostic(text=f"{filename}:{line}: {message}", message=message, file=filename, line=line,
+                                   column=1, is_error=False))
+        options = Options()
+    out = CompiledRuleset(abi=abi, anchor=anchor, options=options, ruleset=ruleset, warnings=warnings)
     try:
         _encode(out, ruleset)
     except ValueError as e:
@@ -220,17 +224,8 @@ def compile_load(text: str, abi: Abi, anchor: str = "", *, host: Host | None = N
     except RulesetError as e:
         problems = _problems(e, filename)
         raise PfLoadError("compile", problems[0].message, problems=problems) from None
-    if compiled.queues:
-        raise _refuse("queue definitions are not loaded here; load queues with pfctl -f")
-    # `set` lines that reach the kernel (limits, timeouts, skip, debug, ...) are not applied here.
-    # block-policy, state-policy and state-defaults only shape the rules as they are compiled, and
-    # ruleset-optimization has no effect (no optimizer runs), so those are fine.  (In an anchor
-    # compile_ruleset refuses the former itself.)
-    option_lines = compiled.ruleset.option_lines if compiled.ruleset is not None else []
-    if option_lines:
-        raise _refuse(f"the set option on line {option_lines[0]} is not applied by this load (only block-policy, "
-                      "state-policy and state-defaults, which shape the rules, and ruleset-optimization are "
-                      "accepted); remove it, or load the ruleset with pfctl -f", option_lines[0], 1)
+    if compiled.queues and anchor:
+        raise _refuse("queue definitions belong to the main ruleset, not to an anchor")
     for cr in compiled.rules:
         # pf keeps anchor paths in MAXPATHLEN buffers and refuses paths longer than
         # PF_ANCHOR_MAXPATH; inline anchors nest below the target anchor and can outgrow it

@@ -81,6 +81,13 @@ class Transaction:
         io.pfrio_flags = 0 if addresses is None else C.PFR_FLAG_ADDRSTOO
         b.device.ioctl("DIOCRINADEFINE", io)
 
+    def add_queue(self, queue: ctypes.Structure) -> None:
+        """DIOCADDQUEUE of one ``struct pf_queuespec``: queues belong to the main ruleset's transaction."""
+        b = self._backend
+        pq = b.abi.new("pfioc_queue", ticket=self.ticket(C.PF_TRANS_RULESET, ""))
+        codec.fill(pq.queue, bytes(queue))
+        b.device.ioctl("DIOCADDQUEUE", pq)
+
 
 class IoctlBackend:
     """Every read and change of pf the library makes, as ioctl(2) requests on *device*."""
@@ -656,10 +663,12 @@ class IoctlBackend:
         except PfError:
             pass
 
-    def load(self, plan: Any, tables_only: bool = False) -> None:
+    def load(self, plan: Any, tables_only: bool = False,
+             options: Callable[[Transaction], None] | None = None) -> None:
         """Load a compiled ruleset (:class:`._compile.CompiledRuleset`) in one transaction (only its
         tables with *tables_only*, as ``pfctl -T load``); raises :class:`PfLoadError` naming the part
-        pf refused, after rolling back."""
+        pf refused, after rolling back.  A main-ruleset load also adds its queues and, through
+        *options*, sets its runtime options inside the same transaction (pfctl_load_options)."""
         stage, source, line = "begin", "", None
         kinds = (C.PF_TRANS_TABLE,) if tables_only else (C.PF_TRANS_RULESET, C.PF_TRANS_TABLE)
         try:
@@ -668,10 +677,19 @@ class IoctlBackend:
                 for ct in plan.tables:
                     source, line = _where(ct.source.line, "table")
                     tx.define_table(ct.path, ct.table, ct.addresses if ct.source.init_addr else None)
+                if plan.anchor == "" and not tables_only:
+                    # queues before the rules: DIOCADDRULE resolves a rule's queue name to the qid
+                    # DIOCADDQUEUE made (pf_qname2qid), EBUSY otherwise
+                    stage, source, line = "queue", "queue", None
+                    for q in plan.queues:
+                        tx.add_queue(q)
                 stage = "rule"
                 for cr in () if tables_only else plan.rules:
                     source, line = _where(cr.source.line, "rule")
                     tx.add_rule(cr.path, cr.rule, cr.anchor_call)
+                if options is not None:
+                    stage, source, line = "option", "set option", None
+                    options(tx)
                 stage, source, line = "commit", "", None
         except PfError as e:
             raise PfLoadError(stage, _load_message(stage, e, source), cause=e, source=source, line=line) from None
@@ -682,7 +700,7 @@ def _where(line: int, what: str) -> tuple[str, int | None]:
 
 
 def _load_message(stage: str, e: PfError, source: str) -> str:
-    if stage in ("table", "rule"):
+    if stage in ("table", "rule", "queue"):
         return f"pf rejected {source or stage} ({e.request}: {e.strerror}); the load was rolled back, nothing changed"
     if stage == "begin" and e.errno in (errno.EINVAL, errno.ENOMEM):
         # pf_begin_rules/pfr_ina_begin fail when pf_find_or_create_ruleset cannot make a ruleset:

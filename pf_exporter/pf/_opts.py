@@ -10,12 +10,13 @@ DIOCXCOMMIT (``pf_trans_set``, ``pf_default_rule_new``, ``pfi_xcommit``), limits
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..abi import constants as C
-from ..errors import PfBusy, PfInvalidArgument, PfLimitError
+from ..errors import PfBusy, PfError, PfInvalidArgument, PfLimitError
 from . import types as T
 
 if TYPE_CHECKING:
@@ -165,9 +166,18 @@ def _percent(value: float | None, what: str, default: int) -> float:
     return float(value)
 
 
-def send(backend: IoctlBackend, changes: OptionChanges) -> None:
+def send(backend: IoctlBackend, changes: OptionChanges, sent: _Sent | None = None) -> None:
     """The DIOCSET* requests of *changes*, inside a transaction already begun (device lock held)."""
-    abi, dev = backend.abi, backend.device
+    abi = backend.abi
+    done = sent.done if sent is not None else set()
+
+    class _Dev:  # records what was sent, for options_kept()
+        @staticmethod
+        def ioctl(request: str, arg: Any) -> None:
+            done.add(request)
+            backend.device.ioctl(request, arg)
+
+    dev = _Dev
     for index, value in changes.limits:
         try:
             dev.ioctl("DIOCSETLIMIT", abi.new("pfioc_limit", index=index, limit=value))
@@ -189,7 +199,7 @@ def send(backend: IoctlBackend, changes: OptionChanges) -> None:
         dev.ioctl("DIOCSETSTATUSIF", io)
     if changes.reassemble is not None:
         dev.ioctl("DIOCSETREASS", ctypes.c_uint32(changes.reassemble))
-    for names, request in ((changes.skip_on, "DIOCSETIFFLAG"), (changes.skip_off, "DIOCCLRIFFLAG")):
+    for names, request in ((changes.skip_off, "DIOCCLRIFFLAG"), (changes.skip_on, "DIOCSETIFFLAG")):
         for name in names:
             io = abi.new("pfioc_iface", pfiio_flags=C.PFI_IFLAG_SKIP)
             io.pfiio_name = name.encode()
@@ -199,6 +209,64 @@ def send(backend: IoctlBackend, changes: OptionChanges) -> None:
                                               lowat=changes.watermarks[1]))
     if changes.syncookies is not None:
         dev.ioctl("DIOCSETSYNCOOKIES", ctypes.c_uint8(changes.syncookies))
+
+
+class _Sent:
+    def __init__(self) -> None:
+        self.done: set[str] = set()  # the DIOCSET* requests sent (or tried)
+
+
+@contextmanager
+def options_kept(backend: IoctlBackend) -> Iterator[_Sent]:
+    """What the kernel applies before DIOCXCOMMIT, put back when the transaction fails (pfctl does
+    not; we promise nothing changes): the limits from OpenBSD 7.8 (DIOCSETLIMIT takes effect at
+    once), the syncookie mode and watermarks (pf_syncookies_setmode/setwats), a cleared
+    loginterface (DIOCSETSTATUSIF "" clears at once) and the interfaces' pending skip flags
+    (pfik_flags_new, which DIOCXROLLBACK leaves for the next commit to apply).  Only what was sent
+    is repaired.  (A skipped interface's pending flag may be left set where its group's skip
+    already covers it: the same interfaces are skipped after the next commit.)"""
+    limits = backend.limits() if "immediate-limits" in backend.features else {}
+    watermarks = backend.syncookie_watermarks()
+    st = backend.status()
+    skipped = [i.name for i in backend.interfaces() if i.skip]
+    sent = _Sent()
+    try:
+        yield sent
+    except BaseException:
+        _repair(backend, sent.done, limits, watermarks, st, skipped)
+        raise
+
+
+def _repair(backend: IoctlBackend, done: set[str], limits: Mapping[str, int], watermarks: tuple[int, int],
+            st: T.Status, skipped: list[str]) -> None:
+    abi = backend.abi
+    steps: list[tuple[str, Any]] = []
+    if "DIOCSETLIMIT" in done:
+        steps += [("DIOCSETLIMIT", abi.new("pfioc_limit", index=i, limit=limits[n]))
+                  for i, n in enumerate(C.LIMIT_NAMES) if n in limits]
+    if "DIOCSETSYNFLWATS" in done:
+        steps.append(("DIOCSETSYNFLWATS", abi.new("pfioc_synflwats", hiwat=watermarks[0], lowat=watermarks[1])))
+    if "DIOCSETSYNCOOKIES" in done:
+        steps.append(("DIOCSETSYNCOOKIES", ctypes.c_uint8(SYNCOOKIES_MODES.index(st.syncookies_mode))))
+    if done & {"DIOCSETIFFLAG", "DIOCCLRIFFLAG"}:
+        steps.append(("DIOCCLRIFFLAG", abi.new("pfioc_iface", pfiio_flags=C.PFI_IFLAG_SKIP)))  # "": every kif
+        for name in skipped:  # flags_new = flags | SKIP: as committed
+            io = abi.new("pfioc_iface", pfiio_flags=C.PFI_IFLAG_SKIP)
+            io.pfiio_name = name.encode()
+            steps.append(("DIOCSETIFFLAG", io))
+    for request, arg in steps:
+        try:
+            backend.device.ioctl(request, arg)
+        except PfError:
+            pass  # e.g. more in use than the old limit now: the best that can be done
+    if "DIOCSETSTATUSIF" in done and st.loginterface:
+        try:  # a name is set at commit: a transaction of no ruleset sets it back
+            with backend.transaction((), ()):
+                io = abi.new("pfioc_iface")
+                io.pfiio_name = st.loginterface.encode()
+                backend.device.ioctl("DIOCSETSTATUSIF", io)
+        except PfError:
+            pass
 
 
 def read_options(backend: IoctlBackend) -> T.Options:
@@ -259,8 +327,8 @@ class OptionsMixin:
                                 states_limit=states or (self.backend.limits()["states"] if syncookies else None),
                                 skip=skip)
         if changes:
-            with self.backend.transaction((), ()):
-                send(self.backend, changes)
+            with options_kept(self.backend) as sent, self.backend.transaction((), ()):
+                send(self.backend, changes, sent)
         return self.options()
 
     def set_limit(self, limit: str, value: int) -> T.Options:
@@ -299,3 +367,46 @@ class OptionsMixin:
     def set_syncookies(self, mode: str, start: float | None = None, end: float | None = None) -> T.Options:
         """``set syncookies never|always|adaptive [(start x%, end y%)]``."""
         return self.set_options(syncookies=mode, syncookies_start=start, syncookies_end=end)
+
+
+# pfctl_init_options(): what a full load sets when its text does not (frags is left as it is:
+# pfctl derives it from kern.maxclusters, which the library does not read)
+LOAD_DEFAULT_LIMITS = {C.PF_LIMIT_STATES: C.PFSTATE_HIWAT, C.PF_LIMIT_SRC_NODES: C.PFSNODE_HIWAT,
+                       C.PF_LIMIT_TABLES: C.PFR_KTABLE_HIWAT, C.PF_LIMIT_TABLE_ENTRIES: C.PFR_KENTRY_HIWAT,
+                       C.PF_LIMIT_PKTDELAY_PKTS: C.PF_PKTDELAY_MAXPKTS, C.PF_LIMIT_ANCHORS: C.PF_ANCHOR_HIWAT}
+PFSTATE_ADAPT_START, PFSTATE_ADAPT_END = 60000, 120000
+LOG_ERR = 3
+
+
+def load_default_timeouts() -> dict[int, int]:
+    out = {getattr(C, name[:-4]): value for name, value in vars(C).items()
+           if name.startswith("PFTM_") and name.endswith("_VAL") and hasattr(C, name[:-4])}
+    out[C.PFTM_ADAPTIVE_START] = PFSTATE_ADAPT_START
+    out[C.PFTM_ADAPTIVE_END] = PFSTATE_ADAPT_END
+    return out
+
+
+def load_changes(opts: Any, skipped_now: Iterable[str]) -> OptionChanges:
+    """The options a main-ruleset load applies, as ``pfctl -f`` does (pfctl_load_options): every
+    limit and timeout (the text's, else the default; a states limit without adaptive timeouts
+    scales them to 60%/120% of it), debug (default err), loginterface (cleared when unset),
+    reassemble (default yes), syncookies (default never) with their watermarks, the skip list
+    (every skip cleared, then the listed ones set: pfctl_clear_interface_flags); hostid only when
+    the text sets it."""
+    limits = {**LOAD_DEFAULT_LIMITS, **opts.limits}
+    timeouts = {**load_default_timeouts(), **opts.timeouts}
+    if C.PF_LIMIT_STATES in opts.limits and not ({C.PFTM_ADAPTIVE_START, C.PFTM_ADAPTIVE_END} & set(opts.timeouts)):
+        states = opts.limits[C.PF_LIMIT_STATES]
+        timeouts[C.PFTM_ADAPTIVE_START] = states // 10 * 6
+        timeouts[C.PFTM_ADAPTIVE_END] = states // 10 * 12
+    states_limit = limits[C.PF_LIMIT_STATES]
+    end_pct, start_pct = opts.syncookies_watermarks or (C.PF_SYNCOOKIES_LOWATPCT, C.PF_SYNCOOKIES_HIWATPCT)
+    wanted = list(dict.fromkeys(opts.skip or []))
+    return OptionChanges(
+        limits=tuple(sorted(limits.items())), timeouts=tuple(sorted(timeouts.items())),
+        debug=LOG_ERR if opts.debug is None else int(opts.debug), hostid=opts.hostid,
+        loginterface=opts.loginterface or "",
+        reassemble=C.PF_REASS_ENABLED if opts.reassemble is None else int(opts.reassemble),
+        syncookies=C.PF_SYNCOOKIES_NEVER if opts.syncookies is None else int(opts.syncookies),
+        watermarks=(int(states_limit * start_pct / 100), int(states_limit * end_pct / 100)),
+        skip_on=tuple(wanted), skip_off=("",) if any(True for _ in skipped_now) else ())

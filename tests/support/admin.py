@@ -52,6 +52,11 @@ class Admin:
         finally:
             conn.close()
 
+    @property
+    def pf(self) -> PacketFilter:
+        """A read-only library handle on the same simulated pf, to check what a request did."""
+        return PacketFilter.from_device(self.opened[1], self.sim)
+
     def audit(self) -> list[dict[str, Any]]:
         return [json.loads(line) for line in self.audit_path.read_text().splitlines()]
 
