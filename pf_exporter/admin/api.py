@@ -56,6 +56,7 @@ from . import jsonrules as rulejson
 from .compile import Compiled, CompileError, Compiler
 from .errors import ApiError, ValidationError
 from .jsondecode import decode_rule
+from .messages import Request, Response, limit_error
 from .ops import OpsRoutes
 from .scopes import Need
 from .validate import (
@@ -72,22 +73,6 @@ log = logging.getLogger("pf_exporter.admin")
 
 PREFIX = "/api/v1"
 MAX_BODY = 1 << 20
-
-
-@dataclass
-class Request:
-    method: str
-    path: str  # raw path, without the query
-    query: dict[str, list[str]] = field(default_factory=dict)
-    body: bytes = b""
-    content_type: str = ""
-
-
-@dataclass
-class Response:
-    status: int
-    body: dict[str, Any]
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -546,11 +531,6 @@ def pf_error(e: PfError, action: str = "") -> ApiError:
     if isinstance(e, PfInvalid):
         return ApiError(400, f"pf rejected the request as invalid ({e.request})")
     return ApiError(500, f"pf failed: {e}")
-
-
-def limit_error(e: PfLimitError) -> ApiError:
-    """409: the change would pass one of pf's limits; the body names it, its value and what was needed."""
-    return ApiError(409, str(e), extra={"limit": e.limit, "limit_value": e.value, "needed": e.needed})
 
 
 def load_error(e: PfLoadError, compiled: Compiled) -> ApiError:

@@ -27,6 +27,7 @@ from typing import Any
 from ..pf import PacketFilter, PfInvalidArgument, PfLimitError
 from . import jsonrules as rulejson
 from .errors import ApiError, ValidationError
+from .messages import Response, limit_error
 from .validate import check_interface, parse_address_list, type_name
 
 Handler = Callable[[Any, dict[str, Any]], Any]
@@ -126,13 +127,9 @@ class OpsRoutes:
     # --- options and counters ------------------------------------------------------------------
 
     def get_options(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         return Response(200, to_json(self.pf.options()))
 
     def put_options(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         body = _object(self._json(req), OPTION_KEYS, "PUT /options")
         if not body:
             raise ValidationError(None, f"name at least one option: {', '.join(OPTION_KEYS)}")
@@ -147,14 +144,10 @@ class OpsRoutes:
         except PfInvalidArgument as e:
             raise ValidationError(e.request if e.request in OPTION_KEYS else None, e.detail) from None
         except PfLimitError as e:
-            from .api import limit_error
-
             raise limit_error(e) from None
         return Response(200, to_json(options))
 
     def zero_counters(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         body = _object(self._json(req, required=False), ("interface",), "POST /counters/zero")
         interface = None
         if body.get("interface") is not None:
@@ -166,8 +159,6 @@ class OpsRoutes:
         return Response(200, {"zeroed": "interface" if interface else "pf", "interface": interface})
 
     def zero_rules(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor = self._anchor(params, for_write=False)
         n = self.pf.clear_rule_counters(anchor)
         params["rules"] = n
@@ -176,14 +167,10 @@ class OpsRoutes:
     # --- source nodes and states ----------------------------------------------------------------
 
     def get_sources(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         nodes = self.pf.source_nodes()
         return Response(200, {"count": len(nodes), "sources": to_json(nodes)})
 
     def delete_sources(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         body = _object(self._json(req), ("source", "destination", "all"), "DELETE /sources")
         if _bool(body, "all"):
             if set(body) - {"all"}:
@@ -203,8 +190,6 @@ class OpsRoutes:
         return Response(200, {"killed": killed})
 
     def get_states(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         unknown = sorted(set(req.query) - {*STATE_QUERY, "limit"})
         if unknown:
             raise ValidationError(unknown[0], f"unknown query parameter {unknown[0][:40]!r}; filters are "
@@ -227,8 +212,6 @@ class OpsRoutes:
                               "states": to_json(states[:limit])})
 
     def kill_key(self, body: dict[str, Any], params: dict[str, Any]) -> Any:
-        from .api import Response
-
         body = _object(body, ("key", "interface", "rdomain"), "a kill by key")
         key = body.get("key")
         if not isinstance(key, str) or len(key) > 200:
@@ -247,7 +230,6 @@ class OpsRoutes:
     # --- whole tables ----------------------------------------------------------------------------
 
     def get_tables(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
         from .validate import check_anchor_path
 
         anchor = None
@@ -258,8 +240,6 @@ class OpsRoutes:
         return Response(200, {"count": len(tables), "tables": to_json(tables)})
 
     def create_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         body = _object(self._json(req, required=False), ("persist", "const", "counters"), "creating a table")
         flags = {k: _bool(body, k) for k in ("persist", "const", "counters")}
@@ -270,8 +250,6 @@ class OpsRoutes:
         return Response(201 if created else 200, {"anchor": anchor, "table": name, "created": created})
 
     def kill_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         n = self.pf.delete_table(name, anchor)
         if not n:
@@ -279,8 +257,6 @@ class OpsRoutes:
         return Response(200, {"anchor": anchor, "table": name, "deleted": n})
 
     def patch_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         body = _object(self._json(req), ("persist", "const", "counters"), "PATCH of a table's flags")
         flags = {k: _bool(body, k) for k in ("persist", "const", "counters")}
@@ -293,16 +269,12 @@ class OpsRoutes:
         return Response(200, {"anchor": anchor, "table": name, "changed": changed, "deleted": deleted})
 
     def flush_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         n = self._table_op(lambda: self.pf.flush_table(name, anchor), anchor, name)
         params["deleted"] = n
         return Response(200, {"anchor": anchor, "table": name, "deleted": n})
 
     def test_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params, for_write=False)
         addrs = self._addresses_body(req, params)
         if not addrs:
@@ -313,8 +285,6 @@ class OpsRoutes:
                                            "entry": None if r.entry is None else str(r.entry)} for r in t.results]})
 
     def zero_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         if req.body.strip():
             addrs = self._addresses_body(req, params)
@@ -324,8 +294,6 @@ class OpsRoutes:
         return Response(200, {"anchor": anchor, "table": name, "tables_zeroed": n})
 
     def expire_table(self, req: Any, params: dict[str, Any]) -> Any:
-        from .api import Response
-
         anchor, name = self._table_params(params)
         body = _object(self._json(req), ("seconds",), "expire")
         seconds = body.get("seconds")

@@ -8,7 +8,8 @@ pfctl's options and output formats, for what the library does::
     pf_exporter-ctl -s rules --json         # every show has a JSON form; -f loads it back
     pf_exporter-ctl --simulate small -s Tables -vv
 
-Operations run in pfctl's order: -d, -s, -z, -F, -k, -K, -T, -f, -e, -x.  Exit status 0, 1 on an
+Operations run in pfctl's order: -d, -s, -z, -F, -k, -K, -T, -f, --fingerprints, -e, -x.
+``--fingerprints FILE`` loads OS fingerprints from a pf.os(5) file (``default``: OpenBSD's own).  Exit status 0, 1 on an
 error (the message on stderr), 2 for ``-T test`` when not every address matches.
 """
 
@@ -28,7 +29,7 @@ from .tables import CtlError, TableCommand
 USAGE = """usage: pf_exporter-ctl [-degnqvz] [-a anchor] [-F modifier] [-f file] [-i interface]
         [-K host | network] [-k host | network | label | id | key] [-s modifier]
         [-t table -T command [address ...]] [-x level] [--json] [--simulate [scenario]]
-        [--release R] [--device PATH]"""
+        [--release R] [--device PATH] [--fingerprints pf.os|default]"""
 SHOW = {"r": "rules", "l": "labels", "q": "queue", "s": "states", "S": "Sources", "i": "info", "I": "Interfaces",
         "m": "memory", "t": "timeouts", "T": "Tables", "o": "osfp", "A": "Anchors", "a": "all"}
 FLUSH = {"r": "rules", "s": "states", "S": "Sources", "i": "info", "T": "Tables", "o": "osfp", "a": "all"}
@@ -51,6 +52,7 @@ class Options:
         self.verbose = 0
         self.debug_level: str | None = None
         self.simulate: str | None = None
+        self.fingerprints: str | None = None
         self.release: str | None = None
         self.device = "/dev/pf"
         self.args: list[str] = []
@@ -59,7 +61,7 @@ class Options:
     def writes(self) -> bool:
         table_writes = self.tcmd is not None and not (self.tcmd.startswith(("s", "t")) or self.dry_run)
         return bool(self.enable or self.disable or self.flush or self.kill or self.kill_nodes or self.zero
-                    or self.debug_level or table_writes or (self.file and not self.dry_run))
+                    or self.debug_level or table_writes or self.fingerprints or (self.file and not self.dry_run))
 
 
 _FLAGS = {
@@ -68,7 +70,7 @@ _FLAGS = {
     "-k": ("kill", "append"), "-n": ("dry_run", "true"), "-q": ("quiet", "true"), "-s": ("show", "show"),
     "-T": ("tcmd", "set"), "-t": ("table", "set"), "-v": ("verbose", "count"), "-x": ("debug_level", "set"),
     "-z": ("zero", "true"), "--json": ("json", "true"), "--simulate": ("simulate", "set"),
-    "--release": ("release", "set"), "--device": ("device", "set"),
+    "--release": ("release", "set"), "--device": ("device", "set"), "--fingerprints": ("fingerprints", "set"),
 }
 
 
@@ -76,7 +78,7 @@ def parse(argv: list[str]) -> Options:
     o = Options()
     try:
         opts, rest = getopt.gnu_getopt(argv, "a:deF:f:gi:K:k:nqs:T:t:vx:z",
-                                       ["json", "simulate=", "release=", "device=", "help"])
+                                       ["json", "simulate=", "release=", "device=", "fingerprints=", "help"])
     except getopt.GetoptError as e:
         raise CtlError(f"pfctl: {e}\n{USAGE}") from None
     for flag, value in opts:
@@ -145,6 +147,10 @@ class Ctl:
                               out=self.out, err=self.err).run(o.tcmd, o.args, text, self.resolver)
         elif o.file:
             self.load(self.read_file(o.file))
+        if o.fingerprints:
+            loaded = pf.load_fingerprints(None if o.fingerprints == "default" else self.read_file(o.fingerprints))
+            for w in loaded.warnings:
+                self.err.write(w + "\n")
         if o.enable:
             self.say("pf enabled" if pf.enable() else "pf already enabled")
         if o.debug_level:
@@ -179,8 +185,9 @@ class Ctl:
         if what in ("info", "all"):
             pf.clear_counters(self.o.interface or None)
             self.say("pf: statistics cleared")
-        if what == "osfp":
-            raise CtlError("pfctl: OS fingerprints are not supported by pf_exporter yet")
+        if what in ("osfp", "all"):
+            pf.flush_fingerprints()
+            self.say("pf: OS fingerprints cleared")
 
     def kill_states(self) -> None:
         pf, k = self.pf, self.o.kill
@@ -248,7 +255,8 @@ class Ctl:
         if what == "Anchors":
             names = [a for a in pf.anchors() if not o.anchor or a.startswith(o.anchor + "/")]
             return self.emit(names) if o.json else self.write("".join(f"  {a}\n" for a in names))
-        raise CtlError("pfctl: OS fingerprints are not supported by pf_exporter yet")
+        fps = pf.fingerprints()  # osfp
+        return self.emit(fps) if o.json else self.write(show.fingerprints(fps))
 
     def tables(self) -> list[Any]:
         """-s Tables: every anchor's, or -a's (an anchor that does not exist has none: pfr12 expects

@@ -253,3 +253,17 @@ def to_json(value: Any) -> Any:
                   | ipaddress.IPv6Network):
         return str(value)
     return value
+
+
+def fingerprints(fps: Iterable[T.OsFingerprint]) -> str:
+    """``pfctl -s osfp``: the classes, versions and subtypes pf knows, one per line, in columns."""
+    rows: list[tuple[str, str, str]] = []
+    for f in fps:
+        row = (f.os_class, f.version, f.subtype)
+        if row not in rows:
+            rows.append(row)
+    rows.sort(key=lambda r: (r[0].lower(), r[1].lower(), r[2].lower()))
+    head = ("Class", "Version", "Subtype(subversion)")
+    widths = [max([len(head[i]), *(len(r[i]) for r in rows)]) for i in range(3)]
+    lines = [head, ("-----", "-------", "-------------------"), *rows]
+    return "".join(f"{a:<{widths[0]}} {b:<{widths[1]}} {c:<{widths[2]}}".rstrip() + "\n" for a, b, c in lines)

@@ -43,10 +43,12 @@ from .types import (
     AddressMatch,
     AddressResult,
     Endpoint,
+    FingerprintLoad,
     FlowQueueStats,
     Interface,
     LoadResult,
     Options,
+    OsFingerprint,
     PortMatch,
     Queue,
     QueueStats,
@@ -67,10 +69,10 @@ from .types import (
 )
 
 __all__ = [
-    "AddressMatch", "AddressResult", "Endpoint", "FlowQueueStats", "Interface", "LoadPlan", "LoadResult", "Options",
-    "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError", "PfExists", "PfInvalid", "PfInvalidArgument",
-    "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent", "PfPermissionError", "PfReadOnlyError",
-    "PfSecurelevelError", "PfStaleTicket", "PfUnsupported", "PortMatch", "Problem", "Queue", "QueueStats", "Rule",
-    "RuleCounters", "Ruleset", "SourceLimiter", "SourceNode", "State", "StateFilter", "StateKey", "StateLimiter",
-    "Status", "Table", "TableAddress", "TableChange", "TableTest"
+    "AddressMatch", "AddressResult", "Endpoint", "FingerprintLoad", "FlowQueueStats", "Interface", "LoadPlan",
+    "LoadResult", "Options", "OsFingerprint", "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError", "PfExists",
+    "PfInvalid", "PfInvalidArgument", "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent",
+    "PfPermissionError", "PfReadOnlyError", "PfSecurelevelError", "PfStaleTicket", "PfUnsupported", "PortMatch",
+    "Problem", "Queue", "QueueStats", "Rule", "RuleCounters", "Ruleset", "SourceLimiter", "SourceNode", "State",
+    "StateFilter", "StateKey", "StateLimiter", "Status", "Table", "TableAddress", "TableChange", "TableTest"
 ]

@@ -9,7 +9,7 @@ import re
 import sys
 
 from ..abi import constants as C
-from ..errors import PfInvalidArgument, PfNotFound
+from ..errors import PfBusy, PfExists, PfInvalidArgument, PfNotFound
 from . import _codec as codec
 from . import types as T
 from ._args import AddressLike, _address_arg, _anchor
@@ -72,7 +72,8 @@ def decode_src_node(sn: ctypes.Structure) -> T.SourceNode:
 
 
 class OpsMixin:
-    """Source nodes, counters and key kills (``backend``/``_writable()`` are :class:`PacketFilter`'s)."""
+    """Source nodes, counters, key kills and OS fingerprints (``backend``/``_writable()`` are
+    :class:`PacketFilter`'s)."""
 
     backend: IoctlBackend
 
@@ -189,3 +190,49 @@ class OpsMixin:
             set_cstr(psk, "psk_ifname", interface)
         b.device.ioctl("DIOCKILLSTATES", psk)
         return int(psk.psk_killed)
+
+    # --- OS fingerprints -----------------------------------------------------------------------
+
+    def fingerprints(self) -> list[T.OsFingerprint]:
+        """DIOCOSFPGET: every OS fingerprint pf holds (``pfctl -s osfp``)."""
+        from ._osfp import decode
+
+        b = self.backend
+        out = []
+        for i in range(1 << 20):
+            fp = b.abi.new("pf_osfp_ioctl", fp_getnum=i)
+            try:
+                b.device.ioctl("DIOCOSFPGET", fp)
+            except PfBusy:  # past the last one
+                break
+            out.append(decode(fp))
+        return out
+
+    def load_fingerprints(self, text: str | None = None) -> T.FingerprintLoad:
+        """Replace pf's OS fingerprints with those of a pf.os(5) *text* (default: OpenBSD's own
+        ``/etc/pf.os``, shipped with pf_exporter), as pfctl does when it loads a ruleset: flush,
+        then DIOCOSFPADD each.  The text is checked whole first (PfInvalidArgument names the line);
+        a signature listed twice is skipped with a warning, as pfctl warns."""
+        from ._osfp import encode, number, parse, standard_database
+
+        sigs = parse(standard_database() if text is None else text)
+        self._writable("load_fingerprints")
+        ids = number(sigs)
+        b = self.backend
+        warnings = []
+        added = 0
+        with b.device.lock:
+            b.device.ioctl("DIOCOSFPFLUSH", None)
+            for sig, os_id in zip(sigs, ids, strict=True):
+                try:
+                    b.device.ioctl("DIOCOSFPADD", encode(b.abi, sig, os_id))
+                    added += 1
+                except PfExists:
+                    warnings.append(f"line {sig.line}: duplicate signature for {sig.os_class} {sig.version} "
+                                    f"{sig.subtype}".rstrip())
+        return T.FingerprintLoad(added, tuple(warnings))
+
+    def flush_fingerprints(self) -> None:
+        """``pfctl -F osfp``: remove every OS fingerprint (rules with ``os`` then match nothing)."""
+        self._writable("flush_fingerprints")
+        self.backend.device.ioctl("DIOCOSFPFLUSH", None)

@@ -373,6 +373,32 @@ class TableTest:
         return self.matched == len(self.results)
 
 
+@dataclass(frozen=True, slots=True)
+class OsFingerprint:
+    """DIOCOSFPGET: one OS fingerprint pf knows (``pfctl -s osfp``); ``signature`` is its pf.os(5)
+    form (window:ttl:df:size:options)."""
+
+    os_class: str
+    version: str
+    subtype: str
+    signature: str
+    id: int  # pf_osfp_t: class, version and subtype numbers packed
+    generic: bool  # an "@class" entry: an approximate match for a family
+
+    @property
+    def name(self) -> str:
+        """As ``os "..."`` in a rule names it: class, version, subtype."""
+        return " ".join(x for x in (self.os_class, self.version, self.subtype) if x)
+
+
+@dataclass(frozen=True, slots=True)
+class FingerprintLoad:
+    """What :meth:`PacketFilter.load_fingerprints` loaded."""
+
+    added: int
+    warnings: tuple[str, ...]
+
+
 SOURCE_NODE_KINDS = ("filter", "nat", "rdr", "route")  # PF_SN_NONE .. PF_SN_ROUTE, as pfctl -sS -v names the rule
 
 
@@ -506,5 +532,5 @@ __all__ = [
     "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
-    "SOURCE_NODE_KINDS",
+    "OsFingerprint", "FingerprintLoad", "SOURCE_NODE_KINDS"
 ]

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS
 from ..abi import constants as C
 from ..abi.ioctls import IOC_IN, IOC_OUT, IOCPARM_MASK
-from . import ioctl_rules, ioctl_states, ioctl_status, ioctl_tables, srcnodes
+from . import ioctl_rules, ioctl_states, ioctl_status, ioctl_tables, osfp, srcnodes
 from .handlers import HANDLERS, fail
 from .wire import SimulatorUnsupported
 
@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from .kernel import PfKernel as Simulator
     from .transport import SimTransport
 
-_MODULES = (ioctl_status, ioctl_tables, ioctl_rules, ioctl_states, srcnodes)  # each registers its handlers on import
+# each registers its handlers on import
+_MODULES = (ioctl_status, ioctl_tables, ioctl_rules, ioctl_states, srcnodes, osfp)
 
 # pfioctl(): the requests allowed at securelevel > 1 (the first switch).
 SECURELEVEL_OK = frozenset({
