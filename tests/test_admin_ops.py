@@ -162,3 +162,19 @@ def test_securelevel_refusals_name_the_operation(admin: Admin) -> None:
     assert admin.sim.fingerprint() == fp
     # table address edits work at any securelevel (pfioctl)
     assert admin.call("POST", "/api/v1/tables/spamd/addresses", ["192.0.2.200"])[0] == 200
+
+
+def test_source_limiter_entries(tmp_path: Path) -> None:
+    admin = start_admin(tmp_path, release="7.9")
+    try:
+        status, body, _ = admin.call("GET", "/api/v1/limiters/sources/clients")
+        assert status == 200 and body["count"] == len(admin.sim.sourcelims[1].sources)
+        first = body["sources"][0]["network"].split("/")[0]
+        status, body, _ = admin.call("DELETE", "/api/v1/limiters/sources/1", {"address": first, "kill_states": True})
+        assert status == 200, body
+        assert admin.call("DELETE", "/api/v1/limiters/sources/1", {"address": first})[0] == 404
+        assert admin.call("GET", "/api/v1/limiters/sources/nosuch")[0] == 404
+        assert admin.call("DELETE", "/api/v1/limiters/sources/1", {"address": 5})[0] == 400
+        assert [e["action"] for e in admin.audit()].count("sources.clear") == 3
+    finally:
+        admin.close()

@@ -14,7 +14,7 @@ from pf_exporter.ctl import main
 from pf_exporter.pf import PacketFilter
 
 SHOWS = ("info", "memory", "timeouts", "labels", "rules", "states", "Sources", "Tables", "queue", "Interfaces",
-         "osfp", "Anchors", "all")
+         "Limiters", "osfp", "Anchors", "all")
 
 
 @pytest.fixture
@@ -125,3 +125,14 @@ def test_the_command_runs_as_a_program() -> None:
     out = subprocess.run([sys.executable, "-m", "pf_exporter.ctl", "--simulate", "-s", "memory"], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 0 and out.stdout.startswith("states        hard limit")
+
+
+def test_limiters_on_79() -> None:
+    with PacketFilter.simulated("small", release="7.9") as pf:
+        out = ctl(pf, "-s", "Limiters", "-v")[1]
+        assert 'source limiter "clients" id 1' in out
+        first = pf.source_limiter_entries(1)[0].network.network_address
+        rc, _, err = ctl(pf, f"--clear-source=clients/{first}")
+        assert rc == 0 and err == f"source {first} of limiter clients cleared.\n"
+        assert str(first) not in ctl(pf, "-sL", "-v")[1]
+        assert json.loads(ctl(pf, "-sL", "--json")[1])["source_limiters"][0]["name"] == "clients"

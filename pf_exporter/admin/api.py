@@ -94,8 +94,8 @@ class AdminOptions:
 
 
 _NEEDS = {"pf.enable": "enable", "pf.disable": "enable", "rules.replace": "rules", "rules.zero": "rules",
-          "states.kill": "states", "sources.kill": "states", "options.set": "options", "counters.zero": "options",
-          "table.create": "tables", "table.kill": "tables", "table.flags": "tables"}
+          "states.kill": "states", "sources.kill": "states", "sources.clear": "states", "options.set": "options",
+          "counters.zero": "options", "table.create": "tables", "table.kill": "tables", "table.flags": "tables"}
 
 
 def need_for(action: str, method: str, params: dict[str, Any]) -> Need:

@@ -8,6 +8,7 @@ test, zero, expire).  Plain handlers over the library, mixed into :class:`.api.A
 ``/anchors/{path}/rules/zero``              POST    zero the rule counters of an anchor
 ``/sources``                                GET     source-tracking nodes; DELETE kills some or all
 ``/states``                                 GET     states (query filters, ``limit``); DELETE kills
+``/limiters/sources/{id or name}``          GET     a 7.9 source limiter's addresses; DELETE forgets one
 ``/tables``                                 GET     every table (``?anchor=``), with flags and counts
 ``/tables/{anchor...}/{table}``             POST    create; DELETE delete; PATCH flags
 ``/tables/{anchor...}/{table}/flush``       POST    remove every address
@@ -24,7 +25,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..pf import PacketFilter, PfInvalidArgument, PfLimitError
+from ..pf import PacketFilter, PfInvalidArgument, PfLimitError, PfNotFound, PfUnsupported
 from . import jsonrules as rulejson
 from .errors import ApiError, ValidationError
 from .messages import Response, limit_error
@@ -109,6 +110,9 @@ class OpsRoutes:
         if segments == ["sources"]:
             return {"GET": ("sources.list", self.get_sources, False),
                     "DELETE": ("sources.kill", self.delete_sources, True)}, {}
+        if len(segments) == 3 and segments[:2] == ["limiters", "sources"]:
+            return {"GET": ("sources.entries", self.get_source_entries, False),
+                    "DELETE": ("sources.clear", self.delete_source_entry, True)}, {"limiter": segments[2]}
         if segments == ["tables"]:
             return {"GET": ("tables.list", self.get_tables, False)}, {}
         if len(segments) >= 3 and segments[0] == "tables" and segments[-1] in TABLE_SUFFIXES:
@@ -226,6 +230,38 @@ class OpsRoutes:
             raise ValidationError(e.request, e.detail) from None
         params.update({"key": key, "killed": killed})
         return Response(200, {"killed": killed, "all": False})
+
+    def _limiter(self, params: dict[str, Any]) -> int | str:
+        raw = str(params["limiter"])
+        return int(raw) if raw.isdigit() else raw
+
+    def get_source_entries(self, req: Any, params: dict[str, Any]) -> Any:
+        try:
+            entries = self.pf.source_limiter_entries(self._limiter(params))
+        except PfInvalidArgument as e:
+            raise ApiError(404, e.detail) from None
+        except PfUnsupported as e:
+            raise ApiError(404, e.detail) from None
+        return Response(200, {"count": len(entries), "sources": to_json(entries)})
+
+    def delete_source_entry(self, req: Any, params: dict[str, Any]) -> Any:
+        body = _object(self._json(req), ("address", "rdomain", "kill_states"), "forgetting a source")
+        if not isinstance(body.get("address"), str):
+            raise ValidationError("address", "address is the source address to forget, e.g. \"192.0.2.1\"")
+        addr = parse_address_list([body["address"]], "address")[0]
+        rdomain = body.get("rdomain", 0)
+        if isinstance(rdomain, bool) or not isinstance(rdomain, int) or not 0 <= rdomain <= 255:
+            raise ValidationError("rdomain", "rdomain is 0..255")
+        kill = bool(_bool(body, "kill_states"))
+        params.update({"address": str(addr.network), "kill_states": kill})
+        try:
+            self.pf.clear_source_entry(self._limiter(params), str(addr.network.network_address), rdomain=rdomain,
+                                       kill_states=kill)
+        except (PfInvalidArgument, PfUnsupported) as e:
+            raise ApiError(404, e.detail) from None
+        except PfNotFound:
+            raise ApiError(404, f"source limiter {params['limiter']!r} does not track {addr.network}") from None
+        return Response(200, {"cleared": str(addr.network), "kill_states": kill})
 
     # --- whole tables ----------------------------------------------------------------------------
 

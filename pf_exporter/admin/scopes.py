@@ -10,7 +10,7 @@ Scopes (after the token in the token file, blank- or comma-separated; none means
 ``tables:<name>``        one table of the main ruleset, ``tables:<anchor>/<name>`` one of an
                          anchor: its addresses (list, add, delete, replace, flush, test, zero,
                          expire) and nothing else
-``states``               kill states, kill and flush source nodes
+``states``               kill states, kill and flush source nodes, clear source limiter entries
 ``options``              runtime options (``PUT /options``), zero pf's counters
 ``enable``               enable and disable pf
 =======================  ================================================================

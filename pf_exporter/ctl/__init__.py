@@ -9,7 +9,9 @@ pfctl's options and output formats, for what the library does::
     pf_exporter-ctl --simulate small -s Tables -vv
 
 Operations run in pfctl's order: -d, -s, -z, -F, -k, -K, -T, -f, --fingerprints, -e, -x.
-``--fingerprints FILE`` loads OS fingerprints from a pf.os(5) file (``default``: OpenBSD's own).  Exit status 0, 1 on an
+``--fingerprints FILE`` loads OS fingerprints from a pf.os(5) file (``default``: OpenBSD's own);
+``-s Limiters`` shows OpenBSD 7.9's state and source limiters (``-v``: each source's entries) and
+``--clear-source LIMITER/ADDRESS`` makes a source limiter forget one address.  Exit status 0, 1 on an
 error (the message on stderr), 2 for ``-T test`` when not every address matches.
 """
 
@@ -29,9 +31,11 @@ from .tables import CtlError, TableCommand
 USAGE = """usage: pf_exporter-ctl [-degnqvz] [-a anchor] [-F modifier] [-f file] [-i interface]
         [-K host | network] [-k host | network | label | id | key] [-s modifier]
         [-t table -T command [address ...]] [-x level] [--json] [--simulate [scenario]]
-        [--release R] [--device PATH] [--fingerprints pf.os|default]"""
+        [--release R] [--device PATH] [--fingerprints pf.os|default]
+        [--clear-source limiter/address]"""
 SHOW = {"r": "rules", "l": "labels", "q": "queue", "s": "states", "S": "Sources", "i": "info", "I": "Interfaces",
-        "m": "memory", "t": "timeouts", "T": "Tables", "o": "osfp", "A": "Anchors", "a": "all"}
+        "m": "memory", "t": "timeouts", "T": "Tables", "o": "osfp", "A": "Anchors", "a": "all",
+        "L": "Limiters"}
 FLUSH = {"r": "rules", "s": "states", "S": "Sources", "i": "info", "T": "Tables", "o": "osfp", "a": "all"}
 LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 
@@ -53,6 +57,7 @@ class Options:
         self.debug_level: str | None = None
         self.simulate: str | None = None
         self.fingerprints: str | None = None
+        self.clear_source: str | None = None
         self.release: str | None = None
         self.device = "/dev/pf"
         self.args: list[str] = []
@@ -61,7 +66,8 @@ class Options:
     def writes(self) -> bool:
         table_writes = self.tcmd is not None and not (self.tcmd.startswith(("s", "t")) or self.dry_run)
         return bool(self.enable or self.disable or self.flush or self.kill or self.kill_nodes or self.zero
-                    or self.debug_level or table_writes or self.fingerprints or (self.file and not self.dry_run))
+                    or self.debug_level or table_writes or self.fingerprints or self.clear_source
+                    or (self.file and not self.dry_run))
 
 
 _FLAGS = {
@@ -71,6 +77,7 @@ _FLAGS = {
     "-T": ("tcmd", "set"), "-t": ("table", "set"), "-v": ("verbose", "count"), "-x": ("debug_level", "set"),
     "-z": ("zero", "true"), "--json": ("json", "true"), "--simulate": ("simulate", "set"),
     "--release": ("release", "set"), "--device": ("device", "set"), "--fingerprints": ("fingerprints", "set"),
+    "--clear-source": ("clear_source", "set"),
 }
 
 
@@ -78,7 +85,8 @@ def parse(argv: list[str]) -> Options:
     o = Options()
     try:
         opts, rest = getopt.gnu_getopt(argv, "a:deF:f:gi:K:k:nqs:T:t:vx:z",
-                                       ["json", "simulate=", "release=", "device=", "fingerprints=", "help"])
+                                       ["json", "simulate=", "release=", "device=", "fingerprints=", "clear-source=",
+                                        "help"])
     except getopt.GetoptError as e:
         raise CtlError(f"pfctl: {e}\n{USAGE}") from None
     for flag, value in opts:
@@ -138,6 +146,12 @@ class Ctl:
             self.flush(o.flush)
         if o.kill:
             self.kill_states()
+        if o.clear_source:
+            limiter, _, address = o.clear_source.partition("/")
+            if not address:
+                raise CtlError("pfctl: --clear-source takes LIMITER/ADDRESS (a source limiter's id or name)")
+            pf.clear_source_entry(int(limiter) if limiter.isdigit() else limiter, address)
+            self.say(f"source {address} of limiter {limiter} cleared")
         if o.kill_nodes:
             n = pf.kill_source_nodes(*o.kill_nodes[:2])
             self.say(f"killed {n} src nodes from 1 sources and {len(o.kill_nodes) - 1} destinations")
@@ -252,6 +266,13 @@ class Ctl:
         if what == "queue":
             qs = pf.queues()
             return self.emit(qs) if o.json else self.write("".join(show.queue_line(q, v) for q in qs))
+        if what == "Limiters":  # OpenBSD 7.9's state and source limiters (-v: each source's entries)
+            state_lims, source_lims = pf.state_limiters(), pf.source_limiters()
+            entries = {x.id: pf.source_limiter_entries(x.id) for x in source_lims} if v or o.json else {}
+            if o.json:
+                return self.emit({"state_limiters": state_lims, "source_limiters": source_lims,
+                                  "sources": {str(k): e for k, e in entries.items()}})
+            return self.write(show.limiters(state_lims, source_lims, entries))
         if what == "Anchors":
             names = [a for a in pf.anchors() if not o.anchor or a.startswith(o.anchor + "/")]
             return self.emit(names) if o.json else self.write("".join(f"  {a}\n" for a in names))

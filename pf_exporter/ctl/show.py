@@ -267,3 +267,24 @@ def fingerprints(fps: Iterable[T.OsFingerprint]) -> str:
     widths = [max([len(head[i]), *(len(r[i]) for r in rows)]) for i in range(3)]
     lines = [head, ("-----", "-------", "-------------------"), *rows]
     return "".join(f"{a:<{widths[0]}} {b:<{widths[1]}} {c:<{widths[2]}}".rstrip() + "\n" for a, b, c in lines)
+
+
+def limiters(states: Iterable[T.StateLimiter], sources: Iterable[T.SourceLimiter],
+             entries: Mapping[int, list[T.SourceEntry]] | None = None) -> str:
+    """OpenBSD 7.9 limiters, as pf.conf declares them, with what they hold; with *entries* (-v)
+    each source limiter's addresses."""
+    out = []
+    for sl in states:
+        rate = f" rate {sl.rate_limit}/{sl.rate_seconds}" if sl.rate_limit else ""
+        out.append(f"state limiter \"{sl.name}\" id {sl.id} limit {sl.limit}{rate}"
+                   f"  [ inuse {sl.inuse} admitted {sl.admitted} hardlimited {sl.hardlimited} "
+                   f"ratelimited {sl.ratelimited} ]")
+    for s in sources:
+        rate = f" rate {s.rate_limit}/{s.rate_seconds}" if s.rate_limit else ""
+        out.append(f"source limiter \"{s.name}\" id {s.id} entries {s.entries} limit {s.limit}{rate}"
+                   f"  [ sources {s.nentries} inuse {s.inuse} admitted {s.admitted} hardlimited {s.hardlimited} ]")
+        for e in (entries or {}).get(s.id, []):
+            out.append(f"   {e.network}" + (f" rdomain {e.rdomain}" if e.rdomain else "") +
+                       f"  [ states {e.states} admitted {e.admitted} hardlimited {e.hardlimited} "
+                       f"ratelimited {e.ratelimited} ]")
+    return "".join(x + "\n" for x in out)

@@ -55,6 +55,7 @@ from .types import (
     Rule,
     RuleCounters,
     Ruleset,
+    SourceEntry,
     SourceLimiter,
     SourceNode,
     State,
@@ -73,6 +74,7 @@ __all__ = [
     "LoadResult", "Options", "OsFingerprint", "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError", "PfExists",
     "PfInvalid", "PfInvalidArgument", "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent",
     "PfPermissionError", "PfReadOnlyError", "PfSecurelevelError", "PfStaleTicket", "PfUnsupported", "PortMatch",
-    "Problem", "Queue", "QueueStats", "Rule", "RuleCounters", "Ruleset", "SourceLimiter", "SourceNode", "State",
-    "StateFilter", "StateKey", "StateLimiter", "Status", "Table", "TableAddress", "TableChange", "TableTest"
+    "Problem", "Queue", "QueueStats", "Rule", "RuleCounters", "Ruleset", "SourceEntry", "SourceLimiter",
+    "SourceNode", "State", "StateFilter", "StateKey", "StateLimiter", "Status", "Table", "TableAddress",
+    "TableChange", "TableTest"
 ]

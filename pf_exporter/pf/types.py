@@ -392,6 +392,21 @@ class OsFingerprint:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceEntry:
+    """OpenBSD 7.9+: one source address a source limiter tracks (``pfioc_source_entry``): its address
+    masked to the limiter's prefix, the states it holds now and what the limiter did with it."""
+
+    limiter: int
+    family: str
+    rdomain: int
+    network: IPNetwork
+    states: int
+    admitted: int
+    hardlimited: int
+    ratelimited: int
+
+
+@dataclass(frozen=True, slots=True)
 class FingerprintLoad:
     """What :meth:`PacketFilter.load_fingerprints` loaded."""
 
@@ -532,5 +547,5 @@ __all__ = [
     "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
-    "OsFingerprint", "FingerprintLoad", "SOURCE_NODE_KINDS"
+    "OsFingerprint", "FingerprintLoad", "SourceEntry", "SOURCE_NODE_KINDS"
 ]

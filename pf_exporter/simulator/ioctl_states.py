@@ -8,9 +8,9 @@ from itertools import islice
 from typing import TYPE_CHECKING
 
 from ..abi import constants as C
-from .handlers import copyout, fail, handles
+from .handlers import copyout, fail, handles, user_array
 from .ioctl_status import host_from_network
-from .objects import SimSourceLimiter, SimState, SimStateLimiter
+from .objects import SimSourceLimiter, SimState, SimStateLimiter, source_key
 from .wire import DYNAMIC, STATE_DYNAMIC_OFFSET, cstr, field_bytes, ntohs, set_cstr
 
 if TYPE_CHECKING:
@@ -212,6 +212,65 @@ def diocgetsourcelim(sim: Simulator, fd: SimTransport, ioc: ctypes.Structure) ->
     ioc.addrallocs, ioc.addrnomem = int(lim.addrallocs), int(lim.addrnomem)
     ioc.admitted, ioc.addrlimited = int(lim.admitted), int(lim.addrlimited)
     ioc.hardlimited, ioc.ratelimited = int(lim.hardlimited), int(lim.ratelimited)
+
+
+def _source_limiter(sim: Simulator, lim_id: int) -> SimSourceLimiter:
+    lim = sim.sourcelims.get(lim_id)
+    if lim is None:
+        fail(errno.ESRCH)
+    assert lim is not None
+    return lim
+
+
+@handles("DIOCGETSOURCE", "DIOCGETNSOURCE")
+def diocgetsource(sim: Simulator, fd: SimTransport, ioc: ctypes.Structure) -> None:
+    """DIOCGETSOURCE / DIOCGETNSOURCE: the entries of source limiter ``id`` from ``*key`` up (the one
+    equal to it for DIOCGETSOURCE; for the N form as many as ``entrieslen`` bytes hold, in (af,
+    rdomain, address) order); ``entrieslen`` is set to the bytes written.  ESRCH: no such limiter,
+    or (DIOCGETSOURCE) no such entry; EINVAL: an ``entry_size`` that is not the struct's."""
+    L = sim.layout
+    esize = ctypes.sizeof(L.pfioc_source_entry)
+    if ioc.entry_size != esize:
+        fail(errno.EINVAL)
+    lim = _source_limiter(sim, ioc.id)
+    key = (0, 0, bytes(16))
+    if ioc.key:
+        k = user_array(sim, "pfioc_source_entry", ioc.key, 1)[0]
+        key = (int(k.af), int(k.rdomain), bytes(k.addr))
+    exact = sim._current == "DIOCGETSOURCE"
+    found = [e for e in sorted(lim.sources) if (e == key if exact else e >= key)]
+    if exact and not found:
+        fail(errno.ESRCH)
+    n = min(len(found), ioc.entrieslen // esize)
+    if n:
+        buf = (L.pfioc_source_entry * n)()
+        for out, e in zip(buf, found[:n], strict=False):
+            out.af, out.rdomain = e[0], e[1]
+            ctypes.memmove(ctypes.addressof(out.addr), e[2], 16)
+            out.inuse, out.admitted, out.hardlimited, out.ratelimited = lim.sources[e]
+        copyout(ioc.entries, buf, ctypes.sizeof(buf))
+    ioc.entrieslen = n * esize
+    set_cstr(ioc, "name", lim.name)
+    ioc.inet_prefix, ioc.inet6_prefix, ioc.limit = lim.inet_prefix, lim.inet6_prefix, lim.limit
+
+
+@handles("DIOCCLRSOURCE")
+def diocclrsource(sim: Simulator, fd: SimTransport, ioc: ctypes.Structure) -> None:
+    """DIOCCLRSOURCE: forget one source of limiter ``id`` (its address masked to the limiter's
+    prefix); with ``rmstates`` its states go too.  ESRCH when there is no such limiter or source."""
+    lim = _source_limiter(sim, ioc.id)
+    key = source_key(int(ioc.af), int(ioc.rdomain), bytes(ioc.addr), lim.inet_prefix, lim.inet6_prefix)
+    entry = lim.sources.pop(key, None)
+    if entry is None:
+        fail(errno.ESRCH)
+    assert entry is not None
+    lim.nsources = len(lim.sources)
+    lim.inuse -= entry[0]
+    if ioc.rmstates:
+        for st in list(sim.states.values()):
+            if (st.rule is not None and st.rule.kr.sourcelim.id == lim.id and
+                    source_key(st.af, st.rdomain, st.src, lim.inet_prefix, lim.inet6_prefix) == key):
+                sim.remove_state(st)
 
 
 @handles("DIOCADDSTATELIM")

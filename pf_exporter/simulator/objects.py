@@ -9,6 +9,7 @@ from __future__ import annotations
 import ctypes
 from typing import Any
 
+from ..abi import constants as C
 from .wire import U32, cstr
 
 
@@ -220,7 +221,7 @@ class SimSourceLimiter:
     __slots__ = (
         "id", "name", "entries", "limit", "rate_limit", "rate_seconds", "overload_table", "overload_hwm",
         "overload_lwm", "inet_prefix", "inet6_prefix", "nsources", "inuse", "addrallocs", "addrnomem", "admitted",
-        "addrlimited", "hardlimited", "ratelimited", "growth",
+        "addrlimited", "hardlimited", "ratelimited", "growth", "sources",
     )
 
     def __init__(self, id: int, name: str, entries: int, limit: int, **kw: Any) -> None:
@@ -244,3 +245,13 @@ class SimSourceLimiter:
         self.hardlimited = 0.0
         self.ratelimited = 0.0
         self.growth = 0.0
+        # pf_source entries: (af, rdomain, 16-byte masked address) -> [inuse, admitted, hardlimited, ratelimited]
+        self.sources: dict[tuple[int, int, bytes], list[int]] = {}
+
+
+def source_key(af: int, rdomain: int, addr: bytes, inet_prefix: int, inet6_prefix: int) -> tuple[int, int, bytes]:
+    """A source limiter entry's key: the address masked to the limiter's prefix length."""
+    bits = inet_prefix if af == C.AF_INET else inet6_prefix
+    n = 4 if af == C.AF_INET else 16
+    value = int.from_bytes(addr[:n], "big") & (((1 << bits) - 1) << (n * 8 - bits) if bits else 0)
+    return af, rdomain, value.to_bytes(n, "big") + bytes(16 - n)

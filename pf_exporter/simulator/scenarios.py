@@ -20,7 +20,7 @@ from ..abi import constants as C
 from .ioctl_status import xcommit_kifs
 from .kernel import PfKernel as Simulator
 from .ktable import USERIOCTL, Addr, TableRequest
-from .objects import SimKif, SimRule, SimSourceLimiter, SimState, SimStateLimiter
+from .objects import SimKif, SimRule, SimSourceLimiter, SimState, SimStateLimiter, source_key
 from .rulespec import build_rule
 from .traffic import accumulate
 from .wire import ntohs, set_cstr
@@ -562,10 +562,22 @@ def _limiter_usage(sim: Simulator) -> None:
         lim.admitted = float(lim.inuse * 40)
         lim.hardlimited = float(lim.inuse // 20)
     for slim in sim.sourcelims.values():
-        slim.nsources = max(1, len(sim.states) // 50)
-        slim.inuse = len(sim.states) // 10
+        slim.sources = {}
+        for st in sim.states.values():
+            if st.rule is not None and st.rule.kr.sourcelim.id == slim.id:
+                key = source_key(st.af, st.rdomain, st.src, slim.inet_prefix, slim.inet6_prefix)
+                e = slim.sources.setdefault(key, [0, 0, 0, 0])
+                e[0] += 1
+                e[1] += 25
+        if not slim.sources:  # a few clients seen earlier that have no state now
+            for i in range(3):
+                addr = bytes([198, 51, 100, 20 + i]) + bytes(12)
+                slim.sources[(C.AF_INET, 0, addr)] = [0, 40 + i, i, 0]
+        slim.nsources = len(slim.sources)
+        slim.inuse = sum(e[0] for e in slim.sources.values())
         slim.addrallocs = float(slim.nsources * 3)
-        slim.admitted = float(slim.inuse * 25)
+        slim.admitted = float(sum(e[1] for e in slim.sources.values()))
+
 
 
 SCENARIOS: dict[str, Callable[[Simulator, float | None], None]] = {
