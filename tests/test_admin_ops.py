@@ -37,7 +37,8 @@ def test_options_read_and_set(admin: Admin) -> None:
     assert status == 200, body
     assert (body["limits"]["states"], body["timeouts"]["tcp.established"], body["debug"]) == (20000, 3600, "info")
     for bad, field in (({"limits": {"nope": 1}}, "limits"), ({"debug": "loud!"}, "debug"), ({"bogus": 1}, "bogus"),
-                       ({"limits": [1]}, "limits"), ({}, None), ({"limits": {"states": 1}}, None)):
+                       ({"limits": [1]}, "limits"), ({}, None), ({"limits": {"states": 1}}, None),
+                       ({"skip": [f"new{i}" for i in range(1000)]}, "skip"), ({"skip": [["em0"]]}, "skip")):
         fp = admin.sim.fingerprint()
         status, body, _ = admin.call("PUT", "/api/v1/options", bad)
         assert status in (400, 409), (bad, body)
@@ -65,6 +66,7 @@ def test_sources_states_and_kill_by_key(admin: Admin) -> None:
     assert admin.call("DELETE", "/api/v1/sources", {})[0] == 400
     assert admin.call("DELETE", "/api/v1/sources", {"all": True})[1] == {"all": True}
     assert admin.sim.src_nodes == {}
+    assert admin.call("GET", "/api/v1/states?limit=10001")[0] == 400  # bounded responses
     status, body, _ = admin.call("GET", "/api/v1/states?limit=5&protocol=tcp")
     assert status == 200 and body["count"] == 5 and body["truncated"]
     assert all(s["protocol"] == 6 for s in body["states"])

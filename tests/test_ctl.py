@@ -136,3 +136,12 @@ def test_limiters_on_79() -> None:
         assert rc == 0 and err == f"source {first} of limiter clients cleared.\n"
         assert str(first) not in ctl(pf, "-sL", "-v")[1]
         assert json.loads(ctl(pf, "-sL", "--json")[1])["source_limiters"][0]["name"] == "clients"
+
+
+def test_f_follows_load_anchor_from_disk(pf, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "web.conf").write_text("pass in proto tcp to port 443\n")
+    main_conf = tmp_path / "pf.conf"
+    main_conf.write_text(f'anchor "web"\nload anchor "web" from "{tmp_path / "web.conf"}"\npass all\n')
+    rc, _out, err = ctl(pf, "-f", str(main_conf))
+    assert rc == 0, err
+    assert "port = 443" in pf.ruleset_text("web")

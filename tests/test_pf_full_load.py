@@ -88,3 +88,22 @@ def test_a_limit_below_what_is_in_use_is_refused_whole(pf) -> None:
         pf.load("set limit states 10\npass all\n")
     assert "states" in str(e.value)
     assert pf.simulator.fingerprint() == before
+
+
+def test_load_anchor_from_the_files_given(pf) -> None:
+    text = ('anchor "web"\nload anchor "web" from "/etc/pf.web"\nanchor "spare"\n'
+            'load anchor "spare" from "/etc/pf.spare"\npass all\n')
+    files = {"/etc/pf.web": 'table <w> persist { 192.0.2.1 }\npass in proto tcp to port 80\nanchor "in" {\n pass\n}\n',
+             "/etc/pf.spare": ""}
+    pf.load("pass\n", "spare")
+    result = pf.load(text, files=files)
+    assert result.anchors == ("", "web", "web/in", "spare") and result.warnings == ()
+    assert pf.rule_count("web") == 2 and pf.rule_count("web/in") == 1
+    assert pf.rule_count("spare") == 0  # a loaded anchor is replaced even by an empty file
+    assert [str(a) for a in pf.table_addresses("w", "web")] == ["192.0.2.1"]
+    before = pf.simulator.fingerprint()
+    for missing in ({}, None):
+        with pytest.raises(PfLoadError) as e:
+            pf.load(text, files=missing)
+        assert "/etc/pf.web" in str(e.value) or "load anchor" in str(e.value)
+    assert pf.simulator.fingerprint() == before

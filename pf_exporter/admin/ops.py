@@ -35,7 +35,7 @@ Handler = Callable[[Any, dict[str, Any]], Any]
 OPTION_KEYS = ("limits", "timeouts", "optimization", "debug", "hostid", "loginterface", "reassemble", "no_df",
                "syncookies", "syncookies_start", "syncookies_end", "skip")
 TABLE_SUFFIXES = ("flush", "test", "zero", "expire")
-MAX_STATES_LISTED = 100_000
+MAX_STATES_LISTED = 10_000  # a listed state is about 1 KiB of JSON
 STATE_QUERY = ("family", "protocol", "interface", "source", "destination", "port", "label", "rule", "anchor")
 
 
@@ -140,8 +140,16 @@ class OpsRoutes:
         for key in ("limits", "timeouts"):
             if key in body and not isinstance(body[key], dict):
                 raise ValidationError(key, f"{key} is an object of names to numbers, e.g. {{\"states\": 200000}}")
-        if "skip" in body and not isinstance(body["skip"], dict | list):
-            raise ValidationError("skip", "skip is a list of interfaces, or an object of interface: true/false")
+        if "skip" in body:
+            skip = body["skip"]
+            if not isinstance(skip, dict | list):
+                raise ValidationError("skip", "skip is a list of interfaces, or an object of interface: true/false")
+            # only interfaces and groups pf knows: each new name would make the kernel allocate one
+            known = {i.name for i in self.pf.interfaces()}
+            unknown = [n for n in skip if not isinstance(n, str) or n not in known]
+            if unknown:
+                raise ValidationError("skip", f"skip names an interface pf does not know ({str(unknown[0])[:20]!r}); "
+                                      "skip only interfaces and groups that exist")
         params["options"] = {k: body[k] for k in body}
         try:
             options = self.pf.set_options(**body)

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import getopt
 import json
+import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TextIO
 
 from ..errors import PfError, PfNotFound
@@ -180,7 +181,7 @@ class Ctl:
                                or r.get("text"))
             except (ValueError, KeyError, TypeError) as e:
                 raise CtlError(f"pfctl: not a -s rules --json document: {e}") from None
-        result = self.pf.load(text, self.o.anchor, dry_run=self.o.dry_run)
+        result = self.pf.load(text, self.o.anchor, dry_run=self.o.dry_run, files=DiskFiles())
         for w in result.warnings:
             self.err.write(w + "\n")
 
@@ -294,6 +295,27 @@ class Ctl:
 
     def emit(self, value: object) -> None:
         self.out.write(json.dumps(show.to_json(value), indent=2, sort_keys=False) + "\n")
+
+
+class DiskFiles(Mapping[str, str]):
+    """``load anchor ... from FILE`` and ``include`` read from disk, as pfctl does (this is the
+    local command, run by the firewall's administrator)."""
+
+    def __getitem__(self, path: str) -> str:
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except OSError:
+            raise KeyError(path) from None
+
+    def __contains__(self, path: object) -> bool:
+        return isinstance(path, str) and os.path.isfile(path)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
 
 
 def _read(path: str, stdin: TextIO) -> str:

@@ -13,7 +13,7 @@ cannot read the disk.
 from __future__ import annotations
 
 import ctypes
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -64,14 +64,15 @@ class CompiledRuleset:
     options: Options = field(default_factory=Options)
     ruleset: Ruleset | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
+    loaded_anchors: list[str] = field(default_factory=list)  # `load anchor` targets, replaced even when empty
 
     @property
     def ruleset_paths(self) -> list[str]:
-        """Every ruleset the transaction replaces: the anchor itself, then inline anchors."""
+        """Every ruleset the transaction replaces: the anchor itself, then inline and loaded anchors."""
         paths = [self.anchor]
-        for r in self.rules:
-            if r.path not in paths:
-                paths.append(r.path)
+        for path in [r.path for r in self.rules] + self.loaded_anchors:
+            if path not in paths:
+                paths.append(path)
         return paths
 
     def transaction(self) -> Any:
@@ -115,9 +116,9 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
     (checked before the work is done); None lifts a bound.
 
     *optimize* runs pfctl's basic optimizer, as ``pfctl -f`` does unless given ``-o none``.
-    Raises :class:`RulesetError` on any error pfctl would report, and for what this
-    compiler does not load: ``load anchor`` (load that anchor separately), option and
-    queue statements inside an anchor (pfctl ignores the former)."""
+    ``load anchor NAME from FILE`` is followed when *read_file* is given (it returns a file's
+    text, or raises OSError), and refused otherwise.  Raises :class:`RulesetError` on any error
+    pfctl would report."""
     if anchor.startswith("_") or "/_" in anchor:
         message = "anchor names beginning with '_' cannot be modified from the command line"
         raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
@@ -128,14 +129,15 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
         message = f"invalid anchor path {anchor!r}: '.' and '..' are not anchor names (anchor paths are not file paths)"
         raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
     ruleset = run_pfctl(text, filename, host=host or corpus_host(), anchor=anchor, macros=macros,
-                        read_file=read_file or no_file_access, follow_load_anchors=False, optimize=optimize,
+                        read_file=read_file or no_file_access, follow_load_anchors=read_file is not None,
+                        optimize=optimize,
                         kernel_table_names=True, max_rules=max_rules, max_table_addresses=max_table_addresses,
                         max_macro_expansion=max_macro_expansion)
     located: list[Diagnostic] = []
-    if ruleset.load_anchors:
+    if ruleset.load_anchors and read_file is None:
         line, name = ruleset.load_anchors[0]
-        located.append(_unsupported(filename, line,
-                                    f"load anchor \"{name}\" (compile and load that anchor separately)"))
+        located.append(_unsupported(filename, line, f"load anchor \"{name}\" without its file (give the "
+                                    "files' texts, or compile and load that anchor separately)"))
     if located:
         raise RulesetError(located)
     warnings = [d for d in ruleset.diagnostics if not d.is_error]
@@ -174,6 +176,13 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
 
     seen.add(id(ruleset.main))
     walk(ruleset.main.loaded_path, ruleset.main.rules)
+    for _line, name in ruleset.load_anchors:  # `load anchor`: its own ruleset, in the same transaction
+        loaded = ruleset.anchors.get(name)
+        if name not in out.loaded_anchors:
+            out.loaded_anchors.append(name)
+        if loaded is not None and id(loaded) not in seen:
+            seen.add(id(loaded))
+            walk(name, loaded.rules)
     for t in ruleset.tables:
         path = t.anchor
         out.tables.append(CompiledTable(path, encode_table(abi, t, path),
@@ -213,14 +222,25 @@ def _refuse(message: str, line: int | None = None, column: int | None = None) ->
     return PfLoadError("compile", message, problems=[Problem(message, line, column, message)])
 
 
+def _reader(files: Mapping[str, str]) -> Callable[[str], str]:
+    """``load anchor ... from FILE`` and ``include`` read only the texts given, nothing from disk."""
+    def read(path: str) -> str:
+        if path not in files:
+            raise FileAccessDisabled(2, "No such file or directory (not among the files given)", path)
+        return files[path]
+
+    return read
+
+
 def compile_load(text: str, abi: Abi, anchor: str = "", *, host: Host | None = None, filename: str = "stdin",
                  max_rules: int | None = None, max_table_addresses: int | None = None,
-                 max_macro_expansion: int | None = None) -> CompiledRuleset:
+                 max_macro_expansion: int | None = None, files: Mapping[str, str] | None = None) -> CompiledRuleset:
     """*text* compiled for a load into *anchor* by :meth:`PacketFilter.load`: what does not compile,
     and what the load cannot apply, raise :class:`PfLoadError` (stage "compile") naming the line."""
     try:
         compiled = compile_ruleset(text, abi, anchor, host=host or Host(), filename=filename, max_rules=max_rules,
-                                   max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion)
+                                   max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion,
+                                   read_file=None if files is None else _reader(files))
     except RulesetError as e:
         problems = _problems(e, filename)
         raise PfLoadError("compile", problems[0].message, problems=problems) from None

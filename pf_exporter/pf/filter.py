@@ -262,11 +262,13 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
 
     def compile(self, text: str, anchor: str = "", *, filename: str = "stdin", interfaces: Iterable[str] | None = None,
                 max_rules: int | None = None, max_table_addresses: int | None = None,
-                max_macro_expansion: int | None = None) -> LoadPlan:
+                max_macro_expansion: int | None = None, files: Mapping[str, str] | None = None) -> LoadPlan:
         """Compile pf.conf *text* for a load into *anchor* without changing anything; raises
         :class:`PfLoadError` (stage "compile") with pfctl's message and line.  Interface names in
         rules are checked against *interfaces* (default: those pf knows).  The ``max_*`` bounds limit
-        what untrusted text may expand to (None: unbounded, as pfctl)."""
+        what untrusted text may expand to (None: unbounded, as pfctl).  *files* maps the file names
+        of ``load anchor NAME from FILE`` (and ``include``) to their texts: the loaded anchors become
+        part of the same transaction; nothing is read from disk."""
         from ._compile import compile_load, host_from_interfaces
 
         anchor = _anchor(anchor)
@@ -277,21 +279,23 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
                 interfaces = []
         compiled = compile_load(text, self.backend.abi, anchor, host=host_from_interfaces(list(interfaces)),
                                 filename=filename, max_rules=max_rules, max_table_addresses=max_table_addresses,
-                                max_macro_expansion=max_macro_expansion)
-        warnings = tuple(d.text.removeprefix(filename + ":").strip() for d in compiled.warnings)
+                                max_macro_expansion=max_macro_expansion, files=files)
+        warnings = tuple(d.text.removeprefix(filename + ":").strip() for d in compiled.warnings
+                         if d.text.strip() and not d.text.startswith("Loading anchor "))  # -v chatter
         return LoadPlan(anchor, tuple(compiled.ruleset_paths), len(compiled.rules), len(compiled.tables), warnings,
                         self.release, self.arch, compiled)
 
     def load(self, text: str | LoadPlan, anchor: str = "", *, dry_run: bool = False,
-             tables_only: bool = False) -> T.LoadResult:
+             tables_only: bool = False, files: Mapping[str, str] | None = None) -> T.LoadResult:
         """Replace the rules and tables of *anchor* (and of the inline anchors it defines) with pf.conf
         *text* (or a :class:`LoadPlan`), atomically: one transaction that either commits whole or is
         rolled back, as ``pfctl -a anchor -f`` does.  With *dry_run* only compile (``pfctl -n``).
         Raises :class:`PfLoadError` when it does not compile or pf refuses a part; nothing changes then.
-        *tables_only* loads only the table definitions and leaves the rules (``pfctl -T load -f``)."""
+        *tables_only* loads only the table definitions and leaves the rules (``pfctl -T load -f``);
+        *files* gives the texts of ``load anchor ... from FILE`` (see :meth:`compile`)."""
         if not dry_run:
             self._writable("load")
-        plan = text if isinstance(text, LoadPlan) else self.compile(text, anchor)
+        plan = text if isinstance(text, LoadPlan) else self.compile(text, anchor, files=files)
         if plan.release != self.release or plan.arch != self.arch:
             raise PfInvalidArgument("load", f"the plan was compiled for {plan.release}/{plan.arch}, not "
                                     f"{self.release}/{self.arch}")
