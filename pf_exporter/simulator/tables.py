@@ -466,18 +466,18 @@ class TableStore:
 
     @staticmethod
     def match(kt: KTable, af: int, addr: bytes) -> KEntry | None:
-        """rn_match(): the most specific entry containing *addr*."""
-        best: KEntry | None = None
-        a = int.from_bytes(addr[: 4 if af == C.AF_INET else 16], "big")
+        """rn_match(): the most specific entry containing *addr* (entries are stored with the bits
+        past their prefix zero, as pfr_validate_addr requires, so each prefix length is one lookup)."""
+        n = 4 if af == C.AF_INET else 16
         bits = family_bits(af)
-        for e in kt.entries.values():
-            if e.af != af:
-                continue
-            ea = int.from_bytes(e.addr[: 4 if af == C.AF_INET else 16], "big")
-            if (a >> (bits - e.net) if e.net else 0) == (ea >> (bits - e.net) if e.net else 0):
-                if best is None or e.net > best.net:
-                    best = e
-        return best
+        a = int.from_bytes(addr[:n], "big")
+        entries = kt.entries
+        for net in range(bits, -1, -1):
+            masked = (a >> (bits - net) << (bits - net)) if net else 0
+            e = entries.get((af, masked.to_bytes(n, "big") + bytes(16 - n), net))
+            if e is not None:
+                return e
+        return None
 
     def get_addrs(self, t: TableRequest, size: int, flags: int) -> tuple[int, list[KEntry]]:
         """pfr_get_addrs(): (count, entries); no entries when *size* is too small."""
