@@ -101,11 +101,15 @@ def test_syntax_error_points_at_the_offending_token() -> None:
     assert (info.value.line, info.value.message) == (2, "syntax error")
 
 
-def test_load_anchor_is_refused_with_its_line() -> None:
+def test_load_anchor_without_its_file_is_refused_with_its_line() -> None:
+    text = 'anchor "a"\nload anchor "a" from "/etc/pf.a"\n'
     with pytest.raises(RulesetError) as info:
-        _compile('anchor "a"\nload anchor "a" from "/etc/pf.a"\n')
+        compile_ruleset(text, ABI)  # no reader: files are never read
     assert info.value.line == 2
     assert info.value.message.startswith('unsupported: load anchor "a"')
+    with pytest.raises(RulesetError) as info:
+        _compile(text)  # a reader that does not have the file: pfctl's message
+    assert "pfctl: pushfile: /etc/pf.a" in str(info.value)
 
 
 def test_files_are_not_read_unless_allowed() -> None:
