@@ -180,3 +180,18 @@ def test_source_limiter_entries(tmp_path: Path) -> None:
         assert [e["action"] for e in admin.audit()].count("sources.clear") == 3
     finally:
         admin.close()
+
+
+def test_os_fingerprints(admin: Admin) -> None:
+    assert admin.call("PUT", "/api/v1/osfp", {"default": True})[1]["added"] == 246
+    status, body, _ = admin.call("GET", "/api/v1/osfp", token=READER)
+    assert status == 200 and body["count"] == 246
+    status, body, _ = admin.call("PUT", "/api/v1/osfp", "S4:64:1:60:M*,S,T,N,W0:Linux:2.6::\n", ctype="text/plain")
+    assert status == 200 and body["added"] == 1
+    fp = admin.sim.fingerprint()
+    status, body, _ = admin.call("PUT", "/api/v1/osfp", "S4:64:1:60:M*,Q:Linux:2.6::\n", ctype="text/plain")
+    assert status == 400 and "line 1" in body["error"]["message"]
+    assert admin.call("PUT", "/api/v1/osfp", {"default": "yes"})[0] == 400
+    assert admin.call("PUT", "/api/v1/osfp", {"default": True}, token=BLOCKER)[0] == 403
+    assert admin.sim.fingerprint() == fp and len(admin.pf.fingerprints()) == 1
+    assert admin.call("DELETE", "/api/v1/osfp", token=OPTIONER)[0] == 200 and admin.pf.fingerprints() == []

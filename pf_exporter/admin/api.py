@@ -95,7 +95,8 @@ class AdminOptions:
 
 _NEEDS = {"pf.enable": "enable", "pf.disable": "enable", "rules.replace": "rules", "rules.zero": "rules",
           "states.kill": "states", "sources.kill": "states", "sources.clear": "states", "options.set": "options",
-          "counters.zero": "options", "table.create": "tables", "table.kill": "tables", "table.flags": "tables"}
+          "counters.zero": "options", "osfp.load": "options", "osfp.flush": "options", "table.create": "tables",
+          "table.kill": "tables", "table.flags": "tables"}
 
 
 def need_for(action: str, method: str, params: dict[str, Any]) -> Need:
@@ -181,7 +182,8 @@ class AdminApi(OpsRoutes):
         this keeps a web page from changing pf (CSRF)."""
         if not route.mutating:
             return
-        allowed = ("application/json", "text/plain") if route.action == "rules.replace" else ("application/json",)
+        allowed = (("application/json", "text/plain") if route.action in ("rules.replace", "osfp.load")
+                   else ("application/json",))
         media = (content_type or "").split(";", 1)[0].strip().lower()
         if media in allowed or (not media and not has_body):
             return

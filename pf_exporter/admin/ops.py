@@ -4,6 +4,8 @@ test, zero, expire).  Plain handlers over the library, mixed into :class:`.api.A
 
 ==========================================  ======  =====================================
 ``/options``                                GET     every runtime option; PUT changes some
+``/osfp``                                   GET     OS fingerprints; PUT loads pf.os (text/plain, or
+                                                    ``{"default": true}``); DELETE flushes
 ``/counters/zero``                          POST    zero pf's counters (``{"interface": ...}``: one's)
 ``/anchors/{path}/rules/zero``              POST    zero the rule counters of an anchor
 ``/sources``                                GET     source-tracking nodes; DELETE kills some or all
@@ -103,6 +105,9 @@ class OpsRoutes:
         if segments == ["options"]:
             return {"GET": ("options.get", self.get_options, False),
                     "PUT": ("options.set", self.put_options, True)}, {}
+        if segments == ["osfp"]:
+            return {"GET": ("osfp.list", self.get_osfp, False), "PUT": ("osfp.load", self.put_osfp, True),
+                    "DELETE": ("osfp.flush", self.delete_osfp, True)}, {}
         if segments == ["counters", "zero"]:
             return {"POST": ("counters.zero", self.zero_counters, True)}, {}
         if len(segments) >= 3 and segments[0] == "anchors" and segments[-2:] == ["rules", "zero"]:
@@ -175,6 +180,34 @@ class OpsRoutes:
         n = self.pf.clear_rule_counters(anchor)
         params["rules"] = n
         return Response(200, {"anchor": anchor, "rules": n})
+
+    def get_osfp(self, req: Any, params: dict[str, Any]) -> Any:
+        fps = self.pf.fingerprints()
+        return Response(200, {"count": len(fps), "fingerprints": to_json(fps)})
+
+    def put_osfp(self, req: Any, params: dict[str, Any]) -> Any:
+        text: str | None
+        if req.content_type.split(";", 1)[0].strip().lower() == "text/plain":
+            try:
+                text = req.body.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise ValidationError(None, f"the body is not UTF-8 (byte {e.start})") from None
+        else:
+            body = _object(self._json(req), ("default",), "PUT /osfp")
+            if body.get("default") is not True:
+                raise ValidationError("default", "send a pf.os file as text/plain, or {\"default\": true} for "
+                                      "OpenBSD's own")
+            text = None
+        try:
+            loaded = self.pf.load_fingerprints(text)
+        except PfInvalidArgument as e:
+            raise ValidationError(None, e.detail) from None
+        params["added"] = loaded.added
+        return Response(200, {"added": loaded.added, "warnings": list(loaded.warnings)})
+
+    def delete_osfp(self, req: Any, params: dict[str, Any]) -> Any:
+        self.pf.flush_fingerprints()
+        return Response(200, {"flushed": True})
 
     # --- source nodes and states ----------------------------------------------------------------
 

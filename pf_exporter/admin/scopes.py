@@ -11,7 +11,7 @@ Scopes (after the token in the token file, blank- or comma-separated; none means
                          anchor: its addresses (list, add, delete, replace, flush, test, zero,
                          expire) and nothing else
 ``states``               kill states, kill and flush source nodes, clear source limiter entries
-``options``              runtime options (``PUT /options``), zero pf's counters
+``options``              runtime options (``PUT /options``), zero pf's counters, OS fingerprints
 ``enable``               enable and disable pf
 =======================  ================================================================
 
