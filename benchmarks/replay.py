@@ -114,6 +114,9 @@ class Recorder:
     def uptime(self) -> int:
         return int(self.inner.uptime())
 
+    def now(self) -> int:
+        return int(self.inner.now())
+
     def ioctl(self, request: int, arg: Any) -> None:
         key, where, ptr, blen = self.keyer.key(request, arg)
         digest = b"" if arg is None else hashlib.sha1(_masked(arg, where)).digest()
@@ -205,6 +208,9 @@ class ReplayTransport:
 
     def uptime(self) -> int:
         return int(self.meta["uptime"])
+
+    def now(self) -> int:
+        return int(self.meta.get("now", 0)) or int(time.time())
 
     def ioctl(self, request: int, arg: Any) -> None:
         t0 = time.perf_counter()
@@ -324,7 +330,8 @@ def record(scenario: str, directory: Path, release: str = RELEASE, collectors: I
         raise RuntimeError(f"{scenario}: the third scrape still asked the simulator {rec.asked - before} times; "
                            "the exporter's requests are not repeatable, replay would miss")
     rules = sum(1 for _ in sim.iter_rules())
-    meta = {"scenario": scenario, "release": release, "arch": ARCH, "uptime": rec.uptime(), "rules": rules,
+    meta = {"scenario": scenario, "release": release, "arch": ARCH, "uptime": rec.uptime(), "now": rec.now(),
+            "rules": rules,
             "tables": len(sim.tables.tables), "interfaces": len(sim.kifs), "states": len(sim.states),
             "collectors": names, "answers": len(rec.answers), "simulator_build_s": built,
             "simulator_scrape_s": sim_scrape, "source": source_fingerprint()}

@@ -142,6 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
                      f"(default {DEFAULT_LISTEN_ADDRESS})")
     web.add_argument("--web.telemetry-path", dest="telemetry_path", default="/metrics", metavar="PATH",
                      help="path under which to expose the metrics (default /metrics)")
+    web.add_argument("--web.disable-exporter-metrics", dest="disable_exporter_metrics", action="store_true",
+                     help="leave out the exporter's own metrics (process_*, pf_exporter_*)")
     web.add_argument("--web.config.file", dest="web_config", metavar="FILE",
                      help="exporter-toolkit web configuration (TLS, basic auth) in YAML")
     web.add_argument("--web.max-connections", dest="max_connections", type=_positive_int,
@@ -401,7 +403,8 @@ def build_service(args: argparse.Namespace, pf: Pf | None = None, config: WebCon
         pf = open_pf(args, writable=writable)
     collectors = build_collectors(names, pf.info.features, args=args)
     exporter = PfExporter(pf.source, collectors, pf.info, before_scrape=pf.before_scrape,
-                          max_cache_age=args.max_cache_age)
+                          max_cache_age=args.max_cache_age,
+                          exporter_metrics=not getattr(args, "disable_exporter_metrics", False))
     default_registry = build_registry(exporter)
     enabled = {c.name for c in collectors}
 

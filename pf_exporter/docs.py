@@ -192,6 +192,10 @@ def metrics_markdown() -> str:
         labels = ", ".join(f"`{label}`" for label in s.labels)
         meaning = s.help.replace("|", "\\|")
         lines.append(f"| `{s.name}` | {s.kind} | {labels} | {where} | {meaning} |")
+    lines.append("| `process_*` | | | exporter | this process: `process_cpu_seconds_total`, `process_open_fds`, "
+                 "`process_max_fds`, `process_start_time_seconds`, and the memory sizes (client_python's on Linux; "
+                 "on OpenBSD the peak resident size, `process_max_resident_memory_bytes`); left out with "
+                 "`--web.disable-exporter-metrics`, as are the `pf_exporter_*` families |")
     return "\n".join(lines) + "\n"
 
 

@@ -23,6 +23,7 @@ from . import __version__
 from .collectors import COLLECTORS, Collector, Family, MetricSpec, PfSource, ScrapeView
 from .collectors.base import gauge
 from .collectors.rules import RulesCollector
+from .process import ProcessMetrics
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,8 @@ class PfExporter:
 
     def __init__(self, source: PfSource, collectors: Sequence[Collector], info: ExporterInfo,
                  before_scrape: Callable[[], None] | None = None,
-                 clock: Callable[[], float] = time.monotonic, max_cache_age: float = 0.0) -> None:
+                 clock: Callable[[], float] = time.monotonic, max_cache_age: float = 0.0,
+                 exporter_metrics: bool = True) -> None:
         if max_cache_age < 0:
             raise ValueError(f"max_cache_age {max_cache_age} must be >= 0 seconds")
         self.source = source
@@ -150,6 +152,7 @@ class PfExporter:
         self.info = info
         self.before_scrape = before_scrape
         self.max_cache_age = max_cache_age
+        self.exporter_metrics = exporter_metrics  # pf_exporter_* and process_* (--web.disable-exporter-metrics)
         self.scrapes = 0  # how many times pf was actually read
         self._state = threading.Lock()  # guards _flight and _last
         self._walk = threading.Lock()  # one walk of pf at a time
@@ -177,8 +180,9 @@ class PfExporter:
         else:
             metrics = self._shared()
         yield from metrics
-        yield self._build_info()
-        yield from self._config_status()
+        if self.exporter_metrics:
+            yield self._build_info()
+            yield from self._config_status()
 
     def _shared(self) -> list[Metric]:
         arrived: float | None = getattr(_arrival, "t", None)
@@ -287,7 +291,10 @@ class _FilteredView:
 
 
 def build_registry(exporter: PfExporter, only: Sequence[str] | None = None) -> CollectorRegistry:
-    """A private registry holding only the exporter (no process/platform collectors)."""
+    """A private registry holding the exporter and, unless ``exporter.exporter_metrics`` is off
+    (``--web.disable-exporter-metrics``), the ``process_*`` metrics (:mod:`.process`)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(exporter if only is None else _FilteredView(exporter, only))
+    if exporter.exporter_metrics:
+        registry.register(ProcessMetrics())
     return registry

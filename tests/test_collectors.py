@@ -166,8 +166,8 @@ def test_rules_aggregate_by_anchor_and_label() -> None:
     assert value(m, "pf_rules", anchor="") == 4
     assert value(m, "pf_rules", anchor="relayd/web") == 0
     assert value(m, "pf_anchors") == 2
-    # unlabelled rules are counted in pf_rules but get no label series, like `pfctl -sl`
-    assert all(dict(k[1]).get("label") != "" for k in samples(m) if k[0].startswith("pf_label_"))
+    # unlabelled rules are aggregated per anchor under label "" (rule 0 of the main ruleset)
+    assert value(m, "pf_label_rules", anchor="", label="") == 1
     assert not {n for n in names(m) if n.startswith("pf_rule_")}
 
 

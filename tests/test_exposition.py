@@ -9,6 +9,7 @@ fixed.  After an intended change, rewrite them with::
 
 from __future__ import annotations
 
+import argparse
 import difflib
 import gzip
 import os
@@ -50,7 +51,10 @@ def _exposition(scenario: str, per_rule: bool, release: str) -> str:
     sim = Simulator(scenario, release=release, arch="amd64", seed=1)
     device = simulated_device(sim)
     features = frozenset({"limiters"}) if device.abi.has_limiters else frozenset()
-    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(COLLECTORS, features, per_rule=per_rule),
+    # the small golden also has every opt-in detail: per-address table counters, decoded states
+    extra = argparse.Namespace(per_rule=per_rule, tables_addresses=per_rule, tables_addresses_include=".*",
+                               tables_addresses_max=10_000, states_details=per_rule)
+    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(COLLECTORS, features, args=extra),
                           ExporterInfo(device.abi.release, device.abi.arch, features))
     return generate_text(build_registry(exporter)).decode()
 
@@ -58,6 +62,7 @@ def _exposition(scenario: str, per_rule: bool, release: str) -> str:
 def normalise(text: str) -> str:
     text = re.sub(r"^(pf_scrape_collector_duration_seconds\{[^}]*\}) .*$", r"\1 0.0", text, flags=re.M)
     text = re.sub(r"^(pf_exporter_config_last_reload_success_timestamp_seconds) .*$", r"\1 0.0", text, flags=re.M)
+    text = re.sub(r"^(process_[a-z_]+(?:\{[^}]*\})?) .*$", r"\1 0.0", text, flags=re.M)  # this process's own
     return text.replace(f'python="{platform.python_version()}"', 'python="X"').replace(
         f'version="{VERSION}"', 'version="X"')
 
@@ -130,6 +135,8 @@ def test_exported_families_are_exactly_the_declared_ones() -> None:
         for name, labels in exported_families(exposition(scenario, CASES[scenario])).items():
             exported.setdefault(name, set()).update(labels)
     for name, labels in exported.items():
+        if name.startswith("process_"):
+            continue  # the standard process metrics (pf_exporter.process), documented as one row
         assert name in declared, f"{name} is exported but not declared"
         assert labels == declared[name], f"{name}: exported labels {labels}, declared {declared[name]}"
     # pf_loginterface_* need `set loginterface`, which neither scenario sets.

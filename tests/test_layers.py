@@ -18,6 +18,7 @@ RANKS = {
     "pf": 4,  # the library
     "collectors": 5, "ctl": 5,  # the collectors and the pfctl-like command, on the library
     "exporter": 6, "exposition": 6, "logsetup": 6, "runbooks": 6,
+    "process": 5,  # the process_* metrics (no pf)
     "web": 7,
     "admin": 8,
     "cli": 9,  # the composition root

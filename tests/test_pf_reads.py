@@ -41,6 +41,7 @@ def expected_status(sim: Simulator) -> model.Status:
     up = sim.clock.uptime()
     return model.Status(
         running=sim.running, since=sim.since, enabled_seconds=up - sim.since if sim.running else 0,
+        changed=sim.clock.now() - (up - sim.since),
         states=len(sim.states), states_halfopen=sim.states_halfopen, src_nodes=len(sim.src_nodes),
         fragments=sim.fragments,
         debug=sim.debug, hostid=sim.hostid, reass=sim.reass, stateid=sim.stateid,

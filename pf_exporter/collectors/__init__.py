@@ -12,6 +12,7 @@ from .limiters import LimitersCollector
 from .limits import LimitsCollector
 from .queues import QueuesCollector
 from .rules import RulesCollector
+from .srcnodes import SourceNodesCollector
 from .states import StatesCollector
 from .status import StatusCollector
 from .tables import TablesCollector
@@ -29,6 +30,7 @@ COLLECTORS: dict[str, type[Collector]] = {
         QueuesCollector,
         LimitersCollector,
         StatesCollector,
+        SourceNodesCollector,
     )
 }
 

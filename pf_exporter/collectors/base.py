@@ -134,11 +134,17 @@ class PfSource(Protocol):
     def interfaces(self) -> list[pft.Interface]: ...
     def tables(self) -> list[pft.Table]: ...
     def anchors(self) -> list[str]: ...
-    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[pft.Ruleset]: ...
+    def iter_rulesets(self, anchors: Sequence[str] | None = None, *, texts: bool = False
+                      ) -> Iterator[pft.Ruleset]: ...
     def queues(self) -> list[pft.Queue]: ...
     def state_limiters(self) -> list[pft.StateLimiter]: ...
     def source_limiters(self) -> list[pft.SourceLimiter]: ...
     def count_states(self) -> Counter[tuple[str, str, int, str]]: ...
+    def table_addresses(self, table: str, anchor: str = "", *, counters: bool = True,
+                        limit: int | None = None) -> list[pft.TableAddress]: ...
+    def states(self, where: pft.StateFilter | None = None, *, limit: int | None = None,
+               **conditions: Any) -> Iterator[pft.State]: ...
+    def source_nodes(self) -> list[pft.SourceNode]: ...
 
 
 class ScrapeView:
@@ -191,9 +197,28 @@ class ScrapeView:
     def anchors(self) -> list[str]:
         return self._get("anchors")
 
-    def rulesets(self) -> Iterator[pft.Ruleset]:
-        """The main ruleset, then every anchor of :meth:`anchors`, one at a time."""
-        return self.source.iter_rulesets(self.anchors())
+    def rulesets(self, texts: bool = False) -> Iterator[pft.Ruleset]:
+        """The main ruleset, then every anchor of :meth:`anchors`, one at a time (*texts*: with
+        each rule's pfctl -sr text)."""
+        return self._indexed(self.source.iter_rulesets(self.anchors(), texts=texts))
+
+    def _indexed(self, rulesets: Iterator[pft.Ruleset]) -> Iterator[pft.Ruleset]:
+        """Streams *rulesets*, keeping each rule's (number, label, anchor call): a walk finished
+        once serves :meth:`rule_index` for the rest of the scrape."""
+        index: dict[str, tuple[tuple[int, str, str], ...]] = {}
+        for rs in rulesets:
+            index[rs.path] = tuple((r.number, r.label, r.anchor_call) for r in rs.rules)
+            yield rs
+        self._cache["rule_index"] = index
+
+    def rule_index(self) -> dict[str, tuple[tuple[int, str, str], ...]]:
+        """Every ruleset's rules as (number, label, anchor call), from this scrape's rule walk if
+        one finished (the rules collector's), else from a walk of its own."""
+        if "rule_index" not in self._cache:
+            for _rs in self.rulesets():
+                pass
+        index: dict[str, tuple[tuple[int, str, str], ...]] = self._cache["rule_index"]
+        return index
 
     def queues(self) -> list[pft.Queue]:
         return self._get("queues")
@@ -207,6 +232,17 @@ class ScrapeView:
     def count_states(self) -> Counter[tuple[str, str, int, str]]:
         """States counted by (interface, family, protocol, direction)."""
         return self.source.count_states()
+
+    def table_addresses(self, table: str, anchor: str, limit: int) -> list[pft.TableAddress]:
+        """One table's addresses with their counters, the first *limit* of them (not memoised)."""
+        return self.source.table_addresses(table, anchor, counters=True, limit=limit)
+
+    def states(self) -> Iterator[pft.State]:
+        """Every state, streamed (not memoised: read by the one collector that asks)."""
+        return self.source.states()
+
+    def source_nodes(self) -> list[pft.SourceNode]:
+        return self._get("source_nodes")
 
 
 class Collector:

@@ -1,8 +1,10 @@
 """``pfctl -sl`` / ``pfctl -vsr``: rule counters, aggregated by (anchor, label) by default.
 
 Rule numbers change on every ruleset reload, labels do not: series keyed by label survive
-reloads and stay bounded.  Per-rule series (``--collector.rules.per-rule``) are for
-debugging rulesets, at one series set per rule.
+reloads and stay bounded.  Rules without a label count too, per anchor under ``label=""``, so
+the label families add up to all of pf's rule traffic.  Per-rule series
+(``--collector.rules.per-rule``) are for debugging rulesets, at one series set per rule, with
+``pf_rule_info`` giving each rule's text to join on.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from prometheus_client.core import Metric
 
 from ..pf import Ruleset
 from .base import Collector, Family, ScrapeView, counter, emit, gauge
+
+# rule protocol numbers as pfctl -sr names them
+PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
+                  58: "ipv6-icmp", 89: "ospf", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync"}
 
 _L = ("anchor", "label")
 _R = ("anchor", "number", "label", "action", "direction")
@@ -43,6 +49,8 @@ class RulesCollector(Collector):
         counter("pf_rule_bytes_total", "Bytes matched by the rule, by packet direction", *_R, "packet_direction"),
         gauge("pf_rule_states", "Current states created by the rule", *_R),
         counter("pf_rule_states_created_total", "States created by the rule", *_R),
+        gauge("pf_rule_info", "The rule as pfctl -sr prints it (1); join on anchor and number",
+              "anchor", "number", "label", "action", "direction", "interface", "af", "proto", "quick", "rule"),
     )
     specs = label_specs + rule_specs
 
@@ -65,14 +73,12 @@ class RulesCollector(Collector):
         nrules = f["pf_rules"].add
         per_rule = self._per_rule(f) if self.per_rule else None
         anchors = 0
-        for rs in pf.rulesets():  # the main ruleset ("") and every anchor
+        for rs in pf.rulesets(texts=self.per_rule):  # the main ruleset ("") and every anchor
             path = rs.path
             anchors += path != ""
             nrules((path,), len(rs.rules))
             for r in rs.rules:
-                if not r.label:
-                    continue
-                key = (path, r.label)
+                key = (path, r.label)  # label "" gathers the anchor's unlabelled rules
                 a = labels.get(key)
                 if a is None:
                     labels[key] = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out,
@@ -111,10 +117,15 @@ class RulesCollector(Collector):
         evals, packets = f["pf_rule_evaluations_total"].rows.append, f["pf_rule_packets_total"].rows.append
         nbytes, states = f["pf_rule_bytes_total"].rows.append, f["pf_rule_states"].rows.append
         created = f["pf_rule_states_created_total"].rows.append
+        info = f["pf_rule_info"].rows.append
 
         def add(rs: Ruleset) -> None:
             path = rs.path
-            for r in rs.rules:
+            texts = rs.texts or ("",) * len(rs.rules)
+            for r, text in zip(rs.rules, texts, strict=True):
+                info(((path, str(r.number), r.label, r.action, r.direction, r.interface, r.family,
+                       PROTOCOL_NAMES.get(r.protocol, str(r.protocol) if r.protocol else ""),
+                       "true" if r.quick else "false", text), 1))
                 key = (path, str(r.number), r.label, r.action, r.direction)
                 k_in = (*key, "in")
                 k_out = (*key, "out")

@@ -7,6 +7,7 @@ from prometheus_client.core import Metric
 from .base import Collector, ScrapeView, counter, emit, flag, gauge
 
 SYNCOOKIE_MODES = ("never", "always", "adaptive")
+REASSEMBLE_MODES = ("no", "yes", "yes no-df")  # PF_REASS_ENABLED, PF_REASS_NODF
 
 
 class StatusCollector(Collector):
@@ -17,6 +18,8 @@ class StatusCollector(Collector):
               "(always 1)", "release", "hostid", "ruleset_checksum"),
         gauge("pf_running", "1 when pf is enabled, 0 when it is disabled"),
         gauge("pf_enabled_seconds", "How long pf has been enabled, as `pfctl -si` computes it (0 when disabled)"),
+        gauge("pf_status_changed_timestamp_seconds", "When pf was last enabled or disabled (Unix time)"),
+        gauge("pf_reassemble", "`set reassemble` (1 for the current mode: no, yes, or yes no-df)", "mode"),
         gauge("pf_debug_level", "pf's debug (syslog) level: 0 emerg ... 7 debug (`set debug`)"),
         gauge("pf_states", "Current entries in the state table"),
         gauge("pf_states_halfopen", "Half-open TCP states"),
@@ -45,6 +48,10 @@ class StatusCollector(Collector):
         f["pf_info"].add((pf.release, f"0x{s.hostid & 0xFFFFFFFF:08x}", f"0x{s.checksum}"), 1)
         f["pf_running"].add1(flag(s.running))
         f["pf_enabled_seconds"].add1(s.enabled_seconds)
+        f["pf_status_changed_timestamp_seconds"].add1(s.changed)
+        current = "no" if not s.reass & 1 else "yes no-df" if s.reass & 2 else "yes"
+        for mode in REASSEMBLE_MODES:
+            f["pf_reassemble"].add((mode,), flag(mode == current))
         f["pf_debug_level"].add1(s.debug)
         f["pf_states"].add1(s.states)
         f["pf_states_halfopen"].add1(s.states_halfopen)

@@ -1,12 +1,30 @@
-"""``pfctl -vsT`` / ``pfctl -sT -vv``: per-table statistics (DIOCRGETTSTATS)."""
+"""``pfctl -vsT`` / ``pfctl -sT -vv``: per-table statistics (DIOCRGETTSTATS), and, opt in, the
+per-address counters of the tables named (``pfctl -t T -T show -v``; DIOCRGETASTATS), as
+OPENBSD-PF-MIB's pfTblAddrTable serves them, for per-customer accounting.
+
+Per-address series are bounded: ``--collector.tables.addresses.max`` addresses per scrape (default
+10,000) over all tables; past it the collector exports what fits, ``pf_table_address_omitted``
+says how many were left out and the log says so once per change.  Only tables with the
+``counters`` flag keep per-address counters (pf.conf ``table <t> counters``); others are skipped.
+"""
 
 from __future__ import annotations
+
+import argparse
+import logging
+import re
+from typing import Any
 
 from prometheus_client.core import Metric
 
 from .base import Collector, ScrapeView, counter, emit, gauge
 
+log = logging.getLogger("pf_exporter.collectors.tables")
+
 _T = ("anchor", "table")
+_A = ("anchor", "table", "address")
+DEFAULT_MAX_ADDRESSES = 10_000
+TABLE_FLAGS = ("const", "persist", "counters", "active", "inactive", "referenced")
 
 
 class TablesCollector(Collector):
@@ -21,7 +39,40 @@ class TablesCollector(Collector):
         counter("pf_table_evaluations_total", "Lookups in the table, by result", *_T, "result"),
         gauge("pf_table_references", "Rules or anchors referring to the table", *_T, "kind"),
         gauge("pf_table_cleared_timestamp_seconds", "When the table's counters were last cleared (Unix time)", *_T),
+        gauge("pf_table_flags", "The table's flags as `pfctl -sT -v` shows them (1 when set)", *_T, "flag"),
+        counter("pf_table_address_packets_total", "Packets of one table address, by direction and the rule's action "
+                "(--collector.tables.addresses)", *_A, "direction", "action"),
+        counter("pf_table_address_bytes_total", "Bytes of one table address, by direction and the rule's action",
+                *_A, "direction", "action"),
+        gauge("pf_table_address_cleared_timestamp_seconds", "When the address's counters were last cleared "
+              "(Unix time)", *_A),
+        gauge("pf_table_address_omitted", "Addresses of the selected tables left out of this scrape by "
+              "--collector.tables.addresses.max (0: every one exported)"),
     )
+
+    def __init__(self, addresses: bool = False, include: str = ".*",
+                 max_addresses: int = DEFAULT_MAX_ADDRESSES) -> None:
+        self.addresses = addresses
+        self.include = re.compile(include)
+        self.max_addresses = max_addresses
+        self._warned = -1
+
+    @classmethod
+    def add_flags(cls, group: Any) -> None:
+        group.add_argument("--collector.tables.addresses", dest="tables_addresses", action="store_true",
+                           help="also export per-address counters of the tables with the `counters` flag")
+        group.add_argument("--collector.tables.addresses.include", dest="tables_addresses_include", default=".*",
+                           metavar="REGEX", type=_regex,
+                           help="tables whose `anchor/table` (`table` for the main ruleset) matches, whole")
+        group.add_argument("--collector.tables.addresses.max", dest="tables_addresses_max",
+                           default=DEFAULT_MAX_ADDRESSES, type=_count, metavar="N",
+                           help="at most N addresses per scrape over all tables (default %(default)s)")
+
+    @classmethod
+    def from_args(cls, args: Any) -> TablesCollector:
+        return cls(addresses=bool(getattr(args, "tables_addresses", False)),
+                   include=getattr(args, "tables_addresses_include", ".*"),
+                   max_addresses=int(getattr(args, "tables_addresses_max", DEFAULT_MAX_ADDRESSES)))
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
@@ -29,6 +80,7 @@ class TablesCollector(Collector):
         packets, nbytes = f["pf_table_packets_total"].add, f["pf_table_bytes_total"].add
         evals, refs = f["pf_table_evaluations_total"].add, f["pf_table_references"].add
         cleared = f["pf_table_cleared_timestamp_seconds"].add
+        flags = f["pf_table_flags"].add
         for t in pf.tables():
             key = (t.anchor, t.name)
             addresses(key, t.addresses)
@@ -41,4 +93,51 @@ class TablesCollector(Collector):
             refs((*key, "rule"), t.rule_references)
             refs((*key, "anchor"), t.anchor_references)
             cleared(key, t.cleared)
+            for name in TABLE_FLAGS:
+                flags((*key, name), 1 if name in t.flags else 0)
+        if self.addresses:
+            self._addresses(pf, f)
         return emit(f.values())
+
+    def _addresses(self, pf: ScrapeView, f: dict[str, Any]) -> None:
+        packets, nbytes = f["pf_table_address_packets_total"].rows.append, f["pf_table_address_bytes_total"].rows.append
+        cleared = f["pf_table_address_cleared_timestamp_seconds"].rows.append
+        room, omitted = self.max_addresses, 0
+        for t in pf.tables():
+            path = f"{t.anchor}/{t.name}" if t.anchor else t.name
+            if "counters" not in t.flags or not self.include.fullmatch(path):
+                continue
+            if room <= 0:
+                omitted += t.addresses
+                continue
+            got = pf.table_addresses(t.name, t.anchor, room)
+            omitted += max(0, t.addresses - len(got))
+            room -= len(got)
+            for a in got:
+                key = (t.anchor, t.name, str(a))
+                for (direction, action), v in a.packets.items():
+                    packets(((*key, direction, action), v))
+                for (direction, action), v in a.bytes.items():
+                    nbytes(((*key, direction, action), v))
+                cleared((key, a.cleared))
+        f["pf_table_address_omitted"].add1(omitted)
+        if omitted != self._warned:
+            if omitted:
+                log.warning("per-address table counters capped at %d addresses: %d left out (raise "
+                            "--collector.tables.addresses.max or narrow --collector.tables.addresses.include)",
+                            self.max_addresses, omitted)
+            self._warned = omitted
+
+
+def _regex(text: str) -> str:
+    try:
+        re.compile(text)
+    except re.error as e:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {e}") from None
+    return text
+
+
+def _count(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 10_000_000:
+        raise argparse.ArgumentTypeError("a number of addresses, 1 to 10000000")
+    return int(text)

@@ -17,9 +17,6 @@ TIMEOUT_ORDER = ("tcp.first", "tcp.opening", "tcp.established", "tcp.closing", "
                  "tcp.tsdiff", "udp.first", "udp.single", "udp.multiple", "icmp.first", "icmp.error", "other.first",
                  "other.single", "other.multiple", "frag", "interval", "adaptive.start", "adaptive.end", "src.track")
 ADAPTIVE = ("adaptive.start", "adaptive.end")
-TCP_STATES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
-              "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT")
-UDP_STATES = ("NO_TRAFFIC", "SINGLE", "MULTIPLE")
 PROTOCOLS = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "ipv6-icmp",
              89: "ospf", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync"}
 
@@ -143,9 +140,7 @@ def address_line(a: T.TableAddress, verbose: int) -> str:
 
 
 def _state_name(proto: int, value: int) -> str:
-    if proto == 6:
-        return TCP_STATES[value] if 0 <= value < len(TCP_STATES) else str(value)
-    return UDP_STATES[value] if 0 <= value < len(UDP_STATES) else str(value)
+    return T.peer_state_name(proto, value)
 
 
 def _end(addr: T.IPAddress, port: int) -> str:

@@ -63,7 +63,7 @@ def fill(dst: ctypes.Structure | ctypes.Array[Any], data: bytes) -> None:
 
 # --- status, interfaces, tables -----------------------------------------------------------------
 
-def decode_status(s: ctypes.Structure, uptime: int) -> T.Status:
+def decode_status(s: ctypes.Structure, uptime: int, now: int = 0) -> T.Status:
     """``pf_status`` with pfctl's counter names (`pfctl -si -v`); *uptime* computes "Enabled for"."""
     running = bool(s.running)
     pk: dict[tuple[str, str, str], int] = {}
@@ -87,7 +87,7 @@ def decode_status(s: ctypes.Structure, uptime: int) -> T.Status:
         state_operations=dict(zip(C.FCNT_NAMES, s.fcounters, strict=True)),
         src_node_operations=dict(zip(C.FCNT_NAMES, s.scounters, strict=True)),
         fragment_operations=dict(zip(C.FCNT_NAMES, s.ncounters, strict=True)),
-        loginterface_packets=pk, loginterface_bytes=by)
+        loginterface_packets=pk, loginterface_bytes=by, changed=max(0, now - (uptime - s.since)) if now else 0)
 
 
 _LITTLE = struct.pack("=H", 1) == b"\x01\x00"

@@ -194,7 +194,7 @@ class IoctlBackend:
         """DIOCGETSTATUS (`pfctl -si -v`)."""
         s = self.abi.new("pf_status")
         self.device.ioctl("DIOCGETSTATUS", s)
-        return codec.decode_status(s, self.uptime())
+        return codec.decode_status(s, self.uptime(), self.now())
 
     def limits(self) -> dict[str, int]:
         """DIOCGETLIMIT for every PF_LIMIT_* (`pfctl -sm`)."""
@@ -272,8 +272,10 @@ class IoctlBackend:
 
         return self._grow("DIOCRGETTSTATS", self._table_hint, attempt)
 
-    def table_addresses(self, anchor: str, table: str, stats: bool = True) -> list[T.TableAddress]:
-        """DIOCRGETASTATS (or DIOCRGETADDRS without *stats*): the addresses of one table."""
+    def table_addresses(self, anchor: str, table: str, stats: bool = True,
+                        limit: int | None = None) -> list[T.TableAddress]:
+        """DIOCRGETASTATS (or DIOCRGETADDRS without *stats*): the addresses of one table (only the
+        first *limit* decoded: pf answers with the whole table either way)."""
         L = self.layout
         tag, request = ("pfr_astats", "DIOCRGETASTATS") if stats else ("pfr_addr", "DIOCRGETADDRS")
         cls = getattr(L, tag)
@@ -286,7 +288,8 @@ class IoctlBackend:
             got = int(io.pfrio_size)
             if got > n:
                 return got, None
-            return got, [codec.decode_address(buf[i], stats) for i in range(got)]
+            n = got if limit is None else min(got, limit)
+            return got, [codec.decode_address(buf[i], stats) for i in range(n)]
 
         return self._grow(request, 64, attempt)
 
@@ -434,19 +437,29 @@ class IoctlBackend:
         with self.device.ruleset_ticket(anchor) as (_ticket, nr):
             return int(nr)
 
-    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[T.Ruleset]:
+    def iter_rulesets(self, anchors: Sequence[str] | None = None, texts: bool = False) -> Iterator[T.Ruleset]:
         """The rule tree's counters one ruleset at a time: the main ruleset, then *anchors* (by
-        default :meth:`anchors`).  Each walk is retried on its own; an anchor removed since the
-        list was read (DIOCGETRULES: EINVAL) is left out."""
-        yield T.Ruleset("", tuple(self.rule_counters("")))
+        default :meth:`anchors`); with *texts* also each rule as ``pfctl -sr`` prints it (the same
+        DIOCGETRULE answers, decoded whole).  Each walk is retried on its own; an anchor removed
+        since the list was read (DIOCGETRULES: EINVAL) is left out."""
+        def one(path: str) -> T.Ruleset:
+            if not texts:
+                return T.Ruleset(path, tuple(self.rule_counters(path)))
+            from ..ruleset.printer import format_rule
+
+            full = self.full_rules(path)
+            return T.Ruleset(path, tuple(c for c, _k in full),
+                             tuple(format_rule(k.rule, k.anchor_call) for _c, k in full))
+
+        yield one("")
         for path in self.anchors() if anchors is None else anchors:
             try:
-                rules = self.rule_counters(path)
+                rs = one(path)
             except PfInvalid as e:
                 if e.request != "DIOCGETRULES":
                     raise
                 continue  # the anchor is gone (the main ruleset's walk proved the request itself)
-            yield T.Ruleset(path, tuple(rules))
+            yield rs
 
     # --- queues ------------------------------------------------------------------------
 

@@ -177,11 +177,12 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
         """The rules of one ruleset, counters only (cheaper than :meth:`rules`: no text)."""
         return self.backend.rule_counters(_anchor(anchor))
 
-    def iter_rulesets(self, anchors: Sequence[str] | None = None) -> Iterator[T.Ruleset]:
+    def iter_rulesets(self, anchors: Sequence[str] | None = None, *, texts: bool = False) -> Iterator[T.Ruleset]:
         """The whole rule tree's counters, one ruleset at a time (the main ruleset first, then
         *anchors*, by default :meth:`anchors`): for monitoring 10,000s of rules without holding
-        them all.  An anchor removed meanwhile is left out."""
-        return self.backend.iter_rulesets(anchors)
+        them all.  With *texts*, each ruleset also carries its rules as ``pfctl -sr`` prints them.
+        An anchor removed meanwhile is left out."""
+        return self.backend.iter_rulesets(anchors, texts)
 
     def rule_specs(self, anchor: str = "") -> list[tuple[Any, str]]:
         """Each rule of *anchor* as the pf.conf compiler models it (a :class:`pf_exporter.ruleset.RuleDef`)
@@ -203,9 +204,13 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
         *inactive* also lists tables only rules refer to, not defined (``pfctl -T list -v`` shows them)."""
         return self.backend.tables(None if anchor is None else _anchor(anchor), inactive)
 
-    def table_addresses(self, table: str, anchor: str = "", *, counters: bool = True) -> list[T.TableAddress]:
-        """The addresses of one table, with per-address counters (``pfctl -t table -T show -v``)."""
-        return self.backend.table_addresses(_anchor(anchor), _table(table), stats=counters)
+    def table_addresses(self, table: str, anchor: str = "", *, counters: bool = True,
+                        limit: int | None = None) -> list[T.TableAddress]:
+        """The addresses of one table, with per-address counters (``pfctl -t table -T show -v``);
+        *limit* returns only the first so many (in pf's order)."""
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise PfInvalidArgument("limit", "limit is a number of addresses, 0 or more")
+        return self.backend.table_addresses(_anchor(anchor), _table(table), stats=counters, limit=limit)
 
     def states(self, where: T.StateFilter | None = None, *, limit: int | None = None,
                **conditions: Any) -> Iterator[T.State]:

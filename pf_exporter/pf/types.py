@@ -49,6 +49,7 @@ class Status:
     fragment_operations: Mapping[str, int]  # searches/inserts/removals (ncounters)
     loginterface_packets: Mapping[tuple[str, str, str], int]  # (family, direction, "pass"|"block")
     loginterface_bytes: Mapping[tuple[str, str], int]  # (family, direction)
+    changed: int = 0  # Unix time pf was last enabled or disabled (from `since`, the kernel's uptime then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,10 +186,12 @@ class RuleCounters(NamedTuple):
 
 @dataclass(frozen=True, slots=True)
 class Ruleset:
-    """One node of the rule tree: the main ruleset ("") or an anchor path, with its rules' counters."""
+    """One node of the rule tree: the main ruleset ("") or an anchor path, with its rules' counters
+    (and, when asked for, each rule as ``pfctl -sr`` prints it, in the same order)."""
 
     path: str
     rules: tuple[RuleCounters, ...]
+    texts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -451,6 +454,18 @@ class LoadResult:
 
 
 
+# A state's peer states as pfctl -ss prints them: TCP's (netinet/tcp_fsm.h), and PFUDPS_*/PFOTHERS_*
+TCP_STATE_NAMES = ("CLOSED", "LISTEN", "SYN_SENT", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT_1", "CLOSING",
+                   "LAST_ACK", "FIN_WAIT_2", "TIME_WAIT")
+OTHER_STATE_NAMES = ("NO_TRAFFIC", "SINGLE", "MULTIPLE")
+
+
+def peer_state_name(protocol: int, value: int) -> str:
+    """One side's state as pfctl -ss prints it (TCP's names for tcp, NO_TRAFFIC/SINGLE/MULTIPLE else)."""
+    names = TCP_STATE_NAMES if protocol == 6 else OTHER_STATE_NAMES
+    return names[value] if 0 <= value < len(names) else str(value)
+
+
 PORT_OPERATORS = ("=", "!=", "<", "<=", ">", ">=", "><", "<>", ":")  # pfctl's port operators
 
 
@@ -547,5 +562,6 @@ __all__ = [
     "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
-    "OsFingerprint", "FingerprintLoad", "SourceEntry", "SOURCE_NODE_KINDS"
+    "OsFingerprint", "FingerprintLoad", "SourceEntry", "SOURCE_NODE_KINDS", "TCP_STATE_NAMES", "OTHER_STATE_NAMES",
+    "peer_state_name"
 ]

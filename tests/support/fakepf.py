@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections import Counter
 
 from prometheus_client.core import Metric
@@ -117,7 +118,7 @@ class FakePf:
         self._call("anchors")
         return ["relayd", "relayd/web"]
 
-    def iter_rulesets(self, anchors=None):  # type: ignore[no-untyped-def]
+    def iter_rulesets(self, anchors=None, *, texts=False):  # type: ignore[no-untyped-def]
         self._call("rulesets")
         rulesets = {
             "": (make_rule("", 0, ""), make_rule("", 1, "ssh"), make_rule("", 2, "ssh", direction="out"),
@@ -125,9 +126,12 @@ class FakePf:
             "relayd": (make_rule("relayd", 0, "ssh"),),
             "relayd/web": (),
         }
-        yield model.Ruleset("", rulesets[""])
+        def text(rules):  # type: ignore[no-untyped-def]
+            return tuple(f"{r.action} {r.direction or 'all'} label \"{r.label}\"" for r in rules) if texts else ()
+
+        yield model.Ruleset("", rulesets[""], text(rulesets[""]))
         for path in self.anchors() if anchors is None else anchors:
-            yield model.Ruleset(path, rulesets[path])
+            yield model.Ruleset(path, rulesets[path], text(rulesets[path]))
 
     def queues(self) -> list[model.Queue]:
         self._call("queues")
@@ -150,6 +154,12 @@ class FakePf:
     def count_states(self) -> Counter[tuple[str, str, int, str]]:
         self._call("states")
         return Counter(self.state_list)
+
+    def source_nodes(self) -> list[model.SourceNode]:
+        self._call("source_nodes")
+        addr = ipaddress.ip_address("192.0.2.9")
+        return [model.SourceNode("inet", addr, ipaddress.ip_address("0.0.0.0"), 1, "filter", 3, 2, 1.5, 10, 60, 0,
+                                 (5, 6), (500, 600))]
 
 
 def samples(metrics: list[Metric]) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
