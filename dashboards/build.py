@@ -387,6 +387,16 @@ def overview() -> Json:
                         target(sel("pf_syncookies_watermark_states", 'level="high"'), "syncookies start", ref="B"),
                         target(sel("pf_syncookies_inflight"), "syncookies in flight", ref="C"),
                         target(sel("pf_syncookies_active"), "syncookies active (1)", ref="D")]), 24, 7)
+    lay.add(timeseries("TCP states", "TCP states by their peers' states as `pfctl -ss` prints them (needs "
+                       "--collector.states --collector.states.details): many SYN_SENT:CLOSED is a scan or a flood.",
+                       "short", [target(sel("pf_state_tcp_entries"), "{{state}}")], stack=True), 8, 8)
+    lay.add(timeseries("Largest source per label", "The most states one source address holds among each label's "
+                       "states (--collector.states.details): one abuser stands out without a series per address.",
+                       "short", [target(f'topk(10, {sel("pf_state_source_max_entries")})', "{{label}}")]), 8, 8)
+    lay.add(timeseries("Source nodes by label", "Source-tracking nodes per rule label, and the most states one "
+                       "source holds (--collector.srcnodes).", "short",
+                       [target(sel("pf_src_node_entries"), "{{label}} nodes"),
+                        target(sel("pf_src_node_max_states"), "{{label}} max states", ref="B")]), 8, 8)
 
     lay.row("Traffic by interface")
     on_if = 'interface=~"$interface"'
@@ -449,6 +459,14 @@ def overview() -> Json:
                        [target(f'sum by (anchor, table, action) ({rate("pf_table_bytes_total")})',
                                "{{anchor}}/{{table}} {{action}}")]), 12, 8)
 
+    lay.add(table("Top table addresses", "The addresses with the most traffic in the tables whose per-address "
+                  "counters are exported (--collector.tables.addresses; tables with the `counters` flag).", "Bps",
+                  [target(f'topk(20, sum by (anchor, table, address) ({rate("pf_table_address_bytes_total")}))',
+                          instant=True, table=True)], {"A": ("Bytes/s", "Bps")}, sort_by="Bytes/s"), 12, 8)
+    lay.add(stat("Addresses left out", "Addresses of the selected tables not exported because of "
+                 "--collector.tables.addresses.max (0: all exported).", "short",
+                 [target(sel("pf_table_address_omitted"), instant=True)], steps=((1, "orange"),)), 12, 8)
+
     lay.row("Queues")
     lay.add(timeseries("Queue throughput", "Bits per second sent by each queue (`pfctl -vsq`) against its "
                        "configured bandwidth (exported in bytes/s, shown in bits/s as pf.conf sets it).", "bps",
@@ -473,6 +491,13 @@ def overview() -> Json:
                  mappings=ok_map, text_mode="value_and_name", color_mode="background"), 10, 6)
     lay.add(timeseries("Collector duration", "Time each collector needed per scrape.", "s",
                        [target(sel("pf_scrape_collector_duration_seconds"), "{{collector}}")], stack=True), 10, 6)
+    lay.add(timeseries("Exporter CPU and memory", "CPU seconds per second the exporter uses, and its resident "
+                       "memory (process_* metrics).", "short",
+                       [target(rate("process_cpu_seconds_total"), "CPU (cores)"),
+                        target(f'{sel("process_resident_memory_bytes")} / 2^20', "resident MiB", ref="B")]), 12, 6)
+    lay.add(stat("pf last enabled or disabled", "When pf was last switched on or off (pfctl -e / -d).",
+                 "dateTimeFromNow",
+                 [target(f'1000 * {sel("pf_status_changed_timestamp_seconds")}', instant=True)]), 12, 6)
 
     return dashboard(OVERVIEW_UID, "pf / Overview",
                      "OpenBSD pf: limits, states, traffic, drops, labels, tables, queues (pf_exporter)",

@@ -279,6 +279,22 @@ def problems_in(expr: str, where: str, known: Exported) -> list[str]:
     return problems
 
 
+OPT_IN_FLAG = re.compile(r"--collector\.[a-z.-]+")
+
+
+def opt_in_problems(where: str, expr: str, description: str) -> list[str]:
+    """A panel may use a metric only a non-default flag exports if its description names the flag."""
+    from pf_exporter.collectors import COLLECTORS
+
+    off = {s.name for c in COLLECTORS.values() if not c.default_enabled for s in c.specs}
+    opt_in = {"pf_table_address_packets_total", "pf_table_address_bytes_total", "pf_table_address_omitted",
+              "pf_table_address_cleared_timestamp_seconds", "pf_state_tcp_entries", "pf_state_source_max_entries"}
+    used = set(mixin.metric_names(expr)) & (off | opt_in)
+    if used and not OPT_IN_FLAG.search(description):
+        return [f"{where}: {sorted(used)} need a --collector flag, which the panel's description must name"]
+    return []
+
+
 def all_promql(known: Exported) -> list[tuple[str, str, set[str]]]:
     """(where, expr, labels a legend may use) for every PromQL expression shipped in dashboards/."""
     out = []
@@ -287,7 +303,10 @@ def all_promql(known: Exported) -> list[tuple[str, str, set[str]]]:
         for p in data_panels(d):
             for t in p["targets"]:
                 legend = set(re.findall(r"\{\{\s*(\w+)\s*\}\}", t.get("legendFormat", "")))
-                out.append((f"{d['title']}: {p['title']!r} {t['refId']}", t["expr"], legend))
+                where = f"{d['title']}: {p['title']!r} {t['refId']}"
+                if opt_in_problems(where, t["expr"], p.get("description", "")):
+                    continue  # reported by test_opt_in_panels_name_their_flag
+                out.append((where, t["expr"], legend))
         for v in mixin.variables(d)[1:]:
             selector, label = mixin.parse_label_values(mixin.variable_query(v))
             out.append((f"{d['title']}: variable ${v['name']}", selector, {label}))
@@ -298,8 +317,26 @@ def all_promql(known: Exported) -> list[tuple[str, str, set[str]]]:
     return out
 
 
+def test_opt_in_panels_name_their_flag():
+    problems = []
+    for f in mixin.DASHBOARD_FILES:
+        d = mixin.load_dashboard(f)
+        for p in data_panels(d):
+            for t in p["targets"]:
+                problems += opt_in_problems(f"{d['title']}: {p['title']!r}", t["expr"], p.get("description", ""))
+    assert not problems, "\n".join(problems)
+
+
 def test_every_query_uses_only_exported_metrics_labels_and_label_values():
-    known = {**exported_metrics(), **PROMETHEUS_SYNTHETIC}
+    # with the opt-in flags too (the small golden has every collector and detail on); a panel that
+    # needs one says so (test_opt_in_panels_name_their_flag)
+    texts = [(gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()).decode()
+             for p in SCENARIO_EXPOSITIONS]
+    from pf_exporter.collectors import COLLECTORS
+
+    per_rule = {s.name for s in COLLECTORS["rules"].rule_specs}
+    everything = {k: v for k, v in metrics_from_exposition(*texts).items() if k not in per_rule}
+    known = {**exported_metrics(), **everything, **PROMETHEUS_SYNTHETIC}
     known = {**known, **recorded_metrics(known)}
     problems = []
     for where, expr, legend in all_promql(known):

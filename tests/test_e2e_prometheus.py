@@ -153,6 +153,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         exporter = start("pf_exporter", [
             sys.executable, "-m", "pf_exporter", "--simulate", "--simulate.scenario", "small",
             "--simulate.state-fill", "0.85", "--web.listen-address", target,
+            # the opt-in details, so every dashboard panel has data
+            "--collector.states", "--collector.states.details", "--collector.srcnodes", "--collector.tables.addresses",
         ], tmp_path / "exporter.log")
         started.append(exporter)
         exporter.wait_ready(f"http://{target}/metrics", deadline)
