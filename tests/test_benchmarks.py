@@ -94,3 +94,12 @@ def test_soak_mode_prints_rss_at_start_and_end(tmp_path: Path) -> None:
 def test_bad_numbers_are_refused_with_the_flag_named() -> None:
     proc = subprocess.run([sys.executable, str(SCRIPT), "--scrapes", "0"], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0 and "--scrapes must be at least 1" in proc.stderr
+
+
+def test_table_addresses_benchmark_prints_its_figures() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "table_addresses.py"), "--addresses", "2000",
+                           "--cap", "500", "--scrapes", "1"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr
+    assert "table of 2,000 addresses, cap 500: 6,5" in proc.stdout  # 500 x 13 series + the table's own
+    for figure in ("kernel", "collector", "encode (pf_exporter)", "generate_latest", "encode / floor"):
+        assert figure in proc.stdout
