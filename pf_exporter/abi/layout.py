@@ -27,6 +27,8 @@ _FIXED: dict[str, Any] = {
     "u_int8_t": ctypes.c_uint8,
     "__uint8_t": ctypes.c_uint8,
     "int8_t": ctypes.c_int8,
+    "unsigned char": ctypes.c_uint8,
+    "short": ctypes.c_int16,
     "sa_family_t": ctypes.c_uint8,
     "u_int16_t": ctypes.c_uint16,
     "in_port_t": ctypes.c_uint16,
@@ -43,6 +45,7 @@ _FIXED: dict[str, Any] = {
     "pid_t": ctypes.c_int32,
     "u_int64_t": ctypes.c_uint64,
     "uint64_t": ctypes.c_uint64,
+    "int64_t": ctypes.c_int64,
     "pf_tcpopts_t": ctypes.c_uint64,
     "time_t": ctypes.c_int64,  # 64-bit on every OpenBSD architecture since 5.5
 }
