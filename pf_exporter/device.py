@@ -19,6 +19,7 @@ from .abi import Abi
 from .errors import (
     PfAbiMismatch,
     PfError,
+    PfNotFound,
     PfNotPresent,
     PfPermissionError,
     PfSecurelevelError,
@@ -200,3 +201,92 @@ class Device:
 
 def open_device(abi: Abi, path: str = "/dev/pf", writable: bool = False) -> Device:
     return Device(abi, FcntlTransport(path, writable), reopen=lambda: FcntlTransport(path, writable))
+
+
+# --- the network reads: interface ioctls on a socket, and sysctl(2) ---------------------------
+
+class NetTransport(Protocol):
+    """Where pfsync/carp/interface-group reads go: the real socket and libc, or the simulator."""
+
+    def ioctl(self, request: int, arg: object) -> None:
+        """A SIOC* request on a datagram socket; *arg* updated in place; OSError on failure."""
+
+    def sysctl(self, mib: tuple[int, ...], size: int) -> bytes:
+        """sysctl(2) read of *mib* into *size* bytes (never a new value); OSError on failure."""
+
+    def close(self) -> None: ...
+
+
+class SocketTransport:
+    """An AF_INET datagram socket (interface ioctls go to any socket, soo_ioctl -> ifioctl) and
+    libc's sysctl(2) through ctypes; read-only, no privilege needed (NET-NOTES.md)."""
+
+    def __init__(self) -> None:
+        import socket
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._sysctl: Callable[..., int] | None = None
+
+    def ioctl(self, request: int, arg: object) -> None:
+        import fcntl
+
+        fcntl.ioctl(self.sock.fileno(), request, arg, True)  # type: ignore[call-overload]  # a ctypes object is a writable buffer
+
+    def sysctl(self, mib: tuple[int, ...], size: int) -> bytes:
+        if self._sysctl is None:
+            libc = ctypes.CDLL(None, use_errno=True)
+            fn = getattr(libc, "sysctl", None)
+            if fn is None:
+                raise OSError(errno.ENOSYS, "this libc has no sysctl(2)")
+            self._sysctl = fn
+        name = (ctypes.c_int * len(mib))(*mib)
+        buf = ctypes.create_string_buffer(size)
+        length = ctypes.c_size_t(size)
+        if self._sysctl(name, ctypes.c_uint(len(mib)), buf, ctypes.byref(length), None, ctypes.c_size_t(0)) != 0:
+            err = ctypes.get_errno()
+            raise OSError(err, os.strerror(err))
+        return buf.raw[:length.value]
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class NetDevice:
+    """The network reads behind one transport, errno mapped once (ENXIO/ENOENT: no such interface or
+    group; ENOTTY/EOPNOTSUPP/ENOPROTOOPT: not a carp/pfsync interface, or no such sysctl node)."""
+
+    def __init__(self, netabi: object, transport: NetTransport) -> None:
+        self.netabi = netabi
+        self.transport = transport
+        self.lock = threading.RLock()
+
+    def ioctl(self, name: str, arg: object) -> object:
+        number = self.netabi.requests[name]  # type: ignore[attr-defined]  # abi.net.NetAbi
+        with self.lock:
+            try:
+                self.transport.ioctl(number, arg)
+            except OSError as e:
+                raise _net_error(e.errno or errno.EIO, name) from None
+        return arg
+
+    def sysctl(self, name: str, mib: tuple[int, ...], size: int) -> bytes:
+        with self.lock:
+            try:
+                return self.transport.sysctl(mib, size)
+            except OSError as e:
+                raise _net_error(e.errno or errno.EIO, f"sysctl {name}") from None
+
+    def close(self) -> None:
+        self.transport.close()
+
+
+# what says "not here": no such interface or group, not a carp/pfsync interface, no such node
+_ABSENT = frozenset({errno.ENXIO, errno.ENOENT, errno.ENOTTY, errno.EOPNOTSUPP, errno.ENOPROTOOPT, errno.ENOTDIR})
+
+
+def _net_error(err: int, name: str) -> PfError:
+    if err in _ABSENT:
+        return PfNotFound(err, name, "not present on this host")
+    if err in (errno.EPERM, errno.EACCES):
+        return PfPermissionError(err, name, "needs root")
+    return error_for(err, name)

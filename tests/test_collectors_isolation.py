@@ -74,7 +74,7 @@ def test_partial_output_of_a_failed_collector_is_discarded() -> None:
 
 def test_every_collector_failing_still_gives_a_valid_scrape() -> None:
     everything = ("status", "limits", "timeouts", "interfaces", "tables", "anchors", "rulesets", "queues",
-                  "state_limiters", "source_limiters", "states")
+                  "state_limiters", "source_limiters", "states", "source_nodes", "carp_interfaces", "pfsync_interfaces")
     exporter = PfExporter(FakePf(fail=everything), build_collectors(ALL, INFO.features), INFO)
     text = generate_latest(build_registry(exporter)).decode()
     for name in ALL:

@@ -7,9 +7,11 @@ exposition order.
 from __future__ import annotations
 
 from .base import Collector, Family, MetricSpec, PfSource, ScrapeView
+from .carp import CarpCollector
 from .interfaces import InterfacesCollector
 from .limiters import LimitersCollector
 from .limits import LimitsCollector
+from .pfsync import PfsyncCollector
 from .queues import QueuesCollector
 from .rules import RulesCollector
 from .srcnodes import SourceNodesCollector
@@ -29,6 +31,8 @@ COLLECTORS: dict[str, type[Collector]] = {
         RulesCollector,
         QueuesCollector,
         LimitersCollector,
+        CarpCollector,
+        PfsyncCollector,
         StatesCollector,
         SourceNodesCollector,
     )

@@ -145,6 +145,13 @@ class PfSource(Protocol):
     def states(self, where: pft.StateFilter | None = None, *, limit: int | None = None,
                **conditions: Any) -> Iterator[pft.State]: ...
     def source_nodes(self) -> list[pft.SourceNode]: ...
+    def carp_interfaces(self) -> list[pft.CarpInterface]: ...
+    def pfsync_interfaces(self) -> list[pft.PfsyncInterface]: ...
+    def carp_stats(self) -> dict[str, int]: ...
+    def pfsync_stats(self) -> dict[str, int]: ...
+    def carp_settings(self) -> pft.CarpSettings: ...
+    def interface_groups(self, interface: str) -> list[str]: ...
+    def group_demotion(self, group: str) -> int: ...
 
 
 class ScrapeView:
@@ -243,6 +250,27 @@ class ScrapeView:
 
     def source_nodes(self) -> list[pft.SourceNode]:
         return self._get("source_nodes")
+
+    def carp_interfaces(self) -> list[pft.CarpInterface]:
+        return self._get("carp_interfaces")
+
+    def pfsync_interfaces(self) -> list[pft.PfsyncInterface]:
+        return self._get("pfsync_interfaces")
+
+    def carp_stats(self) -> dict[str, int]:
+        return self._get("carp_stats")
+
+    def pfsync_stats(self) -> dict[str, int]:
+        return self._get("pfsync_stats")
+
+    def carp_settings(self) -> pft.CarpSettings:
+        return self._get("carp_settings")
+
+    def interface_groups(self, interface: str) -> list[str]:
+        return self.source.interface_groups(interface)
+
+    def group_demotion(self, group: str) -> int:
+        return self.source.group_demotion(group)
 
 
 class Collector:

@@ -107,3 +107,18 @@ class _LockedTransport:
 
     def __getattr__(self, name: str) -> Any:  # closed, uptime, open_tickets, sim, ...
         return getattr(self._inner, name)
+
+
+def net_device(backend: IoctlBackend) -> Any:
+    """The network reads (carp, pfsync, interface groups, sysctl) beside *backend*: a socket and
+    libc on OpenBSD, the simulator's network when *backend* is simulated (root when writable)."""
+    from ..abi.net import net_abi
+    from ..device import NetDevice, SocketTransport
+
+    abi = net_abi(backend.arch)
+    sim = backend.simulator
+    if sim is None:
+        return NetDevice(abi, SocketTransport())
+    from ..simulator.net import SimNetTransport
+
+    return NetDevice(abi, SimNetTransport(sim.net, root=backend.writable, lock=backend.sim_lock))

@@ -16,6 +16,7 @@ from . import types as T
 from ._args import AddressLike, _address_arg, _addresses, _anchor, _int, _table
 from ._codec import KernelRule
 from ._kernel import IoctlBackend
+from ._net import NetMixin
 from ._ops import OpsMixin
 from ._opts import OptionsMixin
 from ._tables import TablesMixin
@@ -37,7 +38,7 @@ class LoadPlan:
     compiled: Any = field(repr=False, compare=False)  # the kernel structs (internal)
 
 
-class PacketFilter(OptionsMixin, TablesMixin, OpsMixin):
+class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
     """One handle on pf: the real ``/dev/pf`` (:meth:`open`) or a simulated one (:meth:`simulated`).
 
     Reads return :mod:`pf_exporter.pf.types` values; changes need a handle opened writable and

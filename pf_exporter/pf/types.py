@@ -409,6 +409,50 @@ class SourceEntry:
     ratelimited: int
 
 
+CARP_STATES = ("init", "backup", "master")
+
+
+@dataclass(frozen=True, slots=True)
+class CarpVhost:
+    """One virtual host of a carp interface (``ifconfig carpN``: vhid, advskew, state)."""
+
+    vhid: int
+    advskew: int
+    state: str  # init, backup, master
+
+
+@dataclass(frozen=True, slots=True)
+class CarpInterface:
+    """SIOCGVH: one carp(4) interface (a member of group "carp" that answers SIOCGVH)."""
+
+    name: str
+    carpdev: str
+    advbase: int  # seconds
+    peer: str  # dotted quad; "" before the first configuration
+    balancing: int
+    vhosts: tuple[CarpVhost, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PfsyncInterface:
+    """SIOCGETPFSYNC: one pfsync(4) interface."""
+
+    name: str
+    syncdev: str
+    syncpeer: str  # "" when unset (multicast)
+    maxupdates: int
+    defer: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CarpSettings:
+    """sysctl net.inet.carp.allow, .preempt and .log."""
+
+    allow: int
+    preempt: int
+    log: int
+
+
 @dataclass(frozen=True, slots=True)
 class FingerprintLoad:
     """What :meth:`PacketFilter.load_fingerprints` loaded."""
@@ -562,6 +606,6 @@ __all__ = [
     "IPNetwork", "Interface", "LoadResult", "Options", "PORT_OPERATORS", "PortMatch", "Queue", "QueueStats", "Rule",
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
-    "OsFingerprint", "FingerprintLoad", "SourceEntry", "SOURCE_NODE_KINDS", "TCP_STATE_NAMES", "OTHER_STATE_NAMES",
-    "peer_state_name"
+    "OsFingerprint", "FingerprintLoad", "CARP_STATES", "CarpVhost", "CarpInterface", "PfsyncInterface",
+    "CarpSettings", "SourceEntry", "SOURCE_NODE_KINDS", "TCP_STATE_NAMES", "OTHER_STATE_NAMES", "peer_state_name"
 ]

@@ -128,6 +128,9 @@ class PfKernel(RuleLoading):
         self.queues: list[SimQueue] = []
         self.queues_inactive: list[SimQueue] = []
         self.states: dict[int, SimState] = {}
+        from .net import SimNet
+
+        self.net = SimNet(self)  # carp, pfsync, interface groups (none unless a scenario adds them)
         self.osfp: dict[tuple[int, ...], list[tuple[int, int, bytes, bytes, bytes]]] = {}  # pf_osfp_list
         self.src_nodes: dict[tuple, Any] = {}  # pf_src_tree: srcnodes.SimSrcNode by (type, rule, af, addr)
         self.state_src_nodes: dict[int, tuple] = {}  # state id -> its node's key

@@ -580,8 +580,22 @@ def _limiter_usage(sim: Simulator) -> None:
 
 
 
+def _ha(role: str) -> Callable[[Simulator, float | None], None]:
+    """The small firewall as one member of a CARP/pfsync pair (simulator/net.py)."""
+    def build(sim: Simulator, state_fill: float | None) -> None:
+        from .net import build_ha
+
+        build_small(sim, state_fill)
+        build_ha(sim.net, role)
+
+    return build
+
+
 SCENARIOS: dict[str, Callable[[Simulator, float | None], None]] = {
     "empty": build_empty,
     "small": build_small,
     "large": build_large,
+    "ha-master": _ha("master"),
+    "ha-backup": _ha("backup"),
+    "ha-splitbrain": _ha("splitbrain"),
 }

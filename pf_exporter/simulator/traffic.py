@@ -93,6 +93,7 @@ def flow(sim: Simulator, dt: float) -> None:
     connections arrive at the rate that replaces them (the state count wanders around its
     target, and climbs back to it at that rate after states are killed)."""
     accumulate(sim, dt)
+    sim.net.advance(dt)
     rng = sim.rng
     for q in sim.queues:
         if q.rate:

@@ -155,6 +155,38 @@ class FakePf:
         self._call("states")
         return Counter(self.state_list)
 
+    def carp_interfaces(self) -> list[model.CarpInterface]:
+        self._call("carp_interfaces")
+        return [model.CarpInterface("carp0", "em0", 1, "192.0.2.2", 0,
+                                    (model.CarpVhost(1, 0, "master"), model.CarpVhost(2, 100, "backup")))]
+
+    def pfsync_interfaces(self) -> list[model.PfsyncInterface]:
+        self._call("pfsync_interfaces")
+        return [model.PfsyncInterface("pfsync0", "em2", "", 128, True)]
+
+    def carp_stats(self) -> dict[str, int]:
+        self._call("carp_stats")
+        from pf_exporter.collectors.carp import CARP_ERRORS
+
+        return {"ipackets": 10, "ipackets6": 0, "opackets": 20, "opackets6": 1, "preempt": 2,
+                **{k: 0 for k in CARP_ERRORS}, "badauth": 3}
+
+    def pfsync_stats(self) -> dict[str, int]:
+        self._call("pfsync_stats")
+        from pf_exporter.collectors.pfsync import PFSYNC_ERRORS
+
+        return {"ipackets": 5, "ipackets6": 0, "opackets": 7, "opackets6": 0, **{k: 0 for k in PFSYNC_ERRORS}}
+
+    def carp_settings(self) -> model.CarpSettings:
+        self._call("carp_settings")
+        return model.CarpSettings(1, 1, 2)
+
+    def interface_groups(self, interface: str) -> list[str]:
+        return ["all", "carp"]
+
+    def group_demotion(self, group: str) -> int:
+        return 0
+
     def source_nodes(self) -> list[model.SourceNode]:
         self._call("source_nodes")
         addr = ipaddress.ip_address("192.0.2.9")
