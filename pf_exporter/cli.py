@@ -60,7 +60,7 @@ log = logging.getLogger("pf_exporter")
 
 # The simulator's scenarios, as --simulate.scenario offers them (the simulator itself is imported
 # only with --simulate).
-SCENARIOS = ("empty", "small", "large")
+SCENARIOS = ("empty", "small", "large", "ha-master", "ha-backup", "ha-splitbrain")
 
 # SIGTERM/SIGINT: how long the scrapes under way may take to finish before the process exits anyway
 # (rc.subr waits 30 s, daemon_timeout, before it gives up on a stop).

@@ -251,6 +251,19 @@ class SocketTransport:
         self.sock.close()
 
 
+class NoNetTransport:
+    """A host that is not OpenBSD (a real /dev/pf elsewhere, or a replayed one): no carp, no pfsync."""
+
+    def ioctl(self, request: int, arg: object) -> None:
+        raise OSError(errno.EOPNOTSUPP, "not OpenBSD: no carp, pfsync or interface-group reads")
+
+    def sysctl(self, mib: tuple[int, ...], size: int) -> bytes:
+        raise OSError(errno.EOPNOTSUPP, "not OpenBSD: no sysctl(2)")
+
+    def close(self) -> None:
+        pass
+
+
 class NetDevice:
     """The network reads behind one transport, errno mapped once (ENXIO/ENOENT: no such interface or
     group; ENOTTY/EOPNOTSUPP/ENOPROTOOPT: not a carp/pfsync interface, or no such sysctl node)."""

@@ -30,7 +30,7 @@ TARGET_LABELS = frozenset({"job", "instance"})
 # The full exposition of both simulator scenarios.  tests/test_exposition.py keeps these files
 # byte-identical to what the exporter renders (all collectors, per-rule series for "small").
 GOLDEN = ROOT / "tests" / "golden"
-SCENARIO_EXPOSITIONS = (GOLDEN / "small.prom", GOLDEN / "large.prom.gz")
+SCENARIO_EXPOSITIONS = (GOLDEN / "small.prom", GOLDEN / "large.prom.gz", GOLDEN / "ha-master.prom")
 # What Prometheus adds to every target.
 PROMETHEUS_SYNTHETIC: Exported = {"up": {}}
 

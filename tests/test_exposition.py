@@ -39,7 +39,7 @@ GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("PF_EXPORTER_UPDATE_GOLDEN") == "1"
 # The golden of each scenario: every collector (states too); per-rule series only for
 # "small" (the large one has 10 000 rules, 70 000 per-rule series).
-CASES = {"small": True, "large": False}
+CASES = {"small": True, "large": False, "ha-master": False}  # ha-master: a CARP/pfsync pair member
 
 
 def exposition(scenario: str, per_rule: bool, release: str = "7.9") -> str:
@@ -54,7 +54,7 @@ def _exposition(scenario: str, per_rule: bool, release: str) -> str:
     # the small golden also has every opt-in detail: per-address table counters, decoded states
     extra = argparse.Namespace(per_rule=per_rule, tables_addresses=per_rule, tables_addresses_include=".*",
                                tables_addresses_max=10_000, states_details=per_rule)
-    exporter = PfExporter(PacketFilter.from_device(device), build_collectors(COLLECTORS, features, args=extra),
+    exporter = PfExporter(PacketFilter.from_device(device, sim), build_collectors(COLLECTORS, features, args=extra),
                           ExporterInfo(device.abi.release, device.abi.arch, features))
     return generate_text(build_registry(exporter)).decode()
 

@@ -95,8 +95,8 @@ class AdminOptions:
 
 _NEEDS = {"pf.enable": "enable", "pf.disable": "enable", "rules.replace": "rules", "rules.zero": "rules",
           "states.kill": "states", "sources.kill": "states", "sources.clear": "states", "options.set": "options",
-          "counters.zero": "options", "osfp.load": "options", "osfp.flush": "options", "table.create": "tables",
-          "table.kill": "tables", "table.flags": "tables"}
+          "counters.zero": "options", "osfp.load": "options", "osfp.flush": "options", "carp.demote": "carp",
+          "table.create": "tables", "table.kill": "tables", "table.flags": "tables"}
 
 
 def need_for(action: str, method: str, params: dict[str, Any]) -> Need:

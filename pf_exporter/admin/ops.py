@@ -6,6 +6,8 @@ test, zero, expire).  Plain handlers over the library, mixed into :class:`.api.A
 ``/options``                                GET     every runtime option; PUT changes some
 ``/osfp``                                   GET     OS fingerprints; PUT loads pf.os (text/plain, or
                                                     ``{"default": true}``); DELETE flushes
+``/carp``                                   GET     carp interfaces, vhid states, group demotion, settings
+``/carp/demote``                            POST    ``{"group": "carp", "by": 1}``: planned failover
 ``/counters/zero``                          POST    zero pf's counters (``{"interface": ...}``: one's)
 ``/anchors/{path}/rules/zero``              POST    zero the rule counters of an anchor
 ``/sources``                                GET     source-tracking nodes; DELETE kills some or all
@@ -108,6 +110,10 @@ class OpsRoutes:
         if segments == ["osfp"]:
             return {"GET": ("osfp.list", self.get_osfp, False), "PUT": ("osfp.load", self.put_osfp, True),
                     "DELETE": ("osfp.flush", self.delete_osfp, True)}, {}
+        if segments == ["carp"]:
+            return {"GET": ("carp.get", self.get_carp, False)}, {}
+        if segments == ["carp", "demote"]:
+            return {"POST": ("carp.demote", self.post_carp_demote, True)}, {}
         if segments == ["counters", "zero"]:
             return {"POST": ("counters.zero", self.zero_counters, True)}, {}
         if len(segments) >= 3 and segments[0] == "anchors" and segments[-2:] == ["rules", "zero"]:
@@ -180,6 +186,36 @@ class OpsRoutes:
         n = self.pf.clear_rule_counters(anchor)
         params["rules"] = n
         return Response(200, {"anchor": anchor, "rules": n})
+
+    def get_carp(self, req: Any, params: dict[str, Any]) -> Any:
+        ifs = self.pf.carp_interfaces()
+        groups: list[str] = []
+        for c in ifs:
+            groups += [g for g in self.pf.interface_groups(c.name) if g not in groups and g != "all"]
+        body: dict[str, Any] = {"interfaces": to_json(ifs), "demotion": {g: self.pf.group_demotion(g) for g in groups},
+                                "pfsync": to_json(self.pf.pfsync_interfaces())}
+        if ifs:
+            body["settings"] = to_json(self.pf.carp_settings())
+        return Response(200, body)
+
+    def post_carp_demote(self, req: Any, params: dict[str, Any]) -> Any:
+        body = _object(self._json(req), ("group", "by"), "POST /carp/demote")
+        group = body.get("group", "carp")
+        by = body.get("by", 1)
+        if not isinstance(group, str):
+            raise ValidationError("group", "group is an interface group name, e.g. \"carp\"")
+        if isinstance(by, bool) or not isinstance(by, int):
+            raise ValidationError("by", "by is a whole number, -255 to 255 (negative undoes a demotion)")
+        params.update({"group": group, "by": by})
+        try:
+            before = self.pf.group_demotion(group)
+            after = self.pf.carp_demote(group, by)
+        except PfInvalidArgument as e:
+            raise ValidationError("by" if e.request == "by" else "group", e.detail) from None
+        except PfNotFound:
+            raise ApiError(404, f"no interface group {group[:20]!r}") from None
+        params.update({"before": before, "after": after})
+        return Response(200, {"group": group, "before": before, "demotion": after})
 
     def get_osfp(self, req: Any, params: dict[str, Any]) -> Any:
         fps = self.pf.fingerprints()

@@ -13,6 +13,7 @@ Scopes (after the token in the token file, blank- or comma-separated; none means
 ``states``               kill states, kill and flush source nodes, clear source limiter entries
 ``options``              runtime options (``PUT /options``), zero pf's counters, OS fingerprints
 ``enable``               enable and disable pf
+``carp``                 demote a carp group (``POST /carp/demote``: a planned failover)
 =======================  ================================================================
 
 A request outside the caller's scopes is refused with 403 before anything is read or changed.
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 
 from .errors import ApiError
 
-SCOPES = ("all", "read", "rules", "tables", "states", "options", "enable")
+SCOPES = ("all", "read", "rules", "tables", "states", "options", "enable", "carp")
 _TABLE_PATH = re.compile(r"^([A-Za-z0-9_.+@:-]{1,64}/){0,16}[A-Za-z0-9_.+@:-]{1,31}$")
 
 

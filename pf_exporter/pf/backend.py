@@ -113,12 +113,15 @@ def net_device(backend: IoctlBackend) -> Any:
     """The network reads (carp, pfsync, interface groups, sysctl) beside *backend*: a socket and
     libc on OpenBSD, the simulator's network when *backend* is simulated (root when writable)."""
     from ..abi.net import net_abi
-    from ..device import NetDevice, SocketTransport
+    from ..device import NetDevice, NoNetTransport, SocketTransport
 
     abi = net_abi(backend.arch)
     sim = backend.simulator
     if sim is None:
-        return NetDevice(abi, SocketTransport())
+        import sys
+
+        # OpenBSD's request numbers mean other things to other kernels: never send them elsewhere
+        return NetDevice(abi, SocketTransport() if sys.platform.startswith("openbsd") else NoNetTransport())
     from ..simulator.net import SimNetTransport
 
     return NetDevice(abi, SimNetTransport(sim.net, root=backend.writable, lock=backend.sim_lock))
