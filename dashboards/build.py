@@ -327,7 +327,7 @@ def link_to(uid: str, title: str) -> Json:
 OVERVIEW_UID = "pf-exporter-overview"
 RULES_UID = "pf-exporter-rules"
 OVERVIEW_ROWS = ("Status", "Limits", "States", "Traffic by interface", "Drops", "Rules and labels", "Tables",
-                 "Queues", "Exporter health")
+                 "Queues", "High availability", "Exporter health")
 
 
 def overview() -> Json:
@@ -480,6 +480,30 @@ def overview() -> Json:
                                  target(sel("pf_queue_limit"), "{{interface}} {{queue}} limit", ref="B")]), 12, 8)
     lay.add(timeseries("Queue dropped bytes", "Bytes per second each queue dropped.", "Bps",
                        [target(rate("pf_queue_dropped_bytes_total"), "{{interface}} {{queue}}")]), 12, 8)
+
+    lay.row("High availability")
+    master = 'state="master"'
+    lay.add(timeseries("Masters per vhid", "carp masters of each vhid across the pair (grouped by the ha_pair label "
+                       "set in relabelling, else by interface and vhid): 1 is healthy, 0 no master, 2 split brain.",
+                       "short", [target('job_ha_pair_interface_vhid:pf_carp_masters:sum{job=~"$job"}',  # the pair's
+                                        "{{ha_pair}} {{interface}} vhid {{vhid}}")]), 8, 8)
+    lay.add(timeseries("Master by firewall", "Which firewall is carp master of each vhid (1: master).", "short",
+                       [target(sel("pf_carp_state", 'state="master"'), "{{instance}} {{interface}} vhid {{vhid}}")]),
+            8, 8)
+    lay.add(timeseries("Failovers", "Changes of carp master state per firewall over the last hour.", "short",
+                       [target(f'sum by (instance) (changes({sel("pf_carp_state", master)}[1h]))', "{{instance}}")]),
+            8, 8)
+    lay.add(timeseries("carp demotion", "The carp demotion counter of each group (`ifconfig -g carp`): above 0 this "
+                       "firewall does not become master (planned failover, a link down, a pfsync bulk update).",
+                       "short", [target(sel("pf_carp_demotion"), "{{instance}} {{group}}")]), 8, 8)
+    lay.add(timeseries("pfsync traffic", "pfsync packets per second, sent and received.", "pps",
+                       [target(f'sum by (instance, direction) ({rate("pf_pfsync_packets_total")})',
+                               "{{instance}} {{direction}}")]), 8, 8)
+    lay.add(timeseries("pfsync and carp errors", "pfsync and carp packets dropped or not sent per second, by reason.",
+                       "pps", [target(f'sum by (instance, reason) ({rate("pf_pfsync_errors_total")})',
+                                      "pfsync {{instance}} {{reason}}"),
+                               target(f'sum by (instance, reason) ({rate("pf_carp_errors_total")})',
+                                      "carp {{instance}} {{reason}}", ref="B")]), 8, 8)
 
     lay.row("Exporter health")
     lay.add(stat("Target up", "Whether Prometheus could scrape the exporter.", "none",

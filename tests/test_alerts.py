@@ -34,6 +34,12 @@ EXPECTED_ALERTS = {
     "PfRulesetChanged": "info",
     "PfSynflood": "warning",  # adaptive syncookies switched on
     "PfExporterConfigReloadFailed": "warning",  # a SIGHUP kept the old configuration
+    "PfCarpNoMaster": "critical",  # no member of a pair is master of a vhid
+    "PfCarpSplitBrain": "critical",  # more than one is
+    "PfCarpFailover": "info",  # the master moved
+    "PfCarpDemoted": "warning",  # demoted for longer than a bulk update takes
+    "PfsyncErrors": "warning",
+    "PfsyncNotSending": "warning",  # states change, pfsync sends nothing
 }
 
 
@@ -78,7 +84,7 @@ def test_every_alert_has_a_summary_a_description_and_a_runbook_url_to_its_sectio
         assert re.search(r"\{\{ (\$value|\$labels\.\w+)", notes["description"]), f"{a['alert']}: describe values"
         assert notes["runbook_url"] == f"http://{{{{ $labels.instance }}}}/runbooks#{runbooks.anchor(a['alert'])}"
         text = sections[a["alert"]]  # the section exists
-        command = r"`(pfctl|rcctl|vmstat|netstat|top|curl|grep) [^`]+`"
+        command = r"`(pfctl|rcctl|vmstat|netstat|top|curl|grep|ifconfig|tcpdump|sysctl) [^`]+`"
         assert re.search(command, text), f"{a['alert']}: say what to run"
         assert len(text) > 250, f"{a['alert']}: the runbook says what it means and what to do, step by step"
     assert set(sections) == {a["alert"] for a in mixin.alerts()}, "a runbook section for every alert, and no other"

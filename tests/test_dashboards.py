@@ -26,7 +26,7 @@ build = load_dashboard_module("build")
 # --- what the exporter exports ------------------------------------------------------------------
 # Metric -> {label: the values seen}.  Every series also carries the target labels job and instance.
 Exported = Mapping[str, Mapping[str, frozenset[str]]]
-TARGET_LABELS = frozenset({"job", "instance"})
+TARGET_LABELS = frozenset({"job", "instance", "ha_pair"})  # ha_pair: set in relabelling (docs/dashboards.md)
 # The full exposition of both simulator scenarios.  tests/test_exposition.py keeps these files
 # byte-identical to what the exporter renders (all collectors, per-rule series for "small").
 GOLDEN = ROOT / "tests" / "golden"
@@ -187,6 +187,8 @@ def test_every_panel_query_is_scoped_to_the_selected_job_and_instance(dashboard)
     for q in mixin.panel_queries(dashboard):
         for s in mixin.selectors(q.expr):
             assert s.matcher("job") == mixin.Matcher("job", "=~", "$job"), f"{q}: {s}"
+            if s.metric.startswith("job_ha_pair_"):
+                continue  # recorded across the members of a pair: no instance label, by design
             assert s.matcher("instance") == mixin.Matcher("instance", "=~", "$instance"), f"{q}: {s}"
 
 
@@ -194,7 +196,7 @@ def test_the_overview_has_the_panel_groups_the_issue_lists():
     d = mixin.load_dashboard("pf-overview.json")
     rows = [p["title"] for p in d["panels"] if p["type"] == "row"]
     assert rows == ["Status", "Limits", "States", "Traffic by interface", "Drops", "Rules and labels", "Tables",
-                    "Queues", "Exporter health"]
+                    "Queues", "High availability", "Exporter health"]
     titles = {p["title"] for p in data_panels(d)}
     assert {"pf", "Enabled for", "Limit usage", "States and source nodes", "State inserts and removals",
             "Packets by interface", "Bytes by interface", "Drop reasons", "Top labels by bytes",

@@ -151,7 +151,8 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
     started: list[Process] = []
     try:
         exporter = start("pf_exporter", [
-            sys.executable, "-m", "pf_exporter", "--simulate", "--simulate.scenario", "small",
+            # ha-master: the small firewall as a member of a carp/pfsync pair
+            sys.executable, "-m", "pf_exporter", "--simulate", "--simulate.scenario", "ha-master",
             "--simulate.state-fill", "0.85", "--web.listen-address", target,
             # the opt-in details, so every dashboard panel has data
             "--collector.states", "--collector.states.details", "--collector.srcnodes", "--collector.tables.addresses",
