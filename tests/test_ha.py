@@ -161,3 +161,15 @@ def test_admin_carp_and_demote_scope(tmp_path: Path) -> None:
         assert entry["identity"] == "token:failover" and entry["params"]["after"] == 10
     finally:
         admin.close()
+
+
+@pytest.mark.parametrize("release", ["7.6", "7.7", "7.8", "7.9", "current"])
+@pytest.mark.parametrize("arch", ["amd64", "arm64"])
+def test_every_ha_metric_on_every_release(release: str, arch: str) -> None:
+    with PacketFilter.simulated("ha-master", release=release, arch=arch) as pf:
+        names = {s.name for c in (CarpCollector(), PfsyncCollector()) for m in c.collect(ScrapeView(pf))
+                 for s in m.samples}
+        declared = {s.name for c in (CarpCollector, PfsyncCollector)
+                    for s in c.specs}
+        assert names == declared
+        assert pf.status_sysctl() == pf.status()
