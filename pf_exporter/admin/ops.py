@@ -29,7 +29,7 @@ import ipaddress
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..pf import PacketFilter, PfInvalidArgument, PfLimitError, PfNotFound, PfUnsupported
+from ..pf import PacketFilter, PfInvalidArgument, PfLimitError, PfNotFound, PfPermissionError, PfUnsupported
 from . import jsonrules as rulejson
 from .errors import ApiError, ValidationError
 from .messages import Response, limit_error
@@ -214,6 +214,10 @@ class OpsRoutes:
             raise ValidationError("by" if e.request == "by" else "group", e.detail) from None
         except PfNotFound:
             raise ApiError(404, f"no interface group {group[:20]!r}") from None
+        except PfPermissionError:
+            raise ApiError(503, "carp demotion (SIOCSIFGATTR) needs root, and the exporter has dropped its "
+                           "privileges (--run-as): demote with `ifconfig -g carp carpdemote N` as root, or run "
+                           "the exporter without --run-as to allow it here") from None
         params.update({"before": before, "after": after})
         return Response(200, {"group": group, "before": before, "demotion": after})
 
