@@ -240,7 +240,7 @@ class PfExporter:
             self.before_scrape()
         duration, success = Family(SELF_SPECS[0]), Family(SELF_SPECS[1])
         out: list[Metric] = []
-        view = ScrapeView(self.source, self.info.release)
+        view = ScrapeView(self.source, self.info.release, index_rules=any(c.uses_rule_index for c in selected))
         for c in selected:
             start = time.perf_counter()
             try:

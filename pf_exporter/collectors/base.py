@@ -164,9 +164,10 @@ class ScrapeView:
     buffer of states held at a time); ``rulesets()`` walks the anchors read by ``anchors()``.
     """
 
-    def __init__(self, source: PfSource, release: str = "") -> None:
+    def __init__(self, source: PfSource, release: str = "", index_rules: bool = True) -> None:
         self.source = source
         self.release = release
+        self.index_rules = index_rules  # keep the rule index while streaming (a collector will ask for it)
         self._cache: dict[str, Any] = {}
         self._errors: dict[str, BaseException] = {}
 
@@ -212,6 +213,9 @@ class ScrapeView:
     def _indexed(self, rulesets: Iterator[pft.Ruleset]) -> Iterator[pft.Ruleset]:
         """Streams *rulesets*, keeping each rule's (number, label, anchor call): a walk finished
         once serves :meth:`rule_index` for the rest of the scrape."""
+        if not self.index_rules:
+            yield from rulesets
+            return
         index: dict[str, tuple[tuple[int, str, str], ...]] = {}
         for rs in rulesets:
             index[rs.path] = tuple((r.number, r.label, r.anchor_call) for r in rs.rules)
@@ -222,6 +226,7 @@ class ScrapeView:
         """Every ruleset's rules as (number, label, anchor call), from this scrape's rule walk if
         one finished (the rules collector's), else from a walk of its own."""
         if "rule_index" not in self._cache:
+            self.index_rules = True
             for _rs in self.rulesets():
                 pass
         index: dict[str, tuple[tuple[int, str, str], ...]] = self._cache["rule_index"]
@@ -284,6 +289,9 @@ class Collector:
     specs: ClassVar[tuple[MetricSpec, ...]]
     # A feature the running pf must have (e.g. "limiters", OpenBSD 7.9+); None = always.
     requires: ClassVar[str | None] = None
+    # Whether collect() calls ScrapeView.rule_index(): the scrape then keeps the index while the
+    # rules collector streams the rules (else the rule walk keeps nothing)
+    uses_rule_index: bool = False
 
     @classmethod
     def add_flags(cls, group: Any) -> None:

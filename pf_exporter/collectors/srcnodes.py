@@ -17,6 +17,7 @@ from .base import Collector, ScrapeView, emit, gauge
 class SourceNodesCollector(Collector):
     name = "srcnodes"
     default_enabled = False
+    uses_rule_index = True
     description = "source-tracking nodes per rule label (`pfctl -sS -v`), opt in"
     specs = (
         gauge("pf_src_node_entries", "Source-tracking nodes, by the label of the rule that created them", "label"),

@@ -73,6 +73,7 @@ class StatesCollector(Collector):
 
     def __init__(self, details: bool = False) -> None:
         self.details = details
+        self.uses_rule_index = details
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
