@@ -104,3 +104,13 @@ def test_status_change_and_reassemble(pf) -> None:
     changed = series(ms, "pf_status_changed_timestamp_seconds")[0][1]
     assert changed == st.changed and abs(changed - (pf.simulator.clock.now() - st.enabled_seconds)) <= 1
     assert dict((lab["mode"], v) for lab, v in series(ms, "pf_reassemble")) == {"no": 0, "yes": 1, "yes no-df": 0}
+
+
+def test_rule_texts_follow_a_reload() -> None:
+    with PacketFilter.simulated("small", release="7.9") as pf:
+        first = [rs.texts for rs in pf.iter_rulesets(texts=True) if rs.path == "office"][0]
+        pf.simulate_traffic(5)  # counters move: the texts are the cached ones
+        assert [rs.texts for rs in pf.iter_rulesets(texts=True) if rs.path == "office"][0] == first
+        pf.load("pass in proto tcp to port 8080 label \"new\"\n", "office")
+        again = [rs.texts for rs in pf.iter_rulesets(texts=True) if rs.path == "office"][0]
+        assert again == tuple(r.text for r in pf.rules("office")) and again != first

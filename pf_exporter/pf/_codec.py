@@ -196,6 +196,8 @@ class RuleDecoder:
             where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
         self._where = tuple(where)
         self._text: dict[bytes, str] = {}
+        self._rule_texts: dict[bytes, str] = {}
+        self._volatile_ranges: list[tuple[int, int]] | None = None
         if T.RuleCounters._fields != _RULE_FIELDS:
             raise AssertionError("types.RuleCounters changed; update RuleDecoder.counters")
 
@@ -225,6 +227,34 @@ class RuleDecoder:
             "!" + ifname if v[i_ifnot] and ifname else ifname, FAMILY_NAMES[af] if af in FAMILY_NAMES else f"af{af}",
             v[i_proto], label, call, v[i_ev],
             v[pk], v[pk + 1], v[by], v[by + 1], v[i_cur], v[i_tot], v[i_src], v[i_max]))
+
+    VOLATILE = ("ticket", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur", "rule.states_tot",
+                "rule.src_nodes")  # what changes between two reads of an unchanged rule (the walk's ticket too)
+    RULE_TEXTS = 200_000  # rule texts kept by rule_text() before it starts over
+
+    def rule_text(self, pr: ctypes.Structure) -> str:
+        """The rule as ``pfctl -sr`` prints it, remembered by the rule's bytes less its counters: a
+        ruleset that did not change is formatted once, not on every scrape."""
+        raw = bytearray(memoryview(pr).cast("B"))
+        for off, size in self._volatile(type(pr)):
+            raw[off:off + size] = bytes(size)
+        key = bytes(raw)
+        texts = self._rule_texts
+        text = texts.get(key)
+        if text is None:
+            from ..ruleset.printer import format_rule
+
+            k = self.spec(pr)
+            text = format_rule(k.rule, k.anchor_call)
+            if len(texts) >= self.RULE_TEXTS:
+                texts.clear()
+            texts[key] = text
+        return text
+
+    def _volatile(self, cls: type) -> list[tuple[int, int]]:
+        if self._volatile_ranges is None:
+            self._volatile_ranges = [(off, size) for off, size, *_ in (_locate(cls, p) for p in self.VOLATILE)]
+        return self._volatile_ranges
 
     @staticmethod
     def spec(pr: ctypes.Structure) -> KernelRule:

@@ -445,11 +445,10 @@ class IoctlBackend:
         def one(path: str) -> T.Ruleset:
             if not texts:
                 return T.Ruleset(path, tuple(self.rule_counters(path)))
-            from ..ruleset.printer import format_rule
-
-            full = self.full_rules(path)
-            return T.Ruleset(path, tuple(c for c, _k in full),
-                             tuple(format_rule(k.rule, k.anchor_call) for _c, k in full))
+            dec = self._rule_decoder
+            both = self._retry("DIOCGETRULE", lambda: self._walk(
+                path, lambda a, pr: (dec.counters(a, pr), dec.rule_text(pr))))
+            return T.Ruleset(path, tuple(c for c, _t in both), tuple(t for _c, t in both))
 
         yield one("")
         for path in self.anchors() if anchors is None else anchors:
