@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import ipaddress
 import struct
 from collections.abc import Callable
@@ -235,10 +236,11 @@ class RuleDecoder:
     def rule_text(self, pr: ctypes.Structure) -> str:
         """The rule as ``pfctl -sr`` prints it, remembered by the rule's bytes less its counters: a
         ruleset that did not change is formatted once, not on every scrape."""
-        raw = bytearray(memoryview(pr).cast("B"))
-        for off, size in self._volatile(type(pr)):
-            raw[off:off + size] = bytes(size)
-        key = bytes(raw)
+        mv = memoryview(pr).cast("B")
+        h = hashlib.blake2b(digest_size=16)  # 16 bytes kept per rule, not the 3 KiB struct
+        for a, b in self._stable(type(pr)):
+            h.update(mv[a:b])
+        key = h.digest()
         texts = self._rule_texts
         text = texts.get(key)
         if text is None:
@@ -251,9 +253,17 @@ class RuleDecoder:
             texts[key] = text
         return text
 
-    def _volatile(self, cls: type) -> list[tuple[int, int]]:
+    def _stable(self, cls: type) -> list[tuple[int, int]]:
+        """The byte ranges of a ``pfioc_rule`` between its volatile fields."""
         if self._volatile_ranges is None:
-            self._volatile_ranges = [(off, size) for off, size, *_ in (_locate(cls, p) for p in self.VOLATILE)]
+            cuts = sorted((off, off + size) for off, size, *_ in (_locate(cls, p) for p in self.VOLATILE))
+            ranges, pos = [], 0
+            for a, b in cuts:
+                if a > pos:
+                    ranges.append((pos, a))
+                pos = max(pos, b)
+            ranges.append((pos, ctypes.sizeof(cls)))
+            self._volatile_ranges = ranges
         return self._volatile_ranges
 
     @staticmethod
