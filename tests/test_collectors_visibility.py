@@ -114,3 +114,17 @@ def test_rule_texts_follow_a_reload() -> None:
         pf.load("pass in proto tcp to port 8080 label \"new\"\n", "office")
         again = [rs.texts for rs in pf.iter_rulesets(texts=True) if rs.path == "office"][0]
         assert again == tuple(r.text for r in pf.rules("office")) and again != first
+
+
+def test_label_totals_equal_the_rules_summed(pf) -> None:
+    want: dict[tuple[str, str], list[int]] = {}
+    for rs in pf.iter_rulesets():
+        for r in rs.rules:
+            row = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.states_current,
+                   r.states_total, 1]
+            a = want.setdefault((rs.path, r.label), [0] * 8)
+            for i, x in enumerate(row):
+                a[i] += x
+    got = {(lt.path, label): list(row) for lt in pf.label_totals() for label, row in lt.labels.items()}
+    assert got == want
+    assert [lt.rules for lt in pf.label_totals()] == [len(rs.rules) for rs in pf.iter_rulesets()]

@@ -222,6 +222,26 @@ class ScrapeView:
             yield rs
         self._cache["rule_index"] = index
 
+    def label_totals(self) -> Iterator[pft.LabelTotals]:
+        """Per ruleset, its rules summed per label: straight from the kernel's answers when nothing
+        else in this scrape needs the rules (no index kept), else from :meth:`rulesets`."""
+        fn = getattr(self.source, "label_totals", None)
+        if fn is not None and not self.index_rules:
+            yield from fn(self.anchors())
+            return
+        for rs in self.rulesets():
+            totals: dict[str, list[int]] = {}
+            for r in rs.rules:
+                a = totals.get(r.label)
+                row = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.states_current,
+                       r.states_total, 1]
+                if a is None:
+                    totals[r.label] = row
+                else:
+                    for i, x in enumerate(row):
+                        a[i] += x
+            yield pft.LabelTotals(rs.path, len(rs.rules), {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
+
     def rule_index(self) -> dict[str, tuple[tuple[int, str, str], ...]]:
         """Every ruleset's rules as (number, label, anchor call), from this scrape's rule walk if
         one finished (the rules collector's), else from a walk of its own."""

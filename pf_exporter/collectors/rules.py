@@ -68,32 +68,28 @@ class RulesCollector(Collector):
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         # One pass over the rule tree, one ruleset held at a time (10k+ rules must not all be alive).
-        labels: dict[tuple[str, str], list[int]] = {}
         f = self.families()
         nrules = f["pf_rules"].add
-        per_rule = self._per_rule(f) if self.per_rule else None
         anchors = 0
-        for rs in pf.rulesets(texts=self.per_rule):  # the main ruleset ("") and every anchor
-            path = rs.path
-            anchors += path != ""
-            nrules((path,), len(rs.rules))
-            for r in rs.rules:
-                key = (path, r.label)  # label "" gathers the anchor's unlabelled rules
-                a = labels.get(key)
-                if a is None:
-                    labels[key] = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out,
-                                   r.states_current, r.states_total, 1]
-                else:
-                    a[0] += r.evaluations
-                    a[1] += r.packets_in
-                    a[2] += r.packets_out
-                    a[3] += r.bytes_in
-                    a[4] += r.bytes_out
-                    a[5] += r.states_current
-                    a[6] += r.states_total
-                    a[7] += 1
-            if per_rule is not None:
+        labels: dict[tuple[str, str], tuple[int, ...]] = {}
+        if self.per_rule:
+            per_rule = self._per_rule(f)
+            for rs in pf.rulesets(texts=True):  # the main ruleset ("") and every anchor
+                anchors += rs.path != ""
+                nrules((rs.path,), len(rs.rules))
+                for r in rs.rules:
+                    key = (rs.path, r.label)  # label "" gathers the anchor's unlabelled rules
+                    row = (r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.states_current,
+                           r.states_total, 1)
+                    a = labels.get(key)
+                    labels[key] = row if a is None else tuple(x + y for x, y in zip(a, row, strict=True))
                 per_rule(rs)
+        else:
+            for lt in pf.label_totals():  # summed straight from the kernel's answers
+                anchors += lt.path != ""
+                nrules((lt.path,), lt.rules)
+                for label, row in lt.labels.items():
+                    labels[(lt.path, label)] = row
         f["pf_anchors"].add1(anchors)
         evals, packets = f["pf_label_evaluations_total"].add, f["pf_label_packets_total"].add
         nbytes, states = f["pf_label_bytes_total"].add, f["pf_label_states"].add

@@ -46,6 +46,7 @@ from .types import (
     FingerprintLoad,
     FlowQueueStats,
     Interface,
+    LabelTotals,
     LoadResult,
     Options,
     OsFingerprint,
@@ -70,9 +71,9 @@ from .types import (
 )
 
 __all__ = [
-    "AddressMatch", "AddressResult", "Endpoint", "FingerprintLoad", "FlowQueueStats", "Interface", "LoadPlan",
-    "LoadResult", "Options", "OsFingerprint", "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError", "PfExists",
-    "PfInvalid", "PfInvalidArgument", "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent",
+    "AddressMatch", "AddressResult", "Endpoint", "FingerprintLoad", "FlowQueueStats", "Interface", "LabelTotals",
+    "LoadPlan", "LoadResult", "Options", "OsFingerprint", "PacketFilter", "PfAbiMismatch", "PfBusy", "PfError",
+    "PfExists", "PfInvalid", "PfInvalidArgument", "PfLimitError", "PfLoadError", "PfNotFound", "PfNotPresent",
     "PfPermissionError", "PfReadOnlyError", "PfSecurelevelError", "PfStaleTicket", "PfUnsupported", "PortMatch",
     "Problem", "Queue", "QueueStats", "Rule", "RuleCounters", "Ruleset", "SourceEntry", "SourceLimiter",
     "SourceNode", "State", "StateFilter", "StateKey", "StateLimiter", "Status", "Table", "TableAddress",

@@ -229,6 +229,29 @@ class RuleDecoder:
             v[i_proto], label, call, v[i_ev],
             v[pk], v[pk + 1], v[by], v[by + 1], v[i_cur], v[i_tot], v[i_src], v[i_max]))
 
+    def aggregate(self, pr: ctypes.Structure, totals: dict[str, list[int]]) -> None:
+        """Add one rule's counters to *totals* by its label (evaluations, packets in/out, bytes in/out,
+        states, states created, rules): the label walk without a Python object per rule."""
+        v = self.struct.unpack_from(pr)
+        w = self._where
+        raw = v[w[10]]
+        label = self._text.get(raw)
+        if label is None:
+            label = self._decode_text(raw)
+        pk, by = -w[12] - 1, -w[13] - 1
+        a = totals.get(label)
+        if a is None:
+            totals[label] = [v[w[11]], v[pk], v[pk + 1], v[by], v[by + 1], v[w[14]], v[w[15]], 1]
+        else:
+            a[0] += v[w[11]]
+            a[1] += v[pk]
+            a[2] += v[pk + 1]
+            a[3] += v[by]
+            a[4] += v[by + 1]
+            a[5] += v[w[14]]
+            a[6] += v[w[15]]
+            a[7] += 1
+
     VOLATILE = ("ticket", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur", "rule.states_tot",
                 "rule.src_nodes")  # what changes between two reads of an unchanged rule (the walk's ticket too)
     RULE_TEXTS = 200_000  # rule texts kept by rule_text() before it starts over

@@ -460,6 +460,29 @@ class IoctlBackend:
                 continue  # the anchor is gone (the main ruleset's walk proved the request itself)
             yield rs
 
+    def label_totals(self, anchors: Sequence[str] | None = None) -> Iterator[T.LabelTotals]:
+        """The rule tree summed per label, one ruleset at a time (what the default rules collector
+        exports), decoded straight from each DIOCGETRULE answer."""
+        dec = self._rule_decoder
+
+        def one(path: str) -> T.LabelTotals:
+            def walk() -> T.LabelTotals:
+                totals: dict[str, list[int]] = {}
+                n = len(self._walk(path, lambda _a, pr: dec.aggregate(pr, totals)))
+                return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
+
+            return self._retry("DIOCGETRULE", walk)
+
+        yield one("")
+        for path in self.anchors() if anchors is None else anchors:
+            try:
+                lt = one(path)
+            except PfInvalid as e:
+                if e.request != "DIOCGETRULES":
+                    raise
+                continue
+            yield lt
+
     # --- queues ------------------------------------------------------------------------
 
     def queue_count(self) -> int:

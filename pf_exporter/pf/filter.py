@@ -185,6 +185,11 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
         An anchor removed meanwhile is left out."""
         return self.backend.iter_rulesets(anchors, texts)
 
+    def label_totals(self, anchors: Sequence[str] | None = None) -> Iterator[T.LabelTotals]:
+        """The rule tree's counters summed per label (``pfctl -sl``; "" for unlabelled rules), one
+        ruleset at a time: the cheapest whole-tree read, for monitoring."""
+        return self.backend.label_totals(anchors)
+
     def rule_specs(self, anchor: str = "") -> list[tuple[Any, str]]:
         """Each rule of *anchor* as the pf.conf compiler models it (a :class:`pf_exporter.ruleset.RuleDef`)
         with the anchor it calls, for tools that transform rulesets."""

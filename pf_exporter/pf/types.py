@@ -195,6 +195,16 @@ class Ruleset:
 
 
 @dataclass(frozen=True, slots=True)
+class LabelTotals:
+    """One ruleset's rule counters summed per label (``pfctl -sl``), label "" for unlabelled rules:
+    label -> (evaluations, packets in, packets out, bytes in, bytes out, states, states created, rules)."""
+
+    path: str
+    rules: int
+    labels: Mapping[str, tuple[int, int, int, int, int, int, int, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     """A queue's statistics: what it sent, what it dropped, how full it is (``pfctl -vvsq``)."""
 
@@ -607,5 +617,6 @@ __all__ = [
     "RuleCounters", "Ruleset", "SourceLimiter", "State", "StateFilter", "StateKey", "StateLimiter", "Status",
     "TABLE_ACTIONS", "Table", "TableAddress", "TableChange", "AddressResult", "TableTest", "SourceNode", "FEEDBACK",
     "OsFingerprint", "FingerprintLoad", "CARP_STATES", "CarpVhost", "CarpInterface", "PfsyncInterface",
-    "CarpSettings", "SourceEntry", "SOURCE_NODE_KINDS", "TCP_STATE_NAMES", "OTHER_STATE_NAMES", "peer_state_name"
+    "CarpSettings", "SourceEntry", "SOURCE_NODE_KINDS", "TCP_STATE_NAMES", "OTHER_STATE_NAMES", "peer_state_name",
+    "LabelTotals"
 ]
