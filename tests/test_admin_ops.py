@@ -192,6 +192,9 @@ def test_os_fingerprints(admin: Admin) -> None:
     status, body, _ = admin.call("PUT", "/api/v1/osfp", "S4:64:1:60:M*,Q:Linux:2.6::\n", ctype="text/plain")
     assert status == 400 and "line 1" in body["error"]["message"]
     assert admin.call("PUT", "/api/v1/osfp", {"default": "yes"})[0] == 400
+    flood = "".join(f"S4:64:1:60:M*,S,T,N,W0:X:{i}::\n" for i in range(5000))
+    status, body, _ = admin.call("PUT", "/api/v1/osfp", flood, ctype="text/plain")
+    assert status == 400 and "at most 4096" in body["error"]["message"]
     assert admin.call("PUT", "/api/v1/osfp", {"default": True}, token=BLOCKER)[0] == 403
     assert admin.sim.fingerprint() == fp and len(admin.pf.fingerprints()) == 1
     assert admin.call("DELETE", "/api/v1/osfp", token=OPTIONER)[0] == 200 and admin.pf.fingerprints() == []

@@ -39,6 +39,7 @@ Handler = Callable[[Any, dict[str, Any]], Any]
 OPTION_KEYS = ("limits", "timeouts", "optimization", "debug", "hostid", "loginterface", "reassemble", "no_df",
                "syncookies", "syncookies_start", "syncookies_end", "skip")
 TABLE_SUFFIXES = ("flush", "test", "zero", "expire")
+MAX_FINGERPRINTS = 4096  # each is a kernel allocation; OpenBSD's pf.os has 246
 MAX_STATES_LISTED = 10_000  # a listed state is about 1 KiB of JSON
 STATE_QUERY = ("family", "protocol", "interface", "source", "destination", "port", "label", "rule", "anchor")
 
@@ -238,6 +239,11 @@ class OpsRoutes:
                 raise ValidationError("default", "send a pf.os file as text/plain, or {\"default\": true} for "
                                       "OpenBSD's own")
             text = None
+        if text is not None:
+            lines = sum(1 for line in text.splitlines() if line.split("#", 1)[0].strip())
+            if lines > MAX_FINGERPRINTS:
+                raise ValidationError(None, f"{lines} fingerprints; at most {MAX_FINGERPRINTS} per load "
+                                      "(OpenBSD's pf.os has 246)")
         try:
             loaded = self.pf.load_fingerprints(text)
         except PfInvalidArgument as e:
