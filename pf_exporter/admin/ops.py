@@ -24,12 +24,11 @@ test, zero, expire).  Plain handlers over the library, mixed into :class:`.api.A
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ..pf import PacketFilter, PfInvalidArgument, PfLimitError, PfNotFound, PfPermissionError, PfUnsupported
+from ..pf.types import as_json
 from . import jsonrules as rulejson
 from .errors import ApiError, ValidationError
 from .messages import Response, limit_error
@@ -42,25 +41,6 @@ TABLE_SUFFIXES = ("flush", "test", "zero", "expire")
 MAX_FINGERPRINTS = 4096  # each is a kernel allocation; OpenBSD's pf.os has 246
 MAX_STATES_LISTED = 10_000  # a listed state is about 1 KiB of JSON
 STATE_QUERY = ("family", "protocol", "interface", "source", "destination", "port", "label", "rule", "anchor")
-
-
-def to_json(value: Any) -> Any:
-    """A library value as JSON: dataclasses and named tuples as objects, addresses as strings,
-    (direction, action) keys as "in/pass"."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {k: to_json(v) for k, v in value._asdict().items()}
-    if isinstance(value, Mapping):
-        return {("/".join(map(str, k)) if isinstance(k, tuple) else str(k)): to_json(v) for k, v in value.items()}
-    if isinstance(value, frozenset | set):
-        return sorted(to_json(v) for v in value)
-    if isinstance(value, list | tuple):
-        return [to_json(v) for v in value]
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
-                  | ipaddress.IPv6Network):
-        return str(value)
-    return value
 
 
 def _object(body: Any, allowed: tuple[str, ...], what: str) -> dict[str, Any]:
@@ -143,7 +123,7 @@ class OpsRoutes:
     # --- options and counters ------------------------------------------------------------------
 
     def get_options(self, req: Any, params: dict[str, Any]) -> Any:
-        return Response(200, to_json(self.pf.options()))
+        return Response(200, as_json(self.pf.options()))
 
     def put_options(self, req: Any, params: dict[str, Any]) -> Any:
         body = _object(self._json(req), OPTION_KEYS, "PUT /options")
@@ -169,7 +149,7 @@ class OpsRoutes:
             raise ValidationError(e.request if e.request in OPTION_KEYS else None, e.detail) from None
         except PfLimitError as e:
             raise limit_error(e) from None
-        return Response(200, to_json(options))
+        return Response(200, as_json(options))
 
     def zero_counters(self, req: Any, params: dict[str, Any]) -> Any:
         body = _object(self._json(req, required=False), ("interface",), "POST /counters/zero")
@@ -193,10 +173,10 @@ class OpsRoutes:
         groups: list[str] = []
         for c in ifs:
             groups += [g for g in self.pf.interface_groups(c.name) if g not in groups and g != "all"]
-        body: dict[str, Any] = {"interfaces": to_json(ifs), "demotion": {g: self.pf.group_demotion(g) for g in groups},
-                                "pfsync": to_json(self.pf.pfsync_interfaces())}
+        body: dict[str, Any] = {"interfaces": as_json(ifs), "demotion": {g: self.pf.group_demotion(g) for g in groups},
+                                "pfsync": as_json(self.pf.pfsync_interfaces())}
         if ifs:
-            body["settings"] = to_json(self.pf.carp_settings())
+            body["settings"] = as_json(self.pf.carp_settings())
         return Response(200, body)
 
     def post_carp_demote(self, req: Any, params: dict[str, Any]) -> Any:
@@ -224,7 +204,7 @@ class OpsRoutes:
 
     def get_osfp(self, req: Any, params: dict[str, Any]) -> Any:
         fps = self.pf.fingerprints()
-        return Response(200, {"count": len(fps), "fingerprints": to_json(fps)})
+        return Response(200, {"count": len(fps), "fingerprints": as_json(fps)})
 
     def put_osfp(self, req: Any, params: dict[str, Any]) -> Any:
         text: str | None
@@ -259,7 +239,7 @@ class OpsRoutes:
 
     def get_sources(self, req: Any, params: dict[str, Any]) -> Any:
         nodes = self.pf.source_nodes()
-        return Response(200, {"count": len(nodes), "sources": to_json(nodes)})
+        return Response(200, {"count": len(nodes), "sources": as_json(nodes)})
 
     def delete_sources(self, req: Any, params: dict[str, Any]) -> Any:
         body = _object(self._json(req), ("source", "destination", "all"), "DELETE /sources")
@@ -300,7 +280,7 @@ class OpsRoutes:
         except PfInvalidArgument as e:
             raise ValidationError(e.request, e.detail) from None
         return Response(200, {"count": min(len(states), limit), "truncated": len(states) > limit,
-                              "states": to_json(states[:limit])})
+                              "states": as_json(states[:limit])})
 
     def kill_key(self, body: dict[str, Any], params: dict[str, Any]) -> Any:
         body = _object(body, ("key", "interface", "rdomain"), "a kill by key")
@@ -329,7 +309,7 @@ class OpsRoutes:
             raise ApiError(404, e.detail) from None
         except PfUnsupported as e:
             raise ApiError(404, e.detail) from None
-        return Response(200, {"count": len(entries), "sources": to_json(entries)})
+        return Response(200, {"count": len(entries), "sources": as_json(entries)})
 
     def delete_source_entry(self, req: Any, params: dict[str, Any]) -> Any:
         body = _object(self._json(req), ("address", "rdomain", "kill_states"), "forgetting a source")
@@ -360,7 +340,7 @@ class OpsRoutes:
             text = req.query["anchor"][-1]
             anchor = check_anchor_path(text, "anchor", for_write=False) if text else ""
         tables = self.pf.tables(anchor)
-        return Response(200, {"count": len(tables), "tables": to_json(tables)})
+        return Response(200, {"count": len(tables), "tables": as_json(tables)})
 
     def create_table(self, req: Any, params: dict[str, Any]) -> Any:
         anchor, name = self._table_params(params)

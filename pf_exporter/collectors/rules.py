@@ -15,11 +15,8 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from ..pf import Ruleset
+from ..pf.types import protocol_name
 from .base import Collector, Family, ScrapeView, counter, emit, gauge
-
-# rule protocol numbers as pfctl -sr names them
-PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
-                  58: "ipv6-icmp", 89: "ospf", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync"}
 
 _L = ("anchor", "label")
 _R = ("anchor", "number", "label", "action", "direction")
@@ -120,7 +117,7 @@ class RulesCollector(Collector):
             texts = rs.texts or ("",) * len(rs.rules)
             for r, text in zip(rs.rules, texts, strict=True):
                 info(((path, str(r.number), r.label, r.action, r.direction, r.interface, r.family,
-                       PROTOCOL_NAMES.get(r.protocol, str(r.protocol) if r.protocol else ""),
+                       protocol_name(r.protocol) if r.protocol else "",
                        "true" if r.quick else "false", text), 1))
                 key = (path, str(r.number), r.label, r.action, r.direction)
                 k_in = (*key, "in")

@@ -19,16 +19,7 @@ from prometheus_client.core import Metric
 from ..pf import types as pft
 from .base import Collector, ScrapeView, emit, gauge
 
-# The names pfctl prints (getprotobynumber with OpenBSD's /etc/protocols) for the
-# protocols pf keeps state for; anything else is shown by number.
-PROTOCOL_NAMES = {
-    1: "icmp", 2: "igmp", 4: "ipencap", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
-    58: "ipv6-icmp", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync",
-}
-
-
-def protocol_name(number: int) -> str:
-    return PROTOCOL_NAMES.get(number) or str(number)
+protocol_name = pft.protocol_name  # as pfctl names protocols
 
 
 def rule_labels(tree: dict[str, tuple[tuple[int, str, str], ...]]) -> dict[tuple[int | None, int], str]:

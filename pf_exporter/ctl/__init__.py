@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from ..errors import PfError, PfNotFound
 from ..pf import PacketFilter
+from ..pf import types as T
 from . import show
 from .tables import CtlError, TableCommand
 
@@ -294,7 +295,7 @@ class Ctl:
         self.out.write(text)
 
     def emit(self, value: object) -> None:
-        self.out.write(json.dumps(show.to_json(value), indent=2, sort_keys=False) + "\n")
+        self.out.write(json.dumps(T.as_json(value), indent=2, sort_keys=False) + "\n")
 
 
 class DiskFiles(Mapping[str, str]):

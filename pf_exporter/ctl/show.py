@@ -3,11 +3,8 @@ pf_print_state.c's print_state / print_src_node), and the ``--json`` form of eac
 
 from __future__ import annotations
 
-import dataclasses
-import ipaddress
 import time
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 from ..pf import types as T
 
@@ -17,10 +14,6 @@ TIMEOUT_ORDER = ("tcp.first", "tcp.opening", "tcp.established", "tcp.closing", "
                  "tcp.tsdiff", "udp.first", "udp.single", "udp.multiple", "icmp.first", "icmp.error", "other.first",
                  "other.single", "other.multiple", "frag", "interval", "adaptive.start", "adaptive.end", "src.track")
 ADAPTIVE = ("adaptive.start", "adaptive.end")
-PROTOCOLS = {1: "icmp", 2: "igmp", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah", 58: "ipv6-icmp",
-             89: "ospf", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync"}
-
-
 def _duration(seconds: int) -> str:
     sec, rest = seconds % 60, seconds // 60
     return f"{rest // 60:02d}:{rest % 60:02d}:{sec:02d}"
@@ -152,7 +145,7 @@ def _end(addr: T.IPAddress, port: int) -> str:
 def state_line(s: T.State, verbose: int) -> str:
     """One state of ``pfctl -s states`` (print_state): interface, protocol, the key as pf sees it
     (``->`` outbound, ``<-`` inbound, with the translated side in parentheses), both ends' states."""
-    proto = PROTOCOLS.get(s.protocol, str(s.protocol))
+    proto = T.protocol_name(s.protocol)
     # print_state(): the stack key for outbound states, the wire key for inbound ones, its
     # addr[1] first; the other key's address in parentheses where a translation changed it
     k, w = (s.stack, s.wire) if s.direction == "out" else (s.wire, s.stack)
@@ -230,24 +223,6 @@ def _bits(v: int) -> str:
         if v >= scale and v % scale == 0:
             return f"{v // scale}{unit}"
     return str(v)
-
-
-def to_json(value: Any) -> Any:
-    """A library value as JSON data: dataclasses as objects, addresses as strings, tuple keys as
-    ``"a/b"``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, tuple) and hasattr(value, "_asdict"):
-        return {k: to_json(v) for k, v in value._asdict().items()}
-    if isinstance(value, Mapping):
-        return {("/".join(map(str, k)) if isinstance(k, tuple) else str(k)): to_json(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | frozenset | set):
-        items = sorted(value) if isinstance(value, frozenset | set) else value
-        return [to_json(v) for v in items]
-    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
-                  | ipaddress.IPv6Network):
-        return str(value)
-    return value
 
 
 def fingerprints(fps: Iterable[T.OsFingerprint]) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -506,6 +506,36 @@ class LoadResult:
     changed: bool
 
 
+
+
+# Protocol numbers as pfctl prints them (getprotobynumber with OpenBSD's /etc/protocols), for the
+# protocols rules and states name; any other is shown by number
+PROTOCOL_NAMES = {1: "icmp", 2: "igmp", 4: "ipencap", 6: "tcp", 17: "udp", 41: "ipv6", 47: "gre", 50: "esp", 51: "ah",
+                  58: "ipv6-icmp", 89: "ospf", 103: "pim", 112: "carp", 132: "sctp", 240: "pfsync"}
+
+
+def protocol_name(number: int) -> str:
+    """A protocol number as pfctl names it (the number itself when it has no name here)."""
+    return PROTOCOL_NAMES.get(number) or str(number)
+
+
+def as_json(value: Any) -> Any:
+    """A library value as JSON data: dataclasses and named tuples as objects, addresses as strings,
+    tuple keys such as (direction, action) as ``"in/pass"``, sets sorted."""
+    if hasattr(value, "__dataclass_fields__") and not isinstance(value, type):
+        return {f.name: as_json(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, tuple) and hasattr(value, "_asdict"):
+        return {k: as_json(v) for k, v in value._asdict().items()}
+    if isinstance(value, Mapping):
+        return {("/".join(map(str, k)) if isinstance(k, tuple) else str(k)): as_json(v) for k, v in value.items()}
+    if isinstance(value, frozenset | set):
+        return sorted(as_json(v) for v in value)
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, ipaddress.IPv4Address | ipaddress.IPv6Address | ipaddress.IPv4Network
+                  | ipaddress.IPv6Network):
+        return str(value)
+    return value
 
 
 # A state's peer states as pfctl -ss prints them: TCP's (netinet/tcp_fsm.h), and PFUDPS_*/PFOTHERS_*
