@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import Any
 
 from ..abi import constants as C
 from ..errors import PfInvalidArgument
@@ -69,3 +70,9 @@ def _addresses(values: object, what: str) -> list[T.AddressMatch]:
     except TypeError:
         raise PfInvalidArgument(what, f"addresses are a list, not {type(values).__name__}") from None
     return [_address_arg(v, what) for v in items]
+
+
+def _interface(value: Any, what: str) -> str:
+    if not isinstance(value, str) or not value or "\0" in value or len(value.encode()) >= C.IFNAMSIZ:
+        raise PfInvalidArgument(what, f"{value!r} is not an interface or group name (1 to {C.IFNAMSIZ - 1} bytes)")
+    return value

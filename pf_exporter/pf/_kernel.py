@@ -293,6 +293,14 @@ class IoctlBackend:
 
         return self._grow(request, 64, attempt)
 
+    def _addr_buffer(self, entries: Sequence[tuple[T.IPNetwork, bool]], room: int | None = None) -> Any:
+        """A ``pfr_addr`` array holding *entries* ((network, negated) pairs), with room for *room* entries
+        (at least one: pf takes a valid pointer even for none)."""
+        buf = (self.layout.pfr_addr * max(len(entries) if room is None else room, 1))()
+        for slot, (net, neg) in zip(buf, entries, strict=False):
+            codec.encode_address(slot, net, neg)
+        return buf
+
     def change_addresses(self, request: str, anchor: str, table: str, entries: Sequence[tuple[T.IPNetwork, bool]],
                          flags: int = 0) -> T.TableChange:
         """DIOCRADDADDRS / DIOCRDELADDRS / DIOCRSETADDRS with *entries* ((network, negated) pairs);
@@ -302,9 +310,7 @@ class IoctlBackend:
         esize = ctypes.sizeof(L.pfr_addr)
         room = len(entries)
         while True:
-            buf = (L.pfr_addr * max(room, 1))()
-            for slot, (net, neg) in zip(buf, entries, strict=False):
-                codec.encode_address(slot, net, neg)
+            buf = self._addr_buffer(entries, room)
             io = self._table_io(anchor, table, buf, esize, len(entries), flags)
             if request == "DIOCRSETADDRS":
                 io.pfrio_size2 = room
@@ -347,9 +353,7 @@ class IoctlBackend:
         """DIOCRTSTADDRS with PFR_FLAG_REPLACE: how many match, and for each address its result and the
         table entry that decided it."""
         L = self.layout
-        buf = (L.pfr_addr * max(len(entries), 1))()
-        for slot, (net, neg) in zip(buf, entries, strict=False):
-            codec.encode_address(slot, net, neg)
+        buf = self._addr_buffer(entries)
         io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries), C.PFR_FLAG_REPLACE)
         self.device.ioctl("DIOCRTSTADDRS", io)
         out: list[tuple[str, T.TableAddress | None]] = []
@@ -362,9 +366,7 @@ class IoctlBackend:
                             flags: int = 0) -> int:
         """DIOCRCLRASTATS: zero the counters of these addresses."""
         L = self.layout
-        buf = (L.pfr_addr * max(len(entries), 1))()
-        for slot, (net, neg) in zip(buf, entries, strict=False):
-            codec.encode_address(slot, net, neg)
+        buf = self._addr_buffer(entries)
         io = self._table_io(anchor, table, buf, ctypes.sizeof(L.pfr_addr), len(entries), flags)
         self.device.ioctl("DIOCRCLRASTATS", io)
         return int(io.pfrio_nadd)  # pfrio_nzero

@@ -16,6 +16,7 @@ from ..abi import net as N
 from ..errors import PfInvalid, PfInvalidArgument, PfNotFound
 from . import _codec as codec
 from . import types as T
+from ._args import _interface
 from ._kernel import IoctlBackend
 
 CARP_COUNTERS = ("badif", "badttl", "hdrops", "badsum", "badver", "badlen", "badauth", "badvhid", "badaddrs",
@@ -83,18 +84,18 @@ class NetMixin:
     def group_members(self, group: str) -> list[str]:
         """The interfaces of an interface group (``ifconfig -g group``); [] for a group that does not exist."""
         try:
-            return self._group_list("SIOCGIFGMEMB", _ifname(group, "group"))
+            return self._group_list("SIOCGIFGMEMB", _interface(group, "group"))
         except PfNotFound:
             return []
 
     def interface_groups(self, interface: str) -> list[str]:
         """The groups an interface belongs to."""
-        return self._group_list("SIOCGIFGROUP", _ifname(interface, "interface"))
+        return self._group_list("SIOCGIFGROUP", _interface(interface, "interface"))
 
     def group_demotion(self, group: str) -> int:
         """SIOCGIFGATTR: a group's carp demotion counter (``ifconfig -g group``: carp demote count)."""
         req = self._net.netabi.layout.ifgroupreq()
-        req.ifgr_name = _ifname(group, "group").encode()
+        req.ifgr_name = _interface(group, "group").encode()
         self._net.ioctl("SIOCGIFGATTR", req)
         return int(req.ifgr_ifgru.ifgru_attrib.ifg_carp_demoted)
 
@@ -102,7 +103,7 @@ class NetMixin:
         """SIOCSIFGATTR: add *by* (negative to undo) to a group's demotion counter, as
         ``ifconfig -g carp carpdemote N`` does for a planned failover; pf keeps it in 0..255 (the
         kernel refuses with EINVAL otherwise).  Needs root.  Returns the new counter."""
-        name = _ifname(group, "group")
+        name = _interface(group, "group")
         if isinstance(by, bool) or not isinstance(by, int) or not -255 <= by <= 255 or by == 0:
             raise PfInvalidArgument("by", "demote by a whole number from -255 to 255, not 0")
         current = self.group_demotion(name)
@@ -196,9 +197,3 @@ class NetMixin:
         data = self._net.sysctl("kern.pfstatus", N.SYSCTLS["kern.pfstatus"], size)
         st = L.pf_status.from_buffer_copy(data.ljust(size, b"\0"))
         return codec.decode_status(st, self.backend.uptime(), self.backend.now())
-
-
-def _ifname(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or "\0" in value or len(value.encode()) >= N.IFNAMSIZ:
-        raise PfInvalidArgument(what, f"{value!r} is not an interface or group name (1 to {N.IFNAMSIZ - 1} bytes)")
-    return value

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..abi import constants as C
 from ..errors import PfBusy, PfError, PfInvalidArgument, PfLimitError
 from . import types as T
+from ._args import _interface
 
 if TYPE_CHECKING:
     from ._kernel import IoctlBackend
@@ -82,12 +83,6 @@ def debug_level(value: int | str) -> int:
 def _count(value: Any, what: str, maximum: int = (1 << 32) - 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum:
         raise PfInvalidArgument(what, f"{what} must be a whole number from 0 to {maximum}, not {value!r}")
-    return value
-
-
-def _interface(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value or "\0" in value or len(value.encode()) >= C.IFNAMSIZ:
-        raise PfInvalidArgument(what, f"{value!r} is not an interface or group name (1 to {C.IFNAMSIZ - 1} bytes)")
     return value
 
 
@@ -170,45 +165,43 @@ def send(backend: IoctlBackend, changes: OptionChanges, sent: _Sent | None = Non
     """The DIOCSET* requests of *changes*, inside a transaction already begun (device lock held)."""
     abi = backend.abi
     done = sent.done if sent is not None else set()
+    device = backend.device
 
-    class _Dev:  # records what was sent, for options_kept()
-        @staticmethod
-        def ioctl(request: str, arg: Any) -> None:
-            done.add(request)
-            backend.device.ioctl(request, arg)
+    def call(request: str, arg: Any) -> None:  # the device's ioctl, recording what was sent for options_kept()
+        done.add(request)
+        device.ioctl(request, arg)
 
-    dev = _Dev
     for index, value in changes.limits:
         try:
-            dev.ioctl("DIOCSETLIMIT", abi.new("pfioc_limit", index=index, limit=value))
+            call("DIOCSETLIMIT", abi.new("pfioc_limit", index=index, limit=value))
         except PfBusy:
             name = C.LIMIT_NAMES[index]
             raise PfLimitError("DIOCSETLIMIT", name, value, value + 1,
                                f"pf refuses `set limit {name} {value}`: more than that are in use now (EBUSY); "
                                "nothing was changed") from None
     for index, value in changes.timeouts:
-        dev.ioctl("DIOCSETTIMEOUT", abi.new("pfioc_tm", timeout=index, seconds=value))
+        call("DIOCSETTIMEOUT", abi.new("pfioc_tm", timeout=index, seconds=value))
     if changes.debug is not None:
-        dev.ioctl("DIOCSETDEBUG", ctypes.c_uint32(changes.debug))
+        call("DIOCSETDEBUG", ctypes.c_uint32(changes.debug))
     if changes.hostid is not None:
         # the kernel keeps the host id in network byte order (pfctl's htonl); 0 makes it pick one
-        dev.ioctl("DIOCSETHOSTID", ctypes.c_uint32(int.from_bytes(changes.hostid.to_bytes(4, "big"), "little")))
+        call("DIOCSETHOSTID", ctypes.c_uint32(int.from_bytes(changes.hostid.to_bytes(4, "big"), "little")))
     if changes.loginterface is not None:
         io = abi.new("pfioc_iface")
         io.pfiio_name = changes.loginterface.encode()
-        dev.ioctl("DIOCSETSTATUSIF", io)
+        call("DIOCSETSTATUSIF", io)
     if changes.reassemble is not None:
-        dev.ioctl("DIOCSETREASS", ctypes.c_uint32(changes.reassemble))
+        call("DIOCSETREASS", ctypes.c_uint32(changes.reassemble))
     for names, request in ((changes.skip_off, "DIOCCLRIFFLAG"), (changes.skip_on, "DIOCSETIFFLAG")):
         for name in names:
             io = abi.new("pfioc_iface", pfiio_flags=C.PFI_IFLAG_SKIP)
             io.pfiio_name = name.encode()
-            dev.ioctl(request, io)
+            call(request, io)
     if changes.watermarks is not None:
-        dev.ioctl("DIOCSETSYNFLWATS", abi.new("pfioc_synflwats", hiwat=changes.watermarks[0],
+        call("DIOCSETSYNFLWATS", abi.new("pfioc_synflwats", hiwat=changes.watermarks[0],
                                               lowat=changes.watermarks[1]))
     if changes.syncookies is not None:
-        dev.ioctl("DIOCSETSYNCOOKIES", ctypes.c_uint8(changes.syncookies))
+        call("DIOCSETSYNCOOKIES", ctypes.c_uint8(changes.syncookies))
 
 
 class _Sent:
