@@ -230,17 +230,7 @@ class ScrapeView:
             yield from fn(self.anchors())
             return
         for rs in self.rulesets():
-            totals: dict[str, list[int]] = {}
-            for r in rs.rules:
-                a = totals.get(r.label)
-                row = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.states_current,
-                       r.states_total, 1]
-                if a is None:
-                    totals[r.label] = row
-                else:
-                    for i, x in enumerate(row):
-                        a[i] += x
-            yield pft.LabelTotals(rs.path, len(rs.rules), {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
+            yield pft.LabelTotals(rs.path, len(rs.rules), sum_labels(rs.rules))
 
     def rule_index(self) -> dict[str, tuple[tuple[int, str, str], ...]]:
         """Every ruleset's rules as (number, label, anchor call), from this scrape's rule walk if
@@ -296,6 +286,27 @@ class ScrapeView:
 
     def group_demotion(self, group: str) -> int:
         return self.source.group_demotion(group)
+
+
+def sum_labels(rules: Iterable[pft.RuleCounters]) -> dict[str, tuple[int, int, int, int, int, int, int, int]]:
+    """Rules summed per label as :class:`pf_exporter.pf.LabelTotals` holds them (evaluations, packets
+    in/out, bytes in/out, states, states created, rules)."""
+    totals: dict[str, list[int]] = {}
+    for r in rules:
+        a = totals.get(r.label)
+        if a is None:
+            totals[r.label] = [r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out,
+                               r.states_current, r.states_total, 1]
+        else:
+            a[0] += r.evaluations
+            a[1] += r.packets_in
+            a[2] += r.packets_out
+            a[3] += r.bytes_in
+            a[4] += r.bytes_out
+            a[5] += r.states_current
+            a[6] += r.states_total
+            a[7] += 1
+    return {k: tuple(v) for k, v in totals.items()}  # type: ignore[misc]  # eight ints
 
 
 class Collector:

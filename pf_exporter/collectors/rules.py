@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 
 from ..pf import Ruleset
 from ..pf.types import protocol_name
-from .base import Collector, Family, ScrapeView, counter, emit, gauge
+from .base import Collector, Family, ScrapeView, counter, emit, gauge, sum_labels
 
 _L = ("anchor", "label")
 _R = ("anchor", "number", "label", "action", "direction")
@@ -74,12 +74,8 @@ class RulesCollector(Collector):
             for rs in pf.rulesets(texts=True):  # the main ruleset ("") and every anchor
                 anchors += rs.path != ""
                 nrules((rs.path,), len(rs.rules))
-                for r in rs.rules:
-                    key = (rs.path, r.label)  # label "" gathers the anchor's unlabelled rules
-                    row = (r.evaluations, r.packets_in, r.packets_out, r.bytes_in, r.bytes_out, r.states_current,
-                           r.states_total, 1)
-                    a = labels.get(key)
-                    labels[key] = row if a is None else tuple(x + y for x, y in zip(a, row, strict=True))
+                for label, row in sum_labels(rs.rules).items():  # label "": the anchor's unlabelled rules
+                    labels[(rs.path, label)] = row
                 per_rule(rs)
         else:
             for lt in pf.label_totals():  # summed straight from the kernel's answers
