@@ -377,8 +377,7 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
                     anchor: str, dry_run: bool = False, feedback: bool = False) -> T.TableChange:
         entries = _addresses(addresses, what)
         name, path = _table(table), _anchor(anchor)
-        if not dry_run:
-            self._writable(what)
+        self._change(what, dry_run)
         flags = (C.PFR_FLAG_DUMMY if dry_run else 0) | (C.PFR_FLAG_FEEDBACK if feedback else 0)
         return self.backend.change_addresses(request, path, name, [(m.network, m.negated) for m in entries], flags)
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from ..abi import constants as C
 from .handlers import copyout, handles
+from .ioctl_states import _match_addr
 
 if TYPE_CHECKING:
     from .kernel import PfKernel as Simulator
@@ -158,12 +159,6 @@ def diocclrsrcnodes(sim: Simulator, fd: SimTransport, k: None) -> None:
     _unlink_all(sim, set(sim.src_nodes))
 
 
-def _matches(neg: int, want: bytes, mask: bytes, have: bytes, af: int) -> bool:
-    n = 4 if af == C.AF_INET else 16
-    hit = all((a & m) == (b & m) for a, b, m in zip(want[:n], have[:n], mask[:n], strict=True))
-    return hit != bool(neg)
-
-
 @handles("DIOCKILLSRCNODES")
 def diockillsrcnodes(sim: Simulator, fd: SimTransport, psnk: ctypes.Structure) -> None:
     """DIOCKILLSRCNODES: nodes whose address matches psnk_src and whose redirection address matches
@@ -173,9 +168,9 @@ def diockillsrcnodes(sim: Simulator, fd: SimTransport, psnk: ctypes.Structure) -
     for key, sn in sim.src_nodes.items():
         if psnk.psnk_af and sn.af != psnk.psnk_af:
             continue
-        if not _matches(src.neg, bytes(src.addr.v.a.addr), bytes(src.addr.v.a.mask), sn.addr, sn.af):
+        if not _match_addr(src.neg, bytes(src.addr.v.a.addr), bytes(src.addr.v.a.mask), sn.addr, sn.af):
             continue
-        if not _matches(dst.neg, bytes(dst.addr.v.a.addr), bytes(dst.addr.v.a.mask), sn.raddr, sn.af):
+        if not _match_addr(dst.neg, bytes(dst.addr.v.a.addr), bytes(dst.addr.v.a.mask), sn.raddr, sn.af):
             continue
         doomed.add(key)
     _unlink_all(sim, doomed)
