@@ -83,13 +83,6 @@ def test_ruleset_error_locates_the_first_error() -> None:
     assert [d.text for d in e.diagnostics][-1] == "stdin:2: rule expands to no valid combination"
 
 
-def test_unsupported_constructs_say_so() -> None:
-    assert errors("pass in proto tcp from any os OpenBSD\n") == (
-        "stdin:1: unsupported: OS fingerprints (os) at line 1\n")
-    assert "unsupported: OS fingerprints (set fingerprints) at line 2" in errors(
-        'pass\nset fingerprints "/etc/pf.os"\n')
-
-
 # -- include and load anchor ---------------------------------------------------------------------
 def test_include_reports_errors_with_the_included_files_name_and_line(tmp_path) -> None:  # type: ignore[no-untyped-def]
     inc = tmp_path / "inc.conf"

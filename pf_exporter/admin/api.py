@@ -340,6 +340,12 @@ class AdminApi(OpsRoutes):
             return Response(200, body)
         # compiled above without the lock: a big body does not hold up other changes
         with self._change():
+            if source == "json" and anchor == "" and "limiters" in self.pf.features:
+                n = len(self.pf.state_limiters()) + len(self.pf.source_limiters())
+                if n:  # the JSON rule schema has no limiters: the load would drop them
+                    raise ApiError(409, f"the main ruleset has {n} state/source limiter(s), which a JSON ruleset "
+                                   "cannot define and this load would remove; send the ruleset as pf.conf text "
+                                   "(Content-Type: text/plain) with its `state limiter`/`source limiter` lines")
             try:
                 self.pf.load(compiled.plan)
             except PfLoadError as e:

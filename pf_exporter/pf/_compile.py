@@ -25,7 +25,14 @@ from ..ruleset.host import Host, Interface, corpus_host
 from ..ruleset.model import QueueSpec, RuleDef, TableDef
 from ..ruleset.nodes import Options
 from ..ruleset.pfctl import Ruleset, anchor_call, run_pfctl
-from ._structs import encode_queue, encode_rule, encode_table, encode_table_address
+from ._structs import (
+    encode_queue,
+    encode_rule,
+    encode_source_limiter,
+    encode_state_limiter,
+    encode_table,
+    encode_table_address,
+)
 
 
 class FileAccessDisabled(OSError):
@@ -65,6 +72,11 @@ class CompiledRuleset:
     ruleset: Ruleset | None = None
     warnings: list[Diagnostic] = field(default_factory=list)
     loaded_anchors: list[str] = field(default_factory=list)  # `load anchor` targets, replaced even when empty
+    state_limiters: list[ctypes.Structure] = field(default_factory=list)  # struct pfioc_statelim (7.9+)
+    source_limiters: list[ctypes.Structure] = field(default_factory=list)  # struct pfioc_sourcelim
+    # the pf.os text loaded into pf before the transaction (main ruleset: `set fingerprints`, or
+    # OpenBSD's pf.os when a rule uses `os`), None: the kernel's fingerprints are left alone
+    fingerprints: str | None = None
 
     @property
     def ruleset_paths(self) -> list[str]:
@@ -107,7 +119,8 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
                     macros: dict[str, str] | None = None, filename: str = "stdin",
                     read_file: Callable[[str], str] | None = None, optimize: bool = False,
                     max_rules: int | None = MAX_RULES, max_table_addresses: int | None = MAX_TABLE_ADDRESSES,
-                    max_macro_expansion: int | None = MAX_MACRO_EXPANSION) -> CompiledRuleset:
+                    max_macro_expansion: int | None = MAX_MACRO_EXPANSION, fingerprints: Any = None,
+                    known_limiters: dict[str, dict[str, int]] | None = None) -> CompiledRuleset:
     """Parse *text* for *anchor* ("" is the main ruleset) and encode it for *abi*.
 
     The text may come from an untrusted sender, so its expansion is bounded: more than
@@ -117,8 +130,10 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
 
     *optimize* runs pfctl's basic optimizer, as ``pfctl -f`` does unless given ``-o none``.
     ``load anchor NAME from FILE`` is followed when *read_file* is given (it returns a file's
-    text, or raises OSError), and refused otherwise.  Raises :class:`RulesetError` on any error
-    pfctl would report."""
+    text, or raises OSError), and refused otherwise.  *fingerprints* and *known_limiters* are
+    :func:`~pf_exporter.ruleset.run_pfctl`'s: the OS fingerprint names and the 7.9 limiters pf
+    has.  Raises :class:`RulesetError` on any error pfctl would report, and when the text uses 7.9
+    limiters and *abi* is an older release."""
     if anchor.startswith("_") or "/_" in anchor:
         message = "anchor names beginning with '_' cannot be modified from the command line"
         raise RulesetError([Diagnostic(text=f"pfctl: {message}", message=message)])
@@ -132,8 +147,11 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
                         read_file=read_file or no_file_access, follow_load_anchors=read_file is not None,
                         optimize=optimize,
                         kernel_table_names=True, max_rules=max_rules, max_table_addresses=max_table_addresses,
-                        max_macro_expansion=max_macro_expansion)
+                        max_macro_expansion=max_macro_expansion, fingerprints=fingerprints,
+                        known_limiters=known_limiters)
     located: list[Diagnostic] = []
+    if not abi.has_limiters:
+        located += _limiters_refused(ruleset, filename, abi.release)
     if ruleset.load_anchors and read_file is None:
         line, name = ruleset.load_anchors[0]
         located.append(_unsupported(filename, line, f"load anchor \"{name}\" without its file (give the "
@@ -149,11 +167,37 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
                                    column=1, is_error=False))
         options = Options()
     out = CompiledRuleset(abi=abi, anchor=anchor, options=options, ruleset=ruleset, warnings=warnings)
+    if not anchor:
+        if ruleset.fingerprints_file is not None:
+            out.fingerprints = ruleset.fingerprints_file[1]
+        elif ruleset.uses_os:
+            from ..ruleset.osfp import standard_database
+
+            out.fingerprints = standard_database()
     try:
         _encode(out, ruleset)
     except ValueError as e:
         raise RulesetError([Diagnostic(text=f"{filename}: {e}", message=str(e), file=filename)]) from None
     return out
+
+
+def _limiters_refused(ruleset: Ruleset, filename: str, release: str) -> list[Diagnostic]:
+    """pf before 7.9 has no limiters: the first definition or rule that uses one, located."""
+    lines = [d.line for d in ruleset.state_limiters + ruleset.source_limiters]
+    lines += [r.line for a in [ruleset.main, *ruleset.anchors.values()] for r in _all_rules(a)
+              if r.statelim[0] or r.sourcelim[0]]
+    if not lines:
+        return []
+    line = min(lines)
+    message = f"state and source limiters need OpenBSD 7.9 or later; this pf is OpenBSD {release}"
+    return [Diagnostic(text=f"{filename}:{line}: {message}", message=message, file=filename, line=line, column=1)]
+
+
+def _all_rules(anchor: Any) -> Iterator[RuleDef]:
+    for r in anchor.rules:
+        yield r
+        if r.anchor is not None and r.anchor.inline:
+            yield from _all_rules(r.anchor)
 
 
 def _unsupported(filename: str, line: int, what: str) -> Diagnostic:
@@ -195,6 +239,8 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
 
     for q in ruleset.queues:
         queues(q)
+    out.state_limiters = [encode_state_limiter(abi, d) for d in ruleset.state_limiters]
+    out.source_limiters = [encode_source_limiter(abi, d) for d in ruleset.source_limiters]
 
 
 def host_from_interfaces(names: list[str]) -> Host:
@@ -234,13 +280,15 @@ def _reader(files: Mapping[str, str]) -> Callable[[str], str]:
 
 def compile_load(text: str, abi: Abi, anchor: str = "", *, host: Host | None = None, filename: str = "stdin",
                  max_rules: int | None = None, max_table_addresses: int | None = None,
-                 max_macro_expansion: int | None = None, files: Mapping[str, str] | None = None) -> CompiledRuleset:
+                 max_macro_expansion: int | None = None, files: Mapping[str, str] | None = None,
+                 fingerprints: Any = None, known_limiters: dict[str, dict[str, int]] | None = None) -> CompiledRuleset:
     """*text* compiled for a load into *anchor* by :meth:`PacketFilter.load`: what does not compile,
     and what the load cannot apply, raise :class:`PfLoadError` (stage "compile") naming the line."""
     try:
         compiled = compile_ruleset(text, abi, anchor, host=host or Host(), filename=filename, max_rules=max_rules,
                                    max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion,
-                                   read_file=None if files is None else _reader(files))
+                                   read_file=None if files is None else _reader(files), fingerprints=fingerprints,
+                                   known_limiters=known_limiters)
     except RulesetError as e:
         problems = _problems(e, filename)
         raise PfLoadError("compile", problems[0].message, problems=problems) from None

@@ -88,6 +88,12 @@ class Transaction:
         codec.fill(pq.queue, bytes(queue))
         b.device.ioctl("DIOCADDQUEUE", pq)
 
+    def add_limiter(self, request: str, ioc: ctypes.Structure) -> None:
+        """DIOCADDSTATELIM / DIOCADDSOURCELIM (7.9+): limiters belong to the main ruleset's
+        transaction and are committed with it."""
+        ioc.ticket = self.ticket(C.PF_TRANS_RULESET, "")
+        self._backend.device.ioctl(request, ioc)
+
 
 class IoctlBackend:
     """Every read and change of pf the library makes, as ioctl(2) requests on *device*."""
@@ -720,6 +726,12 @@ class IoctlBackend:
                     stage, source, line = "queue", "queue", None
                     for q in plan.queues:
                         tx.add_queue(q)
+                    stage, source, line = "limiter", "state limiter", None
+                    for ioc in plan.state_limiters:
+                        tx.add_limiter("DIOCADDSTATELIM", ioc)
+                    source = "source limiter"
+                    for ioc in plan.source_limiters:
+                        tx.add_limiter("DIOCADDSOURCELIM", ioc)
                 stage = "rule"
                 for cr in () if tables_only else plan.rules:
                     source, line = _where(cr.source.line, "rule")

@@ -7,6 +7,7 @@ import ctypes
 import ipaddress
 import re
 import sys
+from typing import Any
 
 from ..abi import constants as C
 from ..errors import PfBusy, PfExists, PfInvalidArgument, PfNotFound, PfUnsupported
@@ -266,6 +267,40 @@ class OpsMixin:
                 break
             out.append(decode(fp))
         return out
+
+    def _fingerprint_structs(self) -> list[bytes]:
+        """The kernel's fingerprints as DIOCOSFPADD arguments (DIOCOSFPGET's answers, numbering
+        cleared), to put them back after a failed load."""
+        b = self.backend
+        out = []
+        for i in range(1 << 20):
+            fp = b.abi.new("pf_osfp_ioctl", fp_getnum=i)
+            try:
+                b.device.ioctl("DIOCOSFPGET", fp)
+            except PfBusy:
+                break
+            fp.fp_getnum = 0
+            out.append(bytes(fp))
+        return out
+
+    def _put_fingerprints(self, structs: list[bytes]) -> None:
+        """Flush pf's fingerprints and add *structs* (``pf_osfp_ioctl`` bytes); duplicates skipped."""
+        b = self.backend
+        b.device.ioctl("DIOCOSFPFLUSH", None)
+        for raw in structs:
+            fp = b.abi.new("pf_osfp_ioctl")
+            ctypes.memmove(ctypes.addressof(fp), raw, len(raw))
+            try:
+                b.device.ioctl("DIOCOSFPADD", fp)
+            except PfExists:
+                pass
+
+    def _fingerprint_names(self) -> Any:
+        """The kernel's fingerprint names (:class:`~pf_exporter.ruleset.osfp.Fingerprints`): what
+        ``os "name"`` resolves to in a rule loaded into an anchor, and how rules read back print."""
+        from ..ruleset.osfp import Fingerprints
+
+        return Fingerprints([(f.os_class, f.version, f.subtype, f.id) for f in self.fingerprints()])
 
     def load_fingerprints(self, text: str | None = None) -> T.FingerprintLoad:
         """Replace pf's OS fingerprints with those of a pf.os(5) *text* (default: OpenBSD's own

@@ -20,7 +20,18 @@ from ..abi.constants import (
     PFRKE_ROUTE,
     PFTM_MAX,
 )
-from ..ruleset.model import AddrWrap, Divert, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress, TableDef
+from ..ruleset.model import (
+    AddrWrap,
+    Divert,
+    Pool,
+    QueueSpec,
+    RuleAddr,
+    RuleDef,
+    SourceLimiterDef,
+    StateLimiterDef,
+    TableAddress,
+    TableDef,
+)
 
 
 def _htons(value: int) -> int:
@@ -244,3 +255,24 @@ def decode_queue(raw: ctypes.Structure) -> QueueSpec:
                      flows=int(raw.flowqueue.flows), quantum=int(raw.flowqueue.quantum),
                      interval=int(raw.flowqueue.interval), target=int(raw.flowqueue.target),
                      flags=int(raw.flags), qlimit=int(raw.qlimit))
+
+
+# -- 7.9 limiters ----------------------------------------------------------------------------
+def encode_state_limiter(abi: Abi, d: StateLimiterDef) -> Any:
+    """``struct pfioc_statelim`` for DIOCADDSTATELIM (the ticket is the main ruleset's)."""
+    out = abi.new("pfioc_statelim", id=d.id, limit=d.limit)
+    _set_str(out, "name", d.name, "state limiter name")
+    _set_str(out, "description", d.description, "state limiter description")
+    out.rate.limit, out.rate.seconds = d.rate
+    return out
+
+
+def encode_source_limiter(abi: Abi, d: SourceLimiterDef) -> Any:
+    """``struct pfioc_sourcelim`` for DIOCADDSOURCELIM."""
+    out = abi.new("pfioc_sourcelim", id=d.id, entries=d.entries, limit=d.limit, overload_hwm=d.above,
+                  overload_lwm=d.below, inet_prefix=d.inet_prefix, inet6_prefix=d.inet6_prefix)
+    _set_str(out, "name", d.name, "source limiter name")
+    _set_str(out, "description", d.description, "source limiter description")
+    _set_str(out, "overload_tblname", d.table, "overload table")
+    out.rate.limit, out.rate.seconds = d.rate
+    return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import itertools
 from collections import Counter
@@ -11,7 +12,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..abi import constants as C
-from ..errors import PfError, PfInvalidArgument, PfLimitError, PfLoadError, PfReadOnlyError, PfUnsupported
+from ..errors import PfError, PfInvalidArgument, PfLimitError, PfReadOnlyError, PfUnsupported
 from . import types as T
 from ._args import AddressLike, _address_arg, _addresses, _anchor, _int, _table
 from ._codec import KernelRule
@@ -167,8 +168,9 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
         """The rules of one ruleset with their counters and their text (``pfctl -a anchor -vsr``)."""
         from ..ruleset.printer import format_rule
 
-        return [T.Rule(*c, text=format_rule(k.rule, k.anchor_call))
-                for c, k in self.backend.full_rules(_anchor(anchor))]
+        pairs = self.backend.full_rules(_anchor(anchor))
+        _RuleNames(self).fill([k for _c, k in pairs])
+        return [T.Rule(*c, text=format_rule(k.rule, k.anchor_call)) for c, k in pairs]
 
     def rule_count(self, anchor: str = "") -> int:
         """How many rules a ruleset has, without reading them."""
@@ -200,7 +202,9 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
         ``anchor`` may end in ``/*`` or ``*`` as pfctl's -a does."""
         from ._show import show_rules
 
-        return show_rules(self._kernel_rules, self.backend.children, anchor, verbose=verbose, debug=debug)
+        names = _RuleNames(self)
+        return show_rules(lambda path: names.fill(self._kernel_rules(path)), self.backend.children, anchor,
+                          verbose=verbose, debug=debug)
 
     def _kernel_rules(self, anchor: str) -> list[KernelRule]:
         return self.backend.kernel_rules(anchor)
@@ -288,9 +292,14 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
                 interfaces = [i.name for i in self.backend.interfaces() if not i.is_group]
             except PfError:  # pf unreadable: compile without interface knowledge
                 interfaces = []
+        known: dict[str, dict[str, int]] = {}
+        if anchor and "limiters" in self.features:  # an anchor's rules refer to the main ruleset's limiters
+            known = {"state": {x.name: x.id for x in self.backend.state_limiters()},
+                     "source": {x.name: x.id for x in self.backend.source_limiters()}}
         compiled = compile_load(text, self.backend.abi, anchor, host=host_from_interfaces(list(interfaces)),
                                 filename=filename, max_rules=max_rules, max_table_addresses=max_table_addresses,
-                                max_macro_expansion=max_macro_expansion, files=files)
+                                max_macro_expansion=max_macro_expansion, files=files,
+                                fingerprints=self._fingerprint_names if anchor else None, known_limiters=known)
         warnings = tuple(d.text.removeprefix(filename + ":").strip() for d in compiled.warnings
                          if d.text.strip() and not d.text.startswith("Loading anchor "))  # -v chatter
         return LoadPlan(anchor, tuple(compiled.ruleset_paths), len(compiled.rules), len(compiled.tables), warnings,
@@ -318,9 +327,9 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
 
             changes = load_changes(plan.compiled.options, [i.name for i in self.backend.interfaces() if i.skip])
             with self.backend.device.lock, options_kept(self.backend) as sent:
-                self._check_main_ruleset(plan)
                 self._check_anchor_limit(plan)
-                self.backend.load(plan.compiled, False, lambda _tx: send(self.backend, changes, sent))
+                with self._fingerprints_kept(plan.compiled.fingerprints):
+                    self.backend.load(plan.compiled, False, lambda _tx: send(self.backend, changes, sent))
         else:
             with self.backend.device.lock:
                 self._check_anchor_limit(plan)
@@ -345,16 +354,28 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
                                f"{len(existing)} exist; nothing was changed. Load fewer anchors, remove unused ones, "
                                f"or raise the limit with `set limit anchors N` in the main ruleset")
 
-    def _check_main_ruleset(self, plan: LoadPlan) -> None:
-        # pf_commit_rules on the main ruleset also commits the state/source limiters (7.9,
-        # net/pf_ioctl.c), which pf.conf text cannot define here yet: a load would remove them.
-        # (Queues and options are part of the load, as with pfctl -f.)
-        if "limiters" in self.features:
-            n = len(self.backend.state_limiters()) + len(self.backend.source_limiters())
-            if n:
-                raise PfLoadError("conflict", f"the main ruleset also defines {n} state/source limiter(s), which "
-                                  "this load cannot define and would remove; load the main ruleset with pfctl -f, "
-                                  "or use an anchor")
+    @contextlib.contextmanager
+    def _fingerprints_kept(self, text: str | None) -> Iterator[None]:
+        """Load the OS fingerprints a main ruleset needs (pfctl loads them before the rules, outside
+        the transaction) and put the old ones back if the load then fails.  An unchanged list is
+        not touched."""
+        if text is None:
+            yield
+            return
+        from ._osfp import encode, number, parse
+
+        sigs = parse(text)
+        new = [bytes(encode(self.backend.abi, s, i)) for s, i in zip(sigs, number(sigs), strict=True)]
+        old = self._fingerprint_structs()
+        changed = sorted(set(new)) != sorted(set(old))
+        if changed:
+            self._put_fingerprints(new)
+        try:
+            yield
+        except BaseException:
+            if changed:
+                self._put_fingerprints(old)
+            raise
 
     def add_addresses(self, table: str, addresses: Iterable[AddressLike], anchor: str = "", *,
                       dry_run: bool = False, feedback: bool = False) -> T.TableChange:
@@ -597,3 +618,29 @@ def state_filter(where: T.StateFilter | None = None, **conditions: Any) -> T.Sta
         raise PfInvalidArgument("states", f"unknown condition {unknown[0]!r}; known: {', '.join(sorted(_CONDITIONS))}")
     values = {key: _CONVERT[key](value, key) for key, value in conditions.items() if value is not None}
     return replace(where or T.StateFilter(), **values)
+
+
+class _RuleNames:
+    """Names the kernel keeps only as numbers in a rule: its OS fingerprint (named by pf's
+    fingerprint list) and its 7.9 limiters; read from pf once, when a rule first needs them."""
+
+    def __init__(self, pf: PacketFilter) -> None:
+        self.pf = pf
+        self.fingerprints: Any = None
+        self.limiters: dict[str, dict[int, str]] | None = None
+
+    def fill(self, rules: list[KernelRule]) -> list[KernelRule]:
+        for k in rules:
+            r = k.rule
+            if r.os_fingerprint and not r.os_name:
+                if self.fingerprints is None:
+                    self.fingerprints = self.pf._fingerprint_names()
+                r.os_name = self.fingerprints.name(r.os_fingerprint)
+            if r.statelim[0] or r.sourcelim[0]:
+                if self.limiters is None:
+                    b = self.pf.backend
+                    self.limiters = {"state": {x.id: x.name for x in b.state_limiters()},
+                                     "source": {x.id: x.name for x in b.source_limiters()}}
+                r.statelim_name = self.limiters["state"].get(r.statelim[0], "")
+                r.sourcelim_name = self.limiters["source"].get(r.sourcelim[0], "")
+        return rules

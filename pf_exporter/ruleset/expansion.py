@@ -5,6 +5,7 @@ binat's inbound half, labels' macros, and the consistency checks."""
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 
 from ..abi.constants import (
@@ -26,6 +27,7 @@ from ..abi.constants import (
     PF_IN,
     PF_INOUT,
     PF_MATCH,
+    PF_OSFP_NOMATCH,
     PF_OUT,
     PF_PASS,
     PF_POOL_LEASTSTATES,
@@ -97,6 +99,10 @@ class RuleExpansion(FilterOptParsing):
             r.rule_flag |= PFRULE_ONCE
         r.keep_state = fo.keep_action
         r.pktrate = fo.pktrate
+        if fo.statelim is not None:
+            r.statelim, r.statelim_name = self.resolve_limiter("state", fo.statelim)
+        if fo.sourcelim is not None:
+            r.sourcelim, r.sourcelim_name = self.resolve_limiter("source", fo.sourcelim)
         r.prob = fo.prob
         r.rtableid = fo.rtableid
         r.tos = fo.tos
@@ -185,7 +191,7 @@ class RuleExpansion(FilterOptParsing):
                     src_ports: list[NodePort] | None, dst_hosts: list[NodeHost] | None,
                     dst_ports: list[NodePort] | None, uids: list[tuple[int, int, int]] | None,
                     gids: list[tuple[int, int, int]] | None, rcv: NodeIf | None,
-                    icmp_types: list[NodeIcmp] | None) -> None:
+                    icmp_types: list[NodeIcmp] | None, *, oses: list[str] | None = None) -> None:
         """Add one rule per combination of the lists (pfctl's expand_rule())."""
         af = r.af
         added = 0
@@ -204,39 +210,33 @@ class RuleExpansion(FilterOptParsing):
         dps = dst_ports or [NodePort()]
         us = uids or [(0, 0, 0)]
         gs = gids or [(0, 0, 0)]
+        os_ids = [self._os_fingerprint(name) for name in oses] if oses else [(0, "")]
         limit = self.state.max_rules
         if limit is not None:
             # checked before expanding: the combinations are the work (and the memory) to bound
-            combinations = math.prod(len(x) for x in (ifs, prs, ics, shs, dhs, sps, dps, us, gs))
+            combinations = math.prod(len(x) for x in (ifs, prs, ics, shs, dhs, sps, dps, us, gs, os_ids))
             if self.state.rules_expanded + combinations > limit:
                 self.fail(f"this rule expands to {combinations} combinations of its lists, which would take the "
                           f"ruleset past the limit of {limit} rules; use tables instead of long lists")
             self.state.rules_expanded += combinations
 
-        for ii, interface in enumerate(ifs):
-            for pi, proto in enumerate(prs):
-                for ci, icmp_type in enumerate(ics):
-                    for si, src_host in enumerate(shs):
-                        for di, dst_host in enumerate(dhs):
-                            for spi, src_port in enumerate(sps):
-                                for dpi, dst_port in enumerate(dps):
-                                    for ui, uid in enumerate(us):
-                                        for gi, gid in enumerate(gs):
-                                            result = self._expand_one(
-                                                r, af, direction, interface, proto, icmp_type, src_host,
-                                                dst_host, src_port, dst_port, uid, gid, rcv, nat, rdr, rroute,
-                                                label, tagname, match_tagname, flags, flagset, keep_state,
-                                                error)
-                                            if result is None:
-                                                continue
-                                            ok, err = result
-                                            added += ok
-                                            error += err
-                                            if not error and nat is not None and nat.rdr is not None and nat.binat:
-                                                self._binat_inbound(
-                                                    r, nat, ifs[ii:], prs[pi:], ics[ci:], shs[si:], dhs[di:],
-                                                    sps[spi:], dps[dpi:], us[ui:], gs[gi:], src_host, dst_host,
-                                                    rcv)
+        # pfctl's nesting: interface, proto, icmp type, source, destination, source port, os,
+        # destination port, user, group (the last varies fastest)
+        for ((ii, interface), (pi, proto), (ci, icmp_type), (si, src_host), (di, dst_host), (spi, src_port), osfp,
+             (dpi, dst_port), (ui, uid), (gi, gid)) in itertools.product(
+                enumerate(ifs), enumerate(prs), enumerate(ics), enumerate(shs), enumerate(dhs), enumerate(sps), os_ids,
+                enumerate(dps), enumerate(us), enumerate(gs)):
+            result = self._expand_one(r, af, direction, interface, proto, icmp_type, src_host, dst_host, src_port,
+                                      dst_port, uid, gid, rcv, nat, rdr, rroute, label, tagname, match_tagname, flags,
+                                      flagset, keep_state, error, osfp)
+            if result is None:
+                continue
+            ok, err = result
+            added += ok
+            error += err
+            if not error and nat is not None and nat.rdr is not None and nat.binat:
+                self._binat_inbound(r, nat, ifs[ii:], prs[pi:], ics[ci:], shs[si:], dhs[di:], sps[spi:], dps[dpi:],
+                                    us[ui:], gs[gi:], src_host, dst_host, rcv)
         if not added:
             self.yyerror("rule expands to no valid combination")
 
@@ -245,7 +245,8 @@ class RuleExpansion(FilterOptParsing):
                     dst_port: NodePort, uid: tuple[int, int, int], gid: tuple[int, int, int],
                     rcv: NodeIf | None, nat: RedirSpec | None, rdr: RedirSpec | None,
                     rroute: RedirSpec | None, label: str, tagname: str, match_tagname: str,
-                    flags: int, flagset: int, keep_state: int, prior_errors: int) -> tuple[int, int] | None:
+                    flags: int, flagset: int, keep_state: int, prior_errors: int,
+                    osfp: tuple[int, str] = (0, "")) -> tuple[int, int] | None:
         error = 0
         r.af = af
         error += self.collapse_redirspec(r, "rdr", rdr, False)
@@ -307,7 +308,7 @@ class RuleExpansion(FilterOptParsing):
         if icmp_type.proto and r.proto != icmp_type.proto:
             self.yyerror("icmp-type mismatch")
             error += 1
-        r.os_fingerprint = 0
+        r.os_fingerprint, r.os_name = osfp
         if nat is not None and nat.rdr is not None and nat.binat:
             error += self._binat_checks(r, af, src_host)
             r.direction = PF_OUT
@@ -352,6 +353,17 @@ class RuleExpansion(FilterOptParsing):
             self.yyerror("binat-to cannot be specified with a direction")
             error += 1
         return error
+
+    def _os_fingerprint(self, name: str) -> tuple[int, str]:
+        """(pf_osfp_t, the name pfctl prints) for ``os "name"``; an unknown name gives a rule that
+        never matches, as with pfctl, and a warning."""
+        fps = self.state.fingerprint_list()
+        os_id = fps.lookup(name)
+        if os_id == PF_OSFP_NOMATCH:
+            text = f"warning: unknown '{name}' OS fingerprint"
+            self.state.diagnostics.append(Diagnostic(text=text, message=text, file=self.lex.file.name,
+                                                     line=self.lex.lineno, is_error=False))
+        return os_id, fps.name(os_id)
 
     def _binat_inbound(self, r: RuleDef, nat: RedirSpec, ifs: list[NodeIf], prs: list[int],
                        ics: list[NodeIcmp], shs: list[NodeHost], dhs: list[NodeHost],

@@ -36,6 +36,7 @@ from ..abi.constants import (
 )
 from . import lexer as lx
 from . import netdb
+from .limiters import LimiterParsing
 from .model import QueueSpec
 from .nodes import (
     FOM_AFTO,
@@ -67,10 +68,9 @@ from .nodes import (
     _strtonum,
     _strtoul,
 )
-from .queues import QueueParsing
 
 
-class FilterOptParsing(QueueParsing):
+class FilterOptParsing(LimiterParsing):
     """Part of :class:`.parser.Parser` (filteropts)."""
 
     # -- filter options -------------------------------------------------------------------
@@ -94,9 +94,17 @@ class FilterOptParsing(QueueParsing):
                 self._received_on(fo, True)
                 return True
             raise ParseSyntaxError
+        if t.kind == lx.STRING and t.value == "source":  # source limiter NAME (the words are not reserved)
+            self.advance()
+            self.limiter_option(fo, "source")
+            return True
         if t.kind != lx.KEYWORD:
             return False
         word = str(t.value)
+        if word == "state":
+            self.advance()
+            self.limiter_option(fo, "state")
+            return True
         handler = self._FILTER_OPTS.get(word)
         if handler is None:
             return False
@@ -503,8 +511,10 @@ class FilterOptParsing(QueueParsing):
         src = sport = dst = dport = None
         if self.accept_kw("from"):
             src, sport = self.ipportspec()
-        if self.at_kw("os"):
-            self.unsupported("OS fingerprints (os)")
+        self.rule_oses = None
+        if self.accept_kw("os"):
+            self.rule_oses = self._list(self.string)
+            self.state.uses_os = True
         if self.accept_kw("to"):
             dst, dport = self.ipportspec()
             if dst and any(h.addr.type == PF_ADDR_URPFFAILED for h in dst):

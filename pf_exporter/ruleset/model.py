@@ -159,6 +159,11 @@ class RuleDef:
     anchor: Anchor | None = None
     anchor_call: str = ""
     line: int = 0  # pf.conf line the rule came from (0 when read from the kernel)
+    # names the kernel keeps only as numbers, for printing: the OS fingerprint (os_fingerprint)
+    # and the 7.9 limiters (statelim/sourcelim ids); "" = not known, printed from the number
+    os_name: str = ""
+    statelim_name: str = ""
+    sourcelim_name: str = ""
 
     def clone(self) -> RuleDef:
         """A copy sharing nothing mutable except the called anchor."""
@@ -172,6 +177,36 @@ class RuleDef:
         dup.divert = copy.copy(self.divert)
         dup.timeout = list(self.timeout)
         return dup
+
+
+@dataclass
+class StateLimiterDef:
+    """``state limiter NAME ...`` (OpenBSD 7.9+): ``struct pfioc_statelim``'s settings."""
+
+    name: str
+    id: int
+    limit: int
+    rate: tuple[int, int] = (0, 0)  # (limit, seconds)
+    description: str = ""
+    line: int = 0
+
+
+@dataclass
+class SourceLimiterDef:
+    """``source limiter NAME ...`` (OpenBSD 7.9+): ``struct pfioc_sourcelim``'s settings."""
+
+    name: str
+    id: int
+    entries: int
+    limit: int
+    rate: tuple[int, int] = (0, 0)
+    inet_prefix: int = 32
+    inet6_prefix: int = 128
+    table: str = ""  # overload table
+    above: int = 0  # overload_hwm
+    below: int = 0  # overload_lwm
+    description: str = ""
+    line: int = 0
 
 
 @dataclass

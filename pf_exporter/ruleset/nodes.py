@@ -204,6 +204,8 @@ class FilterOpts:
     randomid: bool = False
     max_mss: int = 0
     pktrate: tuple[int, int] = (0, 0)
+    statelim: tuple[str | int, int] | None = None  # (name or id, limiter_action), 7.9+
+    sourcelim: tuple[str | int, int] | None = None
 
 
 @dataclass
@@ -271,6 +273,23 @@ class ParseState:
     max_macro_expansion: int | None = None  # characters of macro values substituted, over the whole text
     rules_expanded: int = 0
     table_addresses: int = 0
+    # OS fingerprints: the list `os "name"` is looked up in (Fingerprints, a callable returning
+    # them when first needed, or None for OpenBSD's pf.os), and what `set fingerprints` loaded
+    fingerprints: Any = None
+    fingerprints_file: tuple[str, str] | None = None  # (file, text) of `set fingerprints`
+    uses_os: bool = False  # a rule has `os`: the fingerprints are loaded with the main ruleset
+    # 7.9 limiters defined by the text, and those pf already has (an anchor's rules refer to them)
+    state_limiters: list[Any] = field(default_factory=list)  # StateLimiterDef
+    source_limiters: list[Any] = field(default_factory=list)  # SourceLimiterDef
+    known_limiters: dict[str, dict[str, int]] = field(default_factory=dict)  # "state"/"source" -> name -> id
+
+    def fingerprint_list(self) -> Any:
+        """The fingerprint names rules are resolved against (loaded on first use)."""
+        if self.fingerprints is None or callable(self.fingerprints):
+            from .osfp import Fingerprints
+
+            self.fingerprints = self.fingerprints() if callable(self.fingerprints) else Fingerprints.standard()
+        return self.fingerprints
 
     def temporary_table_name(self) -> str:
         """add_opt_table(): the name an automatic table has while pfctl parses (what -n shows)."""

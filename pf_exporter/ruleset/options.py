@@ -107,7 +107,22 @@ class OptionParsing(ItemParsing):
     def _set_fingerprints(self) -> None:
         value = str(self.expect(lx.STRING).value)
         self.state.out(f'set fingerprints "{value}"')
-        self.unsupported("OS fingerprints (set fingerprints)")
+        if self.anchor.name or self.state.anchorname:
+            return  # pfctl loads fingerprints only with the main ruleset
+        from ..errors import PfError
+        from .osfp import Fingerprints, parse
+
+        try:
+            text = self.state.read_file(value)
+            sigs = parse(text)
+        except PfError as e:  # a bad line (PfError is an OSError: first)
+            self.warn(f"pfctl: {value}: {e.detail}")
+            self.fail(f"error loading fingerprints {value}")
+        except OSError as e:
+            self.warn(f"pfctl: {value}: {e.strerror or e}")
+            self.fail(f"error loading fingerprints {value}")
+        self.state.fingerprints = Fingerprints.from_signatures(sigs)
+        self.state.fingerprints_file = (value, text)
 
     def _set_state_policy(self) -> None:
         if self.accept_kw("if-bound"):

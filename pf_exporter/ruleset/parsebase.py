@@ -40,6 +40,7 @@ class ParserBase:
         self.returnicmpdefault = (netdb.ICMP_UNREACH << 8) | netdb.ICMP_UNREACH_PORT
         self.returnicmp6default = (netdb.ICMP6_DST_UNREACH << 8) | netdb.ICMP6_DST_UNREACH_NOPORT
         self.inline_anchors: dict[str, Anchor] = {}
+        self.rule_oses: list[str] | None = None  # the `os` list of the rule being parsed (fromto)
 
     # -- diagnostics ------------------------------------------------------------------
     def _report(self, file: str, line: int, column: int, message: str) -> None:

@@ -121,10 +121,18 @@ class Parser(RuleExpansion):
                 self.queuespec()
             elif top and word == "antispoof":
                 self.antispoof()
+            elif word == "state":  # refused with a reason inside an anchor
+                self.state_limiter()
             else:
                 raise ParseSyntaxError
-        elif top and t.kind == lx.STRING:
-            self.varset()
+        elif t.kind == lx.STRING and (top or t.value == "source"):
+            name = str(self.advance().value)
+            if name == "source" and self.at_word("limiter"):
+                self.source_limiter()
+            elif top:
+                self.varset(name)
+            else:
+                raise ParseSyntaxError
         else:
             raise ParseSyntaxError
         self.end_of_statement()
@@ -141,8 +149,7 @@ class Parser(RuleExpansion):
             self.fail(f"failed to include file {name}")
         self.lex.pushfile(name)
 
-    def varset(self) -> None:
-        name = str(self.advance().value)
+    def varset(self, name: str) -> None:
         self.expect_punct("=")
         parts = [self.numberstring()]
         while self.at(lx.STRING) or self.at(lx.NUMBER):
@@ -165,6 +172,7 @@ class Parser(RuleExpansion):
         af = self.af()
         protos = self.proto()
         src, sport, dst, dport = self.fromto()
+        oses = self.rule_oses
         fo = self.filter_opts()
         self.require_nl()
 
@@ -275,7 +283,7 @@ class Parser(RuleExpansion):
             r.rt = fo.rt
         self.expand_divertspec(r, fo)
         self.expand_rule(r, False, interfaces, fo.nat, fo.rdr, fo.rroute, protos, src, sport, dst, dport,
-                         fo.uid, fo.gid, fo.rcv, fo.icmpspec)
+                         fo.uid, fo.gid, fo.rcv, fo.icmpspec, oses=oses)
 
     # -- anchors ----------------------------------------------------------------------
     def anchorname(self) -> str | None:
@@ -306,6 +314,7 @@ class Parser(RuleExpansion):
         af = self.af()
         protos = self.proto()
         src, sport, dst, dport = self.fromto()
+        oses = self.rule_oses
         fo = self.filter_opts()
         block: Anchor | None = None
         if self.at_punct("{"):
@@ -352,7 +361,7 @@ class Parser(RuleExpansion):
         r.af = _decide_af(src, r.af)
         r.af = _decide_af(dst, r.af)
         self.expand_rule(r, False, interfaces, None, None, None, protos, src, sport, dst, dport, fo.uid, fo.gid,
-                         fo.rcv, fo.icmpspec)
+                         fo.rcv, fo.icmpspec, oses=oses)
 
     def _child_anchor(self, parent: Anchor, name: str) -> Anchor:
         path = f"{parent.path}/{name}" if parent.path else name

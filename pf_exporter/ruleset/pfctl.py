@@ -7,12 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from ..abi.constants import PFQS_DEFAULT, PFQS_FLOWQUEUE, PFQS_ROOTCLASS
 from . import lexer as lx
 from .errors import Diagnostic, RulesetError
 from .host import Host, corpus_host
-from .model import Anchor, QueueSpec, RuleDef, TableDef
+from .model import Anchor, QueueSpec, RuleDef, SourceLimiterDef, StateLimiterDef, TableDef
 from .nodes import FatalError, Options, ParseState
 from .optimizer import Optimizer
 from .parser import Parser
@@ -34,6 +35,11 @@ class Ruleset:
     stdout: list[str] = field(default_factory=list)
     stdout_always: set[int] = field(default_factory=set)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    state_limiters: list[StateLimiterDef] = field(default_factory=list)  # 7.9+
+    source_limiters: list[SourceLimiterDef] = field(default_factory=list)
+    # OS fingerprints the main ruleset loads (`set fingerprints`, or pf.os when a rule uses `os`)
+    fingerprints_file: tuple[str, str] | None = None
+    uses_os: bool = False
 
     @property
     def output(self) -> str:
@@ -58,16 +64,21 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
               macros: dict[str, str] | None = None, numeric: bool = False,
               read_file: Callable[[str], str] = lx.read_text_file, follow_load_anchors: bool = True,
               optimize: bool = False, kernel_table_names: bool = False, max_rules: int | None = None,
-              max_table_addresses: int | None = None, max_macro_expansion: int | None = None) -> Ruleset:
+              max_table_addresses: int | None = None, max_macro_expansion: int | None = None,
+              fingerprints: Any = None, known_limiters: dict[str, dict[str, int]] | None = None) -> Ruleset:
     """Parse and "load" a ruleset like ``pfctl -o none -nv [-a anchor] [-D m=v] -f FILE``
     (with *optimize*, like ``pfctl -o basic``).
 
     Raises :class:`RulesetError` (with everything pfctl would have printed) when pfctl
     would exit non-zero.  The ``max_*`` bounds (None: none, like pfctl) make a ruleset that
-    expands past them an error on the line that does."""
+    expands past them an error on the line that does.  *fingerprints* (a
+    :class:`~.osfp.Fingerprints`, or a callable returning one when a rule first needs it) is the
+    list ``os "name"`` is resolved in, OpenBSD's pf.os by default; *known_limiters* names the
+    7.9 limiters pf already has (``{"state": {name: id}, "source": {...}}``) for an anchor's rules."""
     state = ParseState(host=host or corpus_host(), anchorname=anchor, numeric=numeric, read_file=read_file,
                        optimize=optimize, kernel_table_names=kernel_table_names, max_rules=max_rules,
-                       max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion)
+                       max_table_addresses=max_table_addresses, max_macro_expansion=max_macro_expansion,
+                       fingerprints=fingerprints, known_limiters=dict(known_limiters or {}))
     main = _new_anchor(anchor)
     result = Ruleset(main=main, stdout=state.stdout, stdout_always=state.stdout_always,
                      diagnostics=state.diagnostics)
@@ -99,6 +110,10 @@ def run_pfctl(text: str, filename: str = "stdin", *, host: Host | None = None, a
         state.warn(f"pfctl: {e}")
         raise RulesetError(state.diagnostics, result.output, result.quiet_output) from None
     result.tables = list(state.tables)
+    result.state_limiters = list(state.state_limiters)
+    result.source_limiters = list(state.source_limiters)
+    result.fingerprints_file = state.fingerprints_file
+    result.uses_os = state.uses_os
     return result
 
 

@@ -4,6 +4,8 @@ were parsed from pf.conf or decoded from kernel structs."""
 
 from __future__ import annotations
 
+import functools
+
 from ..abi.constants import (
     AF_INET,
     AF_INET6,
@@ -24,6 +26,7 @@ from ..abi.constants import (
     PF_DUPTO,
     PF_FLUSH_GLOBAL,
     PF_IN,
+    PF_LIMITER_NOMATCH,
     PF_LOG,
     PF_LOG_ALL,
     PF_LOG_MATCHES,
@@ -88,7 +91,8 @@ from ..abi.constants import (
 )
 from . import netdb
 from .addr import is_zero, mask_bytes, ntop, unmask
-from .model import AddrWrap, Pool, QueueSpec, RuleAddr, RuleDef, TableAddress
+from .model import AddrWrap, Pool, QueueSpec, RuleAddr, RuleDef, SourceLimiterDef, StateLimiterDef, TableAddress
+from .osfp import Fingerprints
 
 PF_NAT_PROXY_PORT_LOW = 50001
 PF_NAT_PROXY_PORT_HIGH = 65535
@@ -174,14 +178,25 @@ def _is_all(a: RuleAddr) -> bool:
             and is_zero(a.addr.mask, AF_INET6) and not a.neg and not a.port_op)
 
 
-def format_fromto(src: RuleAddr, osfp: int, dst: RuleAddr, af: int, verbose: bool = False) -> str:
+@functools.cache
+def _standard_fingerprints() -> Fingerprints:
+    return Fingerprints.standard()
+
+
+def os_name(osfp: int) -> str:
+    """The name of an OS fingerprint id in OpenBSD's pf.os (what the kernel has unless another
+    list was loaded); callers that know the kernel's list set ``RuleDef.os_name`` instead."""
+    return _standard_fingerprints().name(osfp)
+
+
+def format_fromto(src: RuleAddr, osfp: int, dst: RuleAddr, af: int, verbose: bool = False, osname: str = "") -> str:
     if _is_all(src) and _is_all(dst) and osfp == 0:
         return " all"
     out = " from " + ("! " if src.neg else "") + format_addr(src.addr, af, verbose)
     if src.port_op:
         out += _port(src.port_op, *src.port)
     if osfp != 0:
-        out += f' os "{osfp}"'
+        out += f' os "{osname or os_name(osfp)}"'
     out += " to " + ("! " if dst.neg else "") + format_addr(dst.addr, af, verbose)
     if dst.port_op:
         out += _port(dst.port_op, *dst.port)
@@ -289,7 +304,7 @@ def format_rule(r: RuleDef, anchor_call: str = "", verbose: bool = False, debug:
         out += " inet" if r.af == AF_INET else " inet6"
     if r.proto:
         out += " proto " + _protocol(r.proto, protocol_names)
-    out += format_fromto(r.src, r.os_fingerprint, r.dst, r.af, show)
+    out += format_fromto(r.src, r.os_fingerprint, r.dst, r.af, show, r.os_name)
     if r.rcv_ifname:
         out += f" {'!' if r.rcvifnot else ''}received-on {r.rcv_ifname}"
     if r.uid[0]:
@@ -344,6 +359,10 @@ def format_rule(r: RuleDef, anchor_call: str = "", verbose: bool = False, debug:
         out += f" probability {format_probability(r.prob)}%"
     if ropts:
         out += " (" + _state_options(r) + ")"
+    if r.statelim[0]:
+        out += format_limiter_option("state", r.statelim, r.statelim_name)
+    if r.sourcelim[0]:
+        out += format_limiter_option("source", r.sourcelim, r.sourcelim_name)
     if r.rule_flag & PFRULE_FRAGMENT:
         out += " fragment"
     if r.scrub_flags & PFSTATE_SCRUBMASK or r.min_ttl or r.max_mss:
@@ -528,4 +547,39 @@ def format_queuespec(q: QueueSpec) -> str:
         out += " default"
     if q.qlimit:
         out += f" qlimit {q.qlimit}"
+    return out
+
+
+def format_state_limiter(d: StateLimiterDef) -> str:
+    out = f"state limiter {d.name} id {d.id} limit {d.limit}"
+    if d.rate[0]:
+        out += f" rate {d.rate[0]}/{d.rate[1]}"
+    if d.description:
+        out += f' description "{d.description}"'
+    return out
+
+
+def format_source_limiter(d: SourceLimiterDef) -> str:
+    out = f"source limiter {d.name} id {d.id} entries {d.entries} limit {d.limit}"
+    if d.rate[0]:
+        out += f" rate {d.rate[0]}/{d.rate[1]}"
+    if d.inet_prefix != 32:
+        out += f" inet mask {d.inet_prefix}"
+    if d.inet6_prefix != 128:
+        out += f" inet6 mask {d.inet6_prefix}"
+    if d.table:
+        out += f" table <{d.table}> above {d.above}"
+        if d.below:
+            out += f" below {d.below}"
+    if d.description:
+        out += f' description "{d.description}"'
+    return out
+
+
+def format_limiter_option(kind: str, ref: tuple[int, int], name: str) -> str:
+    """`` state limiter NAME`` (or ``id N`` when the name is not known) for a rule's reference."""
+    lim_id, action = ref
+    out = f" {kind} limiter " + (name or f"id {lim_id}")
+    if action == PF_LIMITER_NOMATCH:
+        out += " (no-match)"
     return out
