@@ -177,6 +177,9 @@ class RuleDecoder:
               "rule.bytes", "rule.states_cur", "rule.states_tot", "rule.src_nodes", "rule.max_states")
     TEXT_CACHE = 16384  # decoded names and labels kept (see _decode_text)
 
+    # the 7.9 limiters' names by id ({"state": {...}, "source": {...}}) for rule_text; set by the backend
+    limiter_names: Callable[[], dict[str, dict[int, str]]] | None = None
+
     def __init__(self, cls: type) -> None:
         located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
         parts, pos, slots = ["="], 0, []
@@ -270,7 +273,12 @@ class RuleDecoder:
             from ..ruleset.printer import format_rule
 
             k = self.spec(pr)
-            text = format_rule(k.rule, k.anchor_call)
+            r = k.rule
+            if (r.statelim[0] or r.sourcelim[0]) and self.limiter_names is not None:
+                names = self.limiter_names()
+                r.statelim_name = names["state"].get(r.statelim[0], "")
+                r.sourcelim_name = names["source"].get(r.sourcelim[0], "")
+            text = format_rule(r, k.anchor_call)
             if len(texts) >= self.RULE_TEXTS:
                 texts.clear()
             texts[key] = text

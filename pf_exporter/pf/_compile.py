@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..abi import Abi
-from ..abi.constants import PF_ANCHOR_MAXPATH, PF_TRANS_RULESET, PF_TRANS_TABLE
+from ..abi.constants import PF_ANCHOR_MAXPATH, PF_ANCHOR_NAME_SIZE, PF_TRANS_RULESET, PF_TRANS_TABLE
 from ..errors import PfLoadError, Problem
 from ..ruleset.errors import Diagnostic, RulesetError
 from ..ruleset.host import Host, Interface, corpus_host
@@ -181,6 +181,37 @@ def compile_ruleset(text: str, abi: Abi, anchor: str = "", *, host: Host | None 
     return out
 
 
+def _anchor_call_problem(ruleset: str, call: str) -> str:
+    """Why pf would refuse (EINVAL) an anchor rule in *ruleset* calling *call*, as
+    pf_anchor_setup() and pf_find_or_create_ruleset() resolve it; "" when it would not.  An
+    absolute call ("/x/y") starts at the main ruleset; a relative one at *ruleset*, each leading
+    "../" going one level up."""
+    name = call
+    if name.startswith("/"):
+        path = name[1:]
+    else:
+        path = ruleset
+        while name.startswith("../"):
+            if not path:
+                return f'anchor "{call}" goes above the main ruleset (pf refuses ".." beyond the root)'
+            path = path.rsplit("/", 1)[0] if "/" in path else ""
+            name = name[3:]
+        path = f"{path}/{name}" if path else name
+    if path.endswith("/*"):
+        path = path[:-2]
+    elif path == "*":
+        path = ""
+    parts = path.split("/") if path else []
+    if not parts:
+        return f'anchor "{call}" names the main ruleset, which cannot be called'
+    for part in parts:
+        if not part:
+            return f'anchor "{call}" has an empty path component ("//" or a trailing "/")'
+        if len(part.encode()) >= PF_ANCHOR_NAME_SIZE:
+            return f'anchor "{call}": the name {part[:20]!r}... is longer than pf\'s {PF_ANCHOR_NAME_SIZE - 1} bytes'
+    return ""
+
+
 def _limiters_refused(ruleset: Ruleset, filename: str, release: str) -> list[Diagnostic]:
     """pf before 7.9 has no limiters: the first definition or rule that uses one, located."""
     lines = [d.line for d in ruleset.state_limiters + ruleset.source_limiters]
@@ -222,11 +253,12 @@ def _encode(out: CompiledRuleset, ruleset: Ruleset) -> None:
     walk(ruleset.main.loaded_path, ruleset.main.rules)
     for _line, name in ruleset.load_anchors:  # `load anchor`: its own ruleset, in the same transaction
         loaded = ruleset.anchors.get(name)
-        if name not in out.loaded_anchors:
-            out.loaded_anchors.append(name)
+        path = name.lstrip("/")  # pf_find_or_create_ruleset() reads "/x" as "x"
+        if path not in out.loaded_anchors:
+            out.loaded_anchors.append(path)
         if loaded is not None and id(loaded) not in seen:
             seen.add(id(loaded))
-            walk(name, loaded.rules)
+            walk(path, loaded.rules)
     for t in ruleset.tables:
         path = t.anchor
         out.tables.append(CompiledTable(path, encode_table(abi, t, path),
@@ -302,6 +334,17 @@ def compile_load(text: str, abi: Abi, anchor: str = "", *, host: Host | None = N
                 raise _refuse(f"this rule's anchor path ({path[:40]}...) is {len(path.encode())} bytes, longer "
                               f"than pf's limit of {PF_ANCHOR_MAXPATH}; use shorter anchor names or fewer levels "
                               "of nesting", cr.source.line or None, 1)
+    for cr in compiled.rules:
+        if cr.anchor_call:
+            problem = _anchor_call_problem(cr.path, cr.anchor_call)
+            if problem:
+                raise _refuse(problem, cr.source.line or None, 1)
+    for path in compiled.loaded_anchors:
+        parts = path.split("/")
+        if "" in parts or "." in parts or ".." in parts:
+            raise _refuse(f'load anchor "{path}": pf would refuse this path (an empty component, e.g. an absolute '
+                          'name inside an anchor, or ".." in it); name the anchor relative to the ruleset it is '
+                          'in, or load it from the main ruleset')
     for path in compiled.ruleset_paths:
         if anchor and path != anchor and not path.startswith(anchor + "/"):
             raise _refuse(f"the ruleset would change anchor {path!r} outside {anchor!r}")

@@ -113,6 +113,8 @@ class IoctlBackend:
         self._table_hint = 64
         self._state_decoder: codec.StateDecoder | None = None
         self._rule_decoder = codec.RuleDecoder(self.layout.pfioc_rule)
+        self._rule_decoder.limiter_names = self.limiter_names
+        self._limiter_names: tuple[float, dict[str, dict[int, str]]] | None = None
 
     # --- identity ------------------------------------------------------------------
 
@@ -530,6 +532,18 @@ class IoctlBackend:
         return [codec.decode_source_limiter(ioc) for ioc in
                 self._limiters("DIOCGETNSOURCELIM", "pfioc_sourcelim", C.PF_SOURCELIM_ID_MIN,
                                C.PF_SOURCELIM_ID_MAX)]
+
+    LIMITER_NAMES_TTL = 60.0  # seconds a rule text's limiter names may lag behind pf
+
+    def limiter_names(self) -> dict[str, dict[int, str]]:
+        """The limiters' names by id, read at most once a minute (rule texts print names, pf
+        keeps ids; a renamed limiter shows under its new name within a minute)."""
+        now = time.monotonic()
+        if self._limiter_names is None or now - self._limiter_names[0] > self.LIMITER_NAMES_TTL:
+            names = {"state": {x.id: x.name for x in self.state_limiters()},
+                     "source": {x.id: x.name for x in self.source_limiters()}}
+            self._limiter_names = (now, names)
+        return self._limiter_names[1]
 
     def _limiters(self, request: str, tag: str, lowest: int, highest: int) -> Iterator[ctypes.Structure]:
         """Each limiter the kernel has, asking for the next id up (the same struct, reused: read it

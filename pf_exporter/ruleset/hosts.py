@@ -110,9 +110,11 @@ class HostParsing(ParserBase):
     def host_lookup(self, text: str) -> list[NodeHost] | None:
         """host(): an interface, a numeric address or a host name, with optional /bits."""
         mask = -1
-        ps = text
-        if "/" in text:
-            ps, _, bits = text.partition("/")
+        ps, at, if_name = text.rpartition("@")  # "addr[/bits]@ifname": an interface for tables and pools
+        if not at:
+            ps, if_name = text, ""
+        if "/" in ps:
+            ps, _, bits = ps.rpartition("/")
             value = _strtonum(bits, 0, 128)
             if isinstance(value, str):
                 self.warn(f"netmask is {value}: /{bits}")
@@ -129,6 +131,8 @@ class HostParsing(ParserBase):
         for n in hosts:
             n.addr.type = PF_ADDR_ADDRMASK
             n.weight = 0
+            if if_name:
+                n.ifname = if_name
         return hosts
 
     def _host_if(self, text: str, mask: int) -> list[NodeHost] | None:
