@@ -252,31 +252,45 @@ class ReplayTransport:
 XLARGE_EXTRA_ANCHORS = 200  # hosting/c049 .. hosting/c248, 200 rules each, on top of large's 10,000
 
 
+# The rule-count curve (scrape.py --curve): a base scenario plus hosting anchors shaped like
+# large's (200 rules, 10 tables, 20 labels each).  rules-10k is large itself.
+CURVE = {"rules-1k": ("small", 5), "rules-10k": ("large", 0), "rules-50k": ("large", 200),
+         "rules-100k": ("large", 450)}
+
+
 def _register_xlarge() -> None:
     """``xlarge``: the ``large`` scenario plus 200 more hosting anchors shaped like its 49
-    (200 rules, 10 tables, 20 new labels each): 50,000 rules, 2,510 tables, 5,000 labels.
-    Built through the simulator's scenario loader; traffic then accumulates over the same
-    uptime for every rule.  Used only when the simulator has no ``xlarge`` of its own."""
-    from pf_exporter.abi import constants as C
+    (200 rules, 10 tables, 20 new labels each): 50,000 rules, 2,510 tables, 5,000 labels; and the
+    curve's ``rules-1k`` .. ``rules-100k`` (:data:`CURVE`) the same way.  Built through the
+    simulator's scenario loader; traffic then accumulates over the same uptime for every rule.
+    Used only when the simulator has no scenario of that name of its own."""
     from pf_exporter.simulator import SCENARIOS as SIM_SCENARIOS
-    from pf_exporter.simulator.scenarios import Loader, build_large
+
+    wanted = {"xlarge": ("large", XLARGE_EXTRA_ANCHORS), **CURVE}
+    for name, (base, extra) in wanted.items():
+        if name not in SIM_SCENARIOS:
+            SIM_SCENARIOS[name] = _grown(SIM_SCENARIOS[base], extra)
+
+
+def _grown(build_base: Callable[..., None], extra: int) -> Callable[..., None]:
+    from pf_exporter.abi import constants as C
+    from pf_exporter.simulator.scenarios import Loader
     from pf_exporter.simulator.traffic import accumulate
 
-    if "xlarge" in SIM_SCENARIOS:
-        return
-
-    def build_xlarge(sim: Any, state_fill: float | None) -> None:
-        build_large(sim, state_fill)
+    def build(sim: Any, state_fill: float | None) -> None:
+        build_base(sim, state_fill)
+        if not extra:
+            return
         ld = Loader(sim)
         vlans = [f"vlan{100 + i}" for i in range(193)]
-        children = [f"hosting/c{49 + i:03d}" for i in range(XLARGE_EXTRA_ANCHORS)]
+        children = [f"hosting/c{49 + i:03d}" for i in range(extra)]
         ld.begin(*children)
         names = ("web", "db", "mail", "dns", "admins", "monitor", "backup", "blocked", "partners", "vpn")
         ports = (22, 25, 53, 80, 123, 443, 587, 993, 3306, 5432, 8080, 8443)
         for c, child in enumerate(children, start=49):
             for j, name in enumerate(names):
                 base = 10 + c * 10 + j
-                ld.table(child, name, [f"172.{16 + base // 256}.{base % 256}.{k + 1}" for k in range(20)],
+                ld.table(child, name, [f"172.{16 + base // 256 % 16}.{base % 256}.{k + 1}" for k in range(20)],
                          C.PFR_TFLAG_PERSIST)
             for k in range(200):
                 label = f"svc{c * 20 + k // 10:05d}"
@@ -288,11 +302,13 @@ def _register_xlarge() -> None:
                         src="10.0.0.0/8", dst=f"<{names[k % 10]}>", dport=None if k % 4 == 3 else ports[k % 12],
                         label=label, max_states=5000 if k % 50 == 0 else 0)
         sim.limits[C.PF_LIMIT_TABLES] = sim.limits_new[C.PF_LIMIT_TABLES] = 10000
+        sim.limits[C.PF_LIMIT_ANCHORS] = sim.limits_new[C.PF_LIMIT_ANCHORS] = max(
+            sim.limits[C.PF_LIMIT_ANCHORS], 1024)
         ld.commit()
         ld.rates()
         accumulate(sim, float(sim.clock.uptime() - sim.since))
 
-    SIM_SCENARIOS["xlarge"] = build_xlarge
+    return build
 
 
 def default_collectors() -> list[str]:

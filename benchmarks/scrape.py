@@ -3,6 +3,7 @@
 
     python benchmarks/scrape.py                       # small, large, xlarge (+ per-rule on large)
     python benchmarks/scrape.py --scenarios large --scrapes 50
+    python benchmarks/scrape.py --curve               # 1k, 10k, 50k, 100k rules: time per rule count
     python benchmarks/scrape.py --soak 10000          # memory over 10,000 scrapes (small)
     python benchmarks/scrape.py --profile large       # cProfile of collection + encoding
     python benchmarks/scrape.py --json out.json       # the numbers, machine-readable
@@ -23,16 +24,20 @@ checksum, a binary search and a memmove per ioctl; it is timed and reported sepa
 The parent only sends HTTP requests and reads the worker's counters over a pipe.  All
 configurations' workers run at once and take turns, so load changes hit them alike.
 
-Columns: p50/p95 ms: sequential scrapes over one keep-alive connection (Accept: text 0.0.4,
-no gzip); us/sample: p50 / samples; ioctls/scrape and replay ms: per kernel walk; peak RSS
-MB: the highest of the worker's VmHWM per scrape (reset before each; scrapes of their own, before
-any floor timing) minus the mapped replay answers; collect ms:
-reading pf and building the families, replay excluded; encode ms: the exporter's text
-encoder on those families; generate_latest ms: prometheus_client's on the same families
-(the floor, timed right after each timed scrape, so both see the same load); p50/floor:
-their ratio; Prometheus-Accept p50 ms: with the Accept header
-Prometheus 3 sends by default, and gzip.  ``xlarge`` is built here from ``large`` when the
-simulator has none (see ``_register_xlarge``).
+The headline is the scrape as Prometheus makes it: ``GET /metrics`` with the Accept header
+Prometheus 3 sends by default and ``Accept-Encoding: gzip``, the kernel's answers included.
+
+Columns: scrape p50/p95 ms: that request, sequential over one keep-alive connection, the
+replayed kernel included; kernel ms: the stand-in kernel's share of one scrape (every ioctl:
+checksum, binary search, memmove); gzip ms: compressing that body at the exporter's level;
+generate_latest ms: prometheus_client formatting the same families (the floor, timed right
+after each timed scrape, so both see the same load); ratio: scrape p50 / generate_latest;
+text p50 ms: the same scrape with the plain 0.0.4 Accept and no gzip; exporter ms: scrape p50
+less the kernel's share; us/rule: collect ms (reading pf and building the families, kernel
+excluded) per rule, what Python adds to each DIOCGETRULE; peak RSS MB: the highest of the
+worker's VmHWM per scrape (reset before each; scrapes of their own, before any floor timing)
+minus the mapped replay answers.  ``xlarge`` is built here from ``large`` when the simulator has
+none (see ``_register_xlarge``); ``rules-1k`` ... ``rules-100k`` (``--curve``) likewise.
 """
 
 from __future__ import annotations
@@ -69,6 +74,8 @@ from replay import (  # noqa: E402 - after the path set-up above
 # are imported where used: the worker process holds little beyond what the exporter itself imports.
 
 SCENARIOS = ("small", "large", "xlarge")
+CURVE_SCENARIOS = ("rules-1k", "rules-10k", "rules-50k", "rules-100k")
+CHOICES = ("empty", *SCENARIOS, *CURVE_SCENARIOS)
 
 # What Prometheus 3 sends by default (scrape_protocols), and the plain 0.0.4 text request.
 ACCEPT_PROMETHEUS = (
@@ -78,11 +85,11 @@ ACCEPT_PROMETHEUS = (
 )
 ACCEPT_TEXT = "text/plain;version=0.0.4"
 
-TARGETS = {
-    "large_p50_ms": 100.0,
-    "large_peak_rss_mb": 50.0,
-    "per_rule_floor_ratio": 0.25,
-    "xlarge_large_ratio": 5.5,
+TARGETS = {  # the issue's goals, on the realistic path (Prometheus's request, kernel included)
+    "large_ratio": 0.30,  # default collectors: scrape p50 / generate_latest
+    "per_rule_ratio": 0.20,
+    "large_peak_rss_mb": 40.0,
+    "rules_100k_p50_ms": 1500.0,
 }
 
 
@@ -197,6 +204,15 @@ def measure_floor(exporter: Any, transport: ReplayTransport, check: bool) -> dic
     t0 = time.perf_counter()
     text = generate_text(fixed)  # type: ignore[arg-type]
     text_s = time.perf_counter() - t0
+    import zlib
+
+    from pf_exporter.web import GZIP_LEVEL
+
+    t0 = time.perf_counter()
+    z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+    z.compress(text)
+    z.flush()
+    gzip_s = time.perf_counter() - t0
     if check and text != latest:
         raise SystemExit("generate_text differs from generate_latest on these families")
     # The exporter keeps its last collection (single flight): these families, with the samples
@@ -204,7 +220,7 @@ def measure_floor(exporter: Any, transport: ReplayTransport, check: bool) -> dic
     del fixed, latest, text
     exporter._last = None
     return {"collect_s": collect_s, "collect_replay_s": replay_s, "generate_latest_s": latest_s,
-            "generate_text_s": text_s}
+            "generate_text_s": text_s, "gzip_s": gzip_s}
 
 
 def worker_main(directory: Path, per_rule: bool) -> int:
@@ -373,7 +389,9 @@ class Result:
     generate_text_ms: float  # the exporter's encoder on the same families
     collect_ms: float  # reading pf + building the families (no encoding, no HTTP)
     floor_ratio: float  # p50 / generate_latest
-    prometheus_p50_ms: float  # with Prometheus 3's default Accept header and gzip
+    gzip_ms: float  # compressing the body at the exporter's level
+    text_p50_ms: float  # plain 0.0.4 Accept, no gzip
+    us_per_rule: float  # collect ms (kernel excluded) per rule
     concurrent: dict[str, Any] = field(default_factory=dict)
     failed: list[str] = field(default_factory=list)
 
@@ -428,15 +446,16 @@ def run_all(runs: list[Run], cache: Path, release: str, n: int, concurrency: int
                 w = r.worker
                 assert w is not None
                 before = w.ask("stats")
-                t, r.body = scrape(r.conn)
+                t, _gz = scrape(r.conn, ACCEPT_PROMETHEUS, gzip=True)
                 after = w.ask("stats")
                 r.times.append(t)
                 for k in ("walks", "ioctls", "replay_s"):
                     r.acc[k] = r.acc.get(k, 0) + after[k] - before[k]
                 r.floors.append(w.ask("floor check" if i == 0 else "floor"))
-        for _ in range(max(3, n // 4)):
+        for _ in range(max(3, n // 4)):  # the plain text request, for comparison (and the body counted)
             for r in runs:
-                r.prom.append(scrape(r.conn, ACCEPT_PROMETHEUS, gzip=True)[0])
+                t, r.body = scrape(r.conn)
+                r.prom.append(t)
         for _ in range(floor_n - n):  # more floor timings than scrapes were asked for
             for r in runs:
                 r.floors.append(r.worker.ask("floor"))  # type: ignore[union-attr]
@@ -483,8 +502,9 @@ def _result(r: Run, n: int) -> Result:
         peak_rss_mb=r.peak, idle_rss_mb=r.worker.started.get("VmRSS", 0.0),
         generate_latest_ms=latest * 1e3, generate_text_ms=floor("generate_text_s") * 1e3,
         collect_ms=median([f["collect_s"] - f["collect_replay_s"] for f in r.floors]) * 1e3,
-        floor_ratio=p50 / latest, prometheus_p50_ms=median(r.prom) * 1e3, concurrent=r.conc,
-        failed=failed_collectors(r.body),
+        floor_ratio=p50 / latest, gzip_ms=floor("gzip_s") * 1e3, text_p50_ms=median(r.prom) * 1e3,
+        us_per_rule=median([f["collect_s"] - f["collect_replay_s"] for f in r.floors]) * 1e6 / max(1, r.meta["rules"]),
+        concurrent=r.conc, failed=failed_collectors(r.body),
     )
 
 
@@ -506,11 +526,11 @@ def ensure_recording(scenario: str, cache: Path, release: str, rerecord: bool) -
 def print_table(results: list[Result], out: Any = sys.stdout) -> None:
     cols = [
         ("run", "name", "{}"), ("rules", "rules", "{}"), ("samples", "samples", "{}"),
-        ("p50 ms", "p50_ms", "{:.1f}"), ("p95 ms", "p95_ms", "{:.1f}"), ("us/sample", "us_per_sample", "{:.2f}"),
-        ("ioctls/scrape", "ioctls_per_scrape", "{:.0f}"), ("replay ms", "replay_ms", "{:.1f}"),
-        ("peak RSS MB", "peak_rss_mb", "{:.1f}"), ("collect ms", "collect_ms", "{:.1f}"),
-        ("encode ms", "generate_text_ms", "{:.1f}"), ("generate_latest ms", "generate_latest_ms", "{:.1f}"),
-        ("p50/floor", "floor_ratio", "{:.2f}"), ("Prometheus-Accept p50 ms", "prometheus_p50_ms", "{:.1f}"),
+        ("scrape p50 ms", "p50_ms", "{:.1f}"), ("p95 ms", "p95_ms", "{:.1f}"), ("kernel ms", "replay_ms", "{:.1f}"),
+        ("gzip ms", "gzip_ms", "{:.1f}"), ("generate_latest ms", "generate_latest_ms", "{:.1f}"),
+        ("ratio", "floor_ratio", "{:.2f}"), ("text p50 ms", "text_p50_ms", "{:.1f}"),
+        ("exporter ms", "exporter_p50_ms", "{:.1f}"), ("us/rule", "us_per_rule", "{:.2f}"),
+        ("ioctls/scrape", "ioctls_per_scrape", "{:.0f}"), ("peak RSS MB", "peak_rss_mb", "{:.1f}"),
     ]
     rows = [[h for h, _, _ in cols]] + [[fmt.format(getattr(r, a)) for _, a, fmt in cols] for r in results]
     widths = [max(len(row[i]) for row in rows) for i in range(len(cols))]
@@ -522,33 +542,24 @@ def print_table(results: list[Result], out: Any = sys.stdout) -> None:
 
 
 def verdicts(results: list[Result]) -> list[tuple[str, float, float, bool]]:
-    """(target, measured, limit, met) for the issue's targets present in *results*.  Times are
-    the exporter's: the replayed kernel's share is taken out (the raw figure is in the table)."""
+    """(target, measured, limit, met) for the issue's goals present in *results*, on the realistic
+    path: Prometheus's request with gzip, the replayed kernel included."""
     by = {r.name: r for r in results}
     out = []
     if "large" in by:
         r = by["large"]
-        out.append(("default collectors on large: p50 ms (exporter, replay excluded)", r.exporter_p50_ms,
-                    TARGETS["large_p50_ms"], r.exporter_p50_ms <= TARGETS["large_p50_ms"]))
-        out.append(("default collectors on large: p50 ms (raw, replay included)", r.p50_ms,
-                    TARGETS["large_p50_ms"], r.p50_ms <= TARGETS["large_p50_ms"]))
-        out.append(("default collectors on large: peak RSS MB", r.peak_rss_mb, TARGETS["large_peak_rss_mb"],
-                    r.peak_rss_mb <= TARGETS["large_peak_rss_mb"]))
+        out.append(("default collectors on large: scrape / generate_latest", r.floor_ratio, TARGETS["large_ratio"],
+                    r.floor_ratio <= TARGETS["large_ratio"]))
+        out.append(("default collectors on large: peak RSS MB beyond the kernel's data", r.peak_rss_mb,
+                    TARGETS["large_peak_rss_mb"], r.peak_rss_mb <= TARGETS["large_peak_rss_mb"]))
     if "large per-rule" in by:
         r = by["large per-rule"]
-        ratio = r.exporter_p50_ms / r.generate_latest_ms
-        out.append(("per-rule on large: scrape / generate_latest floor (exporter)", ratio,
-                    TARGETS["per_rule_floor_ratio"], ratio <= TARGETS["per_rule_floor_ratio"]))
-        out.append(("per-rule on large: scrape / generate_latest floor (raw)", r.floor_ratio,
-                    TARGETS["per_rule_floor_ratio"], r.floor_ratio <= TARGETS["per_rule_floor_ratio"]))
-    if "large" in by and "xlarge" in by:
-        ratio = by["xlarge"].exporter_p50_ms / by["large"].exporter_p50_ms
-        out.append(("scaling: xlarge / large p50 (exporter)", ratio, TARGETS["xlarge_large_ratio"],
-                    ratio <= TARGETS["xlarge_large_ratio"]))
-        rules = by["xlarge"].rules / by["large"].rules
-        out.append((f"scaling: xlarge / large p50 (raw; rules x{rules:g})", by["xlarge"].p50_ms / by["large"].p50_ms,
-                    TARGETS["xlarge_large_ratio"], by["xlarge"].p50_ms / by["large"].p50_ms
-                    <= TARGETS["xlarge_large_ratio"]))
+        out.append(("per-rule on large: scrape / generate_latest", r.floor_ratio, TARGETS["per_rule_ratio"],
+                    r.floor_ratio <= TARGETS["per_rule_ratio"]))
+    if "rules-100k" in by:
+        r = by["rules-100k"]
+        out.append(("100,000 rules: scrape p50 ms", r.p50_ms, TARGETS["rules_100k_p50_ms"],
+                    r.p50_ms <= TARGETS["rules_100k_p50_ms"]))
     return out
 
 
@@ -601,17 +612,22 @@ def main_bench(args: argparse.Namespace) -> int:
                   + (f" ({c['errors'][:3]})" if c["errors"] else ""))
         if r.failed:
             print(f"{r.name}: COLLECTORS FAILED: {', '.join(r.failed)}")
-        print(f"{r.name}: walks per sequential scrape {r.walks_per_scrape:.2f}; exporter p50 without the replay "
-              f"{r.exporter_p50_ms:.1f} ms ({r.exporter_p50_ms / r.generate_latest_ms:.2f} of generate_latest); "
-              f"idle RSS {r.idle_rss_mb:.1f} MB; body {r.body_bytes / 1e6:.2f} MB"
-              + (f"; Python per rule beyond the ioctl: {r.collect_ms * 1000 / r.rules:.2f} us (collect ms / rules, "
-                 "the replayed kernel left out)" if r.rules else ""))
+        share = r.gzip_ms / r.p50_ms if r.p50_ms else 0.0
+        print(f"{r.name}: scrape {r.p50_ms:.1f} ms = kernel {r.replay_ms:.1f} + exporter {r.exporter_p50_ms:.1f} "
+              f"(gzip {r.gzip_ms:.1f} of it, {share:.0%}); ratio {r.floor_ratio:.2f} to generate_latest "
+              f"({r.exporter_p50_ms / r.generate_latest_ms:.2f} without the kernel); Python per rule beyond the ioctl "
+              f"{r.us_per_rule:.2f} us; idle RSS {r.idle_rss_mb:.1f} MB; body {r.body_bytes / 1e6:.2f} MB; walks per "
+              f"scrape {r.walks_per_scrape:.2f}")
+    curve = [r for r in results if r.name.startswith("rules-")]
+    if len(curve) > 1:
+        print()
+        print("curve (default collectors): rules -> scrape p50 ms, ms per 1,000 rules")
+        for r in sorted(curve, key=lambda x: x.rules):
+            print(f"  {r.rules:>7,} rules: {r.p50_ms:8.1f} ms  ({r.p50_ms * 1000 / r.rules:.2f} ms per 1,000 rules; "
+                  f"kernel {r.replay_ms:.1f} ms)")
     print()
     for what, measured, limit, met in verdicts(results):
-        if "(raw" in what:  # the replayed kernel included: shown beside the target, not the target itself
-            print(f"  for comparison, {what}: {measured:.2f} (limit {limit:g} would be {'met' if met else 'missed'})")
-        else:
-            print(f"target {what}: {measured:.2f} <= {limit:g}: {'met' if met else 'MISSED'}")
+        print(f"target {what}: {measured:.2f} <= {limit:g}: {'met' if met else 'MISSED'}")
     if args.json:
         Path(args.json).write_text(json.dumps({"results": [asdict(r) for r in results], "recordings": metas,
                                                "host_reference_ms": reference_ms(),
@@ -703,9 +719,11 @@ def _short(path: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], allow_abbrev=False)
-    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=("empty", *SCENARIOS),
+    p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=CHOICES,
                    help="simulator scenarios to run with the default collectors (default: small large xlarge)")
-    p.add_argument("--per-rule", nargs="*", choices=("empty", *SCENARIOS), default=None,
+    p.add_argument("--curve", action="store_true",
+                   help="run the rule-count curve instead: " + ", ".join(CURVE_SCENARIOS) + " (default collectors)")
+    p.add_argument("--per-rule", nargs="*", choices=CHOICES, default=None,
                    help="also run these scenarios with --collector.rules.per-rule (default: large when it is "
                    "selected; give the flag alone for none)")
     p.add_argument("--scrapes", type=int, default=20, help="timed sequential scrapes per run (default 20)")
@@ -719,8 +737,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rerecord", action="store_true", help="record the scenarios again")
     p.add_argument("--json", help="also write the results to this JSON file")
     p.add_argument("--soak", type=int, metavar="N", help="memory mode: N sequential scrapes, RSS at start and end")
-    p.add_argument("--soak-scenario", default="small", choices=("empty", *SCENARIOS))
-    p.add_argument("--profile", choices=("empty", *SCENARIOS), help="cProfile collection + encoding of a scenario")
+    p.add_argument("--soak-scenario", default="small", choices=CHOICES)
+    p.add_argument("--profile", choices=CHOICES, help="cProfile collection + encoding of a scenario")
     p.add_argument("--profile-scrapes", type=int, default=5)
     p.add_argument("--top", type=int, default=30, help="functions shown by --profile")
     # internal
@@ -747,6 +765,8 @@ def main(argv: list[str] | None = None) -> int:
         return main_soak(args)
     if args.profile:
         return main_profile(args)
+    if args.curve:
+        args.scenarios, args.per_rule = list(CURVE_SCENARIOS), []
     return main_bench(args)
 
 

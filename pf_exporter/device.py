@@ -116,6 +116,20 @@ class Device:
 
         return call
 
+    def walk_caller(self, name: str) -> Callable[[object], None]:
+        """:meth:`caller` for a walk that already holds :attr:`lock` (:meth:`ruleset_ticket` holds it
+        for the whole walk): the same call and errors, without taking the lock once more per request."""
+        number = self.abi.request(name).number
+        transport = self.transport
+
+        def call(arg: object) -> None:
+            try:
+                transport.ioctl(number, arg)
+            except OSError as e:
+                raise self._map(e.errno or errno.EIO, name) from None
+
+        return call
+
     def _map(self, err: int, name: str) -> PfError:
         if err == errno.EPERM and self.abi.request(name).writes and self.writable:
             return PfSecurelevelError(err, name, "securelevel > 1 forbids changing pf")

@@ -79,6 +79,9 @@ ADMIN_PREFIX = "/api/"
 # A /metrics body up to this size is sent with a Content-Length once complete; a longer one is
 # sent while it is written (chunked), so the exporter never holds a whole large exposition.
 STREAM_BUFFER = 64 * 1024
+# zlib's fastest level: Python's default (9) costs several times as much for a few percent
+# (measured in docs/performance.md); Go's exporters use their library's default (6, ~3x level 1).
+GZIP_LEVEL = 1
 
 
 # --- listen addresses --------------------------------------------------------------------------------
@@ -221,6 +224,64 @@ def text_acceptable(accept: str) -> bool:
     return False
 
 
+class EncodeAhead:
+    """The chunks of *chunks*, produced by a thread of their own a few chunks ahead of the
+    reader: the exposition's Python encoding overlaps the reader's compression and writes.  An
+    exception of the producer is raised to the reader where the failed chunk would have come;
+    :meth:`close` (the reader is done, or went away) stops the producer."""
+
+    _END = object()
+    DEPTH = 4  # chunks encoded ahead (each at most SLICE_ROWS series, some hundred kB)
+
+    def __init__(self, chunks: Iterator[bytes]) -> None:
+        self._chunks = chunks
+        self._items: list[Any] = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._produce, name="encode-ahead", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        item: Any
+        try:
+            for chunk in self._chunks:
+                with self._cond:
+                    while len(self._items) >= self.DEPTH and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    self._items.append(chunk)
+                    self._cond.notify_all()
+            item = self._END
+        except BaseException as e:  # handed to the reader, raised there
+            item = e
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def __iter__(self) -> EncodeAhead:
+        return self
+
+    def __next__(self) -> bytes:
+        with self._cond:
+            while not self._items:
+                self._cond.wait()
+            item = self._items.pop(0)
+            self._cond.notify_all()
+        if item is self._END:
+            self._items.append(item)  # stays ended
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join(timeout=5)
+
+
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -316,7 +377,7 @@ class _Handler(BaseHTTPRequestHandler):
         HTTP/1.1 get the whole body with a Content-Length (a body ended by closing the connection
         could not tell a failed scrape from a short one).  Returns the bytes sent (HEAD: those a
         GET would have sent)."""
-        z = zlib.compressobj(1, zlib.DEFLATED, 31) if gzip else None
+        z = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31) if gzip else None
         extra = {"Content-Encoding": "gzip"} if gzip else None
         if self.command == "HEAD":  # the headers a GET would get: its length, without holding the body
             size = sum(len(z.compress(c)) for c in chunks) + len(z.flush()) if z is not None else sum(map(len, chunks))
@@ -352,7 +413,15 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(chunk)
             break
         if streaming:
-            return self._stream_rest(chunks, z, sent)
+            if z is None:
+                return self._stream_rest(chunks, z, sent)
+            # a long gzipped body: the text is encoded in a thread while this one compresses and
+            # writes (zlib and the socket release the GIL), so gzip costs little more than the encoding
+            ahead = EncodeAhead(chunks)
+            try:
+                return self._stream_rest(ahead, z, sent)
+            finally:
+                ahead.close()
         if z is not None:
             buf += z.flush()
         self._head(200, ctype, extra)

@@ -478,7 +478,11 @@ class IoctlBackend:
         def one(path: str) -> T.LabelTotals:
             def walk() -> T.LabelTotals:
                 totals: dict[str, list[int]] = {}
-                n = len(self._walk(path, lambda _a, pr: dec.aggregate(pr, totals)))
+                dev = self.device
+                with dev.ruleset_ticket(path) as (ticket, nr):  # holds the device lock for the walk
+                    pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
+                    set_cstr(pr, "anchor", path)
+                    n = dec.label_walk(dev.walk_caller("DIOCGETRULE"), pr, nr, totals)
                 return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
 
             return self._retry("DIOCGETRULE", walk)
