@@ -65,9 +65,10 @@ def test_benchmark_reports_every_figure(tmp_path: Path) -> None:
     out_json = tmp_path / "results.json"
     out = _run("--scenarios", "small", "--per-rule", "small", "--scrapes", "3", "--concurrency", "4", "--rounds",
                "1", "--floor-iterations", "1", "--cache", str(tmp_path / "cache"), "--json", str(out_json))
-    for column in ("p50 ms", "p95 ms", "samples", "us/sample", "ioctls/scrape", "replay ms", "peak RSS MB",
-                   "generate_latest ms", "p50/floor", "Prometheus-Accept p50 ms"):
+    for column in ("scrape p50 ms", "p95 ms", "samples", "kernel ms", "gzip ms", "generate_latest ms", "ratio",
+                   "text p50 ms", "exporter ms", "us/rule", "ioctls/scrape", "peak RSS MB"):
         assert column in out
+    assert "small: scrape " in out and "gzip " in out and "Python per rule beyond the ioctl" in out
     assert "4 concurrent scrapes x 1 rounds -> kernel walks per round" in out
     assert "0 errors" in out
     data = json.loads(out_json.read_text())
@@ -78,6 +79,7 @@ def test_benchmark_reports_every_figure(tmp_path: Path) -> None:
         assert r["samples"] > 0 and r["p50_ms"] > 0 and r["p95_ms"] >= r["p50_ms"]
         assert r["ioctls_per_scrape"] > 0 and r["walks_per_scrape"] == 1.0
         assert r["peak_rss_mb"] > 0 and r["generate_latest_ms"] > 0 and r["floor_ratio"] > 0
+        assert r["gzip_ms"] > 0 and r["text_p50_ms"] > 0 and r["replay_ms"] > 0
         assert r["failed"] == []
     assert per_rule["samples"] > small["samples"]  # the per-rule series are there
     assert small["concurrent"]["served"] == 4 and small["concurrent"]["errors"] == []
@@ -89,6 +91,11 @@ def test_soak_mode_prints_rss_at_start_and_end(tmp_path: Path) -> None:
     out = _run("--soak", "20", "--soak-scenario", "small", "--cache", str(tmp_path))
     assert "scrapes      0  RSS" in out and "scrapes     20  RSS" in out
     assert "RSS at start" in out and "growth" in out
+
+
+def test_curve_scenarios_have_the_rule_counts_they_are_named_for(tmp_path: Path) -> None:
+    bench = _bench()
+    assert bench.record("rules-1k", tmp_path)["rules"] == 1044  # small's 44 + 5 anchors of 200
 
 
 def test_bad_numbers_are_refused_with_the_flag_named() -> None:

@@ -197,3 +197,40 @@ def test_a_large_body_is_streamed_over_tls_too(pki) -> None:
         server.shutdown()
     assert r.getheader("Transfer-Encoding") == "chunked"
     assert body == again == generate_latest(registry)
+
+
+def test_a_gzipped_body_broken_mid_way_is_broken_visibly_too(serve) -> None:
+    """The gzipped path encodes in a thread of its own (EncodeAhead): its failure still ends the body
+    without the last chunk."""
+    addr = serve(families(20_000, broken_at=15_000))
+    conn = http.client.HTTPConnection(*addr, timeout=TIMEOUT)
+    try:
+        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.getheader("Content-Encoding") == "gzip"
+        with pytest.raises(http.client.IncompleteRead):
+            r.read()
+    finally:
+        conn.close()
+
+
+def test_encode_ahead_yields_every_chunk_in_order_and_stops_its_thread() -> None:
+    import threading
+
+    from pf_exporter.web import EncodeAhead
+
+    assert list(EncodeAhead(iter([b"a", b"b", b"c"]))) == [b"a", b"b", b"c"]
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield b"x"
+        raise ValueError("encoder broke")
+
+    ahead = EncodeAhead(failing())
+    assert next(ahead) == b"x"
+    with pytest.raises(ValueError, match="encoder broke"):
+        next(ahead)
+    ahead.close()
+    endless = EncodeAhead(iter(lambda: b"y" * 10, None))  # a reader that goes away early
+    assert next(endless) == b"y" * 10
+    endless.close()
+    assert not [t for t in threading.enumerate() if t.name == "encode-ahead"]
