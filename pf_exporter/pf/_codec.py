@@ -240,8 +240,9 @@ class RuleDecoder:
     def label_walk(self, get_rule: Callable[[ctypes.Structure], None], pr: ctypes.Structure, count: int,
                    totals: dict[str, list[int]]) -> int:
         """DIOCGETRULE for rules 0 .. *count* - 1 into *pr* (the walk's one buffer), each rule's counters
-        added to *totals* by label as :meth:`aggregate` adds them: the whole default-mode walk in one
-        loop, its lookups hoisted.  Returns the rules read (the walk ends early at ENOENT, as pf's rule
+        added to *totals* by label (evaluations, packets in/out, bytes in/out, states, states created,
+        rules): the whole default-mode walk in one loop, no Python object per rule, its lookups hoisted.
+        Returns the rules read (the walk ends early at ENOENT, as pf's rule
         numbers need not be contiguous)."""
         if self._label_struct is None:
             self._label_struct = _fields_struct(type(pr), self.LABEL_FIELDS)
@@ -274,29 +275,6 @@ class RuleDecoder:
                 a[7] += 1
             n += 1
         return n
-
-    def aggregate(self, pr: ctypes.Structure, totals: dict[str, list[int]]) -> None:
-        """Add one rule's counters to *totals* by its label (evaluations, packets in/out, bytes in/out,
-        states, states created, rules): the label walk without a Python object per rule."""
-        v = self.struct.unpack_from(pr)
-        w = self._where
-        raw = v[w[10]]
-        label = self._text.get(raw)
-        if label is None:
-            label = self._decode_text(raw)
-        pk, by = -w[12] - 1, -w[13] - 1
-        a = totals.get(label)
-        if a is None:
-            totals[label] = [v[w[11]], v[pk], v[pk + 1], v[by], v[by + 1], v[w[14]], v[w[15]], 1]
-        else:
-            a[0] += v[w[11]]
-            a[1] += v[pk]
-            a[2] += v[pk + 1]
-            a[3] += v[by]
-            a[4] += v[by + 1]
-            a[5] += v[w[14]]
-            a[6] += v[w[15]]
-            a[7] += 1
 
     VOLATILE = ("ticket", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur", "rule.states_tot",
                 "rule.src_nodes")  # what changes between two reads of an unchanged rule (the walk's ticket too)

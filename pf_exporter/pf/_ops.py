@@ -7,6 +7,7 @@ import ctypes
 import ipaddress
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 from ..abi import constants as C
@@ -257,28 +258,24 @@ class OpsMixin:
         """DIOCOSFPGET: every OS fingerprint pf holds (``pfctl -s osfp``)."""
         from ._osfp import decode
 
-        b = self.backend
-        out = []
-        for i in range(1 << 20):
-            fp = b.abi.new("pf_osfp_ioctl", fp_getnum=i)
-            try:
-                b.device.ioctl("DIOCOSFPGET", fp)
-            except PfBusy:  # past the last one
-                break
-            out.append(decode(fp))
-        return out
+        return [decode(fp) for fp in self._osfp_answers()]
 
-    def _fingerprint_structs(self) -> list[bytes]:
-        """The kernel's fingerprints as DIOCOSFPADD arguments (DIOCOSFPGET's answers, numbering
-        cleared), to put them back after a failed load."""
+    def _osfp_answers(self) -> Iterator[ctypes.Structure]:
+        """DIOCOSFPGET for entry 0, 1, ... until pf answers EBUSY (past the last one)."""
         b = self.backend
-        out = []
         for i in range(1 << 20):
             fp = b.abi.new("pf_osfp_ioctl", fp_getnum=i)
             try:
                 b.device.ioctl("DIOCOSFPGET", fp)
             except PfBusy:
-                break
+                return
+            yield fp
+
+    def _fingerprint_structs(self) -> list[bytes]:
+        """The kernel's fingerprints as DIOCOSFPADD arguments (DIOCOSFPGET's answers, numbering
+        cleared), to put them back after a failed load."""
+        out = []
+        for fp in self._osfp_answers():
             fp.fp_getnum = 0
             out.append(bytes(fp))
         return out
