@@ -124,6 +124,11 @@ def test_limiter_definitions_are_bounded() -> None:
     assert status == 1 and "stdin:256: too many state limiters (at most 255)" in err
 
 
+def test_a_limiter_description_that_would_not_print_back_is_refused() -> None:
+    _out, err, status = pfctl_output('state limiter x limit 1 description "a\\"b"\n')
+    assert status == 1 and "description may not contain quotes" in err
+
+
 def test_limiter_words_stay_usable_as_macro_names() -> None:
     out, err, status = pfctl_output('source = "lo0"\nlimiter = "22"\npass in on $source proto tcp to port $limiter\n')
     assert status == 0, err

@@ -78,6 +78,8 @@ class LimiterParsing(QueueParsing):
         text = str(self.expect(lx.STRING).value)
         if len(text.encode()) >= size:
             self.fail(f"{kind} limiter description is longer than {size - 1} bytes")
+        if any(c == '"' or not c.isprintable() for c in text):
+            self.fail(f"{kind} limiter description may not contain quotes or control characters")
         return text
 
     def _define_check(self, kind: str) -> None:
