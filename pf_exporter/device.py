@@ -104,27 +104,23 @@ class Device:
     def caller(self, name: str) -> Callable[[object], None]:
         """``call(arg)``: :meth:`ioctl` of request *name*, looked up once, for walks that issue it
         thousands of times (DIOCGETRULE per rule)."""
-        number = self.abi.request(name).number
+        call = self.walk_caller(name)
         lock = self.lock
 
-        def call(arg: object) -> None:
+        def locked(arg: object) -> None:
             with lock:
-                try:
-                    self.transport.ioctl(number, arg)  # self.transport: a renewed descriptor is used at once
-                except OSError as e:
-                    raise self._map(e.errno or errno.EIO, name) from None
+                call(arg)
 
-        return call
+        return locked
 
     def walk_caller(self, name: str) -> Callable[[object], None]:
         """:meth:`caller` for a walk that already holds :attr:`lock` (:meth:`ruleset_ticket` holds it
         for the whole walk): the same call and errors, without taking the lock once more per request."""
         number = self.abi.request(name).number
-        transport = self.transport
 
         def call(arg: object) -> None:
             try:
-                transport.ioctl(number, arg)
+                self.transport.ioctl(number, arg)  # self.transport: a renewed descriptor is used at once
             except OSError as e:
                 raise self._map(e.errno or errno.EIO, name) from None
 

@@ -182,19 +182,12 @@ class RuleDecoder:
 
     def __init__(self, cls: type) -> None:
         located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
-        parts, pos, slots = ["="], 0, []
-        index = 0
-        for off, size, code, count, i in located:
-            if off < pos:
-                raise AssertionError(f"pfioc_rule field {self.FIELDS[i]} overlaps the one before it")
-            if off > pos:
-                parts.append(f"{off - pos}x")
-            parts.append(f"{count}{code}" if code != "s" else f"{size}s")
+        self.struct = _fields_struct(cls, [self.FIELDS[i] for *_, i in located])
+        slots, index = [], 0
+        for _off, _size, code, count, i in located:
             n = 1 if code == "s" else count
             slots.append((i, index, n))
             index += n
-            pos = off + size
-        self.struct = struct.Struct("".join(parts))
         where = [0] * len(self.FIELDS)
         for i, at, n in slots:
             where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
@@ -296,9 +289,7 @@ class RuleDecoder:
             k = self.spec(pr)
             r = k.rule
             if (r.statelim[0] or r.sourcelim[0]) and self.limiter_names is not None:
-                names = self.limiter_names()
-                r.statelim_name = names["state"].get(r.statelim[0], "")
-                r.sourcelim_name = names["source"].get(r.sourcelim[0], "")
+                name_limiters(r, self.limiter_names())
             text = format_rule(r, k.anchor_call)
             if len(texts) >= self.RULE_TEXTS:
                 texts.clear()
@@ -369,6 +360,13 @@ _RULE_FIELDS = ("anchor", "number", "action", "direction", "quick", "log", "inte
 _CODES = {1: "B", 2: "H", 4: "I", 8: "Q"}
 
 
+def name_limiters(r: Any, names: dict[str, dict[int, str]]) -> None:
+    """Set a decoded rule's 7.9 limiter names from ``{"state": {id: name}, "source": {...}}``
+    (pf keeps only the ids)."""
+    r.statelim_name = names["state"].get(r.statelim[0], "")
+    r.sourcelim_name = names["source"].get(r.sourcelim[0], "")
+
+
 def _fields_struct(cls: Any, paths: Sequence[str]) -> struct.Struct:
     """A native struct format reading *paths* of *cls* (in the order given, which must be their
     order in memory), skipping the bytes between them."""
@@ -376,7 +374,7 @@ def _fields_struct(cls: Any, paths: Sequence[str]) -> struct.Struct:
     for path in paths:
         off, size, code, count = _locate(cls, path)
         if off < pos:
-            raise AssertionError(f"{path} lies before the field listed ahead of it")
+            raise AssertionError(f"{path} overlaps or lies before the field listed ahead of it")
         if off > pos:
             parts.append(f"{off - pos}x")
         parts.append(f"{count}{code}" if code != "s" else f"{size}s")

@@ -25,6 +25,7 @@ from ..ruleset.host import Host, Interface, corpus_host
 from ..ruleset.model import QueueSpec, RuleDef, TableDef
 from ..ruleset.nodes import Options
 from ..ruleset.pfctl import Ruleset, anchor_call, run_pfctl
+from ..ruleset.show import resolve_anchor
 from ._structs import (
     encode_queue,
     encode_rule,
@@ -186,17 +187,14 @@ def _anchor_call_problem(ruleset: str, call: str) -> str:
     pf_anchor_setup() and pf_find_or_create_ruleset() resolve it; "" when it would not.  An
     absolute call ("/x/y") starts at the main ruleset; a relative one at *ruleset*, each leading
     "../" going one level up."""
-    name = call
-    if name.startswith("/"):
-        path = name[1:]
-    else:
-        path = ruleset
-        while name.startswith("../"):
-            if not path:
-                return f'anchor "{call}" goes above the main ruleset (pf refuses ".." beyond the root)'
-            path = path.rsplit("/", 1)[0] if "/" in path else ""
-            name = name[3:]
-        path = f"{path}/{name}" if path else name
+    ups = 0
+    while call.startswith("../" * (ups + 1)):
+        ups += 1
+    if ups > len(ruleset.split("/") if ruleset else []):
+        return f'anchor "{call}" goes above the main ruleset (pf refuses ".." beyond the root)'
+    if call.endswith("/"):
+        return f'anchor "{call}" has an empty path component ("//" or a trailing "/")'
+    path = resolve_anchor(ruleset, call)
     if path.endswith("/*"):
         path = path[:-2]
     elif path == "*":

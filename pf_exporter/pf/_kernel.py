@@ -414,13 +414,9 @@ class IoctlBackend:
         return self._retry("DIOCGETRULESET", walk)
 
     def _walk(self, anchor: str, decode: Callable[[str, ctypes.Structure], R]) -> list[R]:
-        """The one rule walk: DIOCGETRULES, then DIOCGETRULE for each rule, one ticket held and released."""
-        out: list[R] = []
-        dev = self.device
-        with dev.ruleset_ticket(anchor) as (ticket, nr):
-            pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
-            set_cstr(pr, "anchor", anchor)
-            get_rule = dev.caller("DIOCGETRULE")
+        """The one rule walk, each rule decoded by *decode(anchor, pfioc_rule)*."""
+        def body(get_rule: Callable[[ctypes.Structure], None], pr: ctypes.Structure, nr: int) -> list[R]:
+            out: list[R] = []
             append = out.append
             for i in range(nr):
                 pr.nr = i
@@ -429,7 +425,19 @@ class IoctlBackend:
                 except PfNotFound:
                     break  # the last rule numbers need not be contiguous
                 append(decode(anchor, pr))
-        return out
+            return out
+
+        return self._rule_walk(anchor, body)
+
+    def _rule_walk(self, anchor: str, body: Callable[[Callable[[ctypes.Structure], None], ctypes.Structure, int], R]
+                   ) -> R:
+        """DIOCGETRULES, then *body(get_rule, pfioc_rule, count)* issuing DIOCGETRULE per rule into
+        that one buffer, the ticket held and released; the device lock is held throughout."""
+        dev = self.device
+        with dev.ruleset_ticket(anchor) as (ticket, nr):
+            pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
+            set_cstr(pr, "anchor", anchor)
+            return body(dev.walk_caller("DIOCGETRULE"), pr, nr)
 
     def rule_counters(self, anchor: str = "") -> list[T.RuleCounters]:
         return self._retry("DIOCGETRULE", lambda: self._walk(anchor, self._rule_decoder.counters))
@@ -478,11 +486,7 @@ class IoctlBackend:
         def one(path: str) -> T.LabelTotals:
             def walk() -> T.LabelTotals:
                 totals: dict[str, list[int]] = {}
-                dev = self.device
-                with dev.ruleset_ticket(path) as (ticket, nr):  # holds the device lock for the walk
-                    pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
-                    set_cstr(pr, "anchor", path)
-                    n = dec.label_walk(dev.walk_caller("DIOCGETRULE"), pr, nr, totals)
+                n = self._rule_walk(path, lambda get_rule, pr, nr: dec.label_walk(get_rule, pr, nr, totals))
                 return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
 
             return self._retry("DIOCGETRULE", walk)
@@ -544,10 +548,13 @@ class IoctlBackend:
         keeps ids; a renamed limiter shows under its new name within a minute)."""
         now = time.monotonic()
         if self._limiter_names is None or now - self._limiter_names[0] > self.LIMITER_NAMES_TTL:
-            names = {"state": {x.id: x.name for x in self.state_limiters()},
-                     "source": {x.id: x.name for x in self.source_limiters()}}
-            self._limiter_names = (now, names)
+            self._limiter_names = (now, self.read_limiter_names())
         return self._limiter_names[1]
+
+    def read_limiter_names(self) -> dict[str, dict[int, str]]:
+        """The limiters' names by id, read now: ``{"state": {id: name}, "source": {id: name}}``."""
+        return {"state": {x.id: x.name for x in self.state_limiters()},
+                "source": {x.id: x.name for x in self.source_limiters()}}
 
     def _limiters(self, request: str, tag: str, lowest: int, highest: int) -> Iterator[ctypes.Structure]:
         """Each limiter the kernel has, asking for the next id up (the same struct, reused: read it

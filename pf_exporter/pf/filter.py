@@ -15,7 +15,7 @@ from ..abi import constants as C
 from ..errors import PfError, PfInvalidArgument, PfLimitError, PfReadOnlyError, PfUnsupported
 from . import types as T
 from ._args import AddressLike, _address_arg, _addresses, _anchor, _int, _table
-from ._codec import KernelRule
+from ._codec import KernelRule, name_limiters
 from ._kernel import IoctlBackend
 from ._net import NetMixin
 from ._ops import OpsMixin
@@ -294,8 +294,8 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
                 interfaces = []
         known: dict[str, dict[str, int]] = {}
         if anchor and "limiters" in self.features:  # an anchor's rules refer to the main ruleset's limiters
-            known = {"state": {x.name: x.id for x in self.backend.state_limiters()},
-                     "source": {x.name: x.id for x in self.backend.source_limiters()}}
+            known = {kind: {name: i for i, name in ids.items()}
+                     for kind, ids in self.backend.read_limiter_names().items()}
         compiled = compile_load(text, self.backend.abi, anchor, host=host_from_interfaces(list(interfaces)),
                                 filename=filename, max_rules=max_rules, max_table_addresses=max_table_addresses,
                                 max_macro_expansion=max_macro_expansion, files=files,
@@ -367,7 +367,7 @@ class PacketFilter(OptionsMixin, TablesMixin, OpsMixin, NetMixin):
         sigs = parse(text)
         new = [bytes(encode(self.backend.abi, s, i)) for s, i in zip(sigs, number(sigs), strict=True)]
         old = self._fingerprint_structs()
-        changed = sorted(set(new)) != sorted(set(old))
+        changed = set(new) != set(old)
         if changed:
             self._put_fingerprints(new)
         try:
@@ -638,9 +638,6 @@ class _RuleNames:
                 r.os_name = self.fingerprints.name(r.os_fingerprint)
             if r.statelim[0] or r.sourcelim[0]:
                 if self.limiters is None:
-                    b = self.pf.backend
-                    self.limiters = {"state": {x.id: x.name for x in b.state_limiters()},
-                                     "source": {x.id: x.name for x in b.source_limiters()}}
-                r.statelim_name = self.limiters["state"].get(r.statelim[0], "")
-                r.sourcelim_name = self.limiters["source"].get(r.sourcelim[0], "")
+                    self.limiters = self.pf.backend.read_limiter_names()
+                name_limiters(r, self.limiters)
         return rules
