@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import functools
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -67,6 +68,12 @@ class FcntlTransport:
         else:
             fcntl.ioctl(self.fd, request, arg, True)  # type: ignore[call-overload]  # a ctypes object is a writable buffer
 
+    def caller(self, request: int) -> Callable[[object], None]:
+        """``call(arg)``: :meth:`ioctl` of *request* on a ctypes argument, as one C call."""
+        import fcntl
+
+        return functools.partial(fcntl.ioctl, self.fd, request)  # type: ignore[return-value]  # typeshed: ioctl returns the result; the walks ignore it
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -116,15 +123,25 @@ class Device:
     def walk_caller(self, name: str) -> Callable[[object], None]:
         """:meth:`caller` for a walk that already holds :attr:`lock` (:meth:`ruleset_ticket` holds it
         for the whole walk): the same call and errors, without taking the lock once more per request."""
-        number = self.abi.request(name).number
+        call, fail = self.raw_caller(name)
 
-        def call(arg: object) -> None:
+        def checked(arg: object) -> None:
             try:
-                self.transport.ioctl(number, arg)  # self.transport: a renewed descriptor is used at once
+                call(arg)
             except OSError as e:
-                raise self._map(e.errno or errno.EIO, name) from None
+                raise fail(e) from None
 
-        return call
+        return checked
+
+    def raw_caller(self, name: str) -> tuple[Callable[[object], None], Callable[[OSError], PfError]]:
+        """For a walk that holds :attr:`lock` and issues request *name* thousands of times: the
+        transport's own call (``fcntl.ioctl`` bound to the descriptor and request: no Python frame
+        of ours per request), which raises OSError, and the mapping of such an OSError to the error
+        :meth:`ioctl` would raise.  Bound to the current descriptor: use it within one walk."""
+        number = self.abi.request(name).number
+        bind = getattr(self.transport, "caller", None)
+        call = bind(number) if bind is not None else functools.partial(self.transport.ioctl, number)
+        return call, lambda e: self._map(e.errno or errno.EIO, name)
 
     def _map(self, err: int, name: str) -> PfError:
         if err == errno.EPERM and self.abi.request(name).writes and self.writable:

@@ -25,6 +25,8 @@ def _escape_label(v: str) -> str:
 
 
 _BIG = 2**53  # ints below this convert to float exactly
+# Go's exponent and the line's end for an integer of n digits (n - 1 is the exponent): _EXPONENT[n]
+_EXPONENT = [""] + [f"e+{n:02d}\n" for n in range(len(str(_BIG)))]
 
 
 def _go_float(v: float) -> str:
@@ -84,7 +86,7 @@ def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], 
             if 1_000_000 <= x < _BIG:  # _go_float's exponent form, inline: most counters are here
                 d = str(x)
                 t = d.rstrip("0")
-                add(f"{p}{t[0]}.{t[1:]}e+{len(d) - 1:02d}\n" if len(t) > 1 else f"{p}{t}e+{len(d) - 1:02d}\n")
+                add(f"{p}{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{p}{t}{_EXPONENT[len(d)]}")
                 continue
         add(f"{p}{_go_float(x)}\n")
     if len(cache) > 2 * total + _PREFIX_SLACK:

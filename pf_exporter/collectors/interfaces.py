@@ -26,24 +26,33 @@ class InterfacesCollector(Collector):
               "interface"),
     )
 
+    def __init__(self) -> None:
+        # each interface's label tuples of the packet/byte families, kept while the interface exists
+        self._keys: dict[tuple[str, tuple[tuple[str, str, str], ...]], tuple[tuple[str, ...], ...]] = {}
+
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
-        info, skip = f["pf_interface_info"].add, f["pf_interface_skip"].add
-        packets, nbytes = f["pf_interface_packets_total"].add, f["pf_interface_bytes_total"].add
-        states, rules = f["pf_interface_states"].add, f["pf_interface_rules"].add
-        routes, src_nodes = f["pf_interface_routes"].add, f["pf_interface_src_nodes"].add
-        cleared = f["pf_interface_cleared_timestamp_seconds"].add
+        info, skip = f["pf_interface_info"].rows.append, f["pf_interface_skip"].rows.append
+        packets, nbytes = f["pf_interface_packets_total"].rows.extend, f["pf_interface_bytes_total"].rows.extend
+        states, rules = f["pf_interface_states"].rows.append, f["pf_interface_rules"].rows.append
+        routes, src_nodes = f["pf_interface_routes"].rows.append, f["pf_interface_src_nodes"].rows.append
+        cleared = f["pf_interface_cleared_timestamp_seconds"].rows.append
+        known, seen = self._keys, {}
         for i in pf.interfaces():
             name = (i.name,)
-            info((i.name, "group" if i.is_group else "interface"), 1)
-            skip(name, flag(i.skip))
-            for (family, direction, action), v in i.packets.items():
-                packets((i.name, family, direction, action), v)
-            for (family, direction, action), v in i.bytes.items():
-                nbytes((i.name, family, direction, action), v)
-            states(name, i.states)
-            rules(name, i.rules)
-            routes(name, i.routes)
-            src_nodes(name, i.src_nodes)
-            cleared(name, i.cleared)
+            key = (i.name, tuple(i.packets))
+            counters = known.get(key)
+            if counters is None:
+                counters = tuple((i.name, *k) for k in key[1])
+            seen[key] = counters
+            info(((i.name, "group" if i.is_group else "interface"), 1))
+            skip((name, flag(i.skip)))
+            packets(zip(counters, i.packets.values(), strict=True))
+            nbytes(zip(counters, i.bytes.values(), strict=True))
+            states((name, i.states))
+            rules((name, i.rules))
+            routes((name, i.routes))
+            src_nodes((name, i.src_nodes))
+            cleared((name, i.cleared))
+        self._keys = seen
         return emit(f.values())

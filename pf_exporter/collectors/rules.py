@@ -84,19 +84,17 @@ class RulesCollector(Collector):
                 for label, row in lt.labels.items():
                     labels[(lt.path, label)] = row
         f["pf_anchors"].add1(anchors)
-        evals, packets = f["pf_label_evaluations_total"].add, f["pf_label_packets_total"].add
-        nbytes, states = f["pf_label_bytes_total"].add, f["pf_label_states"].add
-        created, count = f["pf_label_states_created_total"].add, f["pf_label_rules"].add
+        evals, packets = f["pf_label_evaluations_total"].rows, f["pf_label_packets_total"].rows
+        nbytes, states = f["pf_label_bytes_total"].rows, f["pf_label_states"].rows
+        created, count = f["pf_label_states_created_total"].rows, f["pf_label_rules"].rows
         for key, a in labels.items():
             k_in, k_out = (*key, "in"), (*key, "out")
-            evals(key, a[0])
-            packets(k_in, a[1])
-            packets(k_out, a[2])
-            nbytes(k_in, a[3])
-            nbytes(k_out, a[4])
-            states(key, a[5])
-            created(key, a[6])
-            count(key, a[7])
+            evals.append((key, a[0]))
+            packets += ((k_in, a[1]), (k_out, a[2]))
+            nbytes += ((k_in, a[3]), (k_out, a[4]))
+            states.append((key, a[5]))
+            created.append((key, a[6]))
+            count.append((key, a[7]))
         return emit(f.values())
 
     @staticmethod

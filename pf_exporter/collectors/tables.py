@@ -11,9 +11,10 @@ says how many were left out and the log says so once per change.  Only tables wi
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from prometheus_client.core import Metric
 
@@ -56,6 +57,7 @@ class TablesCollector(Collector):
         self.include = re.compile(include)
         self.max_addresses = max_addresses
         self._warned = -1
+        self._keys: dict[tuple[str, str], _TableKeys] = {}
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
@@ -76,25 +78,25 @@ class TablesCollector(Collector):
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
-        addresses = f["pf_table_addresses"].add
-        packets, nbytes = f["pf_table_packets_total"].add, f["pf_table_bytes_total"].add
-        evals, refs = f["pf_table_evaluations_total"].add, f["pf_table_references"].add
-        cleared = f["pf_table_cleared_timestamp_seconds"].add
-        flags = f["pf_table_flags"].add
+        addresses, cleared = f["pf_table_addresses"].rows.append, f["pf_table_cleared_timestamp_seconds"].rows.append
+        packets, nbytes = f["pf_table_packets_total"].rows.extend, f["pf_table_bytes_total"].rows.extend
+        evals, refs = f["pf_table_evaluations_total"].rows.extend, f["pf_table_references"].rows.extend
+        flags = f["pf_table_flags"].rows.extend
+        known, seen = self._keys, {}
         for t in pf.tables():
             key = (t.anchor, t.name)
-            addresses(key, t.addresses)
-            for (direction, action), v in t.packets.items():
-                packets((*key, direction, action), v)
-            for (direction, action), v in t.bytes.items():
-                nbytes((*key, direction, action), v)
-            evals((*key, "match"), t.matches)
-            evals((*key, "nomatch"), t.nomatches)
-            refs((*key, "rule"), t.rule_references)
-            refs((*key, "anchor"), t.anchor_references)
-            cleared(key, t.cleared)
-            for name in TABLE_FLAGS:
-                flags((*key, name), 1 if name in t.flags else 0)
+            k = known.get(key)
+            if k is None or k.counted != (tuple(t.packets), tuple(t.bytes)):
+                k = _table_keys(key, (tuple(t.packets), tuple(t.bytes)))
+            seen[key] = k
+            addresses((key, t.addresses))
+            packets(zip(k.packets, t.packets.values(), strict=True))
+            nbytes(zip(k.bytes, t.bytes.values(), strict=True))
+            evals(zip(k.evaluations, (t.matches, t.nomatches), strict=True))
+            refs(zip(k.references, (t.rule_references, t.anchor_references), strict=True))
+            cleared((key, t.cleared))
+            flags(zip(k.flags, _flag_values(t.flags), strict=True))
+        self._keys = seen  # the label tuples of this scrape's tables, reused by the next one
         if self.addresses:
             self._addresses(pf, f)
         return emit(f.values())
@@ -127,6 +129,30 @@ class TablesCollector(Collector):
                             "--collector.tables.addresses.max or narrow --collector.tables.addresses.include)",
                             self.max_addresses, omitted)
             self._warned = omitted
+
+
+class _TableKeys(NamedTuple):
+    """One table's label tuples for each family, built once and reused while the table exists."""
+
+    counted: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]  # keys of Table.packets, .bytes
+    packets: tuple[tuple[str, ...], ...]
+    bytes: tuple[tuple[str, ...], ...]
+    evaluations: tuple[tuple[str, ...], ...]
+    references: tuple[tuple[str, ...], ...]
+    flags: tuple[tuple[str, ...], ...]
+
+
+def _table_keys(key: tuple[str, str], counted: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
+                ) -> _TableKeys:
+    return _TableKeys(counted, tuple((*key, d, a) for d, a in counted[0]), tuple((*key, d, a) for d, a in counted[1]),
+                      ((*key, "match"), (*key, "nomatch")), ((*key, "rule"), (*key, "anchor")),
+                      tuple((*key, name) for name in TABLE_FLAGS))
+
+
+@functools.cache
+def _flag_values(flags: frozenset[str]) -> tuple[int, ...]:
+    """pf_table_flags' values (1: set) in TABLE_FLAGS order, for one set of flags."""
+    return tuple(1 if name in flags else 0 for name in TABLE_FLAGS)
 
 
 def _regex(text: str) -> str:

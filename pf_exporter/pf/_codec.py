@@ -11,8 +11,10 @@ from __future__ import annotations
 import ctypes
 import hashlib
 import ipaddress
+import itertools
+import operator
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,40 +93,114 @@ def decode_status(s: ctypes.Structure, uptime: int, now: int = 0) -> T.Status:
         loginterface_packets=pk, loginterface_bytes=by, changed=max(0, now - (uptime - s.since)) if now else 0)
 
 
+_FIRST = operator.itemgetter(0)
+
 _LITTLE = struct.pack("=H", 1) == b"\x01\x00"
 
 
-def decode_interface(k: ctypes.Structure) -> T.Interface:
-    pk: dict[tuple[str, str, str], int] = {}
-    by: dict[tuple[str, str, str], int] = {}
-    for af, fam in enumerate(T.FAMILIES):
-        for d, dirname in enumerate(T.DIRECTIONS):
-            for a, act in enumerate(ACTIONS2):
-                pk[(fam, dirname, act)] = k.pfik_packets[af][d][a]
-                by[(fam, dirname, act)] = k.pfik_bytes[af][d][a]
-    return T.Interface(
-        name=cstr(k.pfik_name), is_group=bool(k.pfik_group), skip=bool(k.pfik_flags & C.PFI_IFLAG_SKIP),
-        packets=pk, bytes=by, cleared=k.pfik_tzero, states=k.pfik_states, rules=k.pfik_rules,
-        routes=k.pfik_routes, src_nodes=k.pfik_srcnodes)
+class ArrayReader:
+    """Some fields of each element of a ctypes struct array, read by one C loop
+    (``struct.iter_unpack`` over the array's bytes) instead of a ctypes attribute access per field.
+    ``at[path]``: where a field is in each tuple (an int, or a slice for an array field, its
+    elements in C order)."""
+
+    def __init__(self, cls: Any, paths: Sequence[str]) -> None:
+        located = sorted((_locate(cls, path)[0], path) for path in paths)
+        fields = _fields_struct(cls, [path for _off, path in located])
+        self.size = ctypes.sizeof(cls)
+        self.struct = struct.Struct(fields.format + f"{self.size - fields.size}x")  # to the element's size
+        self.at: dict[str, int | slice] = {}
+        index = 0
+        for _off, path in located:
+            _o, _s, code, count = _locate(cls, path)
+            n = 1 if code == "s" else count
+            self.at[path] = index if n == 1 else slice(index, index + n)
+            index += n
+
+    def index(self, path: str) -> int:
+        """Where a scalar field is in each tuple."""
+        at = self.at[path]
+        if not isinstance(at, int):
+            raise AssertionError(f"{path} is an array")
+        return at
+
+    def span(self, path: str) -> slice:
+        """Where an array field's elements are in each tuple."""
+        at = self.at[path]
+        if not isinstance(at, slice):
+            raise AssertionError(f"{path} is not an array")
+        return at
+
+    def rows(self, array: Any, count: int) -> Iterator[tuple[Any, ...]]:
+        """The tuples of the first *count* elements of *array*."""
+        return self.struct.iter_unpack(memoryview(array).cast("B")[:count * self.size])
+
+
+_READERS: dict[tuple[Any, str], ArrayReader] = {}
+
+
+def _reader(cls: Any, paths: Sequence[str], name: str) -> ArrayReader:
+    reader = _READERS.get((cls, name))
+    if reader is None:
+        reader = _READERS[(cls, name)] = ArrayReader(cls, paths)
+    return reader
+
+
+_IFACE_KEYS = tuple((fam, d, act) for fam in T.FAMILIES for d in T.DIRECTIONS for act in ACTIONS2)  # C order
+_IFACE_FIELDS = ("pfik_name", "pfik_packets", "pfik_bytes", "pfik_tzero", "pfik_flags", "pfik_group",
+                 "pfik_states", "pfik_rules", "pfik_routes", "pfik_srcnodes")
+_IFACE_ARRAYS = ("pfik_packets", "pfik_bytes")
+
+
+def decode_interfaces(array: Any, count: int) -> list[T.Interface]:
+    """The first *count* ``pfi_kif`` of *array* (DIOCIGETIFACES' answer)."""
+    r = _reader(array._type_, _IFACE_FIELDS, "interfaces")
+    i_name, i_tz, i_fl, i_gr, i_st, i_ru, i_ro, i_sn = (r.index(f) for f in _IFACE_FIELDS if f not in _IFACE_ARRAYS)
+    i_pk, i_by = (r.span(f) for f in _IFACE_ARRAYS)
+    keys = _IFACE_KEYS
+    skip = C.PFI_IFLAG_SKIP
+    return [T.Interface(
+        name=cstr(v[i_name]), is_group=bool(v[i_gr]), skip=bool(v[i_fl] & skip),
+        packets=dict(zip(keys, v[i_pk], strict=True)), bytes=dict(zip(keys, v[i_by], strict=True)),
+        cleared=v[i_tz], states=v[i_st], rules=v[i_ru], routes=v[i_ro], src_nodes=v[i_sn])
+        for v in r.rows(array, count)]
 
 
 def table_flags(bits: int) -> frozenset[str]:
-    return frozenset(name for bit, name in TABLE_FLAG_NAMES if bits & bit)
+    flags = _TABLE_FLAGS.get(bits)
+    if flags is None:
+        flags = frozenset(name for bit, name in TABLE_FLAG_NAMES if bits & bit)
+        if len(_TABLE_FLAGS) < 1024:  # bits pf defines: a few dozen combinations
+            _TABLE_FLAGS[bits] = flags
+    return flags
 
 
-def decode_table(ts: ctypes.Structure) -> T.Table:
-    t = ts.pfrts_t
-    pk = {}
-    by = {}
-    for d, dirname in enumerate(T.DIRECTIONS):
-        for op, act in enumerate(T.TABLE_ACTIONS):
-            pk[(dirname, act)] = ts.pfrts_packets[d][op]
-            by[(dirname, act)] = ts.pfrts_bytes[d][op]
-    return T.Table(
-        anchor=cstr(t.pfrt_anchor), name=cstr(t.pfrt_name), flags=table_flags(t.pfrt_flags),
-        addresses=ts.pfrts_cnt, packets=pk, bytes=by, matches=ts.pfrts_match, nomatches=ts.pfrts_nomatch,
-        cleared=ts.pfrts_tzero, rule_references=ts.pfrts_refcnt[C.PFR_REFCNT_RULE],
-        anchor_references=ts.pfrts_refcnt[C.PFR_REFCNT_ANCHOR])
+_TABLE_FLAGS: dict[int, frozenset[str]] = {}
+_TABLE_FIELDS = ("pfrts_t.pfrt_anchor", "pfrts_t.pfrt_name", "pfrts_t.pfrt_flags", "pfrts_packets", "pfrts_bytes",
+                 "pfrts_match", "pfrts_nomatch", "pfrts_tzero", "pfrts_cnt", "pfrts_refcnt")
+_TABLE_ARRAYS = ("pfrts_packets", "pfrts_bytes", "pfrts_refcnt")
+
+
+def decode_tables(array: Any, count: int, inactive: bool = False) -> list[T.Table]:
+    """The first *count* ``pfr_tstats`` of *array* (DIOCRGETTSTATS' answer); only the active
+    tables unless *inactive*."""
+    r = _reader(array._type_, _TABLE_FIELDS, "tables")
+    i_an, i_name, i_fl, i_ma, i_no, i_tz, i_cnt = (r.index(f) for f in _TABLE_FIELDS if f not in _TABLE_ARRAYS)
+    i_pk, i_by, i_ref = (r.span(f) for f in _TABLE_ARRAYS)
+    ops = C.PFR_OP_TABLE_MAX
+    # packets[dir][op] in C order; the actions pf names (T.TABLE_ACTIONS) are the first ops of each dir
+    flat = [d * ops + op for d in range(len(T.DIRECTIONS)) for op in range(len(T.TABLE_ACTIONS))]
+    keys = tuple((d, act) for d in T.DIRECTIONS for act in T.TABLE_ACTIONS)
+    packets = operator.itemgetter(*(i_pk.start + j for j in flat))
+    nbytes = operator.itemgetter(*(i_by.start + j for j in flat))
+    active = C.PFR_TFLAG_ACTIVE
+    r_rule, r_anchor = i_ref.start + C.PFR_REFCNT_RULE, i_ref.start + C.PFR_REFCNT_ANCHOR
+    return [T.Table(
+        anchor=cstr(v[i_an]), name=cstr(v[i_name]), flags=table_flags(v[i_fl]), addresses=v[i_cnt],
+        packets=dict(zip(keys, packets(v), strict=True)), bytes=dict(zip(keys, nbytes(v), strict=True)),
+        matches=v[i_ma], nomatches=v[i_no], cleared=v[i_tz], rule_references=v[r_rule],
+        anchor_references=v[r_anchor])
+        for v in r.rows(array, count) if inactive or v[i_fl] & active]
 
 
 def decode_address(entry: ctypes.Structure, stats: bool) -> T.TableAddress:
@@ -230,44 +306,46 @@ class RuleDecoder:
     LABEL_FIELDS = ("rule.label", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur",
                     "rule.states_tot")
 
-    def label_walk(self, get_rule: Callable[[ctypes.Structure], None], pr: ctypes.Structure, count: int,
-                   totals: dict[str, list[int]]) -> int:
-        """DIOCGETRULE for rules 0 .. *count* - 1 into *pr* (the walk's one buffer), each rule's counters
-        added to *totals* by label (evaluations, packets in/out, bytes in/out, states, states created,
-        rules): the whole default-mode walk in one loop, no Python object per rule, its lookups hoisted.
-        Returns the rules read (the walk ends early at ENOENT, as pf's rule
+    def label_walk(self, call: Callable[[ctypes.Structure], None], fail: Callable[[OSError], Exception],
+                   pr: ctypes.Structure, count: int, totals: dict[str, list[int]]) -> int:
+        """DIOCGETRULE for rules 0 .. *count* - 1 into *pr* (the walk's one buffer) with *call* (the
+        transport's own call, raising OSError; *fail* maps that to the library's error), each rule's
+        counters added to *totals* by label (evaluations, packets in/out, bytes in/out, states,
+        states created, rules).  The whole default-mode walk: per rule only the call and one
+        unpack of the fields it needs; the sums are made per label afterwards, by C loops (sort,
+        groupby, zip, sum).  Returns the rules read (the walk ends early at ENOENT, as pf's rule
         numbers need not be contiguous)."""
         if self._label_struct is None:
             self._label_struct = _fields_struct(type(pr), self.LABEL_FIELDS)
         unpack = self._label_struct.unpack_from
+        rows: list[tuple[Any, ...]] = []
+        append = rows.append
+        try:
+            for i in range(count):
+                pr.nr = i
+                call(pr)
+                append(unpack(pr))
+        except OSError as e:
+            err = fail(e)
+            if not isinstance(err, PfNotFound):
+                raise err from None
+        rows.sort(key=_FIRST)  # by the label's bytes (stable: the sums do not depend on it anyway)
         text = self._text
-        decode = self._decode_text
         get = totals.get
-        n = 0
-        for i in range(count):
-            pr.nr = i
-            try:
-                get_rule(pr)
-            except PfNotFound:
-                break
-            raw, ev, pk_in, pk_out, by_in, by_out, cur, tot = unpack(pr)
+        for raw, group in itertools.groupby(rows, _FIRST):
             label = text.get(raw)
             if label is None:
-                label = decode(raw)
-            a = get(label)
-            if a is None:
-                totals[label] = [ev, pk_in, pk_out, by_in, by_out, cur, tot, 1]
-            else:
-                a[0] += ev
-                a[1] += pk_in
-                a[2] += pk_out
-                a[3] += by_in
-                a[4] += by_out
-                a[5] += cur
-                a[6] += tot
-                a[7] += 1
-            n += 1
-        return n
+                label = self._decode_text(raw)
+            members = list(group)
+            columns = zip(*members, strict=True)
+            next(columns)  # the labels
+            sums = [*map(sum, columns), len(members)]
+            have = get(label)
+            if have is None:
+                totals[label] = sums
+            else:  # two spellings of one label (bytes after its NUL differ)
+                have[:] = map(operator.add, have, sums)
+        return len(rows)
 
     VOLATILE = ("ticket", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur", "rule.states_tot",
                 "rule.src_nodes")  # what changes between two reads of an unchanged rule (the walk's ticket too)

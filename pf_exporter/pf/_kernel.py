@@ -246,7 +246,7 @@ class IoctlBackend:
             if got >= n:
                 return got, None
             self._iface_hint = max(self._iface_hint, got + 16)
-            return got, [codec.decode_interface(buf[i]) for i in range(got)]
+            return got, codec.decode_interfaces(buf, got)
 
         return self._grow("DIOCIGETIFACES", self._iface_hint, attempt)
 
@@ -275,8 +275,7 @@ class IoctlBackend:
             if got > n:
                 return got, None
             self._table_hint = max(self._table_hint, got + 16)
-            return got, [codec.decode_table(buf[i]) for i in range(got)
-                         if inactive or buf[i].pfrts_t.pfrt_flags & C.PFR_TFLAG_ACTIVE]
+            return got, codec.decode_tables(buf, got, inactive)
 
         return self._grow("DIOCRGETTSTATS", self._table_hint, attempt)
 
@@ -486,7 +485,8 @@ class IoctlBackend:
         def one(path: str) -> T.LabelTotals:
             def walk() -> T.LabelTotals:
                 totals: dict[str, list[int]] = {}
-                n = self._rule_walk(path, lambda get_rule, pr, nr: dec.label_walk(get_rule, pr, nr, totals))
+                n = self._rule_walk(path, lambda _get_rule, pr, nr: dec.label_walk(
+                    *self.device.raw_caller("DIOCGETRULE"), pr, nr, totals))
                 return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
 
             return self._retry("DIOCGETRULE", walk)
