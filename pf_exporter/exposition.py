@@ -8,6 +8,7 @@ streamed: each family is encoded on its own, a large one :data:`SLICE_ROWS` seri
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
@@ -52,33 +53,44 @@ def _prefix_renderer(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str,
     return eval(f"lambda v: f'{name}{{{{{parts}}}}} '", {"e": _escape_label})
 
 
-# Rendered ``name{labels} `` prefixes of the series seen in earlier scrapes, per (name, label
-# names): the label values of rules, tables and interfaces rarely change between scrapes.
-# A family's cache is dropped when it holds more than twice the series it had last time (plus
-# some slack), so label values that come and go cannot make it grow without bound.
-_PREFIXES: dict[tuple[str, tuple[str, ...]], dict[tuple[str, ...], str]] = {}
-_PREFIX_SLACK = 1024
-
-
 # A family's series are encoded this many at a time: the text held at once stays small (some
 # hundred kB) however many series a family has.
 SLICE_ROWS = 2048
 
+# The rendered ``name{labels} `` prefixes of each slice of each family in the last scrape that
+# encoded it: (label values of its rows, their prefixes), per (name, label names), per slice.  The
+# series of rules, tables and interfaces rarely change between scrapes, so a slice whose label
+# values equal the last ones (a list comparison, no hashing) reuses its prefixes; another looks
+# each up among the same slice's last ones (a series moved by a few rows) and renders the rest.
+# Only the last scrape's slices are kept, so label values that come and go cannot make it grow.
+_SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], list[str]]]] = {}
+_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
-def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], total: int) -> str:
-    """The text of *rows* of a family of *total* series (for the prefix cache's bound)."""
-    key = (spec.name, spec.labels)
-    cache = _PREFIXES.get(key)
-    if cache is None:
-        cache = _PREFIXES[key] = {}
-    get = cache.get
-    render = _prefix_renderer(*key)
+
+def _prefixes(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> list[str]:
+    """The prefixes of label values *keys*, slice *index* of *slices* of *spec*'s family."""
+    family = (spec.name, spec.labels)
+    kept = _SLICES.get(family)
+    if kept is None or len(kept) != slices:
+        kept = (kept or [])[:slices]
+        kept += [([], [])] * (slices - len(kept))
+        _SLICES[family] = kept
+    old_keys, old_prefixes = kept[index]
+    if old_keys == keys:
+        return old_prefixes
+    render = _prefix_renderer(*family)
+    known = dict(zip(old_keys, old_prefixes, strict=True))
+    prefixes = [p if (p := known.get(k)) is not None else render(k) for k in keys]
+    kept[index] = (keys, prefixes)
+    return prefixes
+
+
+def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], index: int = 0, slices: int = 1
+               ) -> str:
+    """The text of *rows*, slice *index* of the *slices* of a family."""
     out: list[str] = []
     add = out.append
-    for v, x in rows:
-        p = get(v)
-        if p is None:
-            p = cache[v] = render(v)
+    for p, x in zip(_prefixes(spec, list(map(_FIRST, rows)), index, slices), map(_SECOND, rows), strict=True):
         if type(x) is int:
             if -1_000_000 < x < 1_000_000:
                 add(f"{p}{x}.0\n")
@@ -89,8 +101,6 @@ def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], 
                 add(f"{p}{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{p}{t}{_EXPONENT[len(d)]}")
                 continue
         add(f"{p}{_go_float(x)}\n")
-    if len(cache) > 2 * total + _PREFIX_SLACK:
-        cache.clear()
     return "".join(out)
 
 
@@ -135,11 +145,12 @@ def _chunks(metrics: list[Metric]) -> Iterator[bytes]:
         rows, spec = m.rows, m.spec
         total = len(rows)
         if total <= SLICE_ROWS:
-            yield (head + _rows_text(spec, rows, total)).encode()
+            yield (head + _rows_text(spec, rows)).encode()
             continue
         yield head.encode()
-        for i in range(0, total, SLICE_ROWS):
-            yield _rows_text(spec, rows[i:i + SLICE_ROWS], total).encode()
+        slices = -(-total // SLICE_ROWS)
+        for n in range(slices):
+            yield _rows_text(spec, rows[n * SLICE_ROWS:(n + 1) * SLICE_ROWS], n, slices).encode()
 
 
 def _samples_text(m: Metric) -> str:

@@ -119,16 +119,37 @@ def test_registry_output_matches_too() -> None:
 
 
 def test_cached_series_names_do_not_grow_without_bound_when_label_values_churn() -> None:
-    from pf_exporter.exposition import _PREFIX_SLACK, _PREFIXES
+    from pf_exporter.exposition import SLICE_ROWS, _SLICES
 
     spec = gauge("pf_churn", "label values that never repeat", "id")
     for scrape in range(8):
         f = spec.new()
-        for i in range(1000):
+        for i in range(1000 + 2 * SLICE_ROWS * (scrape % 2)):
             f.add((f"{scrape}-{i}",), i)
         r = registry_of([f.metric])
         assert generate_text(r) == generate_latest(r)
-        assert len(_PREFIXES[("pf_churn", ("id",))]) <= 2 * 1000 + _PREFIX_SLACK
+        kept = _SLICES[("pf_churn", ("id",))]
+        assert sum(len(keys) for keys, _prefixes in kept) == len(f.rows)  # only this scrape's series
+
+
+def test_series_that_move_or_change_between_scrapes_are_encoded_right() -> None:
+    """Slices reuse the last scrape's prefixes only where the label values are the same."""
+    from pf_exporter.exposition import SLICE_ROWS
+
+    spec = counter("pf_moving_total", "rows inserted, removed and renamed between scrapes", "rule", "label")
+    layouts = [
+        [(str(i), f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5)],
+        [("new", "x")] + [(str(i), f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5)],  # all move by one
+        [(str(i), f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5) if i % 100],  # some removed
+        [(str(i), f"m{i % 7}" if i == 4000 else f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5)],  # one renamed
+        [(str(i), 'quote"and\\back') for i in range(10)],  # fewer slices
+    ]
+    for n, keys in enumerate(layouts * 2):
+        f = spec.new()
+        for i, k in enumerate(keys):
+            f.add(k, i * 1_000_003 + n)
+        r = registry_of([f.metric])
+        assert generate_text(r) == generate_latest(r), n
 
 
 def test_samples_are_built_from_rows_added_after_a_first_read() -> None:

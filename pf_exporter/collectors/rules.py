@@ -15,7 +15,7 @@ from typing import Any
 from prometheus_client.core import Metric
 
 from ..pf import Ruleset
-from ..pf.types import protocol_name
+from ..pf.types import RuleCounters, protocol_name
 from .base import Collector, Family, ScrapeView, counter, emit, gauge, sum_labels
 
 _L = ("anchor", "label")
@@ -53,6 +53,7 @@ class RulesCollector(Collector):
 
     def __init__(self, per_rule: bool = False) -> None:
         self.per_rule = per_rule
+        self._rule_keys: dict[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = {}
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
@@ -97,25 +98,30 @@ class RulesCollector(Collector):
             count.append((key, a[7]))
         return emit(f.values())
 
-    @staticmethod
-    def _per_rule(f: dict[str, Family]) -> Callable[[Ruleset], None]:
+    def _per_rule(self, f: dict[str, Family]) -> Callable[[Ruleset], None]:
         """Adds one ruleset's per-rule series: rows straight onto the families' row lists
-        (several per rule, 10k+ rules)."""
+        (several per rule, 10k+ rules).  Each rule's label tuples are built once and reused while
+        the rule is unchanged (kept from one scrape to the next, keyed by the rule's identity,
+        a slice of RuleCounters, and its text)."""
         evals, packets = f["pf_rule_evaluations_total"].rows.append, f["pf_rule_packets_total"].rows.append
         nbytes, states = f["pf_rule_bytes_total"].rows.append, f["pf_rule_states"].rows.append
         created = f["pf_rule_states_created_total"].rows.append
         info = f["pf_rule_info"].rows.append
+        known = self._rule_keys
+        seen: dict[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = {}
+        self._rule_keys = seen  # this scrape's rules only: the next scrape reuses these
 
         def add(rs: Ruleset) -> None:
             path = rs.path
             texts = rs.texts or ("",) * len(rs.rules)
             for r, text in zip(rs.rules, texts, strict=True):
-                info(((path, str(r.number), r.label, r.action, r.direction, r.interface, r.family,
-                       protocol_name(r.protocol) if r.protocol else "",
-                       "true" if r.quick else "false", text), 1))
-                key = (path, str(r.number), r.label, r.action, r.direction)
-                k_in = (*key, "in")
-                k_out = (*key, "out")
+                identity = (r[:_IDENTITY], text)
+                keys = known.get(identity)
+                if keys is None:
+                    keys = _rule_keys(path, r, text)
+                seen[identity] = keys
+                info_key, key, k_in, k_out = keys
+                info((info_key, 1))
                 evals((key, r.evaluations))
                 packets((k_in, r.packets_in))
                 packets((k_out, r.packets_out))
@@ -125,3 +131,14 @@ class RulesCollector(Collector):
                 created((key, r.states_total))
 
         return add
+
+
+_IDENTITY = RuleCounters._fields.index("evaluations")  # the fields before the counters say which rule it is
+
+
+def _rule_keys(path: str, r: RuleCounters, text: str) -> tuple[tuple[str, ...], ...]:
+    """(pf_rule_info's labels, the other families' labels, with packet direction in, out)."""
+    key = (path, str(r.number), r.label, r.action, r.direction)
+    info = (path, str(r.number), r.label, r.action, r.direction, r.interface, r.family,
+            protocol_name(r.protocol) if r.protocol else "", "true" if r.quick else "false", text)
+    return info, key, (*key, "in"), (*key, "out")

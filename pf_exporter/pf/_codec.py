@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import ipaddress
 import itertools
 import operator
@@ -269,8 +268,8 @@ class RuleDecoder:
             where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
         self._where = tuple(where)
         self._text: dict[bytes, str] = {}
-        self._rule_texts: dict[bytes, str] = {}
-        self._volatile_ranges: list[tuple[int, int]] | None = None
+        self._rule_texts: dict[tuple[bytes, int], str] = {}
+        self._stable_struct: struct.Struct | None = None
         self._label_struct: struct.Struct | None = None
         if T.RuleCounters._fields != _RULE_FIELDS:
             raise AssertionError("types.RuleCounters changed; update RuleDecoder.counters")
@@ -347,18 +346,23 @@ class RuleDecoder:
                 have[:] = map(operator.add, have, sums)
         return len(rows)
 
-    VOLATILE = ("ticket", "rule.evaluations", "rule.packets", "rule.bytes", "rule.states_cur", "rule.states_tot",
-                "rule.src_nodes")  # what changes between two reads of an unchanged rule (the walk's ticket too)
+    # what changes between two reads of an unchanged rule
+    VOLATILE = ("evaluations", "packets", "bytes", "states_cur", "states_tot", "src_nodes")
     RULE_TEXTS = 200_000  # rule texts kept by rule_text() before it starts over
 
     def rule_text(self, pr: ctypes.Structure) -> str:
-        """The rule as ``pfctl -sr`` prints it, remembered by the rule's bytes less its counters: a
-        ruleset that did not change is formatted once, not on every scrape."""
-        mv = memoryview(pr).cast("B")
-        h = hashlib.blake2b(digest_size=16)  # 16 bytes kept per rule, not the 3 KiB struct
-        for a, b in self._stable(type(pr)):
-            h.update(mv[a:b])
-        key = h.digest()
+        """The rule as ``pfctl -sr`` prints it, remembered by the rule's bytes less its counters and
+        its anchor call's name: a ruleset that did not change is formatted once, not on every scrape.
+        The ``pf_rule`` member's bytes between its counters are read as a few bytes objects by one
+        struct unpack and kept as their hash (Python's keyed SipHash: 8 bytes per rule, not the
+        1.3 KiB struct; two different rules giving the same 64-bit hash would need the process's
+        random key).  The rest of ``pfioc_rule`` is not part of the key: the walk's anchor path and
+        ticket are the caller's, and the anchor call's bytes after its NUL are whatever the buffer
+        held before."""
+        stable = self._stable_struct
+        if stable is None:
+            stable = self._stable_struct = self._stable(type(pr))
+        key = (pr.anchor_call, hash(stable.unpack_from(pr)))  # a c_char array reads up to its NUL
         texts = self._rule_texts
         text = texts.get(key)
         if text is None:
@@ -374,18 +378,20 @@ class RuleDecoder:
             texts[key] = text
         return text
 
-    def _stable(self, cls: type) -> list[tuple[int, int]]:
-        """The byte ranges of a ``pfioc_rule`` between its volatile fields."""
-        if self._volatile_ranges is None:
-            cuts = sorted((off, off + size) for off, size, *_ in (_locate(cls, p) for p in self.VOLATILE))
-            ranges, pos = [], 0
-            for a, b in cuts:
-                if a > pos:
-                    ranges.append((pos, a))
-                pos = max(pos, b)
-            ranges.append((pos, ctypes.sizeof(cls)))
-            self._volatile_ranges = ranges
-        return self._volatile_ranges
+    def _stable(self, cls: Any) -> struct.Struct:
+        """A struct format reading, as bytes objects, a ``pfioc_rule``'s ``rule`` member between its
+        volatile fields (and nothing else)."""
+        base = cls.rule.offset
+        rule = dict(cls._fields_)["rule"]
+        cuts = sorted((off, off + size) for off, size, *_ in (_locate(rule, p) for p in self.VOLATILE))
+        parts, pos = [f"={base}x"], 0
+        for a, b in cuts:
+            if a > pos:
+                parts.append(f"{a - pos}s")
+            parts.append(f"{max(b, pos) - max(a, pos)}x")
+            pos = max(pos, b)
+        parts.append(f"{ctypes.sizeof(rule) - pos}s")
+        return struct.Struct("".join(parts))
 
     @staticmethod
     def spec(pr: ctypes.Structure) -> KernelRule:
