@@ -108,36 +108,12 @@ class Device:
                 raise self._map(e.errno or errno.EIO, name) from None
         return arg
 
-    def caller(self, name: str) -> Callable[[object], None]:
-        """``call(arg)``: :meth:`ioctl` of request *name*, looked up once, for walks that issue it
-        thousands of times (DIOCGETRULE per rule)."""
-        call = self.walk_caller(name)
-        lock = self.lock
-
-        def locked(arg: object) -> None:
-            with lock:
-                call(arg)
-
-        return locked
-
-    def walk_caller(self, name: str) -> Callable[[object], None]:
-        """:meth:`caller` for a walk that already holds :attr:`lock` (:meth:`ruleset_ticket` holds it
-        for the whole walk): the same call and errors, without taking the lock once more per request."""
-        call, fail = self.raw_caller(name)
-
-        def checked(arg: object) -> None:
-            try:
-                call(arg)
-            except OSError as e:
-                raise fail(e) from None
-
-        return checked
-
     def raw_caller(self, name: str) -> tuple[Callable[[object], None], Callable[[OSError], PfError]]:
-        """For a walk that holds :attr:`lock` and issues request *name* thousands of times: the
-        transport's own call (``fcntl.ioctl`` bound to the descriptor and request: no Python frame
-        of ours per request), which raises OSError, and the mapping of such an OSError to the error
-        :meth:`ioctl` would raise.  Bound to the current descriptor: use it within one walk."""
+        """For a walk that holds :attr:`lock` (:meth:`ruleset_ticket` holds it for the whole walk)
+        and issues request *name* thousands of times: the transport's own call (``fcntl.ioctl``
+        bound to the descriptor and request: no Python frame of ours per request), which raises
+        OSError, and the mapping of such an OSError to the error :meth:`ioctl` would raise.  Bound
+        to the current descriptor: use it within one walk."""
         number = self.abi.request(name).number
         bind = getattr(self.transport, "caller", None)
         call = bind(number) if bind is not None else functools.partial(self.transport.ioctl, number)

@@ -80,14 +80,15 @@ def test_end_of_list_is_not_found(sim, device):
     assert ei.value.errno == errno.ESRCH
 
 
-def test_a_looked_up_caller_behaves_like_ioctl(sim, device):
-    call = device.caller("DIOCGETNSTATELIM")
+def test_a_raw_caller_behaves_like_ioctl(sim, device):
+    call, fail = device.raw_caller("DIOCGETNSTATELIM")
     ioc = device.abi.new("pfioc_statelim", id=0)
     call(ioc)
     assert ioc.id == device.ioctl("DIOCGETNSTATELIM", device.abi.new("pfioc_statelim", id=0)).id
-    with pytest.raises(PfNotFound) as ei:
+    with pytest.raises(OSError) as raw:
         call(device.abi.new("pfioc_statelim", id=200))
-    assert ei.value.request == "DIOCGETNSTATELIM"
+    err = fail(raw.value)
+    assert isinstance(err, PfNotFound) and err.request == "DIOCGETNSTATELIM"
 
 
 def test_concurrent_readers_share_one_descriptor_safely(sim, device):

@@ -119,7 +119,7 @@ def test_registry_output_matches_too() -> None:
 
 
 def test_cached_series_names_do_not_grow_without_bound_when_label_values_churn() -> None:
-    from pf_exporter.exposition import SLICE_ROWS, _SLICES
+    from pf_exporter.exposition import _SLICES, SLICE_ROWS
 
     spec = gauge("pf_churn", "label values that never repeat", "id")
     for scrape in range(8):

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ipaddress
 import itertools
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..abi import constants as C
-from ..errors import PfInvalidArgument, PfNotFound
+from ..errors import PfError, PfInvalidArgument, PfNotFound
 from . import types as T
 
 # pfctl's words for pf_rule.action (sbin/pfctl/pfctl_parser.c print_rule).
@@ -241,6 +242,21 @@ def encode_address(entry: ctypes.Structure, network: T.IPNetwork, negated: bool)
 
 # --- rules -------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def ends_at_enoent(fail: Callable[[OSError], Exception]) -> Iterator[None]:
+    """Around a walk's loop of raw calls (:meth:`Device.raw_caller`): the kernel's ENOENT ends the
+    walk quietly (the last rule numbers need not be contiguous); another errno is raised as the
+    library's error (*fail*), an error of the library's own as it is."""
+    try:
+        yield
+    except PfError:
+        raise
+    except OSError as e:
+        err = fail(e)
+        if not isinstance(err, PfNotFound):
+            raise err from None
+
+
 class RuleDecoder:
     """The ``pfioc_rule`` decoder.  :meth:`counters` reads a rule's identity and counters with one
     precomputed struct format (native byte order, offsets from this release/arch's ctypes layout)
@@ -319,15 +335,11 @@ class RuleDecoder:
         unpack = self._label_struct.unpack_from
         rows: list[tuple[Any, ...]] = []
         append = rows.append
-        try:
+        with ends_at_enoent(fail):
             for i in range(count):
                 pr.nr = i
                 call(pr)
                 append(unpack(pr))
-        except OSError as e:
-            err = fail(e)
-            if not isinstance(err, PfNotFound):
-                raise err from None
         rows.sort(key=_FIRST)  # by the label's bytes (stable: the sums do not depend on it anyway)
         text = self._text
         get = totals.get
@@ -345,6 +357,22 @@ class RuleDecoder:
             else:  # two spellings of one label (bytes after its NUL differ)
                 have[:] = map(operator.add, have, sums)
         return len(rows)
+
+    def text_walk(self, call: Callable[[ctypes.Structure], None], fail: Callable[[OSError], Exception],
+                  pr: ctypes.Structure, count: int, anchor: str) -> tuple[list[T.RuleCounters], list[str]]:
+        """:meth:`label_walk`'s loop for per-rule reads: each rule's counters and its text
+        (:meth:`rule_text`), in two lists."""
+        rules: list[T.RuleCounters] = []
+        texts: list[str] = []
+        counters, text = self.counters, self.rule_text
+        add_rule, add_text = rules.append, texts.append
+        with ends_at_enoent(fail):
+            for i in range(count):
+                pr.nr = i
+                call(pr)
+                add_rule(counters(anchor, pr))
+                add_text(text(pr))
+        return rules, texts
 
     # what changes between two reads of an unchanged rule
     VOLATILE = ("evaluations", "packets", "bytes", "states_cur", "states_tot", "src_nodes")

@@ -414,29 +414,28 @@ class IoctlBackend:
 
     def _walk(self, anchor: str, decode: Callable[[str, ctypes.Structure], R]) -> list[R]:
         """The one rule walk, each rule decoded by *decode(anchor, pfioc_rule)*."""
-        def body(get_rule: Callable[[ctypes.Structure], None], pr: ctypes.Structure, nr: int) -> list[R]:
+        def body(pr: ctypes.Structure, nr: int) -> list[R]:
+            call, fail = self.device.raw_caller("DIOCGETRULE")
             out: list[R] = []
             append = out.append
-            for i in range(nr):
-                pr.nr = i
-                try:
-                    get_rule(pr)
-                except PfNotFound:
-                    break  # the last rule numbers need not be contiguous
-                append(decode(anchor, pr))
+            with codec.ends_at_enoent(fail):
+                for i in range(nr):
+                    pr.nr = i
+                    call(pr)
+                    append(decode(anchor, pr))
             return out
 
         return self._rule_walk(anchor, body)
 
-    def _rule_walk(self, anchor: str, body: Callable[[Callable[[ctypes.Structure], None], ctypes.Structure, int], R]
-                   ) -> R:
-        """DIOCGETRULES, then *body(get_rule, pfioc_rule, count)* issuing DIOCGETRULE per rule into
-        that one buffer, the ticket held and released; the device lock is held throughout."""
+    def _rule_walk(self, anchor: str, body: Callable[[ctypes.Structure, int], R]) -> R:
+        """DIOCGETRULES, then *body(pfioc_rule, count)* issuing DIOCGETRULE per rule into that one
+        buffer (with :meth:`Device.raw_caller`), the ticket held and released; the device lock is
+        held throughout."""
         dev = self.device
         with dev.ruleset_ticket(anchor) as (ticket, nr):
             pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
             set_cstr(pr, "anchor", anchor)
-            return body(dev.walk_caller("DIOCGETRULE"), pr, nr)
+            return body(pr, nr)
 
     def rule_counters(self, anchor: str = "") -> list[T.RuleCounters]:
         return self._retry("DIOCGETRULE", lambda: self._walk(anchor, self._rule_decoder.counters))
@@ -463,9 +462,9 @@ class IoctlBackend:
             if not texts:
                 return T.Ruleset(path, tuple(self.rule_counters(path)))
             dec = self._rule_decoder
-            both = self._retry("DIOCGETRULE", lambda: self._walk(
-                path, lambda a, pr: (dec.counters(a, pr), dec.rule_text(pr))))
-            return T.Ruleset(path, tuple(c for c, _t in both), tuple(t for _c, t in both))
+            rules, printed = self._retry("DIOCGETRULE", lambda: self._rule_walk(path, lambda pr, nr: dec.text_walk(
+                *self.device.raw_caller("DIOCGETRULE"), pr, nr, path)))
+            return T.Ruleset(path, tuple(rules), tuple(printed))
 
         yield one("")
         for path in self.anchors() if anchors is None else anchors:
@@ -485,7 +484,7 @@ class IoctlBackend:
         def one(path: str) -> T.LabelTotals:
             def walk() -> T.LabelTotals:
                 totals: dict[str, list[int]] = {}
-                n = self._rule_walk(path, lambda _get_rule, pr, nr: dec.label_walk(
+                n = self._rule_walk(path, lambda pr, nr: dec.label_walk(
                     *self.device.raw_caller("DIOCGETRULE"), pr, nr, totals))
                 return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
 
