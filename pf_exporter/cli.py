@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
-import difflib
 import gc
 import grp
 import logging
@@ -124,6 +123,8 @@ class _Parser(argparse.ArgumentParser):
         if m:
             flag = m.group(1).split("=", 1)[0]
             known = [o for a in self._actions for o in a.option_strings if o.startswith("--")]
+            import difflib  # only for this message (a quarter MB the running exporter need not hold)
+
             close = difflib.get_close_matches(flag, known, n=1, cutoff=0.85)
             message = f"unknown flag {flag}" + (f" (did you mean {close[0]}?)" if close else "")
         self.exit(2, f"{self.prog}: {message}; see {self.prog} --help\n")

@@ -57,51 +57,52 @@ def _prefix_renderer(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str,
 # hundred kB) however many series a family has.
 SLICE_ROWS = 2048
 
-# The rendered ``name{labels} `` prefixes of each slice of each family in the last scrape that
-# encoded it: (label values of its rows, their prefixes), per (name, label names), per slice.  The
+# Each slice of each family as the last scrape that encoded it rendered it: (label values of its
+# rows, a %-format of its text with each value left out), per (name, label names), per slice.  The
 # series of rules, tables and interfaces rarely change between scrapes, so a slice whose label
-# values equal the last ones (a list comparison, no hashing) reuses its prefixes; another looks
-# each up among the same slice's last ones (a series moved by a few rows) and renders the rest.
-# Only the last scrape's slices are kept, so label values that come and go cannot make it grow.
-_SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], list[str]]]] = {}
+# values equal the last ones (a list comparison, no hashing) only formats its values into the
+# template, in one C call; another renders its ``name{labels} `` prefixes again.  One template
+# string per slice, not a string per series, and only the last scrape's slices: label values
+# that come and go cannot make it grow.
+_SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], str]]] = {}
 _FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
-def _prefixes(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> list[str]:
-    """The prefixes of label values *keys*, slice *index* of *slices* of *spec*'s family."""
+def _template(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> str:
+    """The template of label values *keys*, slice *index* of *slices* of *spec*'s family."""
     family = (spec.name, spec.labels)
     kept = _SLICES.get(family)
     if kept is None or len(kept) != slices:
         kept = (kept or [])[:slices]
-        kept += [([], [])] * (slices - len(kept))
+        kept += [([], "")] * (slices - len(kept))
         _SLICES[family] = kept
-    old_keys, old_prefixes = kept[index]
-    if old_keys == keys:
-        return old_prefixes
-    render = _prefix_renderer(*family)
-    known = dict(zip(old_keys, old_prefixes, strict=True))
-    prefixes = [p if (p := known.get(k)) is not None else render(k) for k in keys]
-    kept[index] = (keys, prefixes)
-    return prefixes
+    old_keys, template = kept[index]
+    if old_keys != keys:
+        render = _prefix_renderer(*family)
+        template = "%s".join([render(k).replace("%", "%%") for k in keys]) + "%s"
+        kept[index] = (keys, template)
+    return template
 
 
 def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], index: int = 0, slices: int = 1
                ) -> str:
     """The text of *rows*, slice *index* of the *slices* of a family."""
-    out: list[str] = []
-    add = out.append
-    for p, x in zip(_prefixes(spec, list(map(_FIRST, rows)), index, slices), map(_SECOND, rows), strict=True):
+    if not rows:
+        return ""
+    values: list[str] = []
+    add = values.append
+    for x in map(_SECOND, rows):
         if type(x) is int:
             if -1_000_000 < x < 1_000_000:
-                add(f"{p}{x}.0\n")
+                add(f"{x}.0\n")
                 continue
             if 1_000_000 <= x < _BIG:  # _go_float's exponent form, inline: most counters are here
                 d = str(x)
                 t = d.rstrip("0")
-                add(f"{p}{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{p}{t}{_EXPONENT[len(d)]}")
+                add(f"{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{t}{_EXPONENT[len(d)]}")
                 continue
-        add(f"{p}{_go_float(x)}\n")
-    return "".join(out)
+        add(f"{_go_float(x)}\n")
+    return _template(spec, list(map(_FIRST, rows)), index, slices) % tuple(values)
 
 
 def generate_text(registry: CollectorRegistry) -> bytes:
