@@ -179,7 +179,7 @@ def build_worker(directory: Path, per_rule: bool) -> tuple[Any, ReplayTransport]
     if per_rule:
         argv.append("--collector.rules.per-rule")
     service = cli.build_service(cli.build_parser().parse_args(argv), pf=pf)
-    cli.tune_gc()  # as cli.run does once started
+    cli.tune_runtime()  # as cli.run does once started
     return service, transport
 
 

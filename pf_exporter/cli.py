@@ -685,26 +685,32 @@ def signal_handlers(control: Control) -> Iterator[None]:
 
 
 GC_THRESHOLD = (10_000, 10, 10)
+SWITCH_INTERVAL = 0.0002  # seconds (Python's default: 0.005)
 
 
-def tune_gc() -> None:
+def tune_runtime() -> None:
     """After start-up: move everything built so far out of the collector's sight (gc.freeze) and
     collect the young generation less often.  A scrape allocates tens of thousands of small
     objects that are freed by reference counting anyway; the default threshold (700) ran a
-    collection every few hundred of them, a sixth of a large scrape's time."""
+    collection every few hundred of them, a sixth of a large scrape's time.  And let a thread
+    that waits for the GIL get it after :data:`SWITCH_INTERVAL` instead of 5 ms: a gzipped
+    scrape compresses (without the GIL) in the request's thread while another encodes, and each
+    compress call must win the GIL back from the encoder (on large, per-rule: gzip then adds
+    14 ms instead of 36)."""
     gc.collect()
     gc.freeze()
     gc.set_threshold(*GC_THRESHOLD)
+    sys.setswitchinterval(SWITCH_INTERVAL)
 
 
 def run(args: argparse.Namespace, control: Control | None = None, hardening: Hardening | None = None, *,
-        gc_tuning: bool = False) -> int:
+        runtime_tuning: bool = False) -> int:
     """Start, serve until ``control`` asks to stop (reloading when asked), shut down; 0 when stopped.
-    ``gc_tuning``: :func:`tune_gc` once started (the daemon; not when embedded, e.g. in tests)."""
+    ``runtime_tuning``: :func:`tune_runtime` once started (the daemon; not when embedded, e.g. in tests)."""
     control = control or Control()
     service = start(args, hardening)
-    if gc_tuning:
-        tune_gc()
+    if runtime_tuning:
+        tune_runtime()
     service.server.start()
     for host, port in service.server.addresses:
         log.info("listening", extra={"address": f"[{host}]:{port}" if ":" in host else f"{host}:{port}",
@@ -741,7 +747,7 @@ def main(argv: Sequence[str] | None = None, *, control: Control | None = None,
             args = build_parser().parse_args(argv)
             logsetup.setup_logging(args.log_level, args.log_format, syslog=args.log_syslog)
             try:
-                return run(args, control, hardening, gc_tuning=own)
+                return run(args, control, hardening, runtime_tuning=own)
             except StartupError as e:
                 if args.log_syslog:
                     log.error("cannot start", extra={"err": str(e)})

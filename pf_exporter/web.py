@@ -225,8 +225,9 @@ def text_acceptable(accept: str) -> bool:
 
 
 class EncodeAhead:
-    """The chunks of *chunks*, produced by a thread of their own a few chunks ahead of the
-    reader: the exposition's Python encoding overlaps the reader's compression and writes.  An
+    """The bytes of *chunks*, produced by a thread of their own a few chunks ahead of the
+    reader: the exposition's Python encoding overlaps the reader's compression and writes.  Each
+    item read is every chunk encoded so far, joined (see :meth:`__next__`).  An
     exception of the producer is raised to the reader where the failed chunk would have come;
     :meth:`close` (the reader is done, or went away) stops the producer."""
 
@@ -263,17 +264,24 @@ class EncodeAhead:
         return self
 
     def __next__(self) -> bytes:
+        """Every chunk encoded so far, joined (one compress call for several chunks: each call
+        the reader makes must win the GIL back from the encoder, so fewer calls overlap better)."""
         with self._cond:
             while not self._items:
                 self._cond.wait()
-            item = self._items.pop(0)
+            n = 0
+            while n < len(self._items) and isinstance(self._items[n], bytes):
+                n += 1
+            taken = self._items[:n] if n else self._items[:1]
+            del self._items[:len(taken)]
             self._cond.notify_all()
+        item = taken[0]
         if item is self._END:
-            self._items.append(item)  # stays ended
+            self._items.insert(0, item)  # stays ended
             raise StopIteration
         if isinstance(item, BaseException):
             raise item
-        return item
+        return taken[0] if len(taken) == 1 else b"".join(taken)
 
     def close(self) -> None:
         with self._cond:

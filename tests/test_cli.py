@@ -276,12 +276,13 @@ def test_simulate_serves_a_filled_state_table_and_stops_on_sigterm() -> None:
     assert 'msg="shutting down"' in err
 
 
-def test_tune_gc_freezes_start_up_objects_and_raises_the_young_threshold() -> None:
+def test_tune_runtime_freezes_start_up_objects_raises_the_young_threshold_and_shortens_gil_turns() -> None:
     import subprocess
     import sys
 
-    code = ("import gc; from pf_exporter import cli; cli.tune_gc(); "
-            "assert gc.get_threshold() == cli.GC_THRESHOLD, gc.get_threshold(); assert gc.get_freeze_count() > 0")
+    code = ("import gc; from pf_exporter import cli; cli.tune_runtime(); "
+            "assert gc.get_threshold() == cli.GC_THRESHOLD, gc.get_threshold(); assert gc.get_freeze_count() > 0; "
+            "import sys; assert abs(sys.getswitchinterval() - cli.SWITCH_INTERVAL) < 1e-6")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=60)
 
 
