@@ -225,11 +225,10 @@ def text_acceptable(accept: str) -> bool:
 
 
 class EncodeAhead:
-    """The bytes of *chunks*, produced by a thread of their own a few chunks ahead of the
-    reader: the exposition's Python encoding overlaps the reader's compression and writes.  Each
-    item read is every chunk encoded so far, joined (see :meth:`__next__`).  An
-    exception of the producer is raised to the reader where the failed chunk would have come;
-    :meth:`close` (the reader is done, or went away) stops the producer."""
+    """The bytes of *chunks*, encoded by a thread of their own a few chunks ahead of the reader
+    (each item read: every chunk encoded so far, joined), so the Python encoding overlaps the
+    reader's compression and writes.  The producer's exception is raised where its chunk would
+    have come; :meth:`close` (the reader is done, or went away) stops the producer."""
 
     _END = object()
     DEPTH = 4  # chunks encoded ahead (each at most SLICE_ROWS series, some hundred kB)
@@ -269,11 +268,9 @@ class EncodeAhead:
         with self._cond:
             while not self._items:
                 self._cond.wait()
-            n = 0
-            while n < len(self._items) and isinstance(self._items[n], bytes):
-                n += 1
-            taken = self._items[:n] if n else self._items[:1]
-            del self._items[:len(taken)]
+            items = self._items  # the chunks before the end (or an error), else that one item
+            n = next((i for i, x in enumerate(items) if not isinstance(x, bytes)), len(items)) or 1
+            taken, items[:n] = items[:n], []
             self._cond.notify_all()
         item = taken[0]
         if item is self._END:
