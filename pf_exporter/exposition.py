@@ -8,7 +8,6 @@ streamed: each family is encoded on its own, a large one :data:`SLICE_ROWS` seri
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
 
@@ -65,7 +64,6 @@ SLICE_ROWS = 2048
 # string per slice, not a string per series, and only the last scrape's slices: label values
 # that come and go cannot make it grow.
 _SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], str]]] = {}
-_FIRST, _SECOND = operator.itemgetter(0), operator.itemgetter(1)
 
 
 def _template(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> str:
@@ -84,14 +82,17 @@ def _template(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices:
     return template
 
 
-def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], index: int = 0, slices: int = 1
-               ) -> str:
-    """The text of *rows*, slice *index* of the *slices* of a family."""
-    if not rows:
+def _rows_text(spec: MetricSpec, keys: list[tuple[str, ...]], values: Sequence[float], index: int = 0,
+               slices: int = 1) -> str:
+    """The text of the series *keys* (label values) with *values*, slice *index* of the *slices*
+    of a family."""
+    if not keys:
         return ""
-    values: list[str] = []
-    add = values.append
-    for x in map(_SECOND, rows):
+    if len(keys) != len(values):
+        raise ValueError(f"{spec.name}: {len(keys)} label sets for {len(values)} values")
+    out: list[str] = []
+    add = out.append
+    for x in values:
         if type(x) is int:
             if -1_000_000 < x < 1_000_000:
                 add(f"{x}.0\n")
@@ -102,7 +103,7 @@ def _rows_text(spec: MetricSpec, rows: Sequence[tuple[tuple[str, ...], float]], 
                 add(f"{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{t}{_EXPONENT[len(d)]}")
                 continue
         add(f"{_go_float(x)}\n")
-    return _template(spec, list(map(_FIRST, rows)), index, slices) % tuple(values)
+    return _template(spec, keys, index, slices) % tuple(out)
 
 
 def generate_text(registry: CollectorRegistry) -> bytes:
@@ -143,15 +144,16 @@ def _chunks(metrics: list[Metric]) -> Iterator[bytes]:
         if type(m) is not RowMetric:
             yield (head + _samples_text(m)).encode()
             continue
-        rows, spec = m.rows, m.spec
-        total = len(rows)
+        keys, values, spec = m.keys, m.values, m.spec
+        total = len(keys)
         if total <= SLICE_ROWS:
-            yield (head + _rows_text(spec, rows)).encode()
+            yield (head + _rows_text(spec, keys, values)).encode()
             continue
         yield head.encode()
         slices = -(-total // SLICE_ROWS)
         for n in range(slices):
-            yield _rows_text(spec, rows[n * SLICE_ROWS:(n + 1) * SLICE_ROWS], n, slices).encode()
+            part = slice(n * SLICE_ROWS, (n + 1) * SLICE_ROWS)
+            yield _rows_text(spec, keys[part], values[part], n, slices).encode()
 
 
 def _samples_text(m: Metric) -> str:

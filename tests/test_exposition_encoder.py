@@ -129,7 +129,7 @@ def test_cached_series_names_do_not_grow_without_bound_when_label_values_churn()
         r = registry_of([f.metric])
         assert generate_text(r) == generate_latest(r)
         kept = _SLICES[("pf_churn", ("id",))]
-        assert sum(len(keys) for keys, _prefixes in kept) == len(f.rows)  # only this scrape's series
+        assert sum(len(keys) for keys, _prefixes in kept) == len(f.keys)  # only this scrape's series
 
 
 def test_series_that_move_or_change_between_scrapes_are_encoded_right() -> None:

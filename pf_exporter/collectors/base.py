@@ -59,54 +59,60 @@ def counter(name: str, help: str, *labels: str) -> MetricSpec:
 _new_tuple = tuple.__new__
 _SAMPLE_REST = (None,) * (len(Sample._fields) - 3)
 
-Row = tuple[tuple[str, ...], float]
-
-
 class RowMetric(Metric):
-    """A prometheus_client metric family whose series are kept as ``(label values, value)``
-    rows.  The exporter's text encoder renders the rows directly; prometheus_client's
-    :class:`Sample` tuples (and their label dicts) are built only when something reads
-    ``samples`` (the OpenMetrics encoder, tests), and rebuilt if rows were added since."""
+    """A prometheus_client metric family whose series are kept as two parallel lists: ``keys``
+    (each series' label values, a tuple) and ``values``.  The exporter's text encoder renders
+    them directly; prometheus_client's :class:`Sample` tuples (and their label dicts) are built
+    only when something reads ``samples`` (the OpenMetrics encoder, tests), and rebuilt if series
+    were added since.  No tuple per series: a large scrape has tens of thousands."""
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
-        self.rows: list[Row] = []
+        self.keys: list[tuple[str, ...]] = []
+        self.values: list[float] = []
         self._built: tuple[int, list[Sample]] | None = None
         super().__init__(spec.name[:-6] if spec.kind == "counter" else spec.name, spec.help, spec.kind)
 
     @property
     def samples(self) -> list[Sample]:
-        rows = self.rows
+        keys = self.keys
         built = self._built
-        if built is None or built[0] != len(rows):
+        if built is None or built[0] != len(keys):
+            if len(keys) != len(self.values):
+                raise ValueError(f"{self.spec.name}: {len(keys)} label sets for {len(self.values)} values")
             make = _sample_maker(self.spec.name, self.spec.labels)
-            built = self._built = (len(rows), [make(v, x) for v, x in rows])
+            built = self._built = (len(keys), list(map(make, keys, self.values)))
         return built[1]
 
     @samples.setter
     def samples(self, value: list[Sample]) -> None:
         if value:
-            raise TypeError("a RowMetric's series are added as rows (Family.add), not as samples")
+            raise TypeError("a RowMetric's series are added with Family.add, not as samples")
 
 
 class Family:
-    """A fresh metric family for one scrape; ``add(label values tuple, value)`` appends one series."""
+    """A fresh metric family for one scrape; ``add(label values tuple, value)`` appends one
+    series.  Collectors adding thousands append to ``keys`` and ``values`` (the same lists as the
+    metric's) themselves, one of each per series."""
 
-    __slots__ = ("spec", "metric", "rows", "add")
+    __slots__ = ("spec", "metric", "keys", "values")
 
     def __init__(self, spec: MetricSpec) -> None:
         self.spec = spec
         self.metric: RowMetric = RowMetric(spec)
-        self.rows = self.metric.rows
-        append = self.rows.append
-        self.add: Callable[[tuple[str, ...], float], None] = lambda v, x: append((v, x))
+        self.keys = self.metric.keys
+        self.values = self.metric.values
+
+    def add(self, key: tuple[str, ...], value: float) -> None:
+        self.keys.append(key)
+        self.values.append(value)
 
     def add1(self, value: float) -> None:
         """Add the one sample of a family without labels."""
-        self.rows.append(((), value))
+        self.add((), value)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.keys)
 
 
 @cache
@@ -344,7 +350,7 @@ class Collector:
 
 def emit(families: Iterable[Family]) -> list[Metric]:
     """The metrics of *families* that have samples (an empty family is not exposed)."""
-    return [f.metric for f in families if f.rows]
+    return [f.metric for f in families if f.keys]
 
 
 def flag(b: bool) -> float:

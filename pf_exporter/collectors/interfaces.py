@@ -28,31 +28,34 @@ class InterfacesCollector(Collector):
 
     def __init__(self) -> None:
         # each interface's label tuples of the packet/byte families, kept while the interface exists
-        self._keys: dict[tuple[str, tuple[tuple[str, str, str], ...]], tuple[tuple[str, ...], ...]] = {}
+        self._keys: dict[tuple[str, tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]],
+                         tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]] = {}
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
-        info, skip = f["pf_interface_info"].rows.append, f["pf_interface_skip"].rows.append
-        packets, nbytes = f["pf_interface_packets_total"].rows.extend, f["pf_interface_bytes_total"].rows.extend
-        states, rules = f["pf_interface_states"].rows.append, f["pf_interface_rules"].rows.append
-        routes, src_nodes = f["pf_interface_routes"].rows.append, f["pf_interface_src_nodes"].rows.append
-        cleared = f["pf_interface_cleared_timestamp_seconds"].rows.append
+        info, skip = f["pf_interface_info"].add, f["pf_interface_skip"].add
+        packets, nbytes = f["pf_interface_packets_total"], f["pf_interface_bytes_total"]
+        states, rules = f["pf_interface_states"].add, f["pf_interface_rules"].add
+        routes, src_nodes = f["pf_interface_routes"].add, f["pf_interface_src_nodes"].add
+        cleared = f["pf_interface_cleared_timestamp_seconds"].add
         known, seen = self._keys, {}
         for i in pf.interfaces():
             name = (i.name,)
-            key = (i.name, tuple(i.packets))
+            key = (i.name, tuple(i.packets), tuple(i.bytes))
             counters = known.get(key)
             if counters is None:
-                counters = tuple((i.name, *k) for k in key[1])
+                counters = (tuple((i.name, *k) for k in key[1]), tuple((i.name, *k) for k in key[2]))
             seen[key] = counters
-            info(((i.name, "group" if i.is_group else "interface"), 1))
-            skip((name, flag(i.skip)))
-            packets(zip(counters, i.packets.values(), strict=True))
-            nbytes(zip(counters, i.bytes.values(), strict=True))
-            states((name, i.states))
-            rules((name, i.rules))
-            routes((name, i.routes))
-            src_nodes((name, i.src_nodes))
-            cleared((name, i.cleared))
+            info((i.name, "group" if i.is_group else "interface"), 1)
+            skip(name, flag(i.skip))
+            packets.keys.extend(counters[0])
+            packets.values.extend(i.packets.values())
+            nbytes.keys.extend(counters[1])
+            nbytes.values.extend(i.bytes.values())
+            states(name, i.states)
+            rules(name, i.rules)
+            routes(name, i.routes)
+            src_nodes(name, i.src_nodes)
+            cleared(name, i.cleared)
         self._keys = seen
         return emit(f.values())

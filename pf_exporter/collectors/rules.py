@@ -85,28 +85,29 @@ class RulesCollector(Collector):
                 for label, row in lt.labels.items():
                     labels[(lt.path, label)] = row
         f["pf_anchors"].add1(anchors)
-        evals, packets = f["pf_label_evaluations_total"].rows, f["pf_label_packets_total"].rows
-        nbytes, states = f["pf_label_bytes_total"].rows, f["pf_label_states"].rows
-        created, count = f["pf_label_states_created_total"].rows, f["pf_label_rules"].rows
+        evals, packets = f["pf_label_evaluations_total"], f["pf_label_packets_total"]
+        nbytes, states = f["pf_label_bytes_total"], f["pf_label_states"]
+        created, count = f["pf_label_states_created_total"], f["pf_label_rules"]
         for key, a in labels.items():
-            k_in, k_out = (*key, "in"), (*key, "out")
-            evals.append((key, a[0]))
-            packets += ((k_in, a[1]), (k_out, a[2]))
-            nbytes += ((k_in, a[3]), (k_out, a[4]))
-            states.append((key, a[5]))
-            created.append((key, a[6]))
-            count.append((key, a[7]))
+            evals.add(key, a[0])
+            packets.keys += ((*key, "in"), (*key, "out"))
+            packets.values += a[1:3]
+            nbytes.keys += ((*key, "in"), (*key, "out"))
+            nbytes.values += a[3:5]
+            states.add(key, a[5])
+            created.add(key, a[6])
+            count.add(key, a[7])
         return emit(f.values())
 
     def _per_rule(self, f: dict[str, Family]) -> Callable[[Ruleset], None]:
-        """Adds one ruleset's per-rule series: rows straight onto the families' row lists
+        """Adds one ruleset's per-rule series: label tuples and values straight onto the families' lists
         (several per rule, 10k+ rules).  Each rule's label tuples are built once and reused while
         the rule is unchanged (kept from one scrape to the next, keyed by the rule's identity,
         a slice of RuleCounters, and its text)."""
-        evals, packets = f["pf_rule_evaluations_total"].rows.append, f["pf_rule_packets_total"].rows.append
-        nbytes, states = f["pf_rule_bytes_total"].rows.append, f["pf_rule_states"].rows.append
-        created = f["pf_rule_states_created_total"].rows.append
-        info = f["pf_rule_info"].rows.append
+        fams = [f[n] for n in ("pf_rule_info", "pf_rule_evaluations_total", "pf_rule_packets_total",
+                                "pf_rule_bytes_total", "pf_rule_states", "pf_rule_states_created_total")]
+        (info_k, evals_k, packets_k, bytes_k, states_k, created_k) = (x.keys.append for x in fams)
+        (info_v, evals_v, packets_v, bytes_v, states_v, created_v) = (x.values.append for x in fams)
         known = self._rule_keys
         seen: dict[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = {}
         self._rule_keys = seen  # this scrape's rules only: the next scrape reuses these
@@ -121,14 +122,22 @@ class RulesCollector(Collector):
                     keys = _rule_keys(path, r, text)
                 seen[identity] = keys
                 info_key, key, k_in, k_out = keys
-                info((info_key, 1))
-                evals((key, r.evaluations))
-                packets((k_in, r.packets_in))
-                packets((k_out, r.packets_out))
-                nbytes((k_in, r.bytes_in))
-                nbytes((k_out, r.bytes_out))
-                states((key, r.states_current))
-                created((key, r.states_total))
+                info_k(info_key)
+                info_v(1)
+                evals_k(key)
+                evals_v(r.evaluations)
+                packets_k(k_in)
+                packets_v(r.packets_in)
+                packets_k(k_out)
+                packets_v(r.packets_out)
+                bytes_k(k_in)
+                bytes_v(r.bytes_in)
+                bytes_k(k_out)
+                bytes_v(r.bytes_out)
+                states_k(key)
+                states_v(r.states_current)
+                created_k(key)
+                created_v(r.states_total)
 
         return add
 

@@ -78,10 +78,9 @@ class TablesCollector(Collector):
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
-        addresses, cleared = f["pf_table_addresses"].rows.append, f["pf_table_cleared_timestamp_seconds"].rows.append
-        packets, nbytes = f["pf_table_packets_total"].rows.extend, f["pf_table_bytes_total"].rows.extend
-        evals, refs = f["pf_table_evaluations_total"].rows.extend, f["pf_table_references"].rows.extend
-        flags = f["pf_table_flags"].rows.extend
+        addresses, cleared = f["pf_table_addresses"], f["pf_table_cleared_timestamp_seconds"]
+        packets, nbytes = f["pf_table_packets_total"], f["pf_table_bytes_total"]
+        evals, refs, flags = f["pf_table_evaluations_total"], f["pf_table_references"], f["pf_table_flags"]
         known, seen = self._keys, {}
         for t in pf.tables():
             key = (t.anchor, t.name)
@@ -89,21 +88,26 @@ class TablesCollector(Collector):
             if k is None or k.counted != (tuple(t.packets), tuple(t.bytes)):
                 k = _table_keys(key, (tuple(t.packets), tuple(t.bytes)))
             seen[key] = k
-            addresses((key, t.addresses))
-            packets(zip(k.packets, t.packets.values(), strict=True))
-            nbytes(zip(k.bytes, t.bytes.values(), strict=True))
-            evals(zip(k.evaluations, (t.matches, t.nomatches), strict=True))
-            refs(zip(k.references, (t.rule_references, t.anchor_references), strict=True))
-            cleared((key, t.cleared))
-            flags(zip(k.flags, _flag_values(t.flags), strict=True))
+            addresses.add(key, t.addresses)
+            packets.keys.extend(k.packets)
+            packets.values.extend(t.packets.values())
+            nbytes.keys.extend(k.bytes)
+            nbytes.values.extend(t.bytes.values())
+            evals.keys.extend(k.evaluations)
+            evals.values.extend((t.matches, t.nomatches))
+            refs.keys.extend(k.references)
+            refs.values.extend((t.rule_references, t.anchor_references))
+            cleared.add(key, t.cleared)
+            flags.keys.extend(k.flags)
+            flags.values.extend(_flag_values(t.flags))
         self._keys = seen  # the label tuples of this scrape's tables, reused by the next one
         if self.addresses:
             self._addresses(pf, f)
         return emit(f.values())
 
     def _addresses(self, pf: ScrapeView, f: dict[str, Any]) -> None:
-        packets, nbytes = f["pf_table_address_packets_total"].rows.append, f["pf_table_address_bytes_total"].rows.append
-        cleared = f["pf_table_address_cleared_timestamp_seconds"].rows.append
+        packets, nbytes = f["pf_table_address_packets_total"].add, f["pf_table_address_bytes_total"].add
+        cleared = f["pf_table_address_cleared_timestamp_seconds"].add
         room, omitted = self.max_addresses, 0
         for t in pf.tables():
             path = f"{t.anchor}/{t.name}" if t.anchor else t.name
@@ -118,10 +122,10 @@ class TablesCollector(Collector):
             for a in got:
                 key = (t.anchor, t.name, str(a))
                 for (direction, action), v in a.packets.items():
-                    packets(((*key, direction, action), v))
+                    packets((*key, direction, action), v)
                 for (direction, action), v in a.bytes.items():
-                    nbytes(((*key, direction, action), v))
-                cleared((key, a.cleared))
+                    nbytes((*key, direction, action), v)
+                cleared(key, a.cleared)
         f["pf_table_address_omitted"].add1(omitted)
         if omitted != self._warned:
             if omitted:
