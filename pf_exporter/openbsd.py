@@ -41,7 +41,6 @@ child pledged ``"stdio inet"`` fed over a socketpair), which this project does n
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import errno
 import os
 import sysconfig
@@ -149,7 +148,9 @@ def load_libc() -> Any:
     try:
         return ctypes.CDLL(None, use_errno=True)
     except OSError:
-        path = ctypes.util.find_library("c")
+        from ctypes.util import find_library  # only here: it brings subprocess along (a third of a MB)
+
+        path = find_library("c")
         if path is None:
             raise SandboxError("cannot find libc to call unveil(2)/pledge(2)") from None
         return ctypes.CDLL(path, use_errno=True)
