@@ -110,8 +110,8 @@ def generate_text(registry: CollectorRegistry) -> bytes:
     """The Prometheus text format (0.0.4), byte for byte what
     :func:`prometheus_client.generate_latest` writes for the gauges and counters the
     collectors build, several times faster on large expositions: the collectors' families
-    (:class:`RowMetric`) are rendered from their rows with each series' ``name{labels}``
-    cached between scrapes; other families sort each label set's names once per family.
+    (:class:`RowMetric`) are rendered from their label tuples and values, each slice's text
+    kept between scrapes as a template the values are formatted into; other families sort each label set's names once per family.
     Anything else falls back to ``generate_latest``."""
     return b"".join(generate_chunks(registry))
 
