@@ -274,3 +274,41 @@ def test_scrape_view_repeats_a_failure_without_reading_again() -> None:
         with pytest.raises(OSError):
             view.tables()
     assert pf.calls.count("tables") == 1
+
+
+def _series(metrics: list[Metric]) -> list[tuple[str, tuple[tuple[str, str], ...], float]]:
+    return [(s.name, tuple(sorted(s.labels.items())), s.value) for m in metrics for s in m.samples]
+
+
+class _Changing(FakePf):
+    """A FakePf whose tables and interfaces change from one scrape to the next."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scrape = 0
+
+    def tables(self) -> list[model.Table]:
+        base = super().tables()
+        if self.scrape % 2:  # the first table's counters gain keys, a table comes and one goes
+            t = base[0]
+            base[0] = model.Table(t.anchor, t.name, frozenset({"const", "active"}), 9,
+                                  {("out", "pass"): 4, **t.packets}, {("out", "pass"): 40}, 1, 2, 3, 4, 5)
+            base[1] = model.Table("", "new", frozenset({"active"}), 1, {}, {}, 0, 0, 0, 0, 0)
+        return base
+
+    def interfaces(self) -> list[model.Interface]:
+        base = super().interfaces()
+        if self.scrape % 2:
+            i = base[0]
+            base[0] = model.Interface(i.name, i.is_group, i.skip, {("inet", "out", "pass"): 1}, i.bytes,
+                                      i.cleared, 9, 9, 9, 9)
+            del base[1]
+        return base
+
+
+@pytest.mark.parametrize("cls", [TablesCollector, InterfacesCollector])
+def test_label_tuples_kept_between_scrapes_follow_what_pf_has(cls) -> None:
+    pf, kept = _Changing(), cls()
+    for scrape in range(4):
+        pf.scrape = scrape
+        assert _series(run(kept, pf)) == _series(run(cls(), pf)), scrape

@@ -111,3 +111,19 @@ def test_label_walk_ends_at_enoent_and_raises_other_errors(err, raises) -> None:
             dec.label_walk(call, fail, pr, 9, totals)
         assert e.value.request == "DIOCGETRULE"
         assert not isinstance(e.value, PfNotFound)
+
+
+def test_rule_texts_are_kept_by_the_rule_less_its_counters() -> None:
+    a = abi.select_abi("7.9", "amd64")
+    dec = codec.RuleDecoder(a.layout.pfioc_rule)
+    pr = a.new("pfioc_rule")
+    pr.rule.action, pr.rule.direction, pr.rule.label = C.PF_PASS, C.PF_IN, b"web"
+    first = dec.rule_text(pr)
+    assert 'label "web"' in first
+    pr.rule.evaluations, pr.rule.states_cur, pr.ticket = 99, 5, 7  # counters and the walk's own fields
+    pr.anchor = b"some/anchor"
+    pr.anchor_call = b"x" * 20
+    pr.anchor_call = b""  # an empty name with stale bytes after its NUL
+    assert dec.rule_text(pr) is first and len(dec._rule_texts) == 1
+    pr.rule.label = b"mail"
+    assert 'label "mail"' in dec.rule_text(pr) and len(dec._rule_texts) == 2
