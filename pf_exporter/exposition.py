@@ -111,8 +111,8 @@ def generate_text(registry: CollectorRegistry) -> bytes:
     :func:`prometheus_client.generate_latest` writes for the gauges and counters the
     collectors build, several times faster on large expositions: the collectors' families
     (:class:`RowMetric`) are rendered from their label tuples and values, each slice's text
-    kept between scrapes as a template the values are formatted into; other families sort each label set's names once per family.
-    Anything else falls back to ``generate_latest``."""
+    kept between scrapes as a template the values are formatted into; other families sort each
+    label set's names once per family.  Anything else falls back to ``generate_latest``."""
     return b"".join(generate_chunks(registry))
 
 
