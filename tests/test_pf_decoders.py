@@ -127,3 +127,15 @@ def test_rule_texts_are_kept_by_the_rule_less_its_counters() -> None:
     assert dec.rule_text(pr) is first and len(dec._rule_texts) == 1
     pr.rule.label = b"mail"
     assert 'label "mail"' in dec.rule_text(pr) and len(dec._rule_texts) == 2
+
+
+@pytest.mark.parametrize("stop", [5, 2500, 3072, 4000])
+def test_label_walk_sums_across_batches(stop) -> None:
+    a = abi.select_abi("7.9", "amd64")
+    dev = Device(a, _Rules(a, stop, errno.ENOENT))
+    dec = codec.RuleDecoder(a.layout.pfioc_rule)
+    totals: dict[str, list[int]] = {}
+    assert dec.label_walk(*dev.raw_caller("DIOCGETRULE"), a.new("pfioc_rule"), 3072, totals) == min(stop, 3072)
+    n = min(stop, 3072)
+    assert totals["web"][0] == sum(i + 1 for i in range(n) if i % 2) and totals["web"][7] == n // 2
+    assert totals[""][0] == sum(i + 1 for i in range(n) if not i % 2) and totals[""][7] == n - n // 2

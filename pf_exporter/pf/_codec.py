@@ -335,12 +335,24 @@ class RuleDecoder:
         unpack = self._label_struct.unpack_from
         rows: list[tuple[Any, ...]] = []
         append = rows.append
+        read, batch = 0, self.LABEL_BATCH
         with ends_at_enoent(fail):
-            for i in range(count):
-                pr.nr = i
-                call(pr)
-                append(unpack(pr))
-        rows.sort(key=_FIRST)  # by the label's bytes (stable: the sums do not depend on it anyway)
+            for start in range(0, count, batch):
+                for i in range(start, min(count, start + batch)):
+                    pr.nr = i
+                    call(pr)
+                    append(unpack(pr))
+                read += len(rows)
+                self._sum_labels(rows, totals)
+                rows.clear()
+        read += len(rows)  # a walk ended by ENOENT inside a batch
+        self._sum_labels(rows, totals)
+        return read
+
+    LABEL_BATCH = 1024  # rules unpacked before they are summed: what a walk holds is bounded
+
+    def _sum_labels(self, rows: list[tuple[Any, ...]], totals: dict[str, list[int]]) -> None:
+        rows.sort(key=_FIRST)  # by the label's bytes
         text = self._text
         get = totals.get
         for raw, group in itertools.groupby(rows, _FIRST):
@@ -354,9 +366,8 @@ class RuleDecoder:
             have = get(label)
             if have is None:
                 totals[label] = sums
-            else:  # two spellings of one label (bytes after its NUL differ)
+            else:  # another batch, or another spelling of the label (bytes after its NUL differ)
                 have[:] = map(operator.add, have, sums)
-        return len(rows)
 
     def text_walk(self, call: Callable[[ctypes.Structure], None], fail: Callable[[OSError], Exception],
                   pr: ctypes.Structure, count: int, anchor: str) -> tuple[list[T.RuleCounters], list[str]]:
