@@ -143,6 +143,7 @@ def test_series_that_move_or_change_between_scrapes_are_encoded_right() -> None:
         [(str(i), f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5) if i % 100],  # some removed
         [(str(i), f"m{i % 7}" if i == 4000 else f"l{i % 7}") for i in range(3 * SLICE_ROWS + 5)],  # one renamed
         [(str(i), 'quote"and\\back') for i in range(10)],  # fewer slices
+        [(f"{i}%s%%", "100%d") for i in range(SLICE_ROWS + 3)],  # the templates' own format characters
     ]
     for n, keys in enumerate(layouts * 2):
         f = spec.new()
