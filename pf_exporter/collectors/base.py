@@ -12,7 +12,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from prometheus_client.core import Metric
 from prometheus_client.samples import Sample
@@ -113,6 +113,33 @@ class Family:
 
     def __len__(self) -> int:
         return len(self.keys)
+
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class KeptLabels(Generic[K, V]):
+    """The label tuples a collector builds for each pf object (a table, an interface, a rule),
+    reused while the object is the same: the text encoder then finds last scrape's tuples (a list
+    comparison that stops at identity) and nothing is built twice.  Only the objects of the last
+    scrape are kept, so it never outgrows pf."""
+
+    def __init__(self) -> None:
+        self._kept: dict[K, V] = {}
+        self._seen: dict[K, V] = {}
+
+    def start(self) -> None:
+        """A new scrape: what the last one saw is what this one may reuse."""
+        self._kept, self._seen = self._seen, {}
+
+    def get(self, identity: K, build: Callable[..., V], *args: Any) -> V:
+        """The tuples of the object *identity*: last scrape's, or ``build(*args)``."""
+        value = self._kept.get(identity)
+        if value is None:
+            value = build(*args)
+        self._seen[identity] = value
+        return value
 
 
 @cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client.core import Metric
 
-from .base import Collector, ScrapeView, counter, emit, flag, gauge
+from .base import Collector, KeptLabels, ScrapeView, counter, emit, flag, gauge
 
 _KEY = ("interface", "family", "direction", "action")
 
@@ -28,8 +28,7 @@ class InterfacesCollector(Collector):
 
     def __init__(self) -> None:
         # each interface's label tuples of the packet/byte families, kept while the interface exists
-        self._keys: dict[tuple[str, tuple[tuple[str, str, str], ...], tuple[tuple[str, str, str], ...]],
-                         tuple[tuple[tuple[str, ...], ...], tuple[tuple[str, ...], ...]]] = {}
+        self._keys: KeptLabels[tuple[object, ...], tuple[tuple[tuple[str, ...], ...], ...]] = KeptLabels()
 
     def collect(self, pf: ScrapeView) -> list[Metric]:
         f = self.families()
@@ -38,14 +37,11 @@ class InterfacesCollector(Collector):
         states, rules = f["pf_interface_states"].add, f["pf_interface_rules"].add
         routes, src_nodes = f["pf_interface_routes"].add, f["pf_interface_src_nodes"].add
         cleared = f["pf_interface_cleared_timestamp_seconds"].add
-        known, seen = self._keys, {}
+        self._keys.start()
         for i in pf.interfaces():
             name = (i.name,)
-            key = (i.name, tuple(i.packets), tuple(i.bytes))
-            counters = known.get(key)
-            if counters is None:
-                counters = (tuple((i.name, *k) for k in key[1]), tuple((i.name, *k) for k in key[2]))
-            seen[key] = counters
+            packet_keys, byte_keys = tuple(i.packets), tuple(i.bytes)
+            counters = self._keys.get((i.name, packet_keys, byte_keys), _interface_keys, i.name, packet_keys, byte_keys)
             info((i.name, "group" if i.is_group else "interface"), 1)
             skip(name, flag(i.skip))
             packets.keys.extend(counters[0])
@@ -57,5 +53,9 @@ class InterfacesCollector(Collector):
             routes(name, i.routes)
             src_nodes(name, i.src_nodes)
             cleared(name, i.cleared)
-        self._keys = seen
         return emit(f.values())
+
+
+def _interface_keys(name: str, *counted: tuple[tuple[str, str, str], ...]) -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """The interface's label tuples of pf_interface_packets_total and pf_interface_bytes_total."""
+    return tuple(tuple((name, *k) for k in keys) for keys in counted)

@@ -16,7 +16,7 @@ from prometheus_client.core import Metric
 
 from ..pf import Ruleset
 from ..pf.types import RuleCounters, protocol_name
-from .base import Collector, Family, ScrapeView, counter, emit, gauge, sum_labels
+from .base import Collector, Family, KeptLabels, ScrapeView, counter, emit, gauge, sum_labels
 
 _L = ("anchor", "label")
 _R = ("anchor", "number", "label", "action", "direction")
@@ -53,7 +53,7 @@ class RulesCollector(Collector):
 
     def __init__(self, per_rule: bool = False) -> None:
         self.per_rule = per_rule
-        self._rule_keys: dict[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = {}
+        self._rule_keys: KeptLabels[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = KeptLabels()
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
@@ -103,25 +103,19 @@ class RulesCollector(Collector):
         """Adds one ruleset's per-rule series: label tuples and values straight onto the families' lists
         (several per rule, 10k+ rules).  Each rule's label tuples are built once and reused while
         the rule is unchanged (kept from one scrape to the next, keyed by the rule's identity,
-        a slice of RuleCounters, and its text)."""
+        a slice of RuleCounters, and its text: :class:`KeptLabels`)."""
         fams = [f[n] for n in ("pf_rule_info", "pf_rule_evaluations_total", "pf_rule_packets_total",
                                 "pf_rule_bytes_total", "pf_rule_states", "pf_rule_states_created_total")]
         (info_k, evals_k, packets_k, bytes_k, states_k, created_k) = (x.keys.append for x in fams)
         (info_v, evals_v, packets_v, bytes_v, states_v, created_v) = (x.values.append for x in fams)
-        known = self._rule_keys
-        seen: dict[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = {}
-        self._rule_keys = seen  # this scrape's rules only: the next scrape reuses these
+        kept = self._rule_keys
+        kept.start()
 
         def add(rs: Ruleset) -> None:
             path = rs.path
             texts = rs.texts or ("",) * len(rs.rules)
             for r, text in zip(rs.rules, texts, strict=True):
-                identity = (r[:_IDENTITY], text)
-                keys = known.get(identity)
-                if keys is None:
-                    keys = _rule_keys(path, r, text)
-                seen[identity] = keys
-                info_key, key, k_in, k_out = keys
+                info_key, key, k_in, k_out = kept.get((r[:_IDENTITY], text), _rule_keys, path, r, text)
                 info_k(info_key)
                 info_v(1)
                 evals_k(key)

@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 from prometheus_client.core import Metric
 
-from .base import Collector, ScrapeView, counter, emit, gauge
+from .base import Collector, KeptLabels, ScrapeView, counter, emit, gauge
 
 log = logging.getLogger("pf_exporter.collectors.tables")
 
@@ -57,7 +57,7 @@ class TablesCollector(Collector):
         self.include = re.compile(include)
         self.max_addresses = max_addresses
         self._warned = -1
-        self._keys: dict[tuple[str, str], _TableKeys] = {}
+        self._keys: KeptLabels[tuple[object, ...], _TableKeys] = KeptLabels()
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
@@ -81,13 +81,11 @@ class TablesCollector(Collector):
         addresses, cleared = f["pf_table_addresses"], f["pf_table_cleared_timestamp_seconds"]
         packets, nbytes = f["pf_table_packets_total"], f["pf_table_bytes_total"]
         evals, refs, flags = f["pf_table_evaluations_total"], f["pf_table_references"], f["pf_table_flags"]
-        known, seen = self._keys, {}
+        self._keys.start()
         for t in pf.tables():
             key = (t.anchor, t.name)
-            k = known.get(key)
-            if k is None or k.counted != (tuple(t.packets), tuple(t.bytes)):
-                k = _table_keys(key, (tuple(t.packets), tuple(t.bytes)))
-            seen[key] = k
+            packet_keys, byte_keys = tuple(t.packets), tuple(t.bytes)
+            k = self._keys.get((key, packet_keys, byte_keys), _table_keys, key, packet_keys, byte_keys)
             addresses.add(key, t.addresses)
             packets.keys.extend(k.packets)
             packets.values.extend(t.packets.values())
@@ -100,7 +98,6 @@ class TablesCollector(Collector):
             cleared.add(key, t.cleared)
             flags.keys.extend(k.flags)
             flags.values.extend(_flag_values(t.flags))
-        self._keys = seen  # the label tuples of this scrape's tables, reused by the next one
         if self.addresses:
             self._addresses(pf, f)
         return emit(f.values())
@@ -136,9 +133,8 @@ class TablesCollector(Collector):
 
 
 class _TableKeys(NamedTuple):
-    """One table's label tuples for each family, built once and reused while the table exists."""
+    """One table's label tuples for each family."""
 
-    counted: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]  # keys of Table.packets, .bytes
     packets: tuple[tuple[str, ...], ...]
     bytes: tuple[tuple[str, ...], ...]
     evaluations: tuple[tuple[str, ...], ...]
@@ -146,9 +142,9 @@ class _TableKeys(NamedTuple):
     flags: tuple[tuple[str, ...], ...]
 
 
-def _table_keys(key: tuple[str, str], counted: tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]]
-                ) -> _TableKeys:
-    return _TableKeys(counted, tuple((*key, d, a) for d, a in counted[0]), tuple((*key, d, a) for d, a in counted[1]),
+def _table_keys(key: tuple[str, str], packet_keys: tuple[tuple[str, str], ...],
+                byte_keys: tuple[tuple[str, str], ...]) -> _TableKeys:
+    return _TableKeys(tuple((*key, d, a) for d, a in packet_keys), tuple((*key, d, a) for d, a in byte_keys),
                       ((*key, "match"), (*key, "nomatch")), ((*key, "rule"), (*key, "anchor")),
                       tuple((*key, name) for name in TABLE_FLAGS))
 
