@@ -90,9 +90,10 @@ class RulesCollector(Collector):
         created, count = f["pf_label_states_created_total"], f["pf_label_rules"]
         for key, a in labels.items():
             evals.add(key, a[0])
-            packets.keys += ((*key, "in"), (*key, "out"))
+            in_out = ((*key, "in"), (*key, "out"))
+            packets.keys += in_out
             packets.values += a[1:3]
-            nbytes.keys += ((*key, "in"), (*key, "out"))
+            nbytes.keys += in_out
             nbytes.values += a[3:5]
             states.add(key, a[5])
             created.add(key, a[6])
@@ -142,6 +143,6 @@ _IDENTITY = RuleCounters._fields.index("evaluations")  # the fields before the c
 def _rule_keys(path: str, r: RuleCounters, text: str) -> tuple[tuple[str, ...], ...]:
     """(pf_rule_info's labels, the other families' labels, with packet direction in, out)."""
     key = (path, str(r.number), r.label, r.action, r.direction)
-    info = (path, str(r.number), r.label, r.action, r.direction, r.interface, r.family,
-            protocol_name(r.protocol) if r.protocol else "", "true" if r.quick else "false", text)
+    info = (*key, r.interface, r.family, protocol_name(r.protocol) if r.protocol else "",
+            "true" if r.quick else "false", text)
     return info, key, (*key, "in"), (*key, "out")

@@ -272,17 +272,11 @@ class RuleDecoder:
     limiter_names: Callable[[], dict[str, dict[int, str]]] | None = None
 
     def __init__(self, cls: type) -> None:
-        located = sorted((*_locate(cls, path), i) for i, path in enumerate(self.FIELDS))
-        self.struct = _fields_struct(cls, [self.FIELDS[i] for *_, i in located])
-        slots, index = [], 0
-        for _off, _size, code, count, i in located:
-            n = 1 if code == "s" else count
-            slots.append((i, index, n))
-            index += n
-        where = [0] * len(self.FIELDS)
-        for i, at, n in slots:
-            where[i] = at if n == 1 else -at - 1  # arrays: negative, first element's index
-        self._where = tuple(where)
+        fields = ArrayReader(cls, self.FIELDS)
+        self.struct = fields.struct
+        # where each of FIELDS is in the unpacked tuple; arrays: negative, their first element's index
+        self._where = tuple(at if isinstance(at, int) else -at.start - 1
+                            for at in map(fields.at.__getitem__, self.FIELDS))
         self._text: dict[bytes, str] = {}
         self._rule_texts: dict[tuple[bytes, int], str] = {}
         self._stable_struct: struct.Struct | None = None

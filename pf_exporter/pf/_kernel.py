@@ -414,8 +414,8 @@ class IoctlBackend:
 
     def _walk(self, anchor: str, decode: Callable[[str, ctypes.Structure], R]) -> list[R]:
         """The one rule walk, each rule decoded by *decode(anchor, pfioc_rule)*."""
-        def body(pr: ctypes.Structure, nr: int) -> list[R]:
-            call, fail = self.device.raw_caller("DIOCGETRULE")
+        def body(call: Callable[[ctypes.Structure], None], fail: Callable[[OSError], Exception],
+                 pr: ctypes.Structure, nr: int) -> list[R]:
             out: list[R] = []
             append = out.append
             with codec.ends_at_enoent(fail):
@@ -427,15 +427,15 @@ class IoctlBackend:
 
         return self._rule_walk(anchor, body)
 
-    def _rule_walk(self, anchor: str, body: Callable[[ctypes.Structure, int], R]) -> R:
-        """DIOCGETRULES, then *body(pfioc_rule, count)* issuing DIOCGETRULE per rule into that one
-        buffer (with :meth:`Device.raw_caller`), the ticket held and released; the device lock is
-        held throughout."""
+    def _rule_walk(self, anchor: str, body: Callable[..., R]) -> R:
+        """DIOCGETRULES, then *body(call, fail, pfioc_rule, count)* issuing DIOCGETRULE per rule into
+        that one buffer with *call* (:meth:`Device.raw_caller`; *fail* maps its OSError), the ticket
+        held and released; the device lock is held throughout."""
         dev = self.device
         with dev.ruleset_ticket(anchor) as (ticket, nr):
             pr = self.abi.new("pfioc_rule", ticket=ticket, action=C.PF_GET_NONE)
             set_cstr(pr, "anchor", anchor)
-            return body(pr, nr)
+            return body(*dev.raw_caller("DIOCGETRULE"), pr, nr)
 
     def rule_counters(self, anchor: str = "") -> list[T.RuleCounters]:
         return self._retry("DIOCGETRULE", lambda: self._walk(anchor, self._rule_decoder.counters))
@@ -462,8 +462,8 @@ class IoctlBackend:
             if not texts:
                 return T.Ruleset(path, tuple(self.rule_counters(path)))
             dec = self._rule_decoder
-            rules, printed = self._retry("DIOCGETRULE", lambda: self._rule_walk(path, lambda pr, nr: dec.text_walk(
-                *self.device.raw_caller("DIOCGETRULE"), pr, nr, path)))
+            rules, printed = self._retry("DIOCGETRULE", lambda: self._rule_walk(
+                path, lambda call, fail, pr, nr: dec.text_walk(call, fail, pr, nr, path)))
             return T.Ruleset(path, tuple(rules), tuple(printed))
 
         yield one("")
@@ -484,8 +484,7 @@ class IoctlBackend:
         def one(path: str) -> T.LabelTotals:
             def walk() -> T.LabelTotals:
                 totals: dict[str, list[int]] = {}
-                n = self._rule_walk(path, lambda pr, nr: dec.label_walk(
-                    *self.device.raw_caller("DIOCGETRULE"), pr, nr, totals))
+                n = self._rule_walk(path, lambda call, fail, pr, nr: dec.label_walk(call, fail, pr, nr, totals))
                 return T.LabelTotals(path, n, {k: tuple(v) for k, v in totals.items()})  # type: ignore[misc]  # eight ints
 
             return self._retry("DIOCGETRULE", walk)
