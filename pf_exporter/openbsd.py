@@ -43,7 +43,6 @@ from __future__ import annotations
 import ctypes
 import errno
 import os
-import sysconfig
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,6 +229,8 @@ def apply_sandbox(plan: SandboxPlan, *, sysname: str | None = None, libc: Any | 
 
 def python_library_paths() -> list[str]:
     """Directories Python may still import from after start-up: stdlib, site-packages, this package."""
+    import sysconfig  # only on OpenBSD, once at start-up
+
     names = ("stdlib", "platstdlib", "purelib", "platlib")
     paths = sysconfig.get_paths()
     found = [paths[n] for n in names if n in paths]

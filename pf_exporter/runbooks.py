@@ -10,12 +10,13 @@ from __future__ import annotations
 import html
 import re
 from functools import cache
-from importlib import resources
 
 
 @cache
 def markdown() -> str:
     """The runbooks as markdown."""
+    from importlib import resources  # on the first runbook page asked for, not at start-up
+
     return resources.files("pf_exporter").joinpath("runbooks.md").read_text(encoding="utf-8")
 
 

@@ -19,8 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import bcrypt
-
 
 class WebConfigError(ValueError):
     """The --web.config.file is unreadable or invalid; the message names the key and the fix."""
@@ -474,6 +472,9 @@ class BasicAuth:
         # A hash with the users' own cost, checked for unknown users.
         rounds = max((int(h[4:6]) for h in users.values() if h[4:6].isdigit()), default=10)
         rounds = min(max(rounds, BCRYPT_MIN_COST), BCRYPT_MAX_COST)
+        import bcrypt  # here, not at the top: an exporter without basic auth never loads it (0.5 MB)
+
+        self._bcrypt = bcrypt
         self._dummy = bcrypt.hashpw(b"pf_exporter", bcrypt.gensalt(rounds=rounds))
         self._ok: set[bytes] = set()
         self._lock = threading.Lock()
@@ -498,10 +499,10 @@ class BasicAuth:
         if len(password.encode()) > BCRYPT_MAX_PASSWORD:
             # bcrypt (5 and later) raises ValueError for these; a wrong password, still charged one
             # bcrypt so the answer takes as long as any other refusal.
-            bcrypt.checkpw(b"", self._dummy)
+            self._bcrypt.checkpw(b"", self._dummy)
             self.limiter.failed(peer)
             return False
-        good = bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
+        good = self._bcrypt.checkpw(password.encode(), hashed if hashed is not None else self._dummy)
         if good and hashed is not None:
             with self._lock:
                 if len(self._ok) > 1024:
