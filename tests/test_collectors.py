@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 from prometheus_client.core import Metric
-from support.fakepf import FakePf, make_state, make_status, samples, value
+from support.fakepf import FakePf, make_rule, make_state, make_status, samples, value
 
 from pf_exporter.collectors import COLLECTORS, ScrapeView
 from pf_exporter.collectors.interfaces import InterfacesCollector
@@ -312,3 +312,37 @@ def test_label_tuples_kept_between_scrapes_follow_what_pf_has(cls) -> None:
     for scrape in range(4):
         pf.scrape = scrape
         assert _series(run(kept, pf)) == _series(run(cls(), pf)), scrape
+
+
+class _ChangingRules(FakePf):
+    """A FakePf whose rules change from one scrape to the next: counters grow, a rule is inserted
+    (the ones after it renumbered), a label and a text change, an anchor empties."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.scrape = 0
+
+    def iter_rulesets(self, anchors=None, *, texts=False):  # type: ignore[no-untyped-def]
+        n = self.scrape
+        main = [make_rule("", 0, ""), make_rule("", 1, "ssh", evaluations=10 + n, packets_in=n, bytes_out=7 * n),
+                make_rule("", 2, "web" if n % 2 else "www", direction="out", protocol=6, quick=True)]
+        if n % 2:
+            main.insert(1, make_rule("", 1, "new", action="block", packets_out=99))
+            main = [r._replace(number=i) for i, r in enumerate(main)]
+        relayd = [make_rule("relayd", 0, "ssh", states_current=n)] if n < 3 else []
+        for path, rules in (("", main), ("relayd", relayd)):
+            text = tuple(f"{r.action} {r.direction} proto {r.protocol} label \"{r.label}\" # {n % 2}"
+                         for r in rules) if texts else ()
+            yield model.Ruleset(path, tuple(rules), text)
+
+
+def test_per_rule_label_tuples_kept_between_scrapes_follow_the_rules() -> None:
+    pf, kept = _ChangingRules(), RulesCollector(per_rule=True)
+    for scrape in range(5):
+        pf.scrape = scrape
+        assert _series(run(kept, pf)) == _series(run(RulesCollector(per_rule=True), pf)), scrape
+    got = samples(run(kept, pf))
+    key = (("action", "pass"), ("anchor", ""), ("direction", "in"), ("label", "ssh"), ("number", "1"))
+    assert got[("pf_rule_packets_total", (*key, ("packet_direction", "in")))] == 4
+    assert got[("pf_rule_bytes_total", (*key, ("packet_direction", "out")))] == 28
+    assert got[("pf_rule_evaluations_total", key)] == 14

@@ -9,6 +9,8 @@ the label families add up to all of pf's rule traffic.  Per-rule series
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Callable
 from typing import Any
 
@@ -53,7 +55,7 @@ class RulesCollector(Collector):
 
     def __init__(self, per_rule: bool = False) -> None:
         self.per_rule = per_rule
-        self._rule_keys: KeptLabels[tuple[tuple[object, ...], str], tuple[tuple[str, ...], ...]] = KeptLabels()
+        self._rule_keys: KeptLabels[tuple[tuple[object, ...], str], tuple[tuple[Any, ...], ...]] = KeptLabels()
 
     @classmethod
     def add_flags(cls, group: Any) -> None:
@@ -101,48 +103,53 @@ class RulesCollector(Collector):
         return emit(f.values())
 
     def _per_rule(self, f: dict[str, Family]) -> Callable[[Ruleset], None]:
-        """Adds one ruleset's per-rule series: label tuples and values straight onto the families' lists
-        (several per rule, 10k+ rules).  Each rule's label tuples are built once and reused while
-        the rule is unchanged (kept from one scrape to the next, keyed by the rule's identity,
-        a slice of RuleCounters, and its text: :class:`KeptLabels`)."""
-        fams = [f[n] for n in ("pf_rule_info", "pf_rule_evaluations_total", "pf_rule_packets_total",
-                                "pf_rule_bytes_total", "pf_rule_states", "pf_rule_states_created_total")]
-        (info_k, evals_k, packets_k, bytes_k, states_k, created_k) = (x.keys.append for x in fams)
-        (info_v, evals_v, packets_v, bytes_v, states_v, created_v) = (x.values.append for x in fams)
+        """Adds one ruleset's per-rule series (several per rule, 10k+ rules).  Each rule's label
+        tuples are built once and reused while the rule is unchanged (kept from one scrape to the
+        next, keyed by the rule's identity, a slice of RuleCounters, and its text:
+        :class:`KeptLabels`); the one Python loop per rule finds them, the families' lists are
+        then extended a ruleset at a time by C loops (map, itemgetter, chain)."""
+        info, evals, packets, nbytes, states, created = (
+            f[n] for n in ("pf_rule_info", "pf_rule_evaluations_total", "pf_rule_packets_total",
+                           "pf_rule_bytes_total", "pf_rule_states", "pf_rule_states_created_total"))
         kept = self._rule_keys
         kept.start()
+        get = kept.get
+        pairs = itertools.chain.from_iterable
 
         def add(rs: Ruleset) -> None:
-            path = rs.path
-            texts = rs.texts or ("",) * len(rs.rules)
-            for r, text in zip(rs.rules, texts, strict=True):
-                info_key, key, k_in, k_out = kept.get((r[:_IDENTITY], text), _rule_keys, path, r, text)
-                info_k(info_key)
-                info_v(1)
-                evals_k(key)
-                evals_v(r.evaluations)
-                packets_k(k_in)
-                packets_v(r.packets_in)
-                packets_k(k_out)
-                packets_v(r.packets_out)
-                bytes_k(k_in)
-                bytes_v(r.bytes_in)
-                bytes_k(k_out)
-                bytes_v(r.bytes_out)
-                states_k(key)
-                states_v(r.states_current)
-                created_k(key)
-                created_v(r.states_total)
+            path, rules = rs.path, rs.rules
+            texts = rs.texts or ("",) * len(rules)
+            found = [get((r[:_IDENTITY], text), _rule_keys, path, r, text)
+                     for r, text in zip(rules, texts, strict=True)]
+            info.keys.extend(map(_INFO, found))
+            info.values.extend(itertools.repeat(1, len(found)))
+            keys = list(map(_KEY, found))
+            in_out = list(pairs(map(_IN_OUT, found)))
+            evals.keys.extend(keys)
+            evals.values.extend(map(_EVALUATIONS, rules))
+            packets.keys.extend(in_out)
+            packets.values.extend(pairs(map(_PACKETS, rules)))
+            nbytes.keys.extend(in_out)
+            nbytes.values.extend(pairs(map(_BYTES, rules)))
+            states.keys.extend(keys)
+            states.values.extend(map(_STATES, rules))
+            created.keys.extend(keys)
+            created.values.extend(map(_CREATED, rules))
 
         return add
 
 
 _IDENTITY = RuleCounters._fields.index("evaluations")  # the fields before the counters say which rule it is
+_EVALUATIONS, _PACKETS, _BYTES, _STATES, _CREATED = (
+    operator.itemgetter(*map(RuleCounters._fields.index, names)) for names in (
+        ("evaluations",), ("packets_in", "packets_out"), ("bytes_in", "bytes_out"), ("states_current",),
+        ("states_total",)))
+_INFO, _KEY, _IN_OUT = (operator.itemgetter(i) for i in range(3))  # of what _rule_keys returns
 
 
-def _rule_keys(path: str, r: RuleCounters, text: str) -> tuple[tuple[str, ...], ...]:
-    """(pf_rule_info's labels, the other families' labels, with packet direction in, out)."""
+def _rule_keys(path: str, r: RuleCounters, text: str) -> tuple[tuple[Any, ...], ...]:
+    """(pf_rule_info's labels, the other families' labels, (those with packet direction in, out))."""
     key = (path, str(r.number), r.label, r.action, r.direction)
     info = (*key, r.interface, r.family, protocol_name(r.protocol) if r.protocol else "",
             "true" if r.quick else "false", text)
-    return info, key, (*key, "in"), (*key, "out")
+    return info, key, ((*key, "in"), (*key, "out"))
