@@ -8,8 +8,10 @@ streamed: each family is encoded on its own, a large one :data:`SLICE_ROWS` seri
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from functools import cache
+from typing import Any
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import Metric
@@ -173,6 +175,95 @@ def _samples_text(m: Metric) -> str:
         else:
             append(f"{s.name} {_go_float(s.value)}\n")
     return "".join(out)
+
+
+class EncodeAhead:
+    """The bytes of *chunks*; after the first *start_after* bytes (taken one chunk at a time, in
+    the reader's thread: a small exposition needs no thread), encoded by a thread of their own
+    ahead of the reader, so the Python encoding overlaps the reader's compression and writes
+    (zlib and sockets release the GIL).  The reader then takes the encoded chunks :data:`TAKE`
+    bytes at a time, joined (or what is left at the end): each hand-over between the threads
+    costs a GIL switch both ways, so fewer, larger compress calls overlap better.  An encoder's
+    exception is raised where its chunk would have come; :meth:`close` (the reader is done, or
+    went away) stops the thread."""
+
+    _END = object()
+    TAKE = 64 * 1024  # bytes the reader waits for (each chunk is at most SLICE_ROWS series)
+    AHEAD = 1024 * 1024  # the encoder waits while this many bytes are not taken yet
+
+    def __init__(self, chunks: Iterator[bytes], start_after: int = 0) -> None:
+        self._chunks = chunks
+        self._direct = start_after  # bytes still to take in the reader's thread
+        self._items: list[Any] = []
+        self._size = 0  # bytes in _items
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        if start_after <= 0:
+            self._start()
+
+    def _start(self) -> None:
+        self._thread = threading.Thread(target=self._produce, name="encode-ahead", daemon=True)
+        self._thread.start()
+
+    def _produce(self) -> None:
+        item: Any
+        try:
+            for chunk in self._chunks:
+                with self._cond:
+                    while self._size >= self.AHEAD and not self._closed:
+                        self._cond.wait()
+                    if self._closed:
+                        return
+                    self._items.append(chunk)
+                    self._size += len(chunk)
+                    if self._size >= self.TAKE:
+                        self._cond.notify_all()
+            item = self._END
+        except BaseException as e:  # handed to the reader, raised there
+            item = e
+        with self._cond:
+            self._items.append(item)
+            self._cond.notify_all()
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self
+
+    def __next__(self) -> bytes:
+        """The next chunk (before *start_after* bytes), then the chunks encoded so far, joined, once
+        there are :data:`TAKE` bytes of them or the encoder is done."""
+        if self._thread is None:
+            if self._closed:
+                raise StopIteration
+            chunk = next(self._chunks)  # its end or its error, as they come
+            self._direct -= len(chunk)
+            if self._direct <= 0:
+                self._start()
+            return chunk
+        with self._cond:
+            items = self._items
+            while not items or (self._size < self.TAKE and isinstance(items[-1], bytes)):
+                self._cond.wait()
+            n = next((i for i, x in enumerate(items) if not isinstance(x, bytes)), len(items)) or 1
+            taken, items[:n] = items[:n], []
+            item = taken[0]
+            if isinstance(item, bytes):
+                self._size -= sum(map(len, taken))
+                self._cond.notify_all()
+            else:
+                items.insert(0, item)  # the end (or the error) stays for the next call
+        if item is self._END:
+            raise StopIteration
+        if isinstance(item, BaseException):
+            raise item
+        return item if len(taken) == 1 else b"".join(taken)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
 
 
 class _Fixed:

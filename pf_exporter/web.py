@@ -37,7 +37,7 @@ from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encode
 
 from . import runbooks
 from .exporter import request_arrived
-from .exposition import generate_chunks, generate_text
+from .exposition import EncodeAhead, generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
 from .httpcheck import parse_strictly, plain_http_on_tls
 from .webconfig import (
@@ -79,6 +79,7 @@ ADMIN_PREFIX = "/api/"
 # A /metrics body up to this size is sent with a Content-Length once complete; a longer one is
 # sent while it is written (chunked), so the exporter never holds a whole large exposition.
 STREAM_BUFFER = 64 * 1024
+ENCODE_AHEAD_AFTER = 256 * 1024  # text bytes of a gzipped body encoded before a thread takes over
 # zlib's fastest level: Python's default (9) costs several times as much for a few percent
 # (measured in docs/performance.md); Go's exporters use their library's default (6, ~3x level 1).
 GZIP_LEVEL = 1
@@ -224,69 +225,6 @@ def text_acceptable(accept: str) -> bool:
     return False
 
 
-class EncodeAhead:
-    """The bytes of *chunks*, encoded by a thread of their own a few chunks ahead of the reader
-    (each item read: every chunk encoded so far, joined), so the Python encoding overlaps the
-    reader's compression and writes.  The producer's exception is raised where its chunk would
-    have come; :meth:`close` (the reader is done, or went away) stops the producer."""
-
-    _END = object()
-    DEPTH = 4  # chunks encoded ahead (each at most SLICE_ROWS series, some hundred kB)
-
-    def __init__(self, chunks: Iterator[bytes]) -> None:
-        self._chunks = chunks
-        self._items: list[Any] = []
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._produce, name="encode-ahead", daemon=True)
-        self._thread.start()
-
-    def _produce(self) -> None:
-        item: Any
-        try:
-            for chunk in self._chunks:
-                with self._cond:
-                    while len(self._items) >= self.DEPTH and not self._closed:
-                        self._cond.wait()
-                    if self._closed:
-                        return
-                    self._items.append(chunk)
-                    self._cond.notify_all()
-            item = self._END
-        except BaseException as e:  # handed to the reader, raised there
-            item = e
-        with self._cond:
-            self._items.append(item)
-            self._cond.notify_all()
-
-    def __iter__(self) -> EncodeAhead:
-        return self
-
-    def __next__(self) -> bytes:
-        """Every chunk encoded so far, joined (one compress call for several chunks: each call
-        the reader makes must win the GIL back from the encoder, so fewer calls overlap better)."""
-        with self._cond:
-            while not self._items:
-                self._cond.wait()
-            items = self._items  # the chunks before the end (or an error), else that one item
-            n = next((i for i, x in enumerate(items) if not isinstance(x, bytes)), len(items)) or 1
-            taken, items[:n] = items[:n], []
-            self._cond.notify_all()
-        item = taken[0]
-        if item is self._END:
-            self._items.insert(0, item)  # stays ended
-            raise StopIteration
-        if isinstance(item, BaseException):
-            raise item
-        return taken[0] if len(taken) == 1 else b"".join(taken)
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
-        self._thread.join(timeout=5)
-
-
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
@@ -390,6 +328,17 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Length", str(size))
             self.end_headers()
             return size
+        if z is None:
+            return self._send_body(chunks, ctype, None, extra)
+        # gzipped: past its first ENCODE_AHEAD_AFTER bytes the text is encoded in a thread while this
+        # one compresses and writes, so gzip costs little more than the encoding
+        ahead = EncodeAhead(chunks, start_after=ENCODE_AHEAD_AFTER)
+        try:
+            return self._send_body(ahead, ctype, z, extra)
+        finally:
+            ahead.close()
+
+    def _send_body(self, chunks: Iterator[bytes], ctype: str, z: Any, extra: dict[str, str] | None) -> int:
         limit = STREAM_BUFFER if _http_version(self.request_version) >= (1, 1) else float("inf")
         buf = bytearray()
         sent = 0
@@ -418,15 +367,7 @@ class _Handler(BaseHTTPRequestHandler):
                 sent += len(chunk)
             break
         if streaming:
-            if z is None:
-                return self._stream_rest(chunks, z, sent)
-            # a long gzipped body: the text is encoded in a thread while this one compresses and
-            # writes (zlib and the socket release the GIL), so gzip costs little more than the encoding
-            ahead = EncodeAhead(chunks)
-            try:
-                return self._stream_rest(ahead, z, sent)
-            finally:
-                ahead.close()
+            return self._stream_rest(chunks, z, sent)
         if z is not None:
             buf += z.flush()
         self._head(200, ctype, extra)

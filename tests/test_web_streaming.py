@@ -238,3 +238,33 @@ def test_encode_ahead_yields_every_chunk_in_order_and_stops_its_thread() -> None
     assert first and first == b"y" * len(first) and len(first) % 10 == 0
     endless.close()
     assert not [t for t in threading.enumerate() if t.name == "encode-ahead"]
+
+
+def test_encode_ahead_takes_a_small_body_without_a_thread() -> None:
+    import threading
+
+    from pf_exporter.exposition import EncodeAhead
+
+    def threads() -> int:
+        return sum(t.name == "encode-ahead" for t in threading.enumerate())
+
+    small = EncodeAhead(iter([b"a" * 10, b"b" * 10]), start_after=100)
+    assert next(small) == b"a" * 10 and threads() == 0  # chunk by chunk, in the reader's thread
+    assert list(small) == [b"b" * 10] and threads() == 0
+    small.close()
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield b"x" * 10
+        raise ValueError("encoder broke early")
+
+    early = EncodeAhead(failing(), start_after=100)
+    assert next(early) == b"x" * 10
+    with pytest.raises(ValueError, match="encoder broke early"):
+        next(early)
+    early.close()
+    parts = [bytes([65 + i]) * 1000 for i in range(50)]
+    big = EncodeAhead(iter(parts), start_after=2500)
+    got = list(big)  # three chunks taken one by one, then the thread's, joined
+    assert got[:3] == parts[:3] and b"".join(got) == b"".join(parts)
+    big.close()
+    assert threads() == 0

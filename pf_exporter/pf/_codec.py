@@ -161,8 +161,8 @@ def decode_interfaces(array: Any, count: int) -> list[T.Interface]:
     skip = C.PFI_IFLAG_SKIP
     # positional, in Interface's field order (the decoder tests check each field by name)
     return [T.Interface(
-        cstr(v[i_name]), bool(v[i_gr]), bool(v[i_fl] & skip), dict(zip(keys, v[i_pk])), dict(zip(keys, v[i_by])),
-        v[i_tz], v[i_st], v[i_ru], v[i_ro], v[i_sn])
+        cstr(v[i_name]), bool(v[i_gr]), bool(v[i_fl] & skip), dict(zip(keys, v[i_pk], strict=True)),
+        dict(zip(keys, v[i_by], strict=True)), v[i_tz], v[i_st], v[i_ru], v[i_ro], v[i_sn])
         for v in r.rows(array, count)]
 
 
@@ -195,11 +195,11 @@ def decode_tables(array: Any, count: int, inactive: bool = False) -> list[T.Tabl
     nbytes = operator.itemgetter(*(i_by.start + j for j in flat))
     active = C.PFR_TFLAG_ACTIVE
     r_rule, r_anchor = i_ref.start + C.PFR_REFCNT_RULE, i_ref.start + C.PFR_REFCNT_ANCHOR
-    # positional, in Table's field order (the decoder tests check each field by name); the keys
-    # and the itemgetters are of one length
+    # positional, in Table's field order (the decoder tests check each field by name)
     return [T.Table(
-        cstr(v[i_an]), cstr(v[i_name]), table_flags(v[i_fl]), v[i_cnt], dict(zip(keys, packets(v))),
-        dict(zip(keys, nbytes(v))), v[i_ma], v[i_no], v[i_tz], v[r_rule], v[r_anchor])
+        cstr(v[i_an]), cstr(v[i_name]), table_flags(v[i_fl]), v[i_cnt],
+        dict(zip(keys, packets(v), strict=True)), dict(zip(keys, nbytes(v), strict=True)),
+        v[i_ma], v[i_no], v[i_tz], v[r_rule], v[r_anchor])
         for v in r.rows(array, count) if inactive or v[i_fl] & active]
 
 
