@@ -29,6 +29,8 @@ def _escape_label(v: str) -> str:
 _BIG = 2**53  # ints below this convert to float exactly
 # Go's exponent and the line's end for an integer of n digits (n - 1 is the exponent): _EXPONENT[n]
 _EXPONENT = [""] + [f"e+{n:02d}\n" for n in range(len(str(_BIG)))]
+_SMALL_END = 1024
+_SMALL = [f"{n}.0\n" for n in range(_SMALL_END)]  # the value text of the small integers (60 kB)
 
 
 def _go_float(v: float) -> str:
@@ -94,8 +96,12 @@ def _rows_text(spec: MetricSpec, keys: list[tuple[str, ...]], values: Sequence[f
         raise ValueError(f"{spec.name}: {len(keys)} label sets for {len(values)} values")
     out: list[str] = []
     add = out.append
+    small = _SMALL
     for x in values:
         if type(x) is int:
+            if 0 <= x < _SMALL_END:  # flags, counts, states, idle counters: a list lookup
+                add(small[x])
+                continue
             if -1_000_000 < x < 1_000_000:
                 add(f"{x}.0\n")
                 continue

@@ -101,6 +101,19 @@ def test_same_bytes_for_any_label_values_and_numbers(rows, single) -> None:
     assert generate_text(r) == generate_latest(r)
 
 
+def test_same_bytes_at_each_edge_of_the_encoders_number_paths() -> None:
+    """The encoder formats integers on paths of their own (a table below 1,024, ``N.0`` below a
+    million, Go's exponent form up to 2**53, floatToGoString beyond): each edge, and floats and
+    bools next to the integers, as generate_latest writes them."""
+    edges = [0, 1, 1023, 1024, 1025, -1, -1023, -1024, 999_999, 1_000_000, 1_000_001, -999_999, -1_000_000,
+             10**15, 2**53 - 1, 2**53, 2**53 + 1, 2**64, -(2**63), 0.0, -0.0, 1.0, 1023.0, 1e6, 0.5, True, False]
+    g = gauge("pf_edge", "e", "i").new()
+    for i, v in enumerate(edges):
+        g.add((str(i),), v)
+    r = registry_of([g.metric])
+    assert generate_text(r) == generate_latest(r)
+
+
 def test_other_metric_types_fall_back_to_prometheus_client() -> None:
     info = InfoMetricFamily("pf_other", "x", value={"a": "b"})
     g = GaugeMetricFamily("pf_g", "g", value=math.pi)
