@@ -264,8 +264,8 @@ def compile_bytecode() -> None:
     """Compile the checkout's modules to bytecode (their ``__pycache__``, as Python itself writes
     it unless PYTHONDONTWRITEBYTECODE is set), once per run, before starting workers.  An
     installed exporter imports bytecode (pip and OpenBSD's packages compile it at install); a
-    worker compiling every module of the checkout at start instead holds about 2 MB more heap
-    than any deployment."""
+    worker compiling every module of the checkout at start instead held 1.2 MB more (idle RSS
+    32.2 vs 31.0 MB on large), which no deployment has."""
     global _COMPILED
     if not _COMPILED:
         import subprocess
