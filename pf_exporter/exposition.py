@@ -30,7 +30,7 @@ _BIG = 2**53  # ints below this convert to float exactly
 # Go's exponent and the line's end for an integer of n digits (n - 1 is the exponent): _EXPONENT[n]
 _EXPONENT = [""] + [f"e+{n:02d}\n" for n in range(len(str(_BIG)))]
 _SMALL_END = 1024
-_SMALL = [f"{n}.0\n" for n in range(_SMALL_END)]  # the value text of the small integers (60 kB)
+_SMALL = [b"%d.0\n" % n for n in range(_SMALL_END)]  # the value text of the small integers (40 kB)
 
 
 def _go_float(v: float) -> str:
@@ -61,40 +61,41 @@ def _prefix_renderer(name: str, labels: tuple[str, ...]) -> Callable[[tuple[str,
 SLICE_ROWS = 2048
 
 # Each slice of each family as the last scrape that encoded it rendered it: (label values of its
-# rows, a %-format of its text with each value left out), per (name, label names), per slice.  The
-# series of rules, tables and interfaces rarely change between scrapes, so a slice whose label
-# values equal the last ones (a list comparison, no hashing) only formats its values into the
-# template, in one C call; another renders its ``name{labels} `` prefixes again.  One template
-# string per slice, not a string per series, and only the last scrape's slices: label values
+# rows, a bytes %-format of its UTF-8 text with each value left out), per (name, label names), per
+# slice.  The series of rules, tables and interfaces rarely change between scrapes, so a slice
+# whose label values equal the last ones (a list comparison, no hashing) only formats its values
+# into the template, in one C call (bytes formatting finds each ``%`` with memchr: a quarter of
+# the time str formatting takes); another renders its ``name{labels} `` prefixes again.  One
+# template per slice, not a string per series, and only the last scrape's slices: label values
 # that come and go cannot make it grow.
-_SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], str]]] = {}
+_SLICES: dict[tuple[str, tuple[str, ...]], list[tuple[list[tuple[str, ...]], bytes]]] = {}
 
 
-def _template(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> str:
+def _template(spec: MetricSpec, keys: list[tuple[str, ...]], index: int, slices: int) -> bytes:
     """The template of label values *keys*, slice *index* of *slices* of *spec*'s family."""
     family = (spec.name, spec.labels)
     kept = _SLICES.get(family)
     if kept is None or len(kept) != slices:
         kept = (kept or [])[:slices]
-        kept += [([], "")] * (slices - len(kept))
+        kept += [([], b"")] * (slices - len(kept))
         _SLICES[family] = kept
     old_keys, template = kept[index]
     if old_keys != keys:
         render = _prefix_renderer(*family)
-        template = "%s".join([render(k).replace("%", "%%") for k in keys]) + "%s"
+        template = ("%b".join([render(k).replace("%", "%%") for k in keys]) + "%b").encode()
         kept[index] = (keys, template)
     return template
 
 
 def _rows_text(spec: MetricSpec, keys: list[tuple[str, ...]], values: Sequence[float], index: int = 0,
-               slices: int = 1) -> str:
-    """The text of the series *keys* (label values) with *values*, slice *index* of the *slices*
-    of a family."""
+               slices: int = 1) -> bytes:
+    """The text (UTF-8) of the series *keys* (label values) with *values*, slice *index* of the
+    *slices* of a family."""
     if not keys:
-        return ""
+        return b""
     if len(keys) != len(values):
         raise ValueError(f"{spec.name}: {len(keys)} label sets for {len(values)} values")
-    out: list[str] = []
+    out: list[bytes] = []
     add = out.append
     small = _SMALL
     for x in values:
@@ -103,14 +104,14 @@ def _rows_text(spec: MetricSpec, keys: list[tuple[str, ...]], values: Sequence[f
                 add(small[x])
                 continue
             if -1_000_000 < x < 1_000_000:
-                add(f"{x}.0\n")
+                add(b"%d.0\n" % x)
                 continue
             if 1_000_000 <= x < _BIG:  # _go_float's exponent form, inline: most counters are here
                 d = str(x)
                 t = d.rstrip("0")
-                add(f"{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{t}{_EXPONENT[len(d)]}")
+                add((f"{t[0]}.{t[1:]}{_EXPONENT[len(d)]}" if len(t) > 1 else f"{t}{_EXPONENT[len(d)]}").encode())
                 continue
-        add(f"{_go_float(x)}\n")
+        add(f"{_go_float(x)}\n".encode())
     return _template(spec, keys, index, slices) % tuple(out)
 
 
@@ -155,13 +156,13 @@ def _chunks(metrics: list[Metric]) -> Iterator[bytes]:
         keys, values, spec = m.keys, m.values, m.spec
         total = len(keys)
         if total <= SLICE_ROWS:
-            yield (head + _rows_text(spec, keys, values)).encode()
+            yield head.encode() + _rows_text(spec, keys, values)
             continue
         yield head.encode()
         slices = -(-total // SLICE_ROWS)
         for n in range(slices):
             part = slice(n * SLICE_ROWS, (n + 1) * SLICE_ROWS)
-            yield _rows_text(spec, keys[part], values[part], n, slices).encode()
+            yield _rows_text(spec, keys[part], values[part], n, slices)
 
 
 def _samples_text(m: Metric) -> str:
