@@ -670,8 +670,10 @@ def main_soak(args: argparse.Namespace) -> int:
             scrape(conn)
         start = w.ask("stats")
         print(f"# soak {scenario}: {args.soak} scrapes after {warm} warm-up scrapes (every tenth with Prometheus's "
-              "Accept header and gzip); RSS includes the mapped replay answers, constant after warm-up", flush=True)
-        print(f"scrapes {0:>6}  RSS {start['VmRSS']:.1f} MB  (peak {start['VmHWM']:.1f} MB)", flush=True)
+              "Accept header and gzip); RSS includes the mapped replay answers (file pages the kernel may drop and "
+              "read again), anon is the process's own memory (heap, stacks)", flush=True)
+        print(f"scrapes {0:>6}  RSS {start['VmRSS']:.1f} MB  anon {start['RssAnon']:.1f} MB  "
+              f"(peak {start['VmHWM']:.1f} MB)", flush=True)
         step = max(1, args.soak // 10)
         t0 = time.perf_counter()
         for i in range(1, args.soak + 1):
@@ -681,15 +683,18 @@ def main_soak(args: argparse.Namespace) -> int:
                 scrape(conn, ACCEPT_PROMETHEUS, gzip=True)
             if i % step == 0 or i == args.soak:
                 s = w.ask("stats")
-                print(f"scrapes {i:>6}  RSS {s['VmRSS']:.1f} MB  (peak {s['VmHWM']:.1f} MB)  "
+                print(f"scrapes {i:>6}  RSS {s['VmRSS']:.1f} MB  anon {s['RssAnon']:.1f} MB  "
+                      f"(peak {s['VmHWM']:.1f} MB)  "
                       f"{(time.perf_counter() - t0) / i * 1e3:.1f} ms/scrape", flush=True)
         end = w.ask("stats")
         conn.close()
     finally:
         w.close()
     growth = end["VmRSS"] - start["VmRSS"]
+    anon = end["RssAnon"] - start["RssAnon"]
     print(f"RSS at start {start['VmRSS']:.1f} MB, at end {end['VmRSS']:.1f} MB: growth {growth:+.1f} MB "
-          f"over {args.soak} scrapes ({growth * 1024 / args.soak:+.3f} KB/scrape)")
+          f"over {args.soak} scrapes ({growth * 1024 / args.soak:+.3f} KB/scrape); anon {start['RssAnon']:.1f} -> "
+          f"{end['RssAnon']:.1f} MB ({anon:+.1f} MB)")
     return 0
 
 

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
-from .abi import Abi
+from .abi import Abi, array
 from .errors import (
     PfAbiMismatch,
     PfError,
@@ -242,13 +242,14 @@ class SocketTransport:
             if fn is None:
                 raise OSError(errno.ENOSYS, "this libc has no sysctl(2)")
             self._sysctl = fn
-        name = (ctypes.c_int * len(mib))(*mib)
-        buf = ctypes.create_string_buffer(size)
+        name = array(ctypes.c_int, len(mib))
+        name[:] = mib
+        buf = array(ctypes.c_char, size)
         length = ctypes.c_size_t(size)
         if self._sysctl(name, ctypes.c_uint(len(mib)), buf, ctypes.byref(length), None, ctypes.c_size_t(0)) != 0:
             err = ctypes.get_errno()
             raise OSError(err, os.strerror(err))
-        return buf.raw[:length.value]
+        return bytes(buf.raw[:length.value])
 
     def close(self) -> None:
         self.sock.close()

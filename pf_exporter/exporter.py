@@ -241,21 +241,24 @@ class PfExporter:
         duration, success = Family(SELF_SPECS[0]), Family(SELF_SPECS[1])
         out: list[Metric] = []
         view = ScrapeView(self.source, self.info.release, index_rules=any(c.uses_rule_index for c in selected))
-        for c in selected:
-            start = time.perf_counter()
-            try:
-                metrics = list(c.collect(view))
-                ok = True
-            except Exception as e:  # a failed collector never fails the scrape
-                metrics = []
-                ok = False
-                log.error("collector failed", extra={"collector": c.name, "err": _describe(e)})
-                log.debug("collector failure detail", exc_info=True, extra={"collector": c.name})
-            took = time.perf_counter() - start
-            duration.add((c.name,), took)
-            success.add((c.name,), 1.0 if ok else 0.0)
-            self.last[c.name] = (took, ok, time.time())
-            out.extend(metrics)
+        try:
+            for c in selected:
+                start = time.perf_counter()
+                try:
+                    metrics = list(c.collect(view))
+                    ok = True
+                except Exception as e:  # a failed collector never fails the scrape
+                    metrics = []
+                    ok = False
+                    log.error("collector failed", extra={"collector": c.name, "err": _describe(e)})
+                    log.debug("collector failure detail", exc_info=True, extra={"collector": c.name})
+                took = time.perf_counter() - start
+                duration.add((c.name,), took)
+                success.add((c.name,), 1.0 if ok else 0.0)
+                self.last[c.name] = (took, ok, time.time())
+                out.extend(metrics)
+        finally:
+            view.close()
         out.append(duration.metric)
         out.append(success.metric)
         return out

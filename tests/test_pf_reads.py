@@ -494,3 +494,23 @@ def test_small_scenario_reads_end_to_end(sim, device):
     assert sum(len(rs.rules) for rs in r.iter_rulesets()) == 44
     assert len(list(r.states())) == len(sim.states)
     assert sim.open_tickets() == 0
+
+
+def test_the_anchor_walk_is_depth_first_and_as_deep_as_pf_evaluates(pf):
+    backend = pf.backend
+    tree = {"": ["a", "b"], "a": ["x", "y"], "a/x": ["deep"]}
+    backend.children = lambda path: tree.get(path, [])  # type: ignore[method-assign]  # the kernel's answers, stood in
+    assert backend.anchors() == ["a", "a/x", "a/x/deep", "a/y", "b"]
+    backend.children = lambda path: ["n"]  # type: ignore[method-assign]  # a chain without end
+    chain = backend.anchors()
+    assert len(chain) == C.PF_ANCHOR_STACK_MAX + 1 and chain[-1] == "/".join(["n"] * len(chain))
+
+
+def test_buffer_sizes_come_in_few_buckets():
+    from pf_exporter.abi import array, array_type, bucket
+
+    sizes = [bucket(n) for n in range(1, 100_000)]
+    assert all(n <= b <= n + n // 8 for n, b in zip(range(1, 100_000), sizes, strict=True))
+    assert sizes == sorted(sizes) and len(set(sizes)) < 120  # about eight per power of two
+    assert array_type(ctypes.c_char, 40) is array_type(ctypes.c_char, 40)
+    assert bytes(array(ctypes.c_char, 40)) == bytes(40)

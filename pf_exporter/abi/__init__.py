@@ -10,7 +10,7 @@ from __future__ import annotations
 import ctypes
 import os
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from typing import Any
 
 from . import constants
@@ -107,6 +107,29 @@ class Abi:
         if req.arg in _SCALARS:
             return _SCALARS[req.arg]
         return getattr(self.layout, req.arg)
+
+
+@lru_cache(maxsize=256)
+def array_type(cls: Any, n: int) -> Any:
+    """``cls * n``, made once per (cls, n) and kept (the 256 most recent): ctypes makes a new
+    type for each ``cls * n``, and a type is a reference cycle, which a scrape every few seconds
+    would pile up between the garbage collector's rare passes (pinning the memory around it)."""
+    return cls * n
+
+
+def array(cls: Any, n: int) -> Any:
+    """A zeroed ``cls * n`` array (of :func:`array_type`)."""
+    return array_type(cls, n)()
+
+
+def bucket(n: int) -> int:
+    """*n* rounded up to one of eight sizes per power of two (at most an eighth more; up to 16 as
+    it is): a buffer sized for a count that changes every scrape (states, addresses) reuses a few
+    array types instead of making one per count."""
+    if n <= 16:
+        return n
+    step = 1 << (n.bit_length() - 4)
+    return -(-n // step) * step
 
 
 def _normalise_release(release: str) -> str:

@@ -204,6 +204,12 @@ class ScrapeView:
         self._cache: dict[str, Any] = {}
         self._errors: dict[str, BaseException] = {}
 
+    def close(self) -> None:
+        """The scrape is over: let go of what it read and of its errors (an error's traceback
+        holds this view's frames: kept, they would be a reference cycle each failing scrape)."""
+        self._cache.clear()
+        self._errors.clear()
+
     def _get(self, name: str) -> Any:
         if name in self._cache:
             return self._cache[name]

@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
+from ..abi import array, bucket
 from ..abi import constants as C
 from ..device import Device
 from ..errors import PfBusy, PfError, PfInvalid, PfLoadError, PfNotFound
@@ -159,12 +160,12 @@ class IoctlBackend:
     def _grow(self, request: str, first: int, attempt: Callable[[int], tuple[int, R | None]]) -> R:
         """The one buffer-growth policy: ``attempt(n)`` reads with room for *n* entries and returns
         (entries the kernel needs, the value or None when it did not fit)."""
-        n = max(1, first)
+        n = bucket(max(1, first))
         for _ in range(MAX_GROW):
             needed, value = attempt(n)
             if value is not None:
                 return value
-            n = max(n * 2, needed + max(16, needed // 8))
+            n = bucket(max(n * 2, needed + max(16, needed // 8)))
         raise PfBusy(errno.EBUSY, request, f"the list kept growing while being read ({MAX_GROW} tries); retry")
 
     def _retry(self, what: str, fn: Callable[[], R]) -> R:
@@ -239,7 +240,7 @@ class IoctlBackend:
         esize = ctypes.sizeof(L.pfi_kif)
 
         def attempt(n: int) -> tuple[int, list[T.Interface] | None]:
-            buf = (L.pfi_kif * n)()
+            buf = array(L.pfi_kif, n)
             io = self.abi.new("pfioc_iface", pfiio_buffer=ctypes.addressof(buf), pfiio_esize=esize, pfiio_size=n)
             self.device.ioctl("DIOCIGETIFACES", io)
             got = int(io.pfiio_size)
@@ -268,7 +269,7 @@ class IoctlBackend:
         flags = C.PFR_FLAG_ALLRSETS if anchor is None else 0
 
         def attempt(n: int) -> tuple[int, list[T.Table] | None]:
-            buf = (L.pfr_tstats * n)()
+            buf = array(L.pfr_tstats, n)
             io = self._table_io(anchor or "", "", buf, esize, n, flags)
             self.device.ioctl("DIOCRGETTSTATS", io)
             got = int(io.pfrio_size)
@@ -289,7 +290,7 @@ class IoctlBackend:
         esize = ctypes.sizeof(cls)
 
         def attempt(n: int) -> tuple[int, list[T.TableAddress] | None]:
-            buf = (cls * n)()
+            buf = array(cls, n)
             io = self._table_io(anchor, table, buf, esize, n)
             self.device.ioctl(request, io)
             got = int(io.pfrio_size)
@@ -397,17 +398,20 @@ class IoctlBackend:
         """Every anchor path, depth first from the root (the library's one anchor walk)."""
 
         def walk() -> list[str]:
+            # a stack of (anchor, its children not visited yet), not a recursive closure: that would
+            # be a reference cycle per scrape, left for the garbage collector
             out: list[str] = []
-
-            def visit(path: str, depth: int) -> None:
-                if depth > C.PF_ANCHOR_STACK_MAX:
-                    return  # deeper than pf itself evaluates; a tree cannot be, but bound the recursion
-                for name in self.children(path):
-                    child = f"{path}/{name}" if path else name
-                    out.append(child)
-                    visit(child, depth + 1)
-
-            visit("", 0)
+            stack = [("", iter(self.children("")))]
+            while stack:
+                path, names = stack[-1]
+                name = next(names, None)
+                if name is None:
+                    stack.pop()
+                    continue
+                child = f"{path}/{name}" if path else name
+                out.append(child)
+                if len(stack) <= C.PF_ANCHOR_STACK_MAX:  # deeper than pf itself evaluates: not listed
+                    stack.append((child, iter(self.children(child))))
             return out
 
         return self._retry("DIOCGETRULESET", walk)
@@ -514,7 +518,7 @@ class IoctlBackend:
         L = self.layout
         pq = self.abi.new("pfioc_queue")
         self.device.ioctl("DIOCGETQUEUES", pq)
-        buf = ctypes.create_string_buffer(max(ctypes.sizeof(L.hfsc_class_stats), ctypes.sizeof(L.fqcodel_stats)))
+        buf = array(ctypes.c_char, max(ctypes.sizeof(L.hfsc_class_stats), ctypes.sizeof(L.fqcodel_stats)))
         qs = self.abi.new("pfioc_qstats")
         out = []
         for i in range(pq.nr):
@@ -615,8 +619,8 @@ class IoctlBackend:
         def attempt(n: int) -> tuple[int, tuple[ctypes.Array[Any], int] | None]:
             want = n if cap is None else min(n, cap)
             if want == 0:
-                return 0, ((ctypes.c_char * 0)(), 0)
-            buf = (ctypes.c_char * (want * esize))()
+                return 0, (array(ctypes.c_char, 0), 0)
+            buf = array(ctypes.c_char, want * esize)
             ps.ps_len = want * esize
             ps.ps_u.psu_buf = ctypes.addressof(buf)
             self.device.ioctl("DIOCGETSTATES", ps)

@@ -12,6 +12,7 @@ import ctypes
 import ipaddress
 from typing import Any
 
+from ..abi import array
 from ..abi import net as N
 from ..errors import PfInvalid, PfInvalidArgument, PfNotFound
 from . import _codec as codec
@@ -65,7 +66,7 @@ class NetMixin:
             req.ifgr_name = name.encode()
             dev.ioctl(request, req)
             n = int(req.ifgr_len) // esize + 1
-            buf = (L.ifg_req * n)()
+            buf = array(L.ifg_req, n)
             req.ifgr_len = ctypes.sizeof(buf)
             req.ifgr_ifgru.ifgru_groups = ctypes.addressof(buf)
             try:

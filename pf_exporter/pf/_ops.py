@@ -10,6 +10,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from ..abi import array
 from ..abi import constants as C
 from ..errors import PfBusy, PfExists, PfInvalidArgument, PfNotFound, PfUnsupported
 from . import _codec as codec
@@ -92,7 +93,7 @@ class OpsMixin:
 
         def attempt(n: int) -> tuple[int, list[T.SourceNode] | None]:
             psn = b.abi.new("pfioc_src_nodes", psn_len=0)
-            buf = (L.pf_src_node * n)()
+            buf = array(L.pf_src_node, n)
             psn.psn_len = ctypes.sizeof(buf)
             psn.psn_u.psu_buf = ctypes.addressof(buf)
             b.device.ioctl("DIOCGETSRCNODES", psn)
@@ -217,7 +218,7 @@ class OpsMixin:
         key = L.pfioc_source_entry()
         last: tuple[int, int, bytes] | None = None
         while True:
-            buf = (L.pfioc_source_entry * page)()
+            buf = array(L.pfioc_source_entry, page)
             ioc = b.abi.new("pfioc_source", id=lim_id, entry_size=esize, entrieslen=ctypes.sizeof(buf))
             ioc.key = ctypes.addressof(key)
             ioc.entries = ctypes.addressof(buf)

@@ -18,7 +18,7 @@ import ctypes
 import errno
 from typing import TYPE_CHECKING
 
-from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS
+from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS, array, array_type
 from ..abi import constants as C
 from ..abi.ioctls import IOC_IN, IOC_OUT, IOCPARM_MASK
 from . import ioctl_rules, ioctl_states, ioctl_status, ioctl_tables, osfp, srcnodes
@@ -60,7 +60,7 @@ def _arg_address(arg: object) -> tuple[int, int]:
         view = memoryview(arg)
         if view.readonly:
             raise TypeError("ioctl argument buffer must be writable")
-        buf = (ctypes.c_char * view.nbytes).from_buffer(view)
+        buf = array_type(ctypes.c_char, view.nbytes).from_buffer(view)
         return ctypes.addressof(buf), view.nbytes
     raise TypeError(f"ioctl argument must be a ctypes object or a writable buffer, not {type(arg).__name__}")
 
@@ -78,7 +78,7 @@ def dispatch(sim: Simulator, fd: SimTransport, number: int, arg: object) -> None
         addr, avail = _arg_address(arg)
         if avail < size:
             fail(errno.EFAULT)
-        kbuf = (ctypes.c_char * size)()
+        kbuf = array(ctypes.c_char, size)
         ctypes.memmove(kbuf, addr, size)
     k = None
     if req is not None and kbuf is not None:

@@ -8,6 +8,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..abi import array_type
 from .ktable import Addr, TableRequest
 from .wire import KernelError, cstr, field_bytes
 
@@ -38,7 +39,7 @@ def user_array(sim: Simulator, tag: str, address: int | None, n: int) -> Any:
         return (getattr(sim.layout, tag) * 0)()
     if not address:
         fail(errno.EFAULT)
-    return (getattr(sim.layout, tag) * n).from_address(address)
+    return array_type(getattr(sim.layout, tag), n).from_address(address)
 
 
 def copyout(address: int | None, data: Any, size: int) -> None:
@@ -49,7 +50,7 @@ def copyout(address: int | None, data: Any, size: int) -> None:
         fail(errno.EFAULT)
         return
     if isinstance(data, bytearray):
-        data = (ctypes.c_char * len(data)).from_buffer(data)
+        data = array_type(ctypes.c_char, len(data)).from_buffer(data)
     if isinstance(data, ctypes.Structure | ctypes.Array):
         ctypes.memmove(address, ctypes.addressof(data), size)
     else:

@@ -7,6 +7,7 @@ import errno
 from itertools import islice
 from typing import TYPE_CHECKING
 
+from ..abi import array
 from ..abi import constants as C
 from .handlers import copyout, fail, handles, user_array
 from .ioctl_status import host_from_network
@@ -243,7 +244,7 @@ def diocgetsource(sim: Simulator, fd: SimTransport, ioc: ctypes.Structure) -> No
         fail(errno.ESRCH)
     n = min(len(found), ioc.entrieslen // esize)
     if n:
-        buf = (L.pfioc_source_entry * n)()
+        buf = array(L.pfioc_source_entry, n)
         for out, e in zip(buf, found[:n], strict=False):
             out.af, out.rdomain = e[0], e[1]
             ctypes.memmove(ctypes.addressof(out.addr), e[2], 16)

@@ -7,6 +7,7 @@ import ctypes
 import errno
 from typing import TYPE_CHECKING, Any
 
+from ..abi import array
 from ..abi import constants as C
 from .handlers import copyout, fail, handles
 from .objects import SimKif
@@ -240,7 +241,7 @@ def diocigetifaces(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     if not io.pfiio_buffer:
         fail(errno.EFAULT)
     esize = ctypes.sizeof(L.pfi_kif)
-    buf = (L.pfi_kif * len(out))()
+    buf = array(L.pfi_kif, len(out))
     for i, kif in enumerate(out):
         export_kif(sim, kif, buf[i])
     copyout(io.pfiio_buffer, buf, esize * len(out))

@@ -7,6 +7,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..abi import array
 from ..abi import constants as C
 from .handlers import addr_req, copyout, fail, handles, table_req, user_array
 from .ktable import USERIOCTL, Addr, KEntry, KTable, TableRequest
@@ -76,7 +77,7 @@ def diocrgettables(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     _esize(sim, io, "pfr_table")
     n, tables = sim.tables.listing(table_req(io.pfrio_table), io.pfrio_size, io.pfrio_flags | USERIOCTL)
     if tables:
-        buf = (sim.layout.pfr_table * len(tables))()
+        buf = array(sim.layout.pfr_table, len(tables))
         for i, kt in enumerate(tables):
             _export_table(sim, kt, buf[i])
         copyout(io.pfrio_buffer, buf, ctypes.sizeof(buf))
@@ -90,7 +91,7 @@ def diocrgettstats(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     _esize(sim, io, "pfr_tstats")
     n, tables = sim.tables.listing(table_req(io.pfrio_table), io.pfrio_size, io.pfrio_flags | USERIOCTL)
     if tables:
-        buf = (sim.layout.pfr_tstats * len(tables))()
+        buf = array(sim.layout.pfr_tstats, len(tables))
         for i, kt in enumerate(tables):
             ts = buf[i]
             _export_table(sim, kt, ts.pfrts_t)
@@ -191,7 +192,7 @@ def diocrgetaddrs(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> Non
     _esize(sim, io, "pfr_addr")
     n, entries = sim.tables.get_addrs(table_req(io.pfrio_table), io.pfrio_size, io.pfrio_flags)
     if entries:
-        buf = (sim.layout.pfr_addr * len(entries))()
+        buf = array(sim.layout.pfr_addr, len(entries))
         for i, e in enumerate(entries):
             _export_addr(e, buf[i])
         copyout(io.pfrio_buffer, buf, ctypes.sizeof(buf))
@@ -204,7 +205,7 @@ def diocrgetastats(sim: Simulator, fd: SimTransport, io: ctypes.Structure) -> No
     _esize(sim, io, "pfr_astats")
     n, entries, clear = sim.tables.get_astats(table_req(io.pfrio_table), io.pfrio_size, io.pfrio_flags)
     if entries:
-        buf = (sim.layout.pfr_astats * len(entries))()
+        buf = array(sim.layout.pfr_astats, len(entries))
         for i, e in enumerate(entries):
             s = buf[i]
             _export_addr(e, s.pfras_a)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 from typing import TYPE_CHECKING
 
+from ..abi import array
 from ..abi import constants as C
 from .handlers import copyout, handles
 from .ioctl_states import _match_addr
@@ -145,7 +146,7 @@ def diocgetsrcnodes(sim: Simulator, fd: SimTransport, psn: ctypes.Structure) -> 
         return
     n = min(len(nodes), psn.psn_len // size)
     if n:
-        buf = (sim.layout.pf_src_node * n)()
+        buf = array(sim.layout.pf_src_node, n)
         now = sim.clock.uptime()
         for i in range(n):
             _export(sim, nodes[i], buf[i], now)
