@@ -232,6 +232,7 @@ class EncodeAhead:
         with self._cond:
             self._items.append(item)
             self._cond.notify_all()
+        del item  # an error's traceback holds this frame: it must not hold the error (a cycle)
 
     def __iter__(self) -> Iterator[bytes]:
         return self
@@ -262,7 +263,10 @@ class EncodeAhead:
         if item is self._END:
             raise StopIteration
         if isinstance(item, BaseException):
-            raise item
+            try:
+                raise item
+            finally:
+                del item, taken  # as in _produce: this frame must not hold its own error
         return item if len(taken) == 1 else b"".join(taken)
 
     def close(self) -> None:
@@ -271,6 +275,8 @@ class EncodeAhead:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        with self._cond:
+            self._items.clear()  # nothing kept once the reader is done
 
 
 class _Fixed:

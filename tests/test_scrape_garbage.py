@@ -100,3 +100,22 @@ def test_a_scrape_over_http_leaves_no_cycles(simulated, encoding) -> None:
     finally:
         conn.close()
         server.shutdown()
+
+
+def test_an_encoder_failure_in_the_encode_ahead_thread_leaves_no_cycles() -> None:
+    from pf_exporter.exposition import EncodeAhead
+
+    def failing() -> Iterator[bytes]:
+        yield b"x" * 100
+        yield b"y" * 100
+        raise ValueError("encoder broke")
+
+    def run() -> None:
+        ahead = EncodeAhead(failing(), start_after=50)
+        try:
+            with pytest.raises(ValueError, match="encoder broke"):
+                list(ahead)
+        finally:
+            ahead.close()
+
+    assert cyclic_garbage(run) == Counter()
