@@ -119,3 +119,24 @@ def test_an_encoder_failure_in_the_encode_ahead_thread_leaves_no_cycles() -> Non
             ahead.close()
 
     assert cyclic_garbage(run) == Counter()
+
+
+def test_the_simulate_mode_leaves_no_cycles_either() -> None:
+    """``pf_exporter --simulate`` as the CLI builds it (the simulator's clock and traffic move
+    before each scrape)."""
+    from pf_exporter import cli
+
+    service = cli.build_service(cli.build_parser().parse_args(["--simulate", "--web.listen-address", "127.0.0.1:0"]))
+    service.server.start()
+    conn = http.client.HTTPConnection(*service.server.addresses[0][:2], timeout=30)
+
+    def scrape() -> None:
+        conn.request("GET", "/metrics", headers={"Accept-Encoding": "gzip"})
+        r = conn.getresponse()
+        assert r.status == 200 and r.read()
+
+    try:
+        assert cyclic_garbage(scrape) == Counter()
+    finally:
+        conn.close()
+        service.server.shutdown()

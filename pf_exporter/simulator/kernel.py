@@ -293,13 +293,11 @@ class PfKernel(RuleLoading):
     def all_rulesets(self) -> list[SimAnchor]:
         """The main ruleset and every anchor, depth first (the order a recursive walk visits them)."""
         out: list[SimAnchor] = []
-
-        def visit(a: SimAnchor) -> None:
+        todo = [self.main]  # a stack, not a recursive closure (a reference cycle per call)
+        while todo:
+            a = todo.pop()
             out.append(a)
-            for c in (self.top_anchors() if a is self.main else a.sorted_children()):
-                visit(c)
-
-        visit(self.main)
+            todo.extend(reversed(self.top_anchors() if a is self.main else a.sorted_children()))
         return out
 
     def touch_ruleset(self, anchor: str = "") -> None:
