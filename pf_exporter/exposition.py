@@ -195,8 +195,10 @@ class EncodeAhead:
     went away) stops the thread."""
 
     _END = object()
-    TAKE = 64 * 1024  # bytes the reader waits for (each chunk is at most SLICE_ROWS series)
-    AHEAD = 1024 * 1024  # the encoder waits while this many bytes are not taken yet
+    # bytes the reader waits for; the encoder waits while this many are not taken (a chunk, at most
+    # SLICE_ROWS series, may be larger): what a gzipped scrape holds on top of the plain one
+    TAKE = 32 * 1024
+    AHEAD = 128 * 1024
 
     def __init__(self, chunks: Iterator[bytes], start_after: int = 0) -> None:
         self._chunks = chunks

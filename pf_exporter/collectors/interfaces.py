@@ -57,5 +57,10 @@ class InterfacesCollector(Collector):
 
 
 def _interface_keys(name: str, *counted: tuple[tuple[str, str, str], ...]) -> tuple[tuple[tuple[str, ...], ...], ...]:
-    """The interface's label tuples of pf_interface_packets_total and pf_interface_bytes_total."""
-    return tuple(tuple((name, *k) for k in keys) for keys in counted)
+    """The interface's label tuples of pf_interface_packets_total and pf_interface_bytes_total (the
+    same tuples for both when they count the same keys, as pf's always do: kept, they are memory)."""
+    built: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, ...], ...]] = {}
+    for keys in counted:
+        if keys not in built:
+            built[keys] = tuple((name, *k) for k in keys)
+    return tuple(built[keys] for keys in counted)

@@ -144,8 +144,9 @@ class _TableKeys(NamedTuple):
 
 def _table_keys(key: tuple[str, str], packet_keys: tuple[tuple[str, str], ...],
                 byte_keys: tuple[tuple[str, str], ...]) -> _TableKeys:
-    return _TableKeys(tuple((*key, d, a) for d, a in packet_keys), tuple((*key, d, a) for d, a in byte_keys),
-                      ((*key, "match"), (*key, "nomatch")), ((*key, "rule"), (*key, "anchor")),
+    packets = tuple((*key, d, a) for d, a in packet_keys)
+    nbytes = packets if byte_keys == packet_keys else tuple((*key, d, a) for d, a in byte_keys)  # pf's: the same
+    return _TableKeys(packets, nbytes, ((*key, "match"), (*key, "nomatch")), ((*key, "rule"), (*key, "anchor")),
                       tuple((*key, name) for name in TABLE_FLAGS))
 
 
