@@ -15,11 +15,13 @@ import array
 import bisect
 import ctypes
 import errno
+import functools
 import hashlib
 import json
 import mmap
 import os
 import struct
+import sys
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -355,6 +357,18 @@ def record(scenario: str, directory: Path, release: str = RELEASE, collectors: I
     rec.save(directory, meta)
     return meta
 
+
+
+@functools.cache
+def compile_bytecode() -> None:
+    """Compile the checkout's modules to bytecode (their ``__pycache__``, as Python itself writes
+    it unless PYTHONDONTWRITEBYTECODE is set), once per run, before starting benchmark workers.
+    An installed exporter imports bytecode (pip and OpenBSD's packages compile it at install); a
+    worker compiling every module of the checkout at start instead held 1.2 MB more (idle RSS
+    32.2 vs 31.0 MB on large), which no deployment has."""
+    import subprocess
+
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pf_exporter"), str(HERE)], check=True)
 
 
 def source_fingerprint() -> str:

@@ -67,6 +67,7 @@ from replay import (  # noqa: E402 - after the path set-up above
     ARCH,
     RELEASE,
     ReplayTransport,
+    compile_bytecode,
     record,
     source_fingerprint,
 )
@@ -259,24 +260,6 @@ def worker_main(directory: Path, per_rule: bool) -> int:
 # =====================================================================================================
 # The parent: HTTP client, measurements, report
 # =====================================================================================================
-
-_COMPILED = False
-
-
-def compile_bytecode() -> None:
-    """Compile the checkout's modules to bytecode (their ``__pycache__``, as Python itself writes
-    it unless PYTHONDONTWRITEBYTECODE is set), once per run, before starting workers.  An
-    installed exporter imports bytecode (pip and OpenBSD's packages compile it at install); a
-    worker compiling every module of the checkout at start instead held 1.2 MB more (idle RSS
-    32.2 vs 31.0 MB on large), which no deployment has."""
-    global _COMPILED
-    if not _COMPILED:
-        import subprocess
-
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "pf_exporter"), str(ROOT / "benchmarks")],
-                       check=True)
-        _COMPILED = True
-
 
 class Worker:
     """A worker process (importing the checkout's bytecode: :func:`compile_bytecode`) and its
