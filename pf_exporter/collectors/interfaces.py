@@ -56,11 +56,9 @@ class InterfacesCollector(Collector):
         return emit(f.values())
 
 
-def _interface_keys(name: str, *counted: tuple[tuple[str, str, str], ...]) -> tuple[tuple[tuple[str, ...], ...], ...]:
-    """The interface's label tuples of pf_interface_packets_total and pf_interface_bytes_total (the
-    same tuples for both when they count the same keys, as pf's always do: kept, they are memory)."""
-    built: dict[tuple[tuple[str, str, str], ...], tuple[tuple[str, ...], ...]] = {}
-    for keys in counted:
-        if keys not in built:
-            built[keys] = tuple((name, *k) for k in keys)
-    return tuple(built[keys] for keys in counted)
+def _interface_keys(name: str, packet_keys: tuple[tuple[str, str, str], ...],
+                    byte_keys: tuple[tuple[str, str, str], ...]) -> tuple[tuple[tuple[str, ...], ...], ...]:
+    """The interface's label tuples of pf_interface_packets_total and pf_interface_bytes_total (one
+    set for both when they count the same keys, as pf's always do: kept, they are memory)."""
+    packets = tuple((name, *k) for k in packet_keys)
+    return packets, packets if byte_keys == packet_keys else tuple((name, *k) for k in byte_keys)
