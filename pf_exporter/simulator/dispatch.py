@@ -18,7 +18,7 @@ import ctypes
 import errno
 from typing import TYPE_CHECKING
 
-from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS, array, array_type
+from ..abi import READ_ONLY_IF_DUMMY, READ_ONLY_REQUESTS, array
 from ..abi import constants as C
 from ..abi.ioctls import IOC_IN, IOC_OUT, IOCPARM_MASK
 from . import ioctl_rules, ioctl_states, ioctl_status, ioctl_tables, osfp, srcnodes
@@ -60,8 +60,9 @@ def _arg_address(arg: object) -> tuple[int, int]:
         view = memoryview(arg)
         if view.readonly:
             raise TypeError("ioctl argument buffer must be writable")
-        buf = array_type(ctypes.c_char, view.nbytes).from_buffer(view)
-        return ctypes.addressof(buf), view.nbytes
+        if not view.nbytes:
+            return 0, 0
+        return ctypes.addressof(ctypes.c_char.from_buffer(view)), view.nbytes  # no array type per length
     raise TypeError(f"ioctl argument must be a ctypes object or a writable buffer, not {type(arg).__name__}")
 
 

@@ -8,7 +8,7 @@ import errno
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ..abi import array_type
+from ..abi import array, array_type
 from .ktable import Addr, TableRequest
 from .wire import KernelError, cstr, field_bytes
 
@@ -36,7 +36,7 @@ def handles(*names: str) -> Callable[[Handler], Handler]:
 def user_array(sim: Simulator, tag: str, address: int | None, n: int) -> Any:
     """copyin() view of *n* structs *tag* at a user address (EFAULT for NULL)."""
     if n <= 0:
-        return (getattr(sim.layout, tag) * 0)()
+        return array(getattr(sim.layout, tag), 0)
     if not address:
         fail(errno.EFAULT)
     return array_type(getattr(sim.layout, tag), n).from_address(address)
@@ -49,9 +49,9 @@ def copyout(address: int | None, data: Any, size: int) -> None:
     if not address:
         fail(errno.EFAULT)
         return
-    if isinstance(data, bytearray):
-        data = array_type(ctypes.c_char, len(data)).from_buffer(data)
-    if isinstance(data, ctypes.Structure | ctypes.Array):
+    if isinstance(data, bytearray) and data:  # its address through one c_char: no array type per length
+        data = ctypes.c_char.from_buffer(data)
+    if isinstance(data, ctypes.Structure | ctypes.Array | ctypes.c_char):
         ctypes.memmove(address, ctypes.addressof(data), size)
     else:
         ctypes.memmove(address, data, size)
