@@ -8,6 +8,7 @@ so registering it does no I/O); :func:`build_registry` puts it in a private regi
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import platform
 import threading
@@ -105,6 +106,32 @@ def request_arrived(when: float) -> Iterator[None]:
         yield
     finally:
         _arrival.t = None
+
+
+_paused = threading.Lock()
+_pausing = [0, False]  # scrapes inside scrape_gc_paused(); whether the collector was enabled before
+
+
+@contextlib.contextmanager
+def scrape_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while a scrape runs (from collection until its body is sent),
+    in any thread: the last scrape to end enables it again, if it was enabled when the first
+    started.  A scrape makes no reference cycles (tests/test_scrape_garbage.py), so a collection
+    in the middle of one finds nothing, and it costs: it traverses the young families' lists of
+    series, 9 ms a time on a per-rule scrape of 10,000 rules, about once per scrape.  Cycles that
+    other threads make meanwhile are collected once the scrapes are done."""
+    with _paused:
+        if _pausing[0] == 0:
+            _pausing[1] = gc.isenabled()
+            gc.disable()
+        _pausing[0] += 1
+    try:
+        yield
+    finally:
+        with _paused:
+            _pausing[0] -= 1
+            if _pausing[0] == 0 and _pausing[1]:
+                gc.enable()
 
 
 class _Flight:

@@ -36,7 +36,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
 
 from . import runbooks
-from .exporter import request_arrived
+from .exporter import request_arrived, scrape_gc_paused
 from .exposition import EncodeAhead, generate_chunks, generate_text
 from .guard import ConnectionGuard, InFlight
 from .httpcheck import parse_strictly, plain_http_on_tls
@@ -485,6 +485,10 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _metrics(self, query: str) -> None:
+        with scrape_gc_paused():  # until the families are sent and let go
+            self._scrape(query)
+
+    def _scrape(self, query: str) -> None:
         app = self.server.app
         params = urllib.parse.parse_qs(query)
         only = params.get("collect[]")

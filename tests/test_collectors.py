@@ -336,6 +336,44 @@ class _ChangingRules(FakePf):
             yield model.Ruleset(path, tuple(rules), text)
 
 
+class _SameHash:
+    """An identity whose hash every other one shares."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __hash__(self) -> int:
+        return 7
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _SameHash) and other.name == self.name
+
+
+def test_kept_labels_reuse_the_last_scrapes_entry_and_tell_identities_sharing_a_hash_apart() -> None:
+    from pf_exporter.collectors.base import KeptLabels
+
+    kept: KeptLabels[object, tuple[str, ...]] = KeptLabels()
+    built: list[str] = []
+
+    def build(name: str) -> tuple[str, ...]:
+        built.append(name)
+        return (name, "label")
+
+    kept.start()
+    first = kept.get(("em0", 1), build, "em0")
+    kept.start()
+    assert kept.get(("em0", 1), build, "em0") is first  # a new but equal identity: last scrape's tuples
+    assert built == ["em0"]
+    kept.start()
+    assert kept.get(_SameHash("a"), build, "a") == ("a", "label")
+    assert kept.get(_SameHash("b"), build, "b") == ("b", "label")  # same hash, another object
+    kept.start()
+    assert kept.get(_SameHash("a"), build, "a") == ("a", "label")  # never another identity's tuples
+    assert kept.get(_SameHash("b"), build, "b") == ("b", "label")
+    assert kept.get(("em0", 1), build, "em0") == ("em0", "label")  # not seen last scrape: built again
+    assert built == ["em0", "a", "b", "a", "em0"]  # b found its entry: a rebuilt, b not
+
+
 def test_per_rule_label_tuples_kept_between_scrapes_follow_the_rules() -> None:
     pf, kept = _ChangingRules(), RulesCollector(per_rule=True)
     for scrape in range(5):

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import gc
 import http.client
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 
 import pytest
+from prometheus_client import CollectorRegistry
 from support.fakepf import FakePf
 
 from pf_exporter.collectors import COLLECTORS
@@ -140,3 +142,62 @@ def test_the_simulate_mode_leaves_no_cycles_either() -> None:
     finally:
         conn.close()
         service.server.shutdown()
+
+
+def test_the_garbage_collector_is_paused_while_a_scrape_runs() -> None:
+    """A scrape makes no cycles, so the server pauses the cyclic collector for it (a collection in
+    the middle of a large one traverses its families' lists for nothing) and resumes it after."""
+    seen: list[bool] = []
+
+    class Probe:
+        def collect(self) -> list:
+            seen.append(gc.isenabled())
+            return []
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(Probe())  # type: ignore[arg-type]  # a duck-typed registry collector
+    server = MetricsServer(["127.0.0.1:0"], WebApp(lambda only: registry, "/metrics", "test", [], [], WebConfig()),
+                           poll_interval=0.01)
+    server.start()
+    conn = http.client.HTTPConnection(*server.addresses[0][:2], timeout=30)
+    try:
+        assert gc.isenabled()
+        for encoding in ("identity", "gzip"):
+            conn.request("GET", "/metrics", headers={"Accept-Encoding": encoding})
+            r = conn.getresponse()
+            assert r.status == 200
+            r.read()
+            deadline = time.monotonic() + 5  # the handler resumes it just after the body's last byte
+            while not gc.isenabled() and time.monotonic() < deadline:
+                time.sleep(0.001)
+            assert gc.isenabled()
+        assert seen == [False, False]
+    finally:
+        conn.close()
+        server.shutdown()
+
+
+def test_overlapping_scrapes_resume_collection_only_when_the_last_ends() -> None:
+    from pf_exporter.exporter import scrape_gc_paused
+
+    assert gc.isenabled()
+    with scrape_gc_paused():
+        with scrape_gc_paused():  # another thread's scrape, started meanwhile
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    gc.disable()  # disabled by the application embedding the exporter: left so
+    try:
+        with scrape_gc_paused():
+            assert not gc.isenabled()
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+def test_a_failing_scrape_resumes_collection() -> None:
+    from pf_exporter.exporter import scrape_gc_paused
+
+    with pytest.raises(RuntimeError), scrape_gc_paused():
+        raise RuntimeError("collector bug")
+    assert gc.isenabled()

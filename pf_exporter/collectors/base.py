@@ -123,11 +123,18 @@ class KeptLabels(Generic[K, V]):
     """The label tuples a collector builds for each pf object (a table, an interface, a rule),
     reused while the object is the same: the text encoder then finds last scrape's tuples (a list
     comparison that stops at identity) and nothing is built twice.  Only the objects of the last
-    scrape are kept, so it never outgrows pf."""
+    scrape are kept, so it never outgrows pf.
+
+    Kept by the identity's hash, next to the identity itself (compared on every hit, so two
+    identities sharing a hash only cost a rebuild): an unchanged object's entry is the one kept
+    last time, and the identity tuple a collector makes on every scrape is freed at once instead
+    of being kept.  Kept, the 20,000 such tuples of a 10,000-rule per-rule scrape each time
+    outnumbered the garbage collector's young-generation threshold and made it traverse the
+    scrape's families once per scrape (9 ms)."""
 
     def __init__(self) -> None:
-        self._kept: dict[K, V] = {}
-        self._seen: dict[K, V] = {}
+        self._kept: dict[int, tuple[K, V]] = {}
+        self._seen: dict[int, tuple[K, V]] = {}
 
     def start(self) -> None:
         """A new scrape: what the last one saw is what this one may reuse."""
@@ -135,11 +142,12 @@ class KeptLabels(Generic[K, V]):
 
     def get(self, identity: K, build: Callable[..., V], *args: Any) -> V:
         """The tuples of the object *identity*: last scrape's, or ``build(*args)``."""
-        value = self._kept.get(identity)
-        if value is None:
-            value = build(*args)
-        self._seen[identity] = value
-        return value
+        h = hash(identity)
+        entry = self._kept.get(h)
+        if entry is None or entry[0] != identity:
+            entry = (identity, build(*args))
+        self._seen[h] = entry
+        return entry[1]
 
 
 @cache
