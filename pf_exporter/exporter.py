@@ -108,8 +108,20 @@ def request_arrived(when: float) -> Iterator[None]:
         _arrival.t = None
 
 
-_paused = threading.Lock()
-_pausing = [0, False]  # scrapes inside scrape_gc_paused(); whether the collector was enabled before
+class _GcPause:
+    """The state behind :func:`scrape_gc_paused` (one per process, as the collector is)."""
+
+    MAX_SECONDS = 10.0  # a pause this old is ended by the next scrape to start
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.scrapes = 0  # inside scrape_gc_paused()
+        self.resume = False  # whether the last scrape to end enables the collector again
+        self.since = 0.0
+        self.clock: Callable[[], float] = time.monotonic
+
+
+_gc_pause = _GcPause()
 
 
 @contextlib.contextmanager
@@ -118,20 +130,28 @@ def scrape_gc_paused() -> Iterator[None]:
     in any thread: the last scrape to end enables it again, if it was enabled when the first
     started.  A scrape makes no reference cycles (tests/test_scrape_garbage.py), so a collection
     in the middle of one finds nothing, and it costs: it traverses the young families' lists of
-    series, 9 ms a time on a per-rule scrape of 10,000 rules, about once per scrape.  Cycles that
-    other threads make meanwhile are collected once the scrapes are done."""
-    with _paused:
-        if _pausing[0] == 0:
-            _pausing[1] = gc.isenabled()
-            gc.disable()
-        _pausing[0] += 1
+    series, 6-9 ms a time on a per-rule scrape of 10,000 rules.  Cycles that other threads make
+    meanwhile are collected once the scrapes are done.  Overlapping scrapes cannot keep it paused:
+    a scrape that starts when the pause is over :attr:`_GcPause.MAX_SECONDS` old ends it (one
+    scrape's own length is bounded by the server's write timeout)."""
+    st = _gc_pause
+    with st.lock:
+        if st.scrapes == 0:
+            st.resume, st.since = gc.isenabled(), st.clock()
+            if st.resume:
+                gc.disable()
+        elif st.resume and st.clock() - st.since > st.MAX_SECONDS:
+            gc.enable()  # paused long enough (slow clients): collect while these finish
+            st.resume = False
+        st.scrapes += 1
     try:
         yield
     finally:
-        with _paused:
-            _pausing[0] -= 1
-            if _pausing[0] == 0 and _pausing[1]:
+        with st.lock:
+            st.scrapes -= 1
+            if st.scrapes == 0 and st.resume:
                 gc.enable()
+                st.resume = False
 
 
 class _Flight:

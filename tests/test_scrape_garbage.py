@@ -195,6 +195,29 @@ def test_overlapping_scrapes_resume_collection_only_when_the_last_ends() -> None
         gc.enable()
 
 
+def test_overlapping_scrapes_cannot_keep_collection_paused(monkeypatch) -> None:
+    """Slow clients taking turns so that some scrape is always running: once the pause is older
+    than MAX_SECONDS, the next scrape to start ends it."""
+    from pf_exporter import exporter
+
+    now = [1000.0]
+    monkeypatch.setattr(exporter._gc_pause, "clock", lambda: now[0])
+    with exporter.scrape_gc_paused():
+        now[0] += 5
+        with exporter.scrape_gc_paused():
+            assert not gc.isenabled()  # 5 s: still paused
+        now[0] += exporter._GcPause.MAX_SECONDS
+        with exporter.scrape_gc_paused():
+            assert gc.isenabled()  # over the limit: collection resumed, and stays on
+            with exporter.scrape_gc_paused():
+                assert gc.isenabled()
+        assert gc.isenabled()
+    assert gc.isenabled()
+    with exporter.scrape_gc_paused():  # the next pause starts afresh
+        assert not gc.isenabled()
+    assert gc.isenabled()
+
+
 def test_a_failing_scrape_resumes_collection() -> None:
     from pf_exporter.exporter import scrape_gc_paused
 
