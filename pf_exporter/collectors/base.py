@@ -130,7 +130,7 @@ class KeptLabels(Generic[K, V]):
     last time, and the identity tuple a collector makes on every scrape is freed at once instead
     of being kept.  Kept, the 20,000 such tuples of a 10,000-rule per-rule scrape each time
     outnumbered the garbage collector's young-generation threshold and made it traverse the
-    scrape's families once per scrape (9 ms)."""
+    scrape's families once per scrape (6-9 ms)."""
 
     def __init__(self) -> None:
         self._kept: dict[int, tuple[K, V]] = {}
